@@ -1,0 +1,1 @@
+"""Plain values every layer shares. Imports nothing heavy."""

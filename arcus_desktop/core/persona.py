@@ -1,0 +1,23 @@
+"""A persona: who the assistant is (text role) and how it sounds (voice)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_VOICE = "NATF2"
+DEFAULT_TOKEN_BUDGET = 200
+
+ARCUS_COMPANION = (
+    "You are Arcus, a friendly and capable assistant who knows the user's work. "
+    "You listen closely, answer briefly and clearly, ask when something is unclear, "
+    "and keep a warm, natural tone."
+)
+
+
+@dataclass(frozen=True)
+class Persona:
+    text: str = ARCUS_COMPANION
+    voice: str = DEFAULT_VOICE  # a preset name, used when voice_file is None
+    voice_file: str | None = None  # the user's own recording
+    token_budget: int = DEFAULT_TOKEN_BUDGET
+    truncate: bool = False  # cut an over-long text (and report it) instead of refusing it

@@ -1,0 +1,263 @@
+"""PersonaPlex generation on moshi's LMModel: persona prefill and the conversation step.
+
+Vocabulary. The transformer consumes one *column* per position: 17 tokens where the
+delay-1 streams hold the previous frame's values. Frame F[n] puts its delay-0 tokens in
+column n and its delay-1 tokens in column n+1; column 0 is all initial tokens and the
+first prompt frame is never seen (the reference's first step only does bookkeeping).
+
+A step consumes the current column, predicts the next one (text, then the audio
+codebooks through the depformer, each either forced or sampled) and returns the frame
+that is now complete. Sessions live in rows of one batch and start and stop
+independently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .torch_env import torch
+
+from moshi.models.lm import LMModel
+from moshi.utils.compile import CUDAGraphed
+from moshi.utils.sampling import sample_token
+
+from . import constants as C
+
+FREE = -1  # a token to sample rather than force
+
+
+@dataclass(frozen=True)
+class Sampling:
+    temperature: float = 0.8
+    top_k: int = 250
+    text_temperature: float = 0.7
+    text_top_k: int = 25
+    greedy: bool = False
+
+
+@dataclass
+class PromptPlan:
+    """What a session is conditioned on before the conversation.
+
+    `prefix` holds precomputed transformer inputs for the first positions (a voice
+    replayed from a .pt file), `columns` the token columns after it; the last column is
+    not consumed by the prefill but by the first conversation step. `carry` holds the
+    delay-1 tokens of the column after the last one.
+    """
+
+    prefix: torch.Tensor | None  # [P, dim]
+    columns: torch.Tensor  # [N, 17] long
+    carry: torch.Tensor  # [17] long
+
+    @property
+    def length(self) -> int:
+        return (0 if self.prefix is None else self.prefix.shape[0]) + self.columns.shape[0]
+
+
+def _delay_mask(lm: LMModel) -> torch.Tensor:
+    return torch.tensor([d > 0 for d in lm.delays], dtype=torch.bool)
+
+
+def _frame(text: int, model: list[int] | tuple[int, ...], user: list[int] | tuple[int, ...]) -> list[int]:
+    return [text, *model, *user]
+
+
+def plan_prompt(
+    lm: LMModel,
+    text_tokens: list[int],
+    voice_codes: torch.Tensor | None = None,
+    voice_embeddings: torch.Tensor | None = None,
+    voice_ring: torch.Tensor | None = None,
+) -> PromptPlan:
+    """The forced frames of a persona: voice, silence, text prompt, silence.
+
+    The voice is either Mimi codes [V, 8] or a replay of a reference `.pt` file:
+    `voice_embeddings` [V-1, dim] (inputs of positions 0..V-2) plus its token ring
+    [17, R] (slot = position mod R) that holds column V-1 and the delay-1 part of V.
+    """
+    if max(lm.delays) > 1:
+        raise ValueError("only delays of 0 and 1 are supported")
+    delayed = _delay_mask(lm)
+    initial = torch.tensor([lm.text_initial_token_id] + [lm.initial_token_id] * lm.n_q)
+    silence = _frame(C.TEXT_PAD, C.SILENCE_CODES, C.SINE_CODES)
+    frames: list[list[int]] = []
+    if voice_codes is not None:
+        frames += [_frame(C.TEXT_PAD, row.tolist(), C.SINE_CODES) for row in voice_codes]
+    frames += [silence] * C.SILENCE_FRAMES
+    frames += [_frame(t, C.SILENCE_CODES, C.SINE_CODES) for t in text_tokens]
+    frames += [silence] * C.SILENCE_FRAMES
+    tail = torch.tensor(frames, dtype=torch.long)
+
+    if voice_embeddings is not None:
+        assert voice_ring is not None
+        pos = voice_embeddings.shape[0] + 1  # frames the voice took, as in the reference
+        ring_len = voice_ring.shape[-1]
+        first = voice_ring[:, (pos - 1) % ring_len].clone()
+        carry = torch.where(delayed, voice_ring[:, pos % ring_len], initial)
+        prefix = voice_embeddings
+    else:
+        # The first frame is replaced by the initial column.
+        first, tail = initial.clone(), tail[1:]
+        carry = initial.clone()
+        prefix = None
+    columns = [first]
+    for frame in tail:
+        columns.append(torch.where(delayed, carry, frame))
+        carry = torch.where(delayed, frame, initial)
+    return PromptPlan(prefix, torch.stack(columns), carry)
+
+
+@dataclass
+class StepOutput:
+    frames: torch.Tensor  # [B, 17]: the frame completed by this step, per row
+    text_logits: torch.Tensor | None = None  # [B, text_card]
+    audio_logits: torch.Tensor | None = None  # [B, steps, card], before forcing
+
+
+class Generator:
+    """A batch of independent PersonaPlex sessions on one LMModel."""
+
+    def __init__(self, lm: LMModel, batch_size: int = 1, sampling: Sampling = Sampling(),
+                 cuda_graphs: bool = True) -> None:
+        self.lm = lm
+        self.batch_size = batch_size
+        self.sampling = sampling
+        self.device = lm.device
+        self.dep_steps = lm.dep_q
+        self._delayed = _delay_mask(lm).to(self.device)
+        self._initial = torch.tensor(
+            [lm.text_initial_token_id] + [lm.initial_token_id] * lm.n_q, device=self.device)
+        self._stack = lm.streaming(batch_size)
+        self._attention = [layer.self_attn for layer in lm.transformer.layers]
+        self.active = torch.zeros(batch_size, dtype=torch.bool, device=self.device)
+        self._cur = self._initial.repeat(batch_size, 1)
+        self._carry = self._initial.repeat(batch_size, 1)
+        self._use_graphs = cuda_graphs and self.device.type == "cuda"
+        self._graphed = CUDAGraphed(self._core, disable=not self._use_graphs)
+        self.lm.set_exec_mask(self.active)
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> "Generator":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- sessions -------------------------------------------------------------------
+    @torch.no_grad()
+    def start(self, row: int, plan: PromptPlan) -> None:
+        """Reset `row` and condition it on a persona in one transformer pass."""
+        lm = self.lm
+        capacity = lm.context or 0
+        if plan.length > capacity:
+            raise ValueError(f"persona prompt of {plan.length} frames exceeds the context")
+        mask = torch.zeros(self.batch_size, dtype=torch.bool, device=self.device)
+        mask[row] = True
+        lm.reset_streaming(mask)
+        columns = plan.columns.to(self.device)
+        parts = []
+        if plan.prefix is not None:
+            parts.append(plan.prefix.to(self.device, lm.dtype))
+        if columns.shape[0] > 1:
+            parts.append(self._embed(columns[None, :-1])[0])
+        if parts:
+            x = torch.cat(parts)
+            batch = torch.zeros(self.batch_size, *x.shape, device=self.device, dtype=x.dtype)
+            batch[row] = x
+            lm.set_exec_mask(mask)
+            self._prefill(batch, mask)
+        self._cur[row] = columns[-1]
+        self._carry[row] = torch.where(self._delayed, plan.carry.to(self.device), self._initial)
+        self.active[row] = True
+        lm.set_exec_mask(self.active)
+
+    def stop(self, row: int) -> None:
+        self.active[row] = False
+        self.lm.set_exec_mask(self.active)
+
+    # -- conversation -----------------------------------------------------------------
+    @torch.no_grad()
+    def step(self, user_codes: torch.Tensor, with_logits: bool = False) -> StepOutput:
+        """Advance every active row by one frame. `user_codes` is [B, 8]."""
+        user = user_codes.to(self.device, torch.long)
+        forced = torch.full_like(self._cur, FREE)
+        forced[:, C.MODEL_AUDIO] = torch.where(
+            self._delayed[C.MODEL_AUDIO], self._carry[:, C.MODEL_AUDIO], FREE)
+        forced[:, C.USER_AUDIO] = torch.where(
+            self._delayed[C.USER_AUDIO], self._carry[:, C.USER_AUDIO], user)
+        if with_logits:
+            nxt, frames, text_logits, audio_logits = self._core(self._cur, forced, True)
+        else:
+            nxt, frames = self._graphed(self._cur, forced)
+            text_logits = audio_logits = None
+        keep = self.active[:, None]
+        self._cur = torch.where(keep, nxt, self._cur)
+        carry = torch.full_like(self._carry, FREE)
+        carry[:, C.USER_AUDIO] = user
+        self._carry = torch.where(keep, carry, self._carry)
+        return StepOutput(frames, text_logits, audio_logits)
+
+    # -- internals ------------------------------------------------------------------
+    def _embed(self, columns: torch.Tensor) -> torch.Tensor:
+        lm = self.lm
+        x = lm.text_emb(columns[..., 0])
+        for k in range(lm.n_q):
+            x = x + lm.emb[k](columns[..., k + 1])
+        return x
+
+    def _trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        lm = self.lm
+        hidden = lm.transformer(x)
+        if lm.out_norm:
+            hidden = lm.out_norm(hidden)
+        return hidden, lm.text_linear(hidden)
+
+    def _prefill(self, x: torch.Tensor, mask: torch.Tensor) -> None:
+        """Run the trunk on a prompt for the rows in `mask` only.
+
+        moshi's ring cache writes T slots in every row for T > 1; rows that are not
+        prefilling get those slots back afterwards, so a running session is never hurt.
+        """
+        T = x.shape[1]
+        saved = []
+        if not bool(mask.all()):
+            for attn in self._attention:
+                kv = attn._streaming_state.kv_cache
+                index = (kv.end_offset.view(-1, 1) + torch.arange(T, device=self.device)) % kv.capacity
+                index = index[None, :, None, :, None].expand(2, -1, kv.cache.shape[2], -1, kv.cache.shape[4])
+                saved.append((kv, index, kv.cache.gather(3, index)))
+        self._trunk(x)
+        keep = ~mask[None, :, None, None, None]
+        for kv, index, old in saved:
+            kv.cache.scatter_(3, index, torch.where(keep, old, kv.cache.gather(3, index)))
+
+    def _sample(self, logits: torch.Tensor, temperature: float, top_k: int) -> torch.Tensor:
+        s = self.sampling
+        use = not s.greedy and temperature > 0
+        return sample_token(logits.float(), use, temperature, top_k)
+
+    def _core(self, cur: torch.Tensor, forced: torch.Tensor, with_logits: bool = False):
+        lm, s = self.lm, self.sampling
+        hidden, text_logits = self._trunk(self._embed(cur[:, None]))
+        text = self._sample(text_logits[:, 0], s.text_temperature, s.text_top_k)
+        text = torch.where(forced[:, 0] >= 0, forced[:, 0], text)
+        nxt = forced.clone()
+        nxt[:, 0] = text
+        audio_logits = []
+        prev = text
+        with lm.depformer.streaming(cur.shape[0]):
+            for k in range(self.dep_steps):
+                logits = lm.forward_depformer(k, prev[:, None, None], hidden)
+                if with_logits:
+                    audio_logits.append(logits[:, 0, 0].float())
+                token = self._sample(logits[:, 0, 0], s.temperature, s.top_k)
+                token = torch.where(forced[:, k + 1] >= 0, forced[:, k + 1], token)
+                nxt[:, k + 1] = token
+                prev = token
+        # Columns hold delay-1 streams one position late: un-delay to get a whole frame.
+        frames = torch.where(self._delayed, nxt, cur)
+        if with_logits:
+            return nxt, frames, text_logits[:, 0].float(), torch.stack(audio_logits, 1)
+        return nxt, frames

@@ -1,0 +1,167 @@
+"""Build moshi's LMModel and Mimi for a PersonaPlex checkpoint and load its weights."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .torch_env import torch  # sets NO_TORCH_COMPILE before moshi loads
+
+import sentencepiece
+from moshi.models import loaders
+from moshi.models.compression import MimiModel
+from moshi.models.lm import LMModel
+from safetensors import safe_open
+
+from ..core.errors import CheckpointShapeError, CorruptFileError, DeviceError
+from . import checkpoint
+from . import constants as C
+
+_STEP_KEY = re.compile(r"^(depformer_in|linears|depformer_emb|depformer\.layers\.\d+\.gating)\.(\d+)\.")
+_SPLIT_KEY = re.compile(r"^depformer\.layers\.\d+\.self_attn\.(in_projs|out_projs)\.(\d+)\.")
+
+
+def _keep(name: str, dep_steps: int) -> bool:
+    """Whether a checkpoint tensor belongs to the first `dep_steps` depformer steps."""
+    for rx in (_STEP_KEY, _SPLIT_KEY):
+        m = rx.match(name)
+        if m:
+            index = int(m.group(2))
+            # depformer_emb.i feeds step i+1, so a model of n steps has n-1 of them.
+            limit = dep_steps - 1 if m.group(1) == "depformer_emb" else dep_steps
+            return index < limit
+    return True
+
+
+def _trim(name: str, tensor: torch.Tensor, ckpt_steps: int, dep_steps: int) -> torch.Tensor:
+    """Cut stacked per-step depformer projections down to `dep_steps` steps."""
+    if ckpt_steps != dep_steps and name.startswith("depformer.layers.") and (
+        name.endswith("self_attn.in_proj_weight") or name.endswith("self_attn.out_proj.weight")
+    ):
+        rows = tensor.shape[0] // ckpt_steps
+        return tensor[: rows * dep_steps]
+    return tensor
+
+
+def load_lm(
+    path: Path,
+    kwargs: dict,
+    ckpt_steps: int,
+    device: torch.device,
+    dtype: torch.dtype,
+    dep_steps: int = C.NUM_CODEBOOKS,
+) -> LMModel:
+    """LMModel with `dep_steps` depformer steps (8 is all a conversation samples).
+
+    Tensors stream straight from the file to `device`; the parts of depformer steps we
+    do not run are never read.
+    """
+    dep_steps = min(dep_steps, ckpt_steps)
+    kwargs = dict(kwargs, dep_q=dep_steps)
+    kwargs.pop("depformer_causal", None)
+    with torch.device("meta"):
+        model = LMModel(device="meta", dtype=dtype, **kwargs)
+    state = {}
+    try:
+        with safe_open(str(path), framework="pt", device=str(device)) as f:
+            for name in f.keys():
+                if not _keep(name, dep_steps):
+                    continue
+                tensor = _trim(name, f.get_tensor(name), ckpt_steps, dep_steps)
+                state[name] = tensor.to(dtype) if tensor.dtype.is_floating_point else tensor
+    except torch.cuda.OutOfMemoryError as e:
+        raise DeviceError(
+            "The GPU ran out of memory while loading the model.",
+            "Close other programs that use the GPU, or pick a low-memory mode or a team server.",
+        ) from e
+    except (OSError, RuntimeError) as e:
+        raise CorruptFileError(
+            f"{path.name} cannot be read: the file is damaged.", checkpoint.REDOWNLOAD_HINT, str(path)
+        ) from e
+    try:
+        model.load_state_dict(state, strict=True, assign=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[1:2] or [str(e)]
+        raise CheckpointShapeError(
+            f"The weights do not fit the model described by config.json ({first[0].strip()}).",
+            checkpoint.REDOWNLOAD_HINT,
+        ) from e
+    _materialize_buffers(model, device)
+    return model.eval()
+
+
+def _materialize_buffers(model: torch.nn.Module, device: torch.device) -> None:
+    for module in model.modules():
+        for name, buf in list(module.named_buffers(recurse=False)):
+            if buf.is_meta:
+                module.register_buffer(name, torch.zeros(buf.shape, dtype=buf.dtype, device=device))
+    leftovers = [n for n, p in model.named_parameters() if p.is_meta]
+    if leftovers:
+        raise CheckpointShapeError(
+            f"The weights lack {len(leftovers)} tensors, e.g. {leftovers[0]}.",
+            checkpoint.REDOWNLOAD_HINT,
+        )
+
+
+def load_mimi(path: Path, config: dict | None, device: torch.device) -> MimiModel:
+    mimi = loaders.get_mimi(None, mimi_config=config, device=device, num_codebooks=C.NUM_CODEBOOKS)
+    try:
+        with safe_open(str(path), framework="pt", device=str(device)) as f:
+            state = {name: f.get_tensor(name) for name in f.keys()}
+    except (OSError, RuntimeError) as e:
+        raise CorruptFileError(
+            f"{path.name} cannot be read: the file is damaged.", checkpoint.REDOWNLOAD_HINT, str(path)
+        ) from e
+    try:
+        mimi.load_state_dict(state)
+    except RuntimeError as e:
+        raise CheckpointShapeError(
+            "The Mimi codec weights do not fit the expected codec.", checkpoint.REDOWNLOAD_HINT
+        ) from e
+    mimi.set_num_codebooks(C.NUM_CODEBOOKS)
+    return mimi.eval()
+
+
+def load_tokenizer(path: Path) -> sentencepiece.SentencePieceProcessor:
+    try:
+        return sentencepiece.SentencePieceProcessor(model_file=str(path))
+    except (OSError, RuntimeError) as e:
+        raise CorruptFileError(
+            f"{path.name} is not a valid tokenizer model.", checkpoint.REDOWNLOAD_HINT, str(path)
+        ) from e
+
+
+@dataclass
+class LoadedModel:
+    files: checkpoint.ModelFiles
+    lm: LMModel
+    mimi: MimiModel
+    tokenizer: sentencepiece.SentencePieceProcessor
+    device: torch.device
+    ckpt_dep_steps: int
+
+
+def load(
+    files: checkpoint.ModelFiles,
+    device: torch.device,
+    dtype: torch.dtype | None = None,
+    dep_steps: int = C.NUM_CODEBOOKS,
+) -> LoadedModel:
+    """Check, then load every part of a checkpoint folder."""
+    from .torch_env import default_dtype
+
+    config = checkpoint.read_config(files)
+    header = checkpoint.read_header(files.lm)
+    kwargs, ckpt_steps = checkpoint.lm_kwargs(config, header)
+    checkpoint.read_header(files.mimi)
+    tokenizer = load_tokenizer(files.tokenizer)
+    if tokenizer.vocab_size() > kwargs["text_card"]:
+        raise CheckpointShapeError(
+            f"The tokenizer has {tokenizer.vocab_size()} pieces but the model knows "
+            f"{kwargs['text_card']}.",
+            checkpoint.REDOWNLOAD_HINT,
+        )
+    lm = load_lm(files.lm, kwargs, ckpt_steps, device, dtype or default_dtype(device), dep_steps)
+    mimi = load_mimi(files.mimi, checkpoint.mimi_config(config), device)
+    return LoadedModel(files, lm, mimi, tokenizer, device, ckpt_steps)

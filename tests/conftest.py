@@ -1,0 +1,22 @@
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("NO_TORCH_COMPILE", "1")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+VECTORS = SHARED / "reference" / "vectors"
+AUDIO = SHARED / "audio"
+
+
+@pytest.fixture(autouse=True)
+def isolated_data(tmp_path, monkeypatch):
+    """Every test gets its own data, cache and Hugging Face folders."""
+    monkeypatch.setenv("ARCUS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ARCUS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    yield
