@@ -20,3 +20,18 @@ def isolated_data(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
     monkeypatch.delenv("HF_TOKEN", raising=False)
     yield
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A tiny checkpoint folder in the real layout, written once per test run."""
+    from arcus_desktop.engine import testkit
+
+    return testkit.write(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_model):
+    from arcus_desktop.engine.engine import Engine
+
+    return Engine.load(tiny_model, "cpu")

@@ -29,3 +29,16 @@ def pick_device(name: str | None = None) -> torch.device:
 
 def default_dtype(device: torch.device) -> torch.dtype:
     return torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
+def describe() -> list[tuple[str, str]]:
+    """Facts about torch and the GPU for `arcus-desktop doctor`."""
+    import moshi
+
+    rows = [("torch", torch.__version__), ("moshi", getattr(moshi, "__version__", "?"))]
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        rows.append(("gpu", f"{props.name}, {props.total_memory / 2**30:.1f} GiB"))
+    else:
+        rows.append(("gpu", "none (the engine would run on the CPU, far slower than real time)"))
+    return rows

@@ -1,0 +1,1 @@
+"""Audio in and out: files now; devices, streams and echo cancellation later."""

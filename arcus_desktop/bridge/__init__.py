@@ -1,0 +1,1 @@
+"""Qt-side services between the widgets and the engine, memory and sync layers."""

@@ -1,0 +1,195 @@
+"""Command line: the tray app by default, plus converse, download, testkit, voices, doctor.
+
+Heavy imports happen inside each command so the tray starts without loading torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from .core.errors import ArcusError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="arcus-desktop", description=(
+        "Arcus Desktop: talk with a full-duplex voice assistant. Without a command it starts "
+        "the tray app."))
+    sub = p.add_subparsers(dest="command")
+
+    c = sub.add_parser("converse", help="hold a conversation with a recording, offline")
+    c.add_argument("--input", required=True, help="the user's side: any WAV/FLAC/MP3/OGG")
+    c.add_argument("--output", required=True, help="WAV file for the assistant's side")
+    c.add_argument("--transcript", required=True, help="JSON file for the assistant's words")
+    voice = c.add_mutually_exclusive_group()
+    voice.add_argument("--voice", default="NATF2", help="preset voice name (default NATF2)")
+    voice.add_argument("--voice-wav", help="your own voice recording")
+    role = c.add_mutually_exclusive_group()
+    role.add_argument("--persona", help="the assistant's role, as text")
+    role.add_argument("--persona-file", help="a text file with the assistant's role")
+    c.add_argument("--model-dir", help="checkpoint folder (default: the downloaded model)")
+    c.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    c.add_argument("--seed", type=int, default=None)
+    c.add_argument("--temperature", type=float, default=0.8, help="audio sampling temperature")
+    c.add_argument("--top-k", type=int, default=250, help="audio top-k")
+    c.add_argument("--text-temperature", type=float, default=0.7)
+    c.add_argument("--text-top-k", type=int, default=25)
+    c.add_argument("--greedy", action="store_true", help="always take the most likely token")
+    c.add_argument("--budget", type=int, default=200, help="token budget of the role text")
+    c.add_argument("--truncate", action="store_true", help="cut an over-long role instead of failing")
+
+    d = sub.add_parser("download", help="download PersonaPlex-7B from Hugging Face")
+    d.add_argument("--model-dir", help="download into this folder instead of the HF cache")
+    d.add_argument("--token", help="Hugging Face token (default: keyring, then HF_TOKEN)")
+    d.add_argument("--save-token", action="store_true", help="keep --token in the OS keyring")
+
+    t = sub.add_parser("testkit", help="write a tiny random-weight checkpoint for tests")
+    t.add_argument("--out", required=True)
+    t.add_argument("--seed", type=int, default=1234)
+    t.add_argument("--dep-steps", type=int, choices=(8, 16), default=16,
+                   help="depformer steps stored (16 like PersonaPlex, 8 like older files)")
+
+    v = sub.add_parser("voices", help="list the preset voices")
+    v.add_argument("--model-dir")
+
+    sub.add_parser("doctor", help="report what this machine offers the app")
+    return p
+
+
+def _persona(args):
+    from .core.persona import ARCUS_COMPANION, Persona
+
+    text = ARCUS_COMPANION
+    if args.persona_file:
+        try:
+            text = Path(args.persona_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ArcusError(f"The persona file {args.persona_file} cannot be read.",
+                             "Pass a UTF-8 text file.") from e
+    elif args.persona is not None:
+        text = args.persona
+    return Persona(text=text, voice=args.voice, voice_file=args.voice_wav,
+                   token_budget=args.budget, truncate=args.truncate)
+
+
+def cmd_converse(args) -> int:
+    from .engine.conversation import converse
+    from .engine.engine import Engine
+    from .engine.generator import Sampling
+
+    persona = _persona(args)
+    engine = Engine.load(args.model_dir, args.device)
+    sampling = Sampling(args.temperature, args.top_k, args.text_temperature, args.text_top_k,
+                        greedy=args.greedy)
+    result = converse(engine, args.input, args.output, args.transcript, persona, sampling,
+                      seed=args.seed)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"{result.seconds:.1f} s of conversation, {result.frames} frames: "
+          f"persona {result.prefill_ms:.0f} ms, frame p50 {result.frame_ms_p50:.1f} ms, "
+          f"p99 {result.frame_ms_p99:.1f} ms on {engine.device.type}")
+    print(f"wrote {args.output} and {args.transcript}")
+    return 0
+
+
+def cmd_download(args) -> int:
+    from .engine.download import download_model
+
+    if args.save_token and args.token:
+        from .settings.secrets import set_hf_token
+
+        set_hf_token(args.token)
+    last = [0.0]
+
+    def progress(p) -> None:
+        now = time.monotonic()
+        if now - last[0] < 0.5 and p.done < p.total:
+            return
+        last[0] = now
+        pct = 100.0 * p.done / p.total if p.total else 0.0
+        print(f"\r{pct:5.1f}%  {p.done / 2**30:6.2f} / {p.total / 2**30:.2f} GiB  "
+              f"{p.speed / 2**20:7.1f} MiB/s  {p.filename:<48}", end="", file=sys.stderr, flush=True)
+
+    path = download_model(token=args.token, local_dir=args.model_dir, progress=progress)
+    print(f"\nmodel ready in {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_testkit(args) -> int:
+    from .engine import testkit
+
+    out = testkit.write(args.out, seed=args.seed, dep_steps=args.dep_steps)
+    print(f"wrote a tiny test checkpoint to {out}")
+    return 0
+
+
+def cmd_voices(args) -> int:
+    from .engine import checkpoint
+    from .engine.voices import VoiceLibrary
+
+    files = checkpoint.locate(args.model_dir)
+    for name in VoiceLibrary(files.voices).names():
+        print(name)
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    from .doctor import report
+
+    for key, value in report():
+        print(f"{key:<22} {value}")
+    return 0
+
+
+def cmd_app(args) -> int:
+    from .ui.app import run
+
+    return run()
+
+
+COMMANDS = {"converse": cmd_converse, "download": cmd_download, "testkit": cmd_testkit,
+            "voices": cmd_voices, "doctor": cmd_doctor, None: cmd_app}
+
+
+def _log_crash() -> Path | None:
+    try:
+        from .core import paths
+
+        log = paths.data_dir() / "logs" / "crash.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}\n{traceback.format_exc()}\n")
+        return log
+    except OSError:
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ArcusError as e:
+        print(f"error: {e.message}", file=sys.stderr)
+        if e.hint:
+            print(f"  {e.hint}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("error: the computer ran out of memory.", file=sys.stderr)
+        print("  Close other programs, or use a smaller input.", file=sys.stderr)
+        return 2
+    except Exception as e:  # the last line of defence: no traceback for the user
+        if type(e).__name__ == "OutOfMemoryError":  # torch's, named so torch stays unimported
+            print("error: the GPU ran out of memory.", file=sys.stderr)
+            print("  Close other programs that use the GPU, or run with --device cpu.", file=sys.stderr)
+            return 2
+        log = _log_crash()
+        print(f"error: something unexpected went wrong ({type(e).__name__}: {e}).", file=sys.stderr)
+        if log:
+            print(f"  Details were saved to {log}; please include it in a bug report.", file=sys.stderr)
+        return 1

@@ -1,0 +1,63 @@
+"""`arcus-desktop doctor`: what this machine offers the app, one line per part."""
+
+from __future__ import annotations
+
+import platform
+import sqlite3
+import sys
+
+from . import __version__
+from .core.errors import ArcusError
+
+
+def _sqlite() -> str:
+    loadable = hasattr(sqlite3.connect(":memory:"), "enable_load_extension")
+    try:
+        import sqlite_vec  # noqa: F401
+
+        vec = "sqlite-vec installed"
+    except ImportError:
+        vec = "sqlite-vec missing"
+    how = "can load extensions" if loadable else "cannot load extensions (a fallback module is needed)"
+    return f"{sqlite3.sqlite_version}, {how}, {vec}"
+
+
+def _audio() -> str:
+    try:
+        import sounddevice
+
+        return f"PortAudio {sounddevice.get_portaudio_version()[1]}"
+    except (ImportError, OSError) as e:
+        return f"unavailable ({e}); install libportaudio2"
+
+
+def _keyring() -> str:
+    try:
+        import keyring
+
+        return type(keyring.get_keyring()).__name__
+    except Exception as e:  # any backend failure is a finding to report, not a crash
+        return f"unavailable ({type(e).__name__})"
+
+
+def _model() -> str:
+    from .engine import checkpoint
+
+    try:
+        return str(checkpoint.locate().root)
+    except ArcusError as e:
+        return e.user_text()
+
+
+def report() -> list[tuple[str, str]]:
+    rows = [("arcus-desktop", __version__),
+            ("python", f"{platform.python_version()} ({sys.executable})"),
+            ("platform", platform.platform())]
+    try:
+        from .engine.torch_env import describe
+
+        rows += describe()
+    except ImportError as e:
+        rows.append(("torch", f"missing ({e})"))
+    rows += [("model", _model()), ("sqlite", _sqlite()), ("audio", _audio()), ("keyring", _keyring())]
+    return rows

@@ -1,0 +1,89 @@
+"""Offline conversation: a recording in, the model's reply as a WAV and a transcript out."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..audio import files as audio_files
+from ..core.errors import DiskFullError
+from ..core.persona import Persona
+from ..core.transcript import Transcript
+from . import constants as C
+from .engine import Engine, seed_everything
+from .frame_loop import FrameLoop
+from .generator import Sampling
+
+
+@dataclass
+class ConversationResult:
+    seconds: float
+    frames: int
+    prefill_ms: float
+    frame_ms_p50: float
+    frame_ms_p99: float
+    transcript: Transcript
+    notes: list[str]
+
+
+def converse(engine: Engine, input_path: str | os.PathLike, output_path: str | os.PathLike,
+             transcript_path: str | os.PathLike, persona: Persona, sampling: Sampling = Sampling(),
+             seed: int | None = None,
+             progress: Callable[[int, int], None] | None = None) -> ConversationResult:
+    pcm = audio_files.read_mono(input_path, C.SAMPLE_RATE)
+    prepared = engine.prepare(persona)
+    seed_everything(seed)
+    n_frames = -(-pcm.size // C.FRAME_SIZE)
+    padded = np.zeros(n_frames * C.FRAME_SIZE, dtype=np.float32)
+    padded[: pcm.size] = pcm
+    out = np.zeros_like(padded)
+    frame_s = C.FRAME_SIZE / C.SAMPLE_RATE
+    transcript = Transcript(frame_s)
+    times = []
+    with FrameLoop(engine, prepared, sampling) as loop:
+        for i in range(n_frames):
+            res = loop.process(padded[i * C.FRAME_SIZE:(i + 1) * C.FRAME_SIZE])
+            out[i * C.FRAME_SIZE:(i + 1) * C.FRAME_SIZE] = res.pcm
+            if res.piece is not None:
+                # The frame completed at step i is what plays from i * 80 ms on.
+                transcript.add(res.text_token, res.piece, i * frame_s)
+            times.append(res.compute_ms)
+            if progress:
+                progress(i + 1, n_frames)
+    audio_files.write_wav(output_path, out[: pcm.size], C.SAMPLE_RATE)
+    result = ConversationResult(
+        seconds=pcm.size / C.SAMPLE_RATE, frames=n_frames, prefill_ms=loop.prefill_ms,
+        frame_ms_p50=float(np.percentile(times, 50)), frame_ms_p99=float(np.percentile(times, 99)),
+        transcript=transcript, notes=prepared.notes)
+    _write_json(transcript_path, {
+        "input": str(input_path),
+        "output": str(output_path),
+        "sample_rate": C.SAMPLE_RATE,
+        "duration": round(result.seconds, 3),
+        "persona": {"voice": prepared.voice, "prompt_tokens": len(prepared.text.tokens),
+                    "prompt_truncated_by": prepared.text.dropped_tokens},
+        "seed": seed,
+        "notes": prepared.notes,
+        "model": transcript.to_dict(),
+    })
+    return result
+
+
+def _write_json(path: str | os.PathLike, data: dict) -> None:
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if e.errno == 28:
+            raise DiskFullError(f"The disk is full: {path.name} could not be written.",
+                                "Free some space and try again.") from e
+        raise

@@ -1,0 +1,80 @@
+"""The engine facade: a loaded checkpoint, personas prepared for it, generators."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .torch_env import pick_device, torch
+
+from ..core import paths
+from ..core.persona import Persona
+from . import checkpoint, generator, model, prompt
+from . import constants as C
+from .voices import VoiceLibrary, prepare_recording
+
+
+@dataclass
+class PreparedPersona:
+    persona: Persona
+    plan: generator.PromptPlan
+    text: prompt.TextPrompt
+    voice: str  # what the user would call it: a preset name or a file name
+    notes: list[str] = field(default_factory=list)  # things the user should be told
+
+
+class Engine:
+    def __init__(self, loaded: model.LoadedModel, cache_dir: Path | None = None) -> None:
+        self.loaded = loaded
+        self.lm = loaded.lm
+        self.mimi = loaded.mimi
+        self.tokenizer = loaded.tokenizer
+        self.device = loaded.device
+        self.voices = VoiceLibrary(loaded.files.voices)
+        self.cache_dir = Path(cache_dir) if cache_dir else paths.cache_dir()
+
+    @classmethod
+    def load(cls, model_dir: str | os.PathLike | None = None, device: str | None = None,
+             dep_steps: int = C.NUM_CODEBOOKS) -> "Engine":
+        files = checkpoint.locate(model_dir)
+        dev = pick_device(device)
+        return cls(model.load(files, dev, dep_steps=dep_steps))
+
+    def prepare(self, persona: Persona) -> PreparedPersona:
+        """Everything the persona's prefill needs; errors say what to fix."""
+        text = prompt.encode(self.tokenizer, persona.text, persona.token_budget, persona.truncate)
+        notes = []
+        if text.truncated:
+            notes.append(f"The persona text was cut by {text.dropped_tokens} tokens to fit "
+                         f"the budget of {text.budget}.")
+        if persona.voice_file:
+            rec = prepare_recording(persona.voice_file, self.mimi, self.loaded.files.mimi, self.cache_dir)
+            if rec.trimmed_seconds:
+                notes.append(f"Only the first 30 s of the voice recording are used "
+                             f"({rec.trimmed_seconds:.1f} s left out).")
+            plan = generator.plan_prompt(self.lm, text.tokens, voice_codes=rec.codes)
+            label = Path(persona.voice_file).name
+        else:
+            voice = self.voices.load(persona.voice, self.lm.dim)
+            plan = generator.plan_prompt(self.lm, text.tokens, voice_embeddings=voice.embeddings,
+                                         voice_ring=voice.ring)
+            label = voice.name
+        return PreparedPersona(persona, plan, text, label, notes)
+
+    def generator(self, batch_size: int = 1,
+                  sampling: generator.Sampling = generator.Sampling()) -> generator.Generator:
+        return generator.Generator(self.lm, batch_size, sampling)
+
+    def piece(self, token: int) -> str | None:
+        """The display piece of a text token; None for padding and specials."""
+        if token in C.HIDDEN_TEXT or token >= self.tokenizer.vocab_size():
+            return None
+        if self.tokenizer.is_control(token) or self.tokenizer.is_unknown(token):
+            return None
+        return self.tokenizer.id_to_piece(token)
+
+
+def seed_everything(seed: int | None) -> None:
+    if seed is not None:
+        torch.manual_seed(seed)

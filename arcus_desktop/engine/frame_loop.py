@@ -1,0 +1,64 @@
+"""One conversation, one 80 ms frame at a time: Mimi encode, step, Mimi decode.
+
+The offline `converse` command and the live app use this same loop.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+import numpy as np
+
+from .torch_env import torch
+
+from . import constants as C
+from .engine import Engine, PreparedPersona
+from .generator import Sampling
+
+
+@dataclass
+class FrameResult:
+    pcm: np.ndarray  # 1920 samples the model says in this frame
+    text_token: int
+    piece: str | None  # visible text piece, "▁" marks a word start
+    compute_ms: float
+
+
+class FrameLoop:
+    def __init__(self, engine: Engine, persona: PreparedPersona,
+                 sampling: Sampling = Sampling()) -> None:
+        self.engine = engine
+        self.persona = persona
+        self.sampling = sampling
+        self._stack = ExitStack()
+        self.prefill_ms = 0.0
+
+    def __enter__(self) -> "FrameLoop":
+        engine = self.engine
+        self._stack.enter_context(torch.no_grad())
+        self._stack.enter_context(engine.mimi.streaming(1))
+        self.gen = self._stack.enter_context(engine.generator(1, self.sampling))
+        t0 = time.perf_counter()
+        self.gen.start(0, self.persona.plan)
+        if engine.device.type == "cuda":
+            torch.cuda.synchronize()
+        self.prefill_ms = (time.perf_counter() - t0) * 1e3
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stack.close()
+
+    def process(self, pcm: np.ndarray) -> FrameResult:
+        """Feed one frame of the user's audio (1920 samples at 24 kHz)."""
+        t0 = time.perf_counter()
+        engine = self.engine
+        x = torch.from_numpy(np.ascontiguousarray(pcm, dtype=np.float32)).to(engine.device)
+        codes = engine.mimi.encode(x[None, None])  # [1, 8, 1]
+        out = self.gen.step(codes[:, :, 0])
+        frame = out.frames[0]
+        audio = engine.mimi.decode(frame[C.MODEL_AUDIO][None, :, None])  # [1, 1, 1920]
+        pcm_out = audio[0, 0].float().cpu().numpy()
+        token = int(frame[0])
+        return FrameResult(pcm_out, token, engine.piece(token), (time.perf_counter() - t0) * 1e3)

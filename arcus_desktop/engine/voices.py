@@ -1,0 +1,137 @@
+"""Voices: the presets shipped in voices.tgz, and the user's own recordings."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .torch_env import torch
+
+from ..audio import files as audio_files
+from ..core.errors import CorruptFileError, UnknownVoiceError
+from . import checkpoint
+from . import constants as C
+
+PREP_VERSION = "1"  # bump when the way a recording is prepared changes
+MAX_VOICE_SECONDS = 30.0
+
+
+@dataclass
+class PresetVoice:
+    name: str
+    embeddings: torch.Tensor  # [V-1, dim]: transformer inputs of the voice's positions
+    ring: torch.Tensor  # [17, R]: token ring after the voice
+
+
+@dataclass
+class RecordedVoice:
+    codes: torch.Tensor  # [V, 8] Mimi codes
+    source: Path
+    cached: bool  # prepared earlier and read back from the cache
+    trimmed_seconds: float = 0.0  # audio past MAX_VOICE_SECONDS that was left out
+
+
+class VoiceLibrary:
+    """Preset voices read straight out of voices.tgz (no extraction needed)."""
+
+    def __init__(self, archive: Path) -> None:
+        self.archive = Path(archive)
+        self._members: dict[str, str] | None = None
+
+    def names(self) -> list[str]:
+        return sorted(self._index())
+
+    def _index(self) -> dict[str, str]:
+        if self._members is None:
+            try:
+                with tarfile.open(self.archive, "r:*") as tar:
+                    self._members = {
+                        Path(m.name).stem: m.name for m in tar.getmembers()
+                        if m.isfile() and m.name.endswith(".pt")
+                    }
+            except (OSError, tarfile.TarError, EOFError) as e:
+                raise CorruptFileError("voices.tgz is damaged.", checkpoint.REDOWNLOAD_HINT,
+                                       str(self.archive)) from e
+        return self._members
+
+    def load(self, name: str, dim: int) -> PresetVoice:
+        index = self._index()
+        key = name.removesuffix(".pt")
+        if key not in index:
+            raise UnknownVoiceError(
+                f"There is no preset voice called {name!r}.",
+                "Choose one of: " + ", ".join(self.names()) + ", or use your own recording.")
+        try:
+            with tarfile.open(self.archive, "r:*") as tar:
+                blob = tar.extractfile(index[key]).read()
+            data = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+            embeddings = data["embeddings"].reshape(-1, dim)
+            ring = data["cache"].reshape(C.NUM_STREAMS, -1)
+        except (OSError, tarfile.TarError, EOFError, KeyError, RuntimeError, TypeError) as e:
+            raise CorruptFileError(f"The preset voice {key} in voices.tgz is damaged.",
+                                   checkpoint.REDOWNLOAD_HINT, str(self.archive)) from e
+        return PresetVoice(key, embeddings, ring)
+
+
+def _file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def codec_fingerprint(mimi_path: Path) -> str:
+    """Cheap identity of the codec weights: size plus a hash of the header."""
+    size = mimi_path.stat().st_size
+    with open(mimi_path, "rb") as f:
+        head = f.read(1 << 16)
+    return hashlib.sha256(head + str(size).encode()).hexdigest()[:16]
+
+
+def encode_recording(mimi, pcm) -> torch.Tensor:
+    """Mimi codes [V, 8] of 24 kHz mono audio, frame by frame from a fresh state."""
+    import numpy as np
+
+    frames = max(1, -(-pcm.size // C.FRAME_SIZE))
+    padded = np.zeros(frames * C.FRAME_SIZE, dtype=np.float32)
+    padded[: pcm.size] = pcm
+    device = next(mimi.parameters()).device
+    x = torch.from_numpy(padded).to(device)[None, None]
+    with torch.no_grad(), mimi.streaming(1):
+        codes = mimi.encode(x)  # [1, 8, frames]
+    return codes[0].T.contiguous().cpu()
+
+
+def prepare_recording(path: str | os.PathLike, mimi, mimi_path: Path, cache_dir: Path) -> RecordedVoice:
+    """Codes of the user's recording; cached by file content, so a second use is instant."""
+    path = Path(path)
+    if not path.is_file():
+        from ..core.errors import AudioFileError
+
+        raise AudioFileError(f"The voice recording {path} does not exist.", "Pick another file.")
+    key = f"{_file_hash(path)}-{codec_fingerprint(mimi_path)}-v{PREP_VERSION}"
+    cached = cache_dir / "voices" / f"{key}.pt"
+    if cached.is_file():
+        try:
+            data = torch.load(cached, map_location="cpu", weights_only=True)
+            return RecordedVoice(data["codes"].long(), path, True, float(data["trimmed"]))
+        except (OSError, RuntimeError, KeyError):
+            cached.unlink(missing_ok=True)  # a damaged cache entry is just rebuilt
+    pcm = audio_files.read_mono(path, C.SAMPLE_RATE)
+    limit = int(MAX_VOICE_SECONDS * C.SAMPLE_RATE)
+    trimmed = max(0, pcm.size - limit) / C.SAMPLE_RATE
+    pcm = audio_files.normalize_loudness(pcm[:limit], C.SAMPLE_RATE)
+    codes = encode_recording(mimi, pcm)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(".part")
+        torch.save({"codes": codes.short(), "trimmed": trimmed}, tmp)
+        os.replace(tmp, cached)
+    except OSError:
+        pass  # no cache is slower next time, not wrong
+    return RecordedVoice(codes, path, False, trimmed)

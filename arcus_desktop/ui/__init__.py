@@ -1,0 +1,1 @@
+"""Widgets only: tray, windows, dialogs. No business logic, never torch."""

@@ -1,0 +1,76 @@
+"""The tray application shell: icon, menu and a status window.
+
+The conversation window, settings and hotkey arrive with the tray-app work; for now the
+window says whether the model is installed and what to do if it is not.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6.QtGui import QAction, QIcon
+from PySide6.QtWidgets import (QApplication, QLabel, QMainWindow, QMenu, QPushButton,
+                               QSystemTrayIcon, QVBoxLayout, QWidget)
+
+from .. import __version__
+from ..core.errors import ArcusError
+
+ICON = Path(__file__).resolve().parents[2] / "resources" / "icons" / "arcus.svg"
+
+
+def model_status() -> str:
+    from ..engine import checkpoint
+
+    try:
+        files = checkpoint.locate()
+    except ArcusError as e:
+        return e.user_text()
+    return f"PersonaPlex is installed in {files.root}."
+
+
+class StatusWindow(QMainWindow):
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWindowTitle("Arcus Desktop")
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        title = QLabel(f"<b>Arcus Desktop</b> {__version__}")
+        self.status = QLabel(model_status())
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(self.status.textInteractionFlags())
+        quit_button = QPushButton("&Quit")
+        quit_button.clicked.connect(QApplication.quit)
+        for widget in (title, self.status, quit_button):
+            layout.addWidget(widget)
+        self.setCentralWidget(body)
+        self.resize(420, 160)
+
+
+def build_tray(window: StatusWindow, icon: QIcon) -> QSystemTrayIcon:
+    tray = QSystemTrayIcon(icon, window)
+    tray.setToolTip("Arcus Desktop")
+    menu = QMenu(window)
+    show = QAction("Open", menu)
+    show.triggered.connect(window.showNormal)
+    quit_action = QAction("Quit", menu)
+    quit_action.triggered.connect(QApplication.quit)
+    menu.addAction(show)
+    menu.addAction(quit_action)
+    tray.setContextMenu(menu)
+    tray.activated.connect(lambda _reason: window.showNormal())
+    return tray
+
+
+def run() -> int:
+    app = QApplication.instance() or QApplication(sys.argv)
+    app.setApplicationName("Arcus Desktop")
+    icon = QIcon(str(ICON))
+    app.setWindowIcon(icon)
+    window = StatusWindow()
+    if QSystemTrayIcon.isSystemTrayAvailable():
+        app.setQuitOnLastWindowClosed(False)
+        tray = build_tray(window, icon)
+        tray.show()
+    window.show()
+    return app.exec()

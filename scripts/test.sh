@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Install Arcus Desktop with its test dependencies (Debian/Ubuntu), then run the whole suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/_setup.sh
+install_system_packages $RUNTIME_PACKAGES $TEST_PACKAGES
+make_venv
+.venv/bin/python -m pip install -q -e '.[test]'
+exec .venv/bin/python -m pytest "$@"

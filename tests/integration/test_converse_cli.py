@@ -1,0 +1,112 @@
+"""`arcus-desktop testkit` + `arcus-desktop converse` as a user runs them."""
+
+import json
+import os
+import subprocess
+import sys
+import wave
+
+import pytest
+
+from ..conftest import AUDIO
+
+
+def run_cli(*args, cwd=None):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, "-m", "arcus_desktop", *args], capture_output=True,
+                          text=True, env=env, cwd=cwd, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def cli_model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "tiny"
+    result = run_cli("testkit", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_converse_produces_same_length_wav_and_transcript(cli_model, tmp_path):
+    out_wav, out_json = tmp_path / "reply.wav", tmp_path / "reply.json"
+    result = run_cli("converse", "--input", str(AUDIO / "input_service.wav"),
+                     "--output", str(out_wav), "--transcript", str(out_json),
+                     "--persona-file", str(AUDIO / "prompt_service.txt"), "--voice", "NATF2",
+                     "--model-dir", str(cli_model), "--device", "cpu", "--seed", "42")
+    assert result.returncode == 0, result.stderr
+    with wave.open(str(AUDIO / "input_service.wav")) as src, wave.open(str(out_wav)) as dst:
+        assert dst.getframerate() == 24000 and dst.getnchannels() == 1
+        assert dst.getnframes() == src.getnframes()  # 20 s in, 20 s out
+    data = json.loads(out_json.read_text())
+    assert data["duration"] == pytest.approx(20.0, abs=0.01)
+    words = data["model"]["words"]
+    assert words, "the random model should still say some pieces"
+    times = [w["start"] for w in words]
+    assert times == sorted(times) and 0 <= times[0] and times[-1] < 20.0
+    assert all(w["end"] > w["start"] for w in words)
+    assert data["model"]["text"] == " ".join(w["text"] for w in words)
+
+
+def test_same_seed_same_conversation(cli_model, tmp_path):
+    outs = []
+    for name in ("a", "b"):
+        wav, js = tmp_path / f"{name}.wav", tmp_path / f"{name}.json"
+        result = run_cli("converse", "--input", str(AUDIO / "input_service.wav"), "--output", str(wav),
+                         "--transcript", str(js), "--model-dir", str(cli_model), "--device", "cpu",
+                         "--seed", "3", "--persona", "You are a calm helper.")
+        assert result.returncode == 0, result.stderr
+        outs.append(json.loads(js.read_text())["model"])
+    assert outs[0] == outs[1]
+
+
+def test_other_rate_stereo_input_and_own_voice(cli_model, tmp_path):
+    import numpy as np
+
+    src = tmp_path / "in.wav"
+    rate, seconds = 44100, 1.5
+    t = np.arange(int(rate * seconds)) / rate
+    pcm = (0.2 * np.stack([np.sin(2 * np.pi * 220 * t), np.sin(2 * np.pi * 330 * t)], 1) * 32767)
+    with wave.open(str(src), "wb") as w:
+        w.setnchannels(2), w.setsampwidth(2), w.setframerate(rate)
+        w.writeframes(pcm.astype("<i2").tobytes())
+    out_wav = tmp_path / "out.wav"
+    result = run_cli("converse", "--input", str(src), "--output", str(out_wav),
+                     "--transcript", str(tmp_path / "t.json"), "--voice-wav", str(src),
+                     "--model-dir", str(cli_model), "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    with wave.open(str(out_wav)) as dst:
+        assert dst.getnframes() == round(seconds * 24000)
+
+
+def _assert_clean_failure(result, *needles):
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    assert result.stderr.startswith("error: ")
+    for needle in needles:
+        assert needle in result.stderr
+
+
+def test_bad_inputs_fail_in_one_line(cli_model, tmp_path):
+    not_audio = tmp_path / "notes.wav"
+    not_audio.write_text("definitely not audio\n" * 50)
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    base = ["--output", str(tmp_path / "o.wav"), "--transcript", str(tmp_path / "o.json")]
+    model = ["--model-dir", str(cli_model), "--device", "cpu"]
+
+    _assert_clean_failure(run_cli("converse", "--input", str(not_audio), *base, *model),
+                          "not an audio file")
+    _assert_clean_failure(run_cli("converse", "--input", str(empty), *base, *model))
+    _assert_clean_failure(run_cli("converse", "--input", str(tmp_path / "missing.wav"), *base, *model),
+                          "does not exist")
+    _assert_clean_failure(run_cli("converse", "--input", str(AUDIO / "input_service.wav"), *base,
+                                  *model, "--voice", "NOBODY"), "NOBODY", "NATF2")
+    _assert_clean_failure(run_cli("converse", "--input", str(AUDIO / "input_service.wav"), *base,
+                                  "--model-dir", str(tmp_path / "no-model")), "does not exist")
+    _assert_clean_failure(run_cli("converse", "--input", str(AUDIO / "input_service.wav"), *base,
+                                  *model, "--persona", "word " * 400), "tokens long")
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_voices_lists_presets(cli_model):
+    result = run_cli("voices", "--model-dir", str(cli_model))
+    assert result.returncode == 0
+    assert result.stdout.split() == ["NATF0", "NATF2", "NATM1", "VARF3"]
