@@ -191,6 +191,7 @@ class Generator:
             nxt, frames, text_logits, audio_logits = self._core(self._cur, forced, True)
         else:
             nxt, frames = self._graphed(self._cur, forced)
+            frames = frames.clone()  # graph outputs are overwritten by the next replay
             text_logits = audio_logits = None
         keep = self.active[:, None]
         self._cur = torch.where(keep, nxt, self._cur)

@@ -1,0 +1,196 @@
+"""GPU benchmark of the engine on PersonaPlex-7B's real shape with random weights.
+
+Measures what the foundation issue asks: persona start (10 s voice from a .pt plus 200
+text tokens), the full frame loop (Mimi encode, step, Mimi decode, copy to host) over
+the frames of a real recording, and peak GPU memory. Prints a table; --out writes JSON.
+
+    python bench/engine_gpu.py --wav .bench/input_assistant.wav --out results.json
+    python bench/engine_gpu.py --shape tiny --device cpu --frames 20   # smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("NO_TORCH_COMPILE", "1")
+
+import torch  # noqa: E402
+from moshi.models import loaders  # noqa: E402
+from moshi.models.lm import LMModel  # noqa: E402
+
+from arcus_desktop.core.persona import Persona  # noqa: E402
+from arcus_desktop.engine import checkpoint, constants as C, generator, model, prompt, testkit  # noqa: E402
+from arcus_desktop.engine.engine import Engine, PreparedPersona  # noqa: E402
+from arcus_desktop.engine.frame_loop import FrameLoop  # noqa: E402
+
+
+def random_lm(kwargs: dict, device: torch.device, dtype: torch.dtype) -> LMModel:
+    """The model with its real shape and random weights, built straight on the device."""
+    with torch.device("meta"):
+        lm = LMModel(device="meta", dtype=dtype, **kwargs)
+    lm = lm.to_empty(device=device)
+    gen = torch.Generator(device=device).manual_seed(0)
+    with torch.no_grad():
+        for name, p in lm.named_parameters():
+            if name.endswith("alpha"):
+                p.fill_(1.0)
+            else:
+                p.normal_(0.0, 0.02, generator=gen)
+    return lm.eval()
+
+
+def random_mimi(config: dict | None, device: torch.device):
+    torch.manual_seed(0)
+    mimi = loaders.get_mimi(None, mimi_config=config, device=device, num_codebooks=C.NUM_CODEBOOKS)
+    with torch.no_grad():
+        for name, buf in mimi.named_buffers():
+            if name.endswith("embedding_sum"):
+                buf.copy_(torch.randn_like(buf))
+            elif name.endswith("cluster_usage"):
+                buf.fill_(1.0)
+            elif name.endswith("_initialized"):
+                buf.fill_(1)
+    return mimi.eval()
+
+
+def read_wav(path: Path) -> np.ndarray:
+    with wave.open(str(path)) as w:
+        assert w.getframerate() == C.SAMPLE_RATE and w.getnchannels() == 1 and w.getsampwidth() == 2
+        return np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def pct(values, q) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shape", choices=("full", "tiny"), default="full")
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--wav", default=str(ROOT / ".bench" / "input_assistant.wav"))
+    ap.add_argument("--frames", type=int, default=500)
+    ap.add_argument("--warmup", type=int, default=10, help="frames left out of the statistics")
+    ap.add_argument("--voice-frames", type=int, default=125, help="10 s of voice")
+    ap.add_argument("--text-tokens", type=int, default=200)
+    ap.add_argument("--out")
+    args = ap.parse_args()
+
+    device = torch.device(args.device)
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    if args.shape == "full":
+        kwargs, mimi_config = dict(C.PERSONAPLEX_LM_KWARGS, dep_q=C.NUM_CODEBOOKS), None
+    else:
+        kwargs, mimi_config = dict(testkit.TINY_LM_KWARGS, dep_q=C.NUM_CODEBOOKS), testkit.TINY_MIMI_CONFIG
+    torch.manual_seed(0)
+
+    t0 = time.perf_counter()
+    lm = random_lm(kwargs, device, dtype)
+    mimi = random_mimi(mimi_config, device)
+    sync(device)
+    build_s = time.perf_counter() - t0
+    params = sum(p.numel() for p in lm.parameters())
+
+    tok_dir = Path(os.environ.get("TMPDIR", "/tmp")) / "arcus-bench-tok"
+    tok_dir.mkdir(parents=True, exist_ok=True)
+    testkit._write_tokenizer(tok_dir / C.TOKENIZER_FILE)
+    tokenizer = model.load_tokenizer(tok_dir / C.TOKENIZER_FILE)
+    loaded = model.LoadedModel(checkpoint.ModelFiles(tok_dir), lm, mimi, tokenizer, device, 16)
+    engine = Engine(loaded, cache_dir=tok_dir)
+
+    # Persona: a voice replayed from a reference-format .pt, plus 200 text tokens.
+    g = torch.Generator().manual_seed(1)
+    voice_emb = (torch.randn(args.voice_frames - 1, lm.dim, generator=g) * 0.02).to(dtype)
+    voice_ring = torch.randint(0, 2048, (C.NUM_STREAMS, 4), generator=g)
+    voice_ring[0] = C.TEXT_PAD
+    text = torch.randint(4, kwargs["text_card"], (args.text_tokens,), generator=g).tolist()
+
+    def prepared() -> PreparedPersona:
+        plan = generator.plan_prompt(lm, text, voice_embeddings=voice_emb, voice_ring=voice_ring)
+        return PreparedPersona(Persona(), plan, prompt.TextPrompt("", text, len(text)), "random")
+
+    starts = []
+    with engine.generator(1) as gen:
+        for _ in range(6):
+            sync(device)
+            t = time.perf_counter()
+            gen.start(0, prepared().plan)
+            sync(device)
+            starts.append((time.perf_counter() - t) * 1e3)
+    persona_frames = prepared().plan.length
+
+    pcm = read_wav(Path(args.wav))
+    n = min(args.frames, pcm.size // C.FRAME_SIZE)
+    totals = []
+    with FrameLoop(engine, prepared()) as loop:
+        for i in range(n):
+            res = loop.process(pcm[i * C.FRAME_SIZE:(i + 1) * C.FRAME_SIZE])
+            totals.append(res.compute_ms)
+        # Break the frame down with CUDA events on a few extra frames.
+        parts = {"encode": [], "step": [], "decode": []}
+        if device.type == "cuda":
+            for i in range(50):
+                x = torch.from_numpy(pcm[i * C.FRAME_SIZE:(i + 1) * C.FRAME_SIZE].copy()).to(device)
+                ev = [torch.cuda.Event(enable_timing=True) for _ in range(4)]
+                ev[0].record()
+                codes = mimi.encode(x[None, None])
+                ev[1].record()
+                out = loop.gen.step(codes[:, :, 0])
+                ev[2].record()
+                mimi.decode(out.frames[0][C.MODEL_AUDIO][None, :, None])
+                ev[3].record()
+                torch.cuda.synchronize()
+                for k, name in enumerate(parts):
+                    parts[name].append(ev[k].elapsed_time(ev[k + 1]))
+    steady = totals[args.warmup:]
+
+    result = {
+        "date": time.strftime("%Y-%m-%d"),
+        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                 text=True, cwd=ROOT).stdout.strip() or os.environ.get("COMMIT", "?"),
+        "device": torch.cuda.get_device_name() if device.type == "cuda" else platform.processor(),
+        "torch": torch.__version__,
+        "shape": args.shape,
+        "lm_parameters_b": round(params / 1e9, 3),
+        "build_s": round(build_s, 1),
+        "persona_frames": persona_frames,
+        "persona_start_ms_first": round(starts[0], 1),
+        "persona_start_ms_median": round(pct(starts[1:], 50), 1),
+        "frames": len(steady),
+        "frame_ms_p50": round(pct(steady, 50), 2),
+        "frame_ms_p99": round(pct(steady, 99), 2),
+        "frame_ms_max": round(max(steady), 2),
+        "first_frames_ms": [round(v, 1) for v in totals[:3]],
+    }
+    for name, vals in parts.items():
+        if vals:
+            result[f"{name}_ms_p50"] = round(pct(vals[5:], 50), 2)
+    if device.type == "cuda":
+        result["peak_gib_allocated"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        result["peak_gib_reserved"] = round(torch.cuda.max_memory_reserved() / 2**30, 2)
+    width = max(map(len, result))
+    for key, value in result.items():
+        print(f"| {key:<{width}} | {value} |")
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
