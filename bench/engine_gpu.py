@@ -160,6 +160,15 @@ def main() -> int:
                     parts[name].append(ev[k].elapsed_time(ev[k + 1]))
     steady = totals[args.warmup:]
 
+    # The graphed frame must compute exactly what the plain one does (greedy, bf16).
+    runs = []
+    for graphs in (True, False):
+        with FrameLoop(engine, prepared(), generator.Sampling(greedy=True), cuda_graphs=graphs) as loop:
+            outs = [loop.process(pcm[i * C.FRAME_SIZE:(i + 1) * C.FRAME_SIZE]) for i in range(40)]
+            runs.append([(r.text_token, r.pcm.tobytes()) for r in outs])
+    graph_check = "identical" if runs[0] == runs[1] else (
+        f"DIFFERENT from frame {next(i for i, (a, b) in enumerate(zip(*runs)) if a != b)}")
+
     result = {
         "date": time.strftime("%Y-%m-%d"),
         "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
@@ -177,6 +186,7 @@ def main() -> int:
         "frame_ms_p99": round(pct(steady, 99), 2),
         "frame_ms_max": round(max(steady), 2),
         "first_frames_ms": [round(v, 1) for v in totals[:3]],
+        "graph_vs_eager_40_frames": graph_check,
     }
     for name, vals in parts.items():
         if vals:

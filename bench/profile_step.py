@@ -51,7 +51,7 @@ def main() -> None:
     cur = gen._cur.clone()
     core = CUDAGraphed(gen._core)
     rows["core graph replay only"] = timed(lambda: core(cur, forced))
-    x = gen._embed(cur[:, None])
+    x = gen.embed(cur[:, None])
     trunk = CUDAGraphed(gen._trunk)
     rows["trunk graph (32 layers + text head)"] = timed(lambda: trunk(x))
     hidden = torch.randn(1, 1, 4096, device=dev, dtype=torch.bfloat16)

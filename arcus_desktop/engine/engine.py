@@ -62,9 +62,9 @@ class Engine:
             label = voice.name
         return PreparedPersona(persona, plan, text, label, notes)
 
-    def generator(self, batch_size: int = 1,
-                  sampling: generator.Sampling = generator.Sampling()) -> generator.Generator:
-        return generator.Generator(self.lm, batch_size, sampling)
+    def generator(self, batch_size: int = 1, sampling: generator.Sampling = generator.Sampling(),
+                  cuda_graphs: bool = True) -> generator.Generator:
+        return generator.Generator(self.lm, batch_size, sampling, cuda_graphs)
 
     def piece(self, token: int) -> str | None:
         """The display piece of a text token; None for padding and specials."""

@@ -13,6 +13,8 @@ import numpy as np
 
 from .torch_env import torch
 
+from moshi.utils.compile import CUDAGraphed
+
 from . import constants as C
 from .engine import Engine, PreparedPersona
 from .generator import Sampling
@@ -28,8 +30,9 @@ class FrameResult:
 
 class FrameLoop:
     def __init__(self, engine: Engine, persona: PreparedPersona,
-                 sampling: Sampling = Sampling()) -> None:
+                 sampling: Sampling = Sampling(), cuda_graphs: bool = True) -> None:
         self.engine = engine
+        self.cuda_graphs = cuda_graphs
         self.persona = persona
         self.sampling = sampling
         self._stack = ExitStack()
@@ -39,26 +42,31 @@ class FrameLoop:
         engine = self.engine
         self._stack.enter_context(torch.no_grad())
         self._stack.enter_context(engine.mimi.streaming(1))
-        self.gen = self._stack.enter_context(engine.generator(1, self.sampling))
+        self.gen = self._stack.enter_context(engine.generator(1, self.sampling, self.cuda_graphs))
         t0 = time.perf_counter()
         self.gen.start(0, self.persona.plan)
         if engine.device.type == "cuda":
             torch.cuda.synchronize()
         self.prefill_ms = (time.perf_counter() - t0) * 1e3
+        # One CUDA graph for the whole frame: no CPU gaps between encode, step and decode.
+        self._frame = CUDAGraphed(self._frame_fn, disable=engine.device.type != "cuda" or not self.cuda_graphs)
         return self
 
     def __exit__(self, *exc) -> None:
         self._stack.close()
 
+    def _frame_fn(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mimi = self.engine.mimi
+        codes = mimi.encode(x[None, None])  # [1, 8, 1]
+        frame = self.gen.advance(codes[:, :, 0]).frames[0]
+        audio = mimi.decode(frame[C.MODEL_AUDIO][None, :, None])  # [1, 1, 1920]
+        return audio[0, 0].float(), frame[0]
+
     def process(self, pcm: np.ndarray) -> FrameResult:
         """Feed one frame of the user's audio (1920 samples at 24 kHz)."""
         t0 = time.perf_counter()
-        engine = self.engine
-        x = torch.from_numpy(np.ascontiguousarray(pcm, dtype=np.float32)).to(engine.device)
-        codes = engine.mimi.encode(x[None, None])  # [1, 8, 1]
-        out = self.gen.step(codes[:, :, 0])
-        frame = out.frames[0]
-        audio = engine.mimi.decode(frame[C.MODEL_AUDIO][None, :, None])  # [1, 1, 1920]
-        pcm_out = audio[0, 0].float().cpu().numpy()
-        token = int(frame[0])
-        return FrameResult(pcm_out, token, engine.piece(token), (time.perf_counter() - t0) * 1e3)
+        x = torch.from_numpy(np.ascontiguousarray(pcm, dtype=np.float32)).to(self.engine.device)
+        audio, text = self._frame(x)
+        pcm_out = audio.cpu().numpy()  # copies: graph outputs are reused
+        token = int(text)
+        return FrameResult(pcm_out, token, self.engine.piece(token), (time.perf_counter() - t0) * 1e3)

@@ -13,6 +13,8 @@ independently.
 
 from __future__ import annotations
 
+import contextlib
+
 from dataclasses import dataclass
 
 from .torch_env import torch
@@ -22,6 +24,7 @@ from moshi.utils.compile import CUDAGraphed
 from moshi.utils.sampling import sample_token
 
 from . import constants as C
+from . import depformer
 
 FREE = -1  # a token to sample rather than force
 
@@ -118,7 +121,7 @@ class Generator:
     """A batch of independent PersonaPlex sessions on one LMModel."""
 
     def __init__(self, lm: LMModel, batch_size: int = 1, sampling: Sampling = Sampling(),
-                 cuda_graphs: bool = True) -> None:
+                 cuda_graphs: bool = True, lean_depformer: bool = True) -> None:
         self.lm = lm
         self.batch_size = batch_size
         self.sampling = sampling
@@ -132,8 +135,10 @@ class Generator:
         self.active = torch.zeros(batch_size, dtype=torch.bool, device=self.device)
         self._cur = self._initial.repeat(batch_size, 1)
         self._carry = self._initial.repeat(batch_size, 1)
+        self._depformer = (depformer.Depformer(lm, batch_size)
+                           if lean_depformer and depformer.supported(lm) else None)
         self._use_graphs = cuda_graphs and self.device.type == "cuda"
-        self._graphed = CUDAGraphed(self._core, disable=not self._use_graphs)
+        self._graphed = CUDAGraphed(self.advance, disable=not self._use_graphs)
         self.lm.set_exec_mask(self.active)
 
     def close(self) -> None:
@@ -161,7 +166,7 @@ class Generator:
         if plan.prefix is not None:
             parts.append(plan.prefix.to(self.device, lm.dtype))
         if columns.shape[0] > 1:
-            parts.append(self._embed(columns[None, :-1])[0])
+            parts.append(self.embed(columns[None, :-1])[0])
         if parts:
             x = torch.cat(parts)
             batch = torch.zeros(self.batch_size, *x.shape, device=self.device, dtype=x.dtype)
@@ -182,26 +187,30 @@ class Generator:
     def step(self, user_codes: torch.Tensor, with_logits: bool = False) -> StepOutput:
         """Advance every active row by one frame. `user_codes` is [B, 8]."""
         user = user_codes.to(self.device, torch.long)
+        if with_logits:
+            return self.advance(user, True)
+        out = self._graphed(user)
+        return StepOutput(out.frames.clone())  # graph outputs are overwritten by the next replay
+
+    def advance(self, user: torch.Tensor, with_logits: bool = False) -> StepOutput:
+        """`step` without its own CUDA graph: every state change is in place, so a caller
+        may capture it inside a larger graph (the frame loop does)."""
         forced = torch.full_like(self._cur, FREE)
         forced[:, C.MODEL_AUDIO] = torch.where(
             self._delayed[C.MODEL_AUDIO], self._carry[:, C.MODEL_AUDIO], FREE)
         forced[:, C.USER_AUDIO] = torch.where(
             self._delayed[C.USER_AUDIO], self._carry[:, C.USER_AUDIO], user)
-        if with_logits:
-            nxt, frames, text_logits, audio_logits = self._core(self._cur, forced, True)
-        else:
-            nxt, frames = self._graphed(self._cur, forced)
-            frames = frames.clone()  # graph outputs are overwritten by the next replay
-            text_logits = audio_logits = None
+        out = self._core(self._cur, forced, with_logits)
         keep = self.active[:, None]
-        self._cur = torch.where(keep, nxt, self._cur)
+        self._cur.copy_(torch.where(keep, out[0], self._cur))
         carry = torch.full_like(self._carry, FREE)
         carry[:, C.USER_AUDIO] = user
-        self._carry = torch.where(keep, carry, self._carry)
-        return StepOutput(frames, text_logits, audio_logits)
+        self._carry.copy_(torch.where(keep, carry, self._carry))
+        return StepOutput(*out[1:])
 
     # -- internals ------------------------------------------------------------------
-    def _embed(self, columns: torch.Tensor) -> torch.Tensor:
+    def embed(self, columns: torch.Tensor) -> torch.Tensor:
+        """Transformer inputs [..., dim] of token columns [..., 17] (what a voice .pt stores)."""
         lm = self.lm
         x = lm.text_emb(columns[..., 0])
         for k in range(lm.n_q):
@@ -241,19 +250,24 @@ class Generator:
 
     def _core(self, cur: torch.Tensor, forced: torch.Tensor, with_logits: bool = False):
         lm, s = self.lm, self.sampling
-        hidden, text_logits = self._trunk(self._embed(cur[:, None]))
+        hidden, text_logits = self._trunk(self.embed(cur[:, None]))
         text = self._sample(text_logits[:, 0], s.text_temperature, s.text_top_k)
         text = torch.where(forced[:, 0] >= 0, forced[:, 0], text)
         nxt = forced.clone()
         nxt[:, 0] = text
         audio_logits = []
         prev = text
-        with lm.depformer.streaming(cur.shape[0]):
+        with contextlib.ExitStack() as stack:
+            if self._depformer is None:
+                stack.enter_context(lm.depformer.streaming(cur.shape[0]))
             for k in range(self.dep_steps):
-                logits = lm.forward_depformer(k, prev[:, None, None], hidden)
+                if self._depformer is None:
+                    logits = lm.forward_depformer(k, prev[:, None, None], hidden)[:, 0, 0]
+                else:
+                    logits = self._depformer.logits(k, prev, hidden)
                 if with_logits:
-                    audio_logits.append(logits[:, 0, 0].float())
-                token = self._sample(logits[:, 0, 0], s.temperature, s.top_k)
+                    audio_logits.append(logits.float())
+                token = self._sample(logits, s.temperature, s.top_k)
                 token = torch.where(forced[:, k + 1] >= 0, forced[:, k + 1], token)
                 nxt[:, k + 1] = token
                 prev = token

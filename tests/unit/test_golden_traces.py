@@ -27,8 +27,9 @@ def _load(weights: str, dep_steps: int):
                          torch.float32, dep_steps)
 
 
+@pytest.mark.parametrize("lean", [True, False], ids=["lean-depformer", "moshi-depformer"])
 @pytest.mark.parametrize("weights,from_pt,dep_steps", CASES)
-def test_greedy_trace(weights, from_pt, dep_steps):
+def test_greedy_trace(weights, from_pt, dep_steps, lean):
     torch.set_num_threads(1)
     name = "trace_greedy_from_pt.json" if from_pt else "trace_greedy.json"
     trace = json.loads((VECTORS / name).read_text())
@@ -44,7 +45,7 @@ def test_greedy_trace(weights, from_pt, dep_steps):
     assert plan.length == trace["offset_after_prompts"]
 
     steps = lm.dep_q
-    with generator.Generator(lm, 1, generator.Sampling(greedy=True)) as gen:
+    with generator.Generator(lm, 1, generator.Sampling(greedy=True), lean_depformer=lean) as gen:
         gen.start(0, plan)
         for i, rec in enumerate(trace["conversation"]):
             out = gen.step(torch.tensor([trace["user_codes"][i]]), with_logits=True)
@@ -70,5 +71,5 @@ def test_voice_pt_replay_matches_codes():
     from_codes = generator.plan_prompt(
         lm, trace["text_prompt_tokens"], voice_codes=torch.tensor(trace["voice_prompt_codes"]))
     with generator.Generator(lm, 1) as gen, torch.no_grad():
-        embedded = gen._embed(from_codes.columns[None, :19])[0]
+        embedded = gen.embed(from_codes.columns[None, :19])[0]
     assert torch.allclose(embedded, voice["embeddings"].reshape(19, lm.dim), atol=1e-6)

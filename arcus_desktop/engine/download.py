@@ -1,0 +1,508 @@
+"""Download PersonaPlex-7B from the Hugging Face hub: resumable, checked, with progress.
+
+huggingface_hub does the transfer (cache layout, `.incomplete` files and Range
+resumes, Xet when installed). This module adds what the app needs around it:
+the token from the keyring, a disk-space check up front, a hash check of every
+file it fetched, progress callbacks with speed, and errors a user can act on.
+No torch here: the GUI process imports this.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import importlib
+import inspect
+import os
+import shutil
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+from ..core.errors import (
+    MODEL_PAGE,
+    ArcusError,
+    AuthError,
+    CorruptFileError,
+    DiskFullError,
+    ModelNotFoundError,
+    NetworkError,
+)
+
+REPO_ID = "nvidia/personaplex-7b-v1"
+MODEL_FILES = (
+    "model.safetensors",
+    "tokenizer-e351c8d8-checkpoint125.safetensors",
+    "tokenizer_spm_32k_3.model",
+    "voices.tgz",
+    "config.json",
+)
+TOKEN_PAGE = "https://huggingface.co/settings/tokens"
+
+AUTH_HINT = (
+    f"Sign in at {MODEL_PAGE} and accept the licence, create a read token at {TOKEN_PAGE}, "
+    "then save it in Settings, pass it with `arcus-desktop download --token`, "
+    "or set the HF_TOKEN environment variable."
+)
+NETWORK_HINT = (
+    "Check your internet connection and try again: the download continues where it stopped. "
+    "Or use a folder that already holds the model with --model-dir."
+)
+CORRUPT_HINT = "Run the download again; the damaged file was deleted, so it will be fetched anew."
+
+
+@dataclass(frozen=True)
+class DownloadProgress:
+    filename: str
+    file_done: int  # bytes of this file on disk so far
+    file_total: int
+    done: int  # bytes over all files
+    total: int
+    speed: float  # bytes/s, smoothed; 0 until measured
+
+
+ProgressCallback = Callable[[DownloadProgress], None]
+
+
+@dataclass(frozen=True)
+class _Remote:
+    """What the hub says a file is."""
+
+    name: str
+    size: int | None
+    sha256: str | None  # LFS files
+    git_sha1: str | None  # small files kept in git: sha1 of "blob <size>\0" + content
+
+
+def download_model(
+    repo_id: str = REPO_ID,
+    *,
+    revision: str | None = None,
+    token: str | None = None,
+    local_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    files: Sequence[str] = MODEL_FILES,
+    progress: ProgressCallback | None = None,
+    endpoint: str | None = None,
+) -> Path:
+    """Fetch `files` of the model and return the folder that holds them all.
+
+    That folder is the snapshot in the Hugging Face cache, or `local_dir`.
+    The token defaults to the keyring, then $HF_TOKEN. The endpoint defaults to
+    $HF_ENDPOINT read now (huggingface_hub reads it only once, at import).
+    An exception raised by `progress` stops the download; the next call resumes it.
+    """
+    if token is None:
+        from ..settings.secrets import get_hf_token
+
+        token = get_hf_token()
+    endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or _hub_constants().ENDPOINT).rstrip("/")
+    local = Path(local_dir).expanduser() if local_dir is not None else None
+    cache = None if local is not None else _cache_root(cache_dir)
+    try:
+        return _download(repo_id, revision, token, endpoint, local, cache, tuple(files), progress)
+    except ArcusError:
+        raise
+    except Exception as exc:
+        error = _user_error(exc, token=token, repo_id=repo_id, revision=revision)
+        if error is None:
+            raise
+        raise error from exc
+
+
+def find_cached_model(
+    repo_id: str = REPO_ID, cache_dir: str | os.PathLike | None = None, *, revision: str | None = None
+) -> Path | None:
+    """The cached snapshot folder if it holds every file of MODEL_FILES; no network."""
+    from huggingface_hub import try_to_load_from_cache
+
+    cache = _cache_root(cache_dir)
+    roots = set()
+    for name in MODEL_FILES:
+        found = try_to_load_from_cache(repo_id, name, cache_dir=str(cache), revision=revision)
+        if not isinstance(found, str) or not os.path.isfile(found):
+            return None
+        roots.add(_root_of(Path(found), name))
+    return roots.pop() if len(roots) == 1 else None
+
+
+# -- the download ------------------------------------------------------------
+
+
+def _download(repo_id: str, revision: str | None, token: str | None, endpoint: str,
+              local: Path | None, cache: Path | None, files: tuple[str, ...],
+              progress: ProgressCallback | None) -> Path:
+    from huggingface_hub import hf_hub_download
+
+    commit, remote = _fetch_metadata(repo_id, revision, token, endpoint, files)
+    had = {name for name in files if _have(repo_id, commit, remote[name], local, cache)}
+    needed = sum(remote[n].size or 0 for n in files if n not in had)
+    _check_disk_space(local or cache, needed)
+
+    reporter = _Reporter(progress, total=sum(r.size or 0 for r in remote.values()))
+    roots: list[Path] = []
+    for name in files:
+        reporter.start_file(name, remote[name].size or 0)
+        with _progress_hook(reporter) as extra:
+            path = Path(hf_hub_download(
+                repo_id, name, revision=revision, token=token or False, endpoint=endpoint,
+                local_dir=str(local) if local is not None else None,
+                cache_dir=str(cache) if cache is not None else None,
+                **extra,
+            ))
+        # Files fetched now get a full hash check; ones already there were checked when fetched.
+        _verify(path, remote[name], full_check=name not in had)
+        reporter.finish_file()
+        roots.append(_root_of(path, name))
+    return roots[0] if roots else (local or cache)
+
+
+def _fetch_metadata(repo_id: str, revision: str | None, token: str | None, endpoint: str,
+                    files: tuple[str, ...]) -> tuple[str | None, dict[str, _Remote]]:
+    """The commit that `revision` points to, and what each file should be."""
+    from huggingface_hub import HfApi
+
+    info = HfApi(endpoint=endpoint, token=token or False).model_info(
+        repo_id, revision=revision, files_metadata=True)
+    siblings = {s.rfilename: s for s in info.siblings or []}
+    missing = [n for n in files if n not in siblings]
+    if missing:
+        raise ModelNotFoundError(
+            f"The model {repo_id} on Hugging Face has no {', '.join(missing)}.",
+            "Check the model name and revision, or update Arcus.",
+        )
+    remote = {}
+    for name in files:
+        s = siblings[name]
+        if s.lfs is not None:
+            remote[name] = _Remote(name, s.lfs.size, s.lfs.sha256, None)
+        else:
+            remote[name] = _Remote(name, s.size, None, s.blob_id)
+    return info.sha, remote
+
+
+def _have(repo_id: str, commit: str | None, remote: _Remote, local: Path | None,
+          cache: Path | None) -> bool:
+    """Whether the file is already complete on disk (then nothing is transferred)."""
+    if local is not None:
+        path = local / remote.name
+    else:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(repo_id, remote.name, cache_dir=str(cache), revision=commit)
+        if not isinstance(found, str):
+            return False
+        path = Path(found)
+    return path.is_file() and (remote.size is None or path.stat().st_size == remote.size)
+
+
+def _check_disk_space(target: Path, needed: int) -> None:
+    where = target
+    while not where.exists() and where.parent != where:
+        where = where.parent
+    free = shutil.disk_usage(where).free
+    if needed > free:
+        raise DiskFullError(
+            f"Not enough disk space: the model needs {_size(needed)} more, "
+            f"but only {_size(free)} is free in {target}.",
+            "Free up space there, or download to another drive with --model-dir.",
+        )
+
+
+def _verify(path: Path, remote: _Remote, full_check: bool) -> None:
+    size = path.stat().st_size
+    ok = remote.size is None or size == remote.size
+    if ok and full_check and remote.sha256:
+        ok = _file_hash(path, hashlib.sha256()) == remote.sha256.lower()
+    elif ok and full_check and remote.git_sha1 and len(remote.git_sha1) == 40:
+        ok = _file_hash(path, hashlib.sha1(b"blob %d\0" % size)) == remote.git_sha1.lower()
+    if ok:
+        return
+    _remove(path)
+    raise CorruptFileError(
+        f"{remote.name} came down damaged: its contents do not match what Hugging Face published.",
+        CORRUPT_HINT,
+        path=str(path),
+    )
+
+
+def _file_hash(path: Path, h) -> str:
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _remove(path: Path) -> None:
+    """Delete a file and, in the HF cache, the blob its snapshot link points to."""
+    blob = path.resolve()
+    for p in (path, blob):
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _root_of(path: Path, name: str) -> Path:
+    return path.parents[len(Path(name).parts) - 1]
+
+
+def _cache_root(cache_dir: str | os.PathLike | None) -> Path:
+    """The HF hub cache, from the environment as it is now (tests and users may change it)."""
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(var):
+            return Path(os.environ[var]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    return Path(_hub_constants().HF_HUB_CACHE).expanduser()
+
+
+def _hub_constants():
+    from huggingface_hub import constants
+
+    return constants
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.1f} MB"
+
+
+# -- progress ----------------------------------------------------------------
+
+
+class _Reporter:
+    """Turns byte counts from huggingface_hub's progress bars into DownloadProgress calls."""
+
+    INTERVAL = 0.25  # seconds between updates, so a GUI is not flooded
+
+    def __init__(self, callback: ProgressCallback | None, total: int) -> None:
+        self.callback = callback
+        self.total = total
+        self.finished = 0  # bytes of files already complete
+        self.name = ""
+        self.file_done = 0
+        self.file_total = 0
+        self.moved = 0  # bytes transferred in this call, for the speed
+        self.speed = 0.0
+        self._last_time = time.monotonic()
+        self._last_moved = 0
+        self._lock = threading.Lock()
+
+    def start_file(self, name: str, size: int) -> None:
+        with self._lock:
+            self.name, self.file_total, self.file_done = name, size, 0
+            self._emit(force=True)
+
+    def begin(self, initial: int) -> None:
+        """A progress bar opened; `initial` is what a resumed transfer already has."""
+        with self._lock:
+            self.file_done = initial
+            self._emit(force=True)
+
+    def advance(self, n: int) -> None:
+        with self._lock:
+            self.file_done += n
+            self.moved += n
+            self._emit(force=False)
+
+    def finish_file(self) -> None:
+        with self._lock:
+            self.finished += self.file_total
+            self.file_done = self.file_total
+            self._emit(force=True)
+
+    def _emit(self, force: bool) -> None:
+        now = time.monotonic()
+        elapsed = now - self._last_time
+        if not force and elapsed < self.INTERVAL:
+            return
+        if elapsed >= 0.05:  # shorter spans give wild rates
+            rate = (self.moved - self._last_moved) / elapsed
+            self.speed = rate if self.speed == 0.0 else 0.3 * rate + 0.7 * self.speed
+            self._last_time, self._last_moved = now, self.moved
+        if self.callback is not None:
+            done = self.finished + min(self.file_done, self.file_total or self.file_done)
+            self.callback(DownloadProgress(self.name, self.file_done, self.file_total,
+                                           min(done, self.total), self.total, self.speed))
+
+
+_local = threading.local()
+_patch_lock = threading.Lock()
+_patch_users = 0
+_saved_tqdm = None
+_bar_class_cache = None
+
+
+def _bar_class():
+    """A huggingface_hub tqdm that feeds the reporter of the thread that created it."""
+    global _bar_class_cache
+    if _bar_class_cache is None:
+        from huggingface_hub.utils import tqdm as hf_tqdm
+
+        class _ReportingBar(hf_tqdm):
+            def __init__(self, *args, **kwargs):
+                self._reporter = getattr(_local, "reporter", None)
+                if self._reporter is not None:
+                    kwargs["disable"] = True  # the callback replaces the console bar
+                    self._reporter.begin(int(kwargs.get("initial") or 0))
+                super().__init__(*args, **kwargs)
+
+            def update(self, n=1):
+                if self._reporter is not None and n:
+                    self._reporter.advance(int(n))
+                return super().update(n)
+
+        _bar_class_cache = _ReportingBar
+    return _bar_class_cache
+
+
+@contextmanager
+def _progress_hook(reporter: _Reporter) -> Iterator[dict]:
+    """Extra kwargs for hf_hub_download that route its progress to `reporter`.
+
+    Newer huggingface_hub takes `tqdm_class`; 0.x builds its bars through
+    `huggingface_hub.utils.tqdm.tqdm`, which we swap for the time of the call.
+    Bars created by other threads meanwhile behave as before (no reporter).
+    """
+    from huggingface_hub import hf_hub_download
+
+    _local.reporter = reporter
+    try:
+        if "tqdm_class" in inspect.signature(hf_hub_download).parameters:
+            yield {"tqdm_class": _bar_class()}
+        else:
+            with _swapped_tqdm():
+                yield {}
+    finally:
+        _local.reporter = None
+
+
+@contextmanager
+def _swapped_tqdm() -> Iterator[None]:
+    global _patch_users, _saved_tqdm
+    module = importlib.import_module("huggingface_hub.utils.tqdm")
+    if not hasattr(module, "tqdm"):
+        yield
+        return
+    with _patch_lock:
+        if _patch_users == 0:
+            _saved_tqdm = module.tqdm
+            module.tqdm = _bar_class()
+        _patch_users += 1
+    try:
+        yield
+    finally:
+        with _patch_lock:
+            _patch_users -= 1
+            if _patch_users == 0:
+                module.tqdm = _saved_tqdm
+
+
+# -- errors ------------------------------------------------------------------
+
+
+def _user_error(exc: BaseException, *, token: str | None, repo_id: str,
+                revision: str | None) -> ArcusError | None:
+    """The ArcusError a user should see for `exc`, or None to let it through."""
+    hf = _HfErrors()
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if isinstance(exc, hf.GatedRepoError):  # subclass of RepositoryNotFoundError: test it first
+        if not token:
+            return _missing_token()
+        return _bad_token() if status == 401 else _no_access()
+    if isinstance(exc, hf.RepositoryNotFoundError):
+        if not token:
+            return _missing_token()
+        return ModelNotFoundError(
+            f"Hugging Face has no model {repo_id}, or your token cannot see it.",
+            f"Check that {MODEL_PAGE} opens when you are signed in, and that the token "
+            "belongs to that account.",
+        )
+    if isinstance(exc, hf.RevisionNotFoundError):
+        return ModelNotFoundError(f"The model {repo_id} has no revision {revision!r}.",
+                                  "Leave the revision out to get the latest one.")
+    if isinstance(exc, (hf.LocalEntryNotFoundError, hf.OfflineModeIsEnabled)):
+        # LocalEntryNotFoundError: the hub could not be reached and nothing is cached.
+        return _network(exc)
+    if isinstance(exc, hf.EntryNotFoundError):
+        return ModelNotFoundError(f"A file of {repo_id} is missing on Hugging Face.",
+                                  "Update Arcus, or use a folder that holds the model with --model-dir.")
+    if isinstance(exc, hf.HfHubHTTPError) and status is not None:
+        if status == 401:
+            return _bad_token() if token else _missing_token()
+        if status == 403:
+            return _no_access()
+        if status == 429 or status >= 500:
+            return NetworkError(f"Hugging Face is not answering properly right now (HTTP {status}).",
+                                "Try again in a few minutes: the download continues where it stopped.")
+        return ArcusError(f"Hugging Face refused the download (HTTP {status}).",
+                          "Try again later, or use a folder that holds the model with --model-dir.")
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        where = f" in {exc.filename}" if getattr(exc, "filename", None) else ""
+        return DiskFullError(f"The disk filled up while downloading the model{where}.",
+                             "Free up space and run the download again: it continues where it stopped.")
+    if isinstance(exc, _network_errors()):
+        return _network(exc)
+    if isinstance(exc, OSError) and "Consistency check failed" in str(exc):
+        # huggingface_hub's size check after a transfer.
+        return CorruptFileError("A model file came down with the wrong size.",
+                                "Run the download again.")
+    return None
+
+
+class _HfErrors:
+    """huggingface_hub's error classes by name; a name this version lacks matches nothing."""
+
+    def __getattr__(self, name: str) -> type[BaseException]:
+        from huggingface_hub import errors
+
+        return getattr(errors, name, _NeverRaised)
+
+
+class _NeverRaised(Exception):
+    pass
+
+
+def _missing_token() -> AuthError:
+    return AuthError("PersonaPlex-7B is a gated model: downloading it needs a Hugging Face "
+                     "access token, and none is set.", AUTH_HINT)
+
+
+def _bad_token() -> AuthError:
+    return AuthError("Hugging Face rejected the access token: it is invalid or has expired.",
+                     AUTH_HINT)
+
+
+def _no_access() -> AuthError:
+    return AuthError("Your Hugging Face account has no access to PersonaPlex-7B yet: the licence "
+                     "is not accepted, or the token may not read gated models.", AUTH_HINT)
+
+
+def _network(exc: BaseException) -> NetworkError:
+    if isinstance(exc, _HfErrors().OfflineModeIsEnabled):
+        return NetworkError("Downloads from Hugging Face are switched off (HF_HUB_OFFLINE is set).",
+                            "Unset HF_HUB_OFFLINE, or use a folder that holds the model with --model-dir.")
+    return NetworkError("Could not reach Hugging Face, or the connection broke during the download.",
+                        NETWORK_HINT)
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    kinds: list[type[BaseException]] = [ConnectionError, TimeoutError]
+    try:  # huggingface_hub 0.x talks through requests
+        import requests
+
+        kinds += [requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError]
+    except ImportError:
+        pass
+    try:  # huggingface_hub 1.x talks through httpx
+        import httpx
+
+        kinds.append(httpx.TransportError)
+    except ImportError:
+        pass
+    return tuple(kinds)

@@ -1,0 +1,1 @@
+"""User settings and secrets (the Hugging Face token lives in the OS keyring)."""
