@@ -312,9 +312,10 @@ class _Reporter:
 
     def finish_file(self) -> None:
         with self._lock:
-            self.finished += self.file_total
             self.file_done = self.file_total
             self._emit(force=True)
+            self.finished += self.file_total
+            self.file_done = self.file_total = 0
 
     def _emit(self, force: bool) -> None:
         now = time.monotonic()
