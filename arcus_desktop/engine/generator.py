@@ -24,7 +24,7 @@ from moshi.utils.compile import CUDAGraphed
 from moshi.utils.sampling import sample_token
 
 from . import constants as C
-from . import depformer
+from . import depformer, trunk
 
 FREE = -1  # a token to sample rather than force
 
@@ -121,7 +121,7 @@ class Generator:
     """A batch of independent PersonaPlex sessions on one LMModel."""
 
     def __init__(self, lm: LMModel, batch_size: int = 1, sampling: Sampling = Sampling(),
-                 cuda_graphs: bool = True, lean_depformer: bool = True) -> None:
+                 cuda_graphs: bool = True, lean: bool = True) -> None:
         self.lm = lm
         self.batch_size = batch_size
         self.sampling = sampling
@@ -135,8 +135,9 @@ class Generator:
         self.active = torch.zeros(batch_size, dtype=torch.bool, device=self.device)
         self._cur = self._initial.repeat(batch_size, 1)
         self._carry = self._initial.repeat(batch_size, 1)
-        self._depformer = (depformer.Depformer(lm, batch_size)
-                           if lean_depformer and depformer.supported(lm) else None)
+        # Lean single-frame passes over moshi's weights and state (see their modules).
+        self._depformer = depformer.Depformer(lm, batch_size) if lean and depformer.supported(lm) else None
+        self._lean_trunk = trunk.Trunk(lm) if lean and trunk.supported(lm) else None
         self._use_graphs = cuda_graphs and self.device.type == "cuda"
         self._graphed = CUDAGraphed(self.advance, disable=not self._use_graphs)
         self.lm.set_exec_mask(self.active)
@@ -219,7 +220,10 @@ class Generator:
 
     def _trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         lm = self.lm
-        hidden = lm.transformer(x)
+        if self._lean_trunk is not None and x.shape[1] == 1:
+            hidden = self._lean_trunk.step(x)
+        else:
+            hidden = lm.transformer(x)
         if lm.out_norm:
             hidden = lm.out_norm(hidden)
         return hidden, lm.text_linear(hidden)

@@ -27,7 +27,7 @@ def _load(weights: str, dep_steps: int):
                          torch.float32, dep_steps)
 
 
-@pytest.mark.parametrize("lean", [True, False], ids=["lean-depformer", "moshi-depformer"])
+@pytest.mark.parametrize("lean", [True, False], ids=["lean", "moshi"])
 @pytest.mark.parametrize("weights,from_pt,dep_steps", CASES)
 def test_greedy_trace(weights, from_pt, dep_steps, lean):
     torch.set_num_threads(1)
@@ -45,7 +45,7 @@ def test_greedy_trace(weights, from_pt, dep_steps, lean):
     assert plan.length == trace["offset_after_prompts"]
 
     steps = lm.dep_q
-    with generator.Generator(lm, 1, generator.Sampling(greedy=True), lean_depformer=lean) as gen:
+    with generator.Generator(lm, 1, generator.Sampling(greedy=True), lean=lean) as gen:
         gen.start(0, plan)
         for i, rec in enumerate(trace["conversation"]):
             out = gen.step(torch.tensor([trace["user_codes"][i]]), with_logits=True)

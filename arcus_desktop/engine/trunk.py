@@ -1,0 +1,104 @@
+"""A lean single-frame pass of moshi's main transformer, on moshi's own weights and
+streaming state.
+
+moshi recomputes RoPE tables, ring-cache positions and the attention mask in every
+layer; for one frame they are the same for all 32 layers. Here they are computed once
+per frame and each layer runs about twenty kernels instead of about fifty. The KV ring
+cache and every offset are moshi's own tensors, updated exactly as moshi does, so the
+moshi path (used for multi-frame prefills) and this one interleave freely.
+tests/unit/test_golden_traces.py runs both.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .torch_env import torch
+
+import torch.nn.functional as F
+from moshi.models.lm import LMModel
+
+from .depformer import _rms_norm
+
+
+def supported(lm: LMModel) -> bool:
+    from moshi.modules.transformer import RMSNorm
+
+    tr = lm.transformer
+    if tr.positional_embedding != "rope" or tr.rope is None or not tr.rope.interleave:
+        return False
+    for layer in tr.layers:
+        attn = layer.self_attn
+        if not isinstance(layer.norm1, RMSNorm) or not isinstance(layer.norm2, RMSNorm):
+            return False
+        if not isinstance(layer.layer_scale_1, torch.nn.Identity) or layer.cross_attention is not None:
+            return False
+        if not isinstance(layer.layer_scale_2, torch.nn.Identity) or layer.gating is None:
+            return False
+        if isinstance(layer.gating, torch.nn.ModuleList) or attn.kv_repeat != 1 or attn.weights_per_step:
+            return False
+        if not attn.causal or attn.context is None:
+            return False
+    return True
+
+
+class Trunk:
+    """Call `step` only while `lm` is streaming; states are read at each call."""
+
+    def __init__(self, lm: LMModel) -> None:
+        self.lm = lm
+        attn = lm.transformer.layers[0].self_attn
+        self.heads = attn.num_heads
+        self.head_dim = attn.embed_dim // attn.num_heads
+        self.context = attn.context
+        half = self.head_dim // 2
+        ds = torch.arange(half, device=lm.device, dtype=torch.float32)
+        self.freqs = torch.exp(ds * (-math.log(lm.transformer.rope.max_period) * 2 / self.head_dim))
+
+    def _offsets(self) -> list[torch.Tensor]:
+        tensors = [self.lm.transformer._streaming_state.offsets]
+        for layer in self.lm.transformer.layers:
+            state = layer.self_attn._streaming_state
+            tensors += [state.offset, state.kv_cache.end_offset]
+        return tensors
+
+    def step(self, x: torch.Tensor) -> torch.Tensor:
+        """Run one frame's input [B, 1, dim] through all layers (no output norm)."""
+        layers = self.lm.transformer.layers
+        first = layers[0].self_attn._streaming_state
+        kv0 = first.kv_cache
+        B, cap = x.shape[0], kv0.capacity
+        end = kv0.end_offset
+        run = first.exec_mask.long()
+        # Slot positions after this frame's write, exactly as moshi's RingKVCache says.
+        idx = torch.arange(cap, device=x.device)
+        slot = end % cap
+        delta = idx[None] - slot[:, None]
+        pos_k = torch.where(delta <= 0, end[:, None] + delta, end[:, None] + delta - cap)
+        pos_k = torch.where(idx[None] >= (end + run)[:, None], -1, pos_k)
+        gap = first.offset[:, None] - pos_k
+        mask = ((pos_k >= 0) & (gap >= 0) & (gap < self.context))[:, None, None]
+        angle = self.freqs * first.offset.float()[:, None]
+        rot = torch.polar(torch.ones_like(angle), angle)[:, None, None]  # [B, 1, 1, D/2]
+        where = slot.view(1, B, 1, 1, 1).expand(2, B, self.heads, 1, self.head_dim)
+        for layer in layers:
+            x = self._layer(layer, x, rot, where, mask)
+        offsets = self._offsets()
+        torch._foreach_add_(offsets, [run] * len(offsets))
+        return x
+
+    def _layer(self, layer, x, rot, where, mask):
+        attn = layer.self_attn
+        cache = attn._streaming_state.kv_cache.cache  # [2, B, H, cap, D]
+        B, H, D = x.shape[0], self.heads, self.head_dim
+        qkv = F.linear(_rms_norm(x, layer.norm1), attn.in_projs[0].weight).view(B, 3, H, D)
+        qk = torch.view_as_complex(qkv[:, :2].float().reshape(B, 2, H, D // 2, 2))
+        qk = torch.view_as_real(qk * rot).reshape(B, 2, H, D).to(x.dtype)
+        kv = torch.stack([qk[:, 1], qkv[:, 2]])[:, :, :, None]  # [2, B, H, 1, D]
+        cache.scatter_(3, where, kv)
+        out = F.scaled_dot_product_attention(qk[:, 0, :, None], cache[0], cache[1], mask)
+        x = x + F.linear(out.reshape(B, 1, H * D), attn.out_projs[0].weight)
+        gating = layer.gating
+        h = F.linear(_rms_norm(x, layer.norm2), gating.linear_in.weight).view(B, 1, 2, -1)
+        h = gating.activation(h[..., 0, :]) * h[..., 1, :]
+        return x + F.linear(h, gating.linear_out.weight)
