@@ -113,7 +113,7 @@ def plan_prompt(
 @dataclass
 class StepOutput:
     frames: torch.Tensor  # [B, 17]: the frame completed by this step, per row
-    text_logits: torch.Tensor | None = None  # [B, text_card]
+    text_logits: torch.Tensor | None = None  # [B, text_card] (float32 with with_logits)
     audio_logits: torch.Tensor | None = None  # [B, steps, card], before forcing
 
 
@@ -191,7 +191,8 @@ class Generator:
         if with_logits:
             return self.advance(user, True)
         out = self._graphed(user)
-        return StepOutput(out.frames.clone())  # graph outputs are overwritten by the next replay
+        # Graph outputs are overwritten by the next replay.
+        return StepOutput(out.frames.clone(), out.text_logits.clone())
 
     def advance(self, user: torch.Tensor, with_logits: bool = False) -> StepOutput:
         """`step` without its own CUDA graph: every state change is in place, so a caller
@@ -279,4 +280,4 @@ class Generator:
         frames = torch.where(self._delayed, nxt, cur)
         if with_logits:
             return nxt, frames, text_logits[:, 0].float(), torch.stack(audio_logits, 1)
-        return nxt, frames
+        return nxt, frames, text_logits[:, 0]
