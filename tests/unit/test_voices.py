@@ -101,3 +101,19 @@ def test_bad_recordings_are_clear_errors(tiny_engine, tmp_path, content):
 def test_missing_recording_is_a_clear_error(tiny_engine, tmp_path):
     with pytest.raises(AudioFileError, match="does not exist"):
         tiny_engine.prepare(Persona(text="Hi.", voice_file=str(tmp_path / "gone.wav")))
+
+
+@pytest.mark.parametrize("fmt,channels", [("FLAC", 2), ("MP3", 1), ("OGG", 1)])
+def test_flac_mp3_and_ogg_recordings(tiny_engine, tmp_path, fmt, channels):
+    import soundfile  # a test dependency, used to write the fixtures
+    from arcus_desktop.audio.files import read_mono
+
+    t = np.arange(48000) / 48000
+    pcm = (0.2 * np.sin(2 * np.pi * 300 * t)).astype(np.float32)
+    path = tmp_path / f"voice.{fmt.lower()}"
+    soundfile.write(path, np.stack([pcm] * channels, 1) if channels > 1 else pcm, 48000, format=fmt)
+    mono = read_mono(path, 24000)
+    assert abs(mono.size - 24000) < 2400  # 1 s (MP3 adds encoder padding)
+    assert 0.05 < float(np.abs(mono).max()) < 0.5
+    prepared = tiny_engine.prepare(Persona(text="Hi.", voice_file=str(path)))
+    assert prepared.voice == path.name
