@@ -16,10 +16,10 @@ from moshi.models.lm import LMModel
 
 
 def _rms_norm(x: torch.Tensor, norm) -> torch.Tensor:
-    # moshi's rms_norm_f32: computed in float32, eps from the module, back to x's dtype.
-    y = x.float()
-    y = y * (norm.alpha.float() * torch.rsqrt(y.pow(2).mean(-1, keepdim=True) + norm.eps))
-    return y.to(x.dtype)
+    # moshi's rms_norm_f32 (float32, the module's eps, back to x's dtype) through torch's
+    # fused kernel: equal up to float32 rounding, a third of the kernels.
+    alpha = norm.alpha.view(-1).float()  # stored in the model's dtype, used in float32
+    return F.rms_norm(x.float(), alpha.shape, alpha, norm.eps).to(x.dtype)
 
 
 def supported(lm: LMModel) -> bool:
