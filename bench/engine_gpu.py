@@ -125,7 +125,7 @@ def main() -> int:
         plan = generator.plan_prompt(lm, text, voice_embeddings=voice_emb, voice_ring=voice_ring)
         return PreparedPersona(Persona(), plan, prompt.TextPrompt("", text, len(text)), "random")
 
-    starts = []
+    starts, restores = [], []
     with engine.generator(1) as gen:
         for _ in range(6):
             sync(device)
@@ -133,6 +133,13 @@ def main() -> int:
             gen.start(0, prepared().plan)
             sync(device)
             starts.append((time.perf_counter() - t) * 1e3)
+        state = gen.snapshot(0)  # what the persona cache keeps
+        for _ in range(6):
+            sync(device)
+            t = time.perf_counter()
+            gen.restore(0, state)
+            sync(device)
+            restores.append((time.perf_counter() - t) * 1e3)
     persona_frames = prepared().plan.length
 
     pcm = read_wav(Path(args.wav))
@@ -195,6 +202,8 @@ def main() -> int:
         "persona_frames": persona_frames,
         "persona_start_ms_first": round(starts[0], 1),
         "persona_start_ms_median": round(pct(starts[1:], 50), 1),
+        "persona_repeat_start_ms_median": round(pct(restores[1:], 50), 2),
+        "persona_state_mb": round(state.nbytes / 2**20, 1),
         "frames": len(steady),
         "frame_ms_p50": round(pct(steady, 50), 2),
         "frame_ms_p99": round(pct(steady, 99), 2),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,8 @@ from ..core import paths
 from ..core.persona import Persona
 from . import checkpoint, generator, model, prompt
 from . import constants as C
-from .voices import VoiceLibrary, prepare_recording
+from .persona_cache import PersonaCache
+from .voices import VoiceLibrary, prepare_recording, recording_key
 
 
 @dataclass
@@ -22,6 +24,7 @@ class PreparedPersona:
     text: prompt.TextPrompt
     voice: str  # what the user would call it: a preset name or a file name
     notes: list[str] = field(default_factory=list)  # things the user should be told
+    key: str = ""  # identity of the prefilled state: model, voice, prompt tokens
 
 
 class Engine:
@@ -33,6 +36,8 @@ class Engine:
         self.device = loaded.device
         self.voices = VoiceLibrary(loaded.files.voices)
         self.cache_dir = Path(cache_dir) if cache_dir else paths.cache_dir()
+        self.persona_states = PersonaCache()
+        self._model_id = _model_identity(loaded)
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike | None = None, device: str | None = None,
@@ -55,12 +60,15 @@ class Engine:
                              f"({rec.trimmed_seconds:.1f} s left out).")
             plan = generator.plan_prompt(self.lm, text.tokens, voice_codes=rec.codes)
             label = Path(persona.voice_file).name
+            voice_id = "file:" + rec.key
         else:
             voice = self.voices.load(persona.voice, self.lm.dim)
             plan = generator.plan_prompt(self.lm, text.tokens, voice_embeddings=voice.embeddings,
                                          voice_ring=voice.ring)
             label = voice.name
-        return PreparedPersona(persona, plan, text, label, notes)
+            voice_id = "preset:" + voice.name
+        key = hashlib.sha256(repr((self._model_id, voice_id, text.tokens)).encode()).hexdigest()
+        return PreparedPersona(persona, plan, text, label, notes, key)
 
     def generator(self, batch_size: int = 1, sampling: generator.Sampling = generator.Sampling(),
                   cuda_graphs: bool = True) -> generator.Generator:
@@ -73,6 +81,15 @@ class Engine:
         if self.tokenizer.is_control(token) or self.tokenizer.is_unknown(token):
             return None
         return self.tokenizer.id_to_piece(token)
+
+
+def _model_identity(loaded: model.LoadedModel) -> tuple:
+    """What a prefilled state depends on besides the persona: weights, voices, precision."""
+    stats = []
+    for path in (loaded.files.lm, loaded.files.voices):
+        st = path.stat() if path.exists() else None  # benchmarks build models in memory
+        stats.append((str(path.resolve()), st and st.st_size, st and st.st_mtime_ns))
+    return (*stats, str(loaded.lm.dtype), loaded.lm.dep_q, str(loaded.device))
 
 
 def seed_everything(seed: int | None) -> None:

@@ -44,7 +44,15 @@ class FrameLoop:
         self._stack.enter_context(engine.mimi.streaming(1))
         self.gen = self._stack.enter_context(engine.generator(1, self.sampling, self.cuda_graphs))
         t0 = time.perf_counter()
-        self.gen.start(0, self.persona.plan)
+        key = self.persona.key
+        state = engine.persona_states.get(key) if key else None
+        self.persona_cached = state is not None
+        if state is not None:
+            self.gen.restore(0, state)
+        else:
+            self.gen.start(0, self.persona.plan)
+            if key:
+                engine.persona_states.put(key, self.gen.snapshot(0))
         if engine.device.type == "cuda":
             torch.cuda.synchronize()
         self.prefill_ms = (time.perf_counter() - t0) * 1e3

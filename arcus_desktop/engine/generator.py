@@ -111,6 +111,23 @@ def plan_prompt(
 
 
 @dataclass
+class PersonaState:
+    """A row right after its persona prefill: restoring it skips the prefill."""
+
+    keys_values: list[torch.Tensor]  # per layer [2, heads, positions, head_dim]
+    cur: torch.Tensor  # [17]
+    carry: torch.Tensor  # [17]
+
+    @property
+    def positions(self) -> int:
+        return self.keys_values[0].shape[2]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.keys_values)
+
+
+@dataclass
 class StepOutput:
     frames: torch.Tensor  # [B, 17]: the frame completed by this step, per row
     text_logits: torch.Tensor | None = None  # [B, text_card] (float32 with with_logits)
@@ -137,7 +154,7 @@ class Generator:
         self._carry = self._initial.repeat(batch_size, 1)
         # Lean single-frame passes over moshi's weights and state (see their modules).
         self._depformer = depformer.Depformer(lm, batch_size) if lean and depformer.supported(lm) else None
-        self._lean_trunk = trunk.Trunk(lm) if lean and trunk.supported(lm) else None
+        self._lean_trunk = trunk.Trunk(lm, self._offset_tensors) if lean and trunk.supported(lm) else None
         self._use_graphs = cuda_graphs and self.device.type == "cuda"
         self._graphed = CUDAGraphed(self.advance, disable=not self._use_graphs)
         self.lm.set_exec_mask(self.active)
@@ -182,6 +199,37 @@ class Generator:
     def stop(self, row: int) -> None:
         self.active[row] = False
         self.lm.set_exec_mask(self.active)
+
+    def snapshot(self, row: int) -> PersonaState:
+        """The state of `row` right after `start`, for `restore` into any row later."""
+        positions = int(self._attention[0]._streaming_state.kv_cache.end_offset[row])
+        if positions > (self.lm.context or 0):
+            raise ValueError("only a row that has not wrapped its ring can be snapshot")
+        kv = [a._streaming_state.kv_cache.cache[:, row, :, :positions].clone() for a in self._attention]
+        return PersonaState(kv, self._cur[row].clone(), self._carry[row].clone())
+
+    @torch.no_grad()
+    def restore(self, row: int, state: PersonaState) -> None:
+        """Start `row` from a snapshot: a copy instead of a prefill, same tokens after."""
+        mask = torch.zeros(self.batch_size, dtype=torch.bool, device=self.device)
+        mask[row] = True
+        self.lm.reset_streaming(mask)
+        for attn, kv in zip(self._attention, state.keys_values):
+            attn._streaming_state.kv_cache.cache[:, row, :, : state.positions] = kv
+        for offsets in self._offset_tensors():
+            offsets[row] = state.positions
+        self._cur[row] = state.cur
+        self._carry[row] = state.carry
+        self.active[row] = True
+        self.lm.set_exec_mask(self.active)
+
+    def _offset_tensors(self) -> list[torch.Tensor]:
+        """Every per-row position counter of moshi's streaming state for the trunk."""
+        tensors = [self.lm.transformer._streaming_state.offsets]
+        for attn in self._attention:
+            state = attn._streaming_state
+            tensors += [state.offset, state.kv_cache.end_offset]
+        return tensors
 
     # -- conversation -----------------------------------------------------------------
     @torch.no_grad()

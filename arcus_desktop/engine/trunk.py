@@ -45,8 +45,9 @@ def supported(lm: LMModel) -> bool:
 class Trunk:
     """Call `step` only while `lm` is streaming; states are read at each call."""
 
-    def __init__(self, lm: LMModel) -> None:
+    def __init__(self, lm: LMModel, offsets) -> None:
         self.lm = lm
+        self._offsets = offsets  # returns moshi's per-row position counters
         attn = lm.transformer.layers[0].self_attn
         self.heads = attn.num_heads
         self.head_dim = attn.embed_dim // attn.num_heads
@@ -54,13 +55,6 @@ class Trunk:
         half = self.head_dim // 2
         ds = torch.arange(half, device=lm.device, dtype=torch.float32)
         self.freqs = torch.exp(ds * (-math.log(lm.transformer.rope.max_period) * 2 / self.head_dim))
-
-    def _offsets(self) -> list[torch.Tensor]:
-        tensors = [self.lm.transformer._streaming_state.offsets]
-        for layer in self.lm.transformer.layers:
-            state = layer.self_attn._streaming_state
-            tensors += [state.offset, state.kv_cache.end_offset]
-        return tensors
 
     def step(self, x: torch.Tensor) -> torch.Tensor:
         """Run one frame's input [B, 1, dim] through all layers (no output norm)."""

@@ -33,6 +33,7 @@ class RecordedVoice:
     source: Path
     cached: bool  # prepared earlier and read back from the cache
     trimmed_seconds: float = 0.0  # audio past MAX_VOICE_SECONDS that was left out
+    key: str = ""  # content hash of the recording, codec and preparation
 
 
 class VoiceLibrary:
@@ -107,6 +108,10 @@ def encode_recording(mimi, pcm) -> torch.Tensor:
     return codes[0].T.contiguous().cpu()
 
 
+def recording_key(path: Path, mimi_path: Path) -> str:
+    return f"{_file_hash(path)}-{codec_fingerprint(mimi_path)}-v{PREP_VERSION}"
+
+
 def prepare_recording(path: str | os.PathLike, mimi, mimi_path: Path, cache_dir: Path) -> RecordedVoice:
     """Codes of the user's recording; cached by file content, so a second use is instant."""
     path = Path(path)
@@ -114,12 +119,12 @@ def prepare_recording(path: str | os.PathLike, mimi, mimi_path: Path, cache_dir:
         from ..core.errors import AudioFileError
 
         raise AudioFileError(f"The voice recording {path} does not exist.", "Pick another file.")
-    key = f"{_file_hash(path)}-{codec_fingerprint(mimi_path)}-v{PREP_VERSION}"
+    key = recording_key(path, mimi_path)
     cached = cache_dir / "voices" / f"{key}.pt"
     if cached.is_file():
         try:
             data = torch.load(cached, map_location="cpu", weights_only=True)
-            return RecordedVoice(data["codes"].long(), path, True, float(data["trimmed"]))
+            return RecordedVoice(data["codes"].long(), path, True, float(data["trimmed"]), key)
         except (OSError, RuntimeError, KeyError):
             cached.unlink(missing_ok=True)  # a damaged cache entry is just rebuilt
     pcm = audio_files.read_mono(path, C.SAMPLE_RATE)
@@ -134,4 +139,4 @@ def prepare_recording(path: str | os.PathLike, mimi, mimi_path: Path, cache_dir:
         os.replace(tmp, cached)
     except OSError:
         pass  # no cache is slower next time, not wrong
-    return RecordedVoice(codes, path, False, trimmed)
+    return RecordedVoice(codes, path, False, trimmed, key)
