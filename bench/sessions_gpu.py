@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @torch.no_grad()
-def run_size(lm, mimi, state, pcm, batch: int, frames: int, device) -> dict:
+def run_size(lm, mimi, plan, state, pcm, batch: int, frames: int, device) -> dict:
     with generator.Generator(lm, batch) as gen, mimi.streaming(batch):
         for row in range(batch):
             gen.restore(row, state)
@@ -51,9 +51,20 @@ def run_size(lm, mimi, state, pcm, batch: int, frames: int, device) -> dict:
             times.append((time.perf_counter() - t) * 1e3)
         steady = times[10:]
         peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else 0.0
+        # A new persona joining the running batch: how long the others wait for it.
+        sync(device)
+        t = time.perf_counter()
+        gen.start(batch - 1, plan)
+        sync(device)
+        join_ms = (time.perf_counter() - t) * 1e3
+        t = time.perf_counter()
+        gen.restore(batch - 1, state)
+        sync(device)
+        rejoin_ms = (time.perf_counter() - t) * 1e3
     return {"sessions": batch, "frame_ms_p50": round(pct(steady, 50), 2),
             "frame_ms_p99": round(pct(steady, 99), 2), "frame_ms_max": round(max(steady), 2),
-            "peak_gib": round(peak, 2)}
+            "peak_gib": round(peak, 2), "new_persona_start_ms": round(join_ms, 1),
+            "cached_persona_start_ms": round(rejoin_ms, 1)}
 
 
 def main() -> int:
@@ -89,7 +100,7 @@ def main() -> int:
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
         try:
-            row = run_size(lm, mimi, state, pcm, batch, args.frames, device)
+            row = run_size(lm, mimi, plan, state, pcm, batch, args.frames, device)
             row["gib_per_session"] = round((row["peak_gib"] - weights) / batch, 3)
         except torch.cuda.OutOfMemoryError:
             row = {"sessions": batch, "result": "out of GPU memory"}

@@ -185,7 +185,9 @@ class Generator:
             parts.append(plan.prefix.to(self.device, lm.dtype))
         if columns.shape[0] > 1:
             parts.append(self.embed(columns[None, :-1])[0])
-        if parts:
+        if parts and self._lean_trunk is not None:
+            self._lean_trunk.prefill(row, torch.cat(parts))
+        elif parts:
             x = torch.cat(parts)
             batch = torch.zeros(self.batch_size, *x.shape, device=self.device, dtype=x.dtype)
             batch[row] = x

@@ -81,6 +81,33 @@ class Trunk:
         torch._foreach_add_(offsets, [run] * len(offsets))
         return x
 
+    def prefill(self, row: int, x: torch.Tensor) -> None:
+        """Fill positions 0..T-1 of a freshly reset `row` from inputs [T, dim].
+
+        Only that row is computed and written, so sessions running in other rows are
+        neither slowed by a batch-wide pass nor touched.
+        """
+        T, B, H, D = x.shape[0], 1, self.heads, self.head_dim
+        angle = torch.arange(T, device=x.device, dtype=torch.float32)[:, None] * self.freqs
+        rot = torch.polar(torch.ones_like(angle), angle)  # [T, D/2]
+        h = x[None]
+        for layer in self.lm.transformer.layers:
+            attn = layer.self_attn
+            cache = attn._streaming_state.kv_cache.cache
+            qkv = F.linear(_rms_norm(h, layer.norm1), attn.in_projs[0].weight)
+            qkv = qkv.view(B, T, 3, H, D).permute(2, 0, 3, 1, 4)  # [3, 1, H, T, D]
+            qk = torch.view_as_complex(qkv[:2].float().reshape(2, B, H, T, D // 2, 2))
+            qk = torch.view_as_real(qk * rot).reshape(2, B, H, T, D).to(h.dtype)
+            cache[0, row, :, :T] = qk[1, 0]
+            cache[1, row, :, :T] = qkv[2, 0]
+            out = F.scaled_dot_product_attention(qk[0], qk[1], qkv[2], is_causal=True)
+            h = h + F.linear(out.transpose(1, 2).reshape(B, T, H * D), attn.out_projs[0].weight)
+            gating = layer.gating
+            g = F.linear(_rms_norm(h, layer.norm2), gating.linear_in.weight).view(B, T, 2, -1)
+            h = h + F.linear(gating.activation(g[..., 0, :]) * g[..., 1, :], gating.linear_out.weight)
+        for offsets in self._offsets():
+            offsets[row] = T
+
     def _layer(self, layer, x, rot, where, mask):
         attn = layer.self_attn
         cache = attn._streaming_state.kv_cache.cache  # [2, B, H, cap, D]

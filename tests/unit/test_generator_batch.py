@@ -13,8 +13,8 @@ def _user(seed: int, n: int) -> torch.Tensor:
     return torch.randint(0, 2048, (n, 8), generator=torch.Generator().manual_seed(seed))
 
 
-def _alone(lm, plan, user):
-    with Generator(lm, 1, Sampling(greedy=True)) as gen:
+def _alone(lm, plan, user, lean=True):
+    with Generator(lm, 1, Sampling(greedy=True), lean=lean) as gen:
         gen.start(0, plan)
         return [gen.step(u[None]).frames[0].tolist() for u in user]
 
@@ -26,8 +26,9 @@ def _lm_with_context(tiny_model, context: int):
     return model.load_lm(files.lm, kwargs, steps, torch.device("cpu"), torch.float32)
 
 
+@pytest.mark.parametrize("lean", [True, False], ids=["lean", "moshi"])
 @pytest.mark.parametrize("context", [3000, 48])
-def test_sessions_start_and_stop_independently(tiny_engine, tiny_model, context):
+def test_sessions_start_and_stop_independently(tiny_engine, tiny_model, context, lean):
     # A short context makes the ring cache wrap, where a careless prefill would
     # overwrite the running session's keys and values.
     lm = _lm_with_context(tiny_model, context)
@@ -37,10 +38,10 @@ def test_sessions_start_and_stop_independently(tiny_engine, tiny_model, context)
     plan_b = generator.plan_prompt(lm, tok.encode("<system> Good morning to you. <system>"),
                                    voice_codes=_user(11, 7))
     user_a, user_b = _user(1, 60), _user(2, 30)
-    want_a, want_b = _alone(lm, plan_a, user_a), _alone(lm, plan_b, user_b)
+    want_a, want_b = _alone(lm, plan_a, user_a, lean), _alone(lm, plan_b, user_b, lean)
 
     got_a, got_b = [], []
-    with Generator(lm, 3, Sampling(greedy=True)) as gen:
+    with Generator(lm, 3, Sampling(greedy=True), lean=lean) as gen:
         gen.start(0, plan_a)
         idle = torch.zeros(8, dtype=torch.long)
         for i in range(60):

@@ -17,7 +17,10 @@ def test_lean_equals_moshi_in_bfloat16(tiny_model):
             gen.start(0, plan)
             gen.start(1, plan)
             runs.append([gen.step(u, with_logits=True) for u in user])
+    # Same tokens; logits within 1% of their range, i.e. bfloat16 rounding (the lean
+    # prefill attends over T keys where moshi's attends over its whole masked ring, so
+    # its sums run in another order).
     for lean, plain in zip(*runs):
         assert torch.equal(lean.frames, plain.frames)
-        assert torch.allclose(lean.text_logits, plain.text_logits, atol=1e-2)
-        assert torch.allclose(lean.audio_logits, plain.audio_logits, atol=1e-2)
+        for a, b in ((lean.text_logits, plain.text_logits), (lean.audio_logits, plain.audio_logits)):
+            assert (a - b).abs().max() <= 0.01 * b.abs().max()
