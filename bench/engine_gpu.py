@@ -54,14 +54,7 @@ def random_lm(kwargs: dict, device: torch.device, dtype: torch.dtype) -> LMModel
 def random_mimi(config: dict | None, device: torch.device):
     torch.manual_seed(0)
     mimi = loaders.get_mimi(None, mimi_config=config, device=device, num_codebooks=C.NUM_CODEBOOKS)
-    with torch.no_grad():
-        for name, buf in mimi.named_buffers():
-            if name.endswith("embedding_sum"):
-                buf.copy_(torch.randn_like(buf))
-            elif name.endswith("cluster_usage"):
-                buf.fill_(1.0)
-            elif name.endswith("_initialized"):
-                buf.fill_(1)
+    testkit.randomize_codebooks(mimi)
     return mimi.eval()
 
 

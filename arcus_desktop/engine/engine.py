@@ -74,6 +74,24 @@ class Engine:
                   cuda_graphs: bool = True) -> generator.Generator:
         return generator.Generator(self.lm, batch_size, sampling, cuda_graphs)
 
+    def warm_up(self, frames: int = 3) -> None:
+        """Run a short silent conversation so that library start-up (cuBLAS, cuDNN,
+        kernel loading) happens now, while the app says "loading", and not in the first
+        frames the user hears."""
+        import numpy as np
+
+        from .frame_loop import FrameLoop
+
+        names = self.voices.names()
+        persona = Persona(text="Hello.", voice=names[0]) if names else None
+        if persona is None:
+            return
+        prepared = self.prepare(persona)
+        prepared.key = ""  # not worth a cache slot
+        with FrameLoop(self, prepared, generator.Sampling(greedy=True)) as loop:
+            for _ in range(frames):
+                loop.process(np.zeros(C.FRAME_SIZE, dtype=np.float32))
+
     def piece(self, token: int) -> str | None:
         """The display piece of a text token; None for padding and specials."""
         if token in C.HIDDEN_TEXT or token >= self.tokenizer.vocab_size():

@@ -62,23 +62,18 @@ Numbers like one two three four five six seven eight nine ten are common.
 """
 
 
-def _write_lm(path: Path, seed: int, dep_steps: int) -> dict:
-    torch.manual_seed(seed)
-    lm = LMModel(device="cpu", dtype=torch.float32, **TINY_LM_KWARGS)
-    state = {}
-    steps = TINY_LM_KWARGS["dep_q"]
-    for name, tensor in lm.state_dict().items():
-        state[name] = tensor.contiguous()
+def save_lm(lm: LMModel, path: Path, dep_steps: int | None = None) -> None:
+    """Save an LMModel the way the published checkpoints store it."""
+    state = {name: tensor.contiguous() for name, tensor in lm.state_dict().items()}
     # The published checkpoints stack per-step attention projections in one tensor.
     for prefix in {n.split(".self_attn.")[0] for n in state if ".self_attn." in n}:
         for split, joined in (("in_projs", "in_proj_weight"), ("out_projs", "out_proj.weight")):
             parts = sorted((n for n in state if n.startswith(f"{prefix}.self_attn.{split}.")),
                            key=lambda n: int(n.split(".")[-2]))
             state[f"{prefix}.self_attn.{joined}"] = torch.cat([state.pop(n) for n in parts])
-    if dep_steps < steps:
-        state = _as_dep8(state, steps, dep_steps)
-    save_file(state, str(path))
-    return {name: tensor for name, tensor in state.items()}
+    if dep_steps is not None and dep_steps < lm.dep_q:
+        state = _as_dep8(state, lm.dep_q, dep_steps)
+    save_file({n: t.cpu() for n, t in state.items()}, str(path))
 
 
 def _as_dep8(state: dict, steps: int, keep: int) -> dict:
@@ -88,9 +83,8 @@ def _as_dep8(state: dict, steps: int, keep: int) -> dict:
     return {n: _trim(n, t, steps, keep).clone() for n, t in state.items() if _keep(n, keep)}
 
 
-def _write_mimi(path: Path, seed: int):
-    torch.manual_seed(seed + 1)
-    mimi = loaders.get_mimi(None, TINY_MIMI_CONFIG, "cpu", C.NUM_CODEBOOKS)
+def randomize_codebooks(mimi) -> None:
+    """A fresh Mimi's codebooks are all zeros (every frame would code to 0): spread them."""
     with torch.no_grad():
         for name, buf in mimi.named_buffers():
             if name.endswith("embedding_sum"):
@@ -99,8 +93,10 @@ def _write_mimi(path: Path, seed: int):
                 buf.fill_(1.0)
             elif name.endswith("_initialized"):
                 buf.fill_(1)
-    save_file({n: t.contiguous() for n, t in mimi.state_dict().items()}, str(path))
-    return mimi.eval()
+
+
+def save_mimi(mimi, path: Path) -> None:
+    save_file({n: t.contiguous().cpu() for n, t in mimi.state_dict().items()}, str(path))
 
 
 def _write_tokenizer(path: Path) -> None:
@@ -141,12 +137,13 @@ def _voice_pt(lm: LMModel, codes: torch.Tensor) -> bytes:
     return buf.getvalue()
 
 
-def _write_voices(path: Path, lm: LMModel, mimi) -> None:
+def write_voices(path: Path, lm: LMModel, mimi, names=TEST_VOICES) -> None:
+    """voices.tgz with one synthetic voice per name, in the reference `.pt` format."""
     from ..audio.files import normalize_loudness
     from .voices import encode_recording
 
     with tarfile.open(path, "w:gz") as tar:
-        for i, name in enumerate(TEST_VOICES):
+        for i, name in enumerate(names):
             pcm = normalize_loudness(_voice_audio(i), C.SAMPLE_RATE)
             blob = _voice_pt(lm, encode_recording(mimi, pcm))
             info = tarfile.TarInfo(f"voices/{name}.pt")
@@ -159,8 +156,12 @@ def write(out: str | Path, seed: int = 1234, dep_steps: int = 16) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
-        _write_lm(out / C.LM_FILE, seed, dep_steps)
-        mimi = _write_mimi(out / C.MIMI_FILE, seed)
+        torch.manual_seed(seed)
+        save_lm(LMModel(device="cpu", dtype=torch.float32, **TINY_LM_KWARGS), out / C.LM_FILE, dep_steps)
+        torch.manual_seed(seed + 1)
+        mimi = loaders.get_mimi(None, TINY_MIMI_CONFIG, "cpu", C.NUM_CODEBOOKS).eval()
+        randomize_codebooks(mimi)
+        save_mimi(mimi, out / C.MIMI_FILE)
         _write_tokenizer(out / C.TOKENIZER_FILE)
         from .model import load_lm
         from . import checkpoint
@@ -168,7 +169,7 @@ def write(out: str | Path, seed: int = 1234, dep_steps: int = 16) -> Path:
         kwargs, steps = checkpoint.lm_kwargs({"lm_kwargs": TINY_LM_KWARGS},
                                              checkpoint.read_header(out / C.LM_FILE))
         lm = load_lm(out / C.LM_FILE, kwargs, steps, torch.device("cpu"), torch.float32)
-        _write_voices(out / C.VOICES_FILE, lm, mimi)
+        write_voices(out / C.VOICES_FILE, lm, mimi)
     config = {
         "model_type": "personaplex",
         "testkit": True,

@@ -67,3 +67,9 @@ def test_cache_drops_least_recently_used_beyond_its_budget(tiny_engine):
     huge = PersonaState([torch.zeros(2, 1, 10**6, 1)], state.cur, state.carry)
     cache.put("huge", huge)
     assert cache.get("huge") is None and len(cache) == 2  # larger than the budget: not kept
+
+
+def test_warm_up_runs_a_silent_conversation_and_caches_nothing(tiny_engine):
+    tiny_engine.persona_states.clear()
+    tiny_engine.warm_up()
+    assert len(tiny_engine.persona_states) == 0

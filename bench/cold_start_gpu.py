@@ -1,0 +1,89 @@
+"""Cold start: from launch to ready (model loaded and warmed up) with the weights on
+local disk, for PersonaPlex-7B's real shape with random weights.
+
+Writes a full-size checkpoint folder in the real layout first (about 17 GB), tries to
+drop the page cache so the weights really come from disk, then times a fresh process:
+imports, loading, warm-up.
+
+    python bench/cold_start_gpu.py --dir /tmp/arcus-cold
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("NO_TORCH_COMPILE", "1")
+
+CHILD = r"""
+import json, sys, time
+t0 = time.perf_counter()
+from arcus_desktop.engine.engine import Engine
+import torch
+t1 = time.perf_counter()
+engine = Engine.load(sys.argv[1], "cuda")
+torch.cuda.synchronize()
+t2 = time.perf_counter()
+engine.warm_up()
+torch.cuda.synchronize()
+t3 = time.perf_counter()
+print(json.dumps({"import_s": round(t1 - t0, 2), "load_s": round(t2 - t1, 2),
+                  "warm_up_s": round(t3 - t2, 2), "ready_s": round(t3 - t0, 2),
+                  "gpu_gib": round(torch.cuda.memory_allocated() / 2**30, 2)}))
+"""
+
+
+def write_checkpoint(folder: Path) -> float:
+    import torch
+    from engine_gpu import random_lm, random_mimi
+
+    from arcus_desktop.engine import constants as C, testkit
+
+    t = time.perf_counter()
+    folder.mkdir(parents=True, exist_ok=True)
+    dev = torch.device("cuda")
+    lm = random_lm(dict(C.PERSONAPLEX_LM_KWARGS), dev, torch.bfloat16)  # 16 depformer steps
+    testkit.save_lm(lm, folder / C.LM_FILE)
+    mimi = random_mimi(None, dev)
+    testkit.save_mimi(mimi, folder / C.MIMI_FILE)
+    testkit._write_tokenizer(folder / C.TOKENIZER_FILE)
+    testkit.write_voices(folder / C.VOICES_FILE, lm, mimi, names=("NATF2",))
+    (folder / C.CONFIG_FILE).write_text("{}\n")  # no overrides: PersonaPlex-7B's shape
+    del lm, mimi
+    torch.cuda.empty_cache()
+    return time.perf_counter() - t
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dir", default="/tmp/arcus-cold")
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    folder = Path(args.dir)
+    result = {"write_s": round(write_checkpoint(folder), 1),
+              "lm_file_gb": round((folder / "model.safetensors").stat().st_size / 1e9, 2)}
+    dropped = subprocess.run("sync && echo 3 > /proc/sys/vm/drop_caches", shell=True,
+                             capture_output=True).returncode == 0
+    result["page_cache_dropped"] = dropped
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    for run in ("cold", "warm page cache"):
+        out = subprocess.run([sys.executable, "-c", CHILD, str(folder)], capture_output=True,
+                             text=True, env=env)
+        line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr[-2000:]
+        result[run] = json.loads(line) if line.startswith("{") else line
+    print(json.dumps(result, indent=1))
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
