@@ -130,7 +130,7 @@ def _voice_pt(lm: LMModel, codes: torch.Tensor) -> bytes:
     delayed = torch.tensor([d > 0 for d in lm.delays])
     ring[:, v % ring_len] = torch.where(delayed, plan.columns[v], ring[:, v % ring_len])
     with Generator(lm, 1) as gen, torch.no_grad():
-        embeddings = gen.embed(columns[None, : v - 1])[0]
+        embeddings = gen.embed(columns[None, : v - 1].to(lm.device))[0].cpu()
     buf = io.BytesIO()
     torch.save({"embeddings": embeddings.reshape(v - 1, 1, 1, lm.dim).clone(),
                 "cache": ring[None].clone()}, buf)
