@@ -79,6 +79,11 @@ def locate(model_dir: str | os.PathLike | None = None) -> ModelFiles:
 
 def read_header(path: Path) -> dict[str, tuple[str, list[int]]]:
     """Tensor names -> (dtype, shape) from a safetensors header; checks the file is whole."""
+    return {k: (dtype, shape) for k, (dtype, shape, _, _) in tensor_index(path).items()}
+
+
+def tensor_index(path: Path) -> dict[str, tuple[str, list[int], int, int]]:
+    """Tensor names -> (dtype, shape, first byte, end byte) in the file; checks it is whole."""
     corrupt = f"{path.name} is damaged or incomplete."
     try:
         size = path.stat().st_size
@@ -101,7 +106,9 @@ def read_header(path: Path) -> dict[str, tuple[str, list[int]]]:
             REDOWNLOAD_HINT,
             str(path),
         )
-    return {k: (v["dtype"], list(v["shape"])) for k, v in header.items()}
+    base = 8 + n
+    return {k: (v["dtype"], list(v["shape"]), base + v["data_offsets"][0], base + v["data_offsets"][1])
+            for k, v in header.items()}
 
 
 def read_config(files: ModelFiles) -> dict:

@@ -12,10 +12,8 @@ import sentencepiece
 from moshi.models import loaders
 from moshi.models.compression import MimiModel
 from moshi.models.lm import LMModel
-from safetensors import safe_open
-
 from ..core.errors import CheckpointShapeError, CorruptFileError, DeviceError
-from . import checkpoint
+from . import checkpoint, weights
 from . import constants as C
 
 _STEP_KEY = re.compile(r"^(depformer_in|linears|depformer_emb|depformer\.layers\.\d+\.gating)\.(\d+)\.")
@@ -34,14 +32,18 @@ def _keep(name: str, dep_steps: int) -> bool:
     return True
 
 
-def _trim(name: str, tensor: torch.Tensor, ckpt_steps: int, dep_steps: int) -> torch.Tensor:
-    """Cut stacked per-step depformer projections down to `dep_steps` steps."""
+def _trimmed_shape(name: str, shape: list[int], ckpt_steps: int, dep_steps: int) -> list[int] | None:
+    """The leading part of a stacked per-step depformer projection that `dep_steps` use."""
     if ckpt_steps != dep_steps and name.startswith("depformer.layers.") and (
         name.endswith("self_attn.in_proj_weight") or name.endswith("self_attn.out_proj.weight")
     ):
-        rows = tensor.shape[0] // ckpt_steps
-        return tensor[: rows * dep_steps]
-    return tensor
+        return [shape[0] // ckpt_steps * dep_steps, *shape[1:]]
+    return None
+
+
+def _trim(name: str, tensor: torch.Tensor, ckpt_steps: int, dep_steps: int) -> torch.Tensor:
+    shape = _trimmed_shape(name, list(tensor.shape), ckpt_steps, dep_steps)
+    return tensor if shape is None else tensor[: shape[0]]
 
 
 def load_lm(
@@ -62,14 +64,14 @@ def load_lm(
     kwargs.pop("depformer_causal", None)
     with torch.device("meta"):
         model = LMModel(device="meta", dtype=dtype, **kwargs)
-    state = {}
     try:
-        with safe_open(str(path), framework="pt", device=str(device)) as f:
-            for name in f.keys():
-                if not _keep(name, dep_steps):
-                    continue
-                tensor = _trim(name, f.get_tensor(name), ckpt_steps, dep_steps)
-                state[name] = tensor.to(dtype) if tensor.dtype.is_floating_point else tensor
+        index = checkpoint.tensor_index(path)
+        wanted = {name: _trimmed_shape(name, shape, ckpt_steps, dep_steps)
+                  for name, (_, shape, _, _) in index.items() if _keep(name, dep_steps)}
+        state = weights.read(path, wanted, device)
+        for name, tensor in state.items():
+            if tensor.dtype.is_floating_point and tensor.dtype != dtype:
+                state[name] = tensor.to(dtype)
     except torch.cuda.OutOfMemoryError as e:
         raise DeviceError(
             "The GPU ran out of memory while loading the model.",
@@ -107,8 +109,7 @@ def _materialize_buffers(model: torch.nn.Module, device: torch.device) -> None:
 def load_mimi(path: Path, config: dict | None, device: torch.device) -> MimiModel:
     mimi = loaders.get_mimi(None, mimi_config=config, device=device, num_codebooks=C.NUM_CODEBOOKS)
     try:
-        with safe_open(str(path), framework="pt", device=str(device)) as f:
-            state = {name: f.get_tensor(name) for name in f.keys()}
+        state = weights.read(path, dict.fromkeys(checkpoint.tensor_index(path)), device)
     except (OSError, RuntimeError) as e:
         raise CorruptFileError(
             f"{path.name} cannot be read: the file is damaged.", checkpoint.REDOWNLOAD_HINT, str(path)
