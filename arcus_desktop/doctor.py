@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import platform
-import sqlite3
 import sys
 
 from . import __version__
@@ -11,15 +10,18 @@ from .core.errors import ArcusError
 
 
 def _sqlite() -> str:
-    loadable = hasattr(sqlite3.connect(":memory:"), "enable_load_extension")
-    try:
-        import sqlite_vec  # noqa: F401
+    from .memory.db import pick_backend
 
-        vec = "sqlite-vec installed"
-    except ImportError:
-        vec = "sqlite-vec missing"
-    how = "can load extensions" if loadable else "cannot load extensions (a fallback module is needed)"
-    return f"{sqlite3.sqlite_version}, {how}, {vec}"
+    return pick_backend().describe()
+
+
+def _embedder() -> str:
+    from .memory.embedder import load_embedder
+
+    try:
+        return f"{load_embedder().name} (offline)"
+    except ArcusError as e:
+        return e.user_text()
 
 
 def _audio() -> str:
@@ -59,5 +61,6 @@ def report() -> list[tuple[str, str]]:
         rows += describe()
     except ImportError as e:
         rows.append(("torch", f"missing ({e})"))
-    rows += [("model", _model()), ("sqlite", _sqlite()), ("audio", _audio()), ("keyring", _keyring())]
+    rows += [("model", _model()), ("memory database", _sqlite()),
+             ("memory embeddings", _embedder()), ("audio", _audio()), ("keyring", _keyring())]
     return rows

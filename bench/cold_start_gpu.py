@@ -29,8 +29,17 @@ t0 = time.perf_counter()
 from arcus_desktop.engine.engine import Engine
 import torch
 t1 = time.perf_counter()
+if len(sys.argv) > 2:  # where to write a profile of the load
+    import cProfile, io, pstats
+    prof = cProfile.Profile()
+    prof.enable()
 engine = Engine.load(sys.argv[1], "cuda")
 torch.cuda.synchronize()
+if len(sys.argv) > 2:
+    prof.disable()
+    text = io.StringIO()
+    pstats.Stats(prof, stream=text).sort_stats("cumulative").print_stats(40)
+    open(sys.argv[2], "w").write(text.getvalue())
 t2 = time.perf_counter()
 engine.warm_up()
 torch.cuda.synchronize()
@@ -67,6 +76,7 @@ def main() -> int:
     ap.add_argument("--dir", default="/tmp/arcus-cold")
     ap.add_argument("--reuse", action="store_true", help="keep a checkpoint written earlier")
     ap.add_argument("--out")
+    ap.add_argument("--profile", help="write a cProfile of each load to this prefix")
     args = ap.parse_args()
     folder = Path(args.dir)
     reuse = args.reuse and (folder / "config.json").is_file()
@@ -77,7 +87,8 @@ def main() -> int:
     result["page_cache_dropped"] = dropped
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     for run in ("cold", "warm page cache"):
-        out = subprocess.run([sys.executable, "-c", CHILD, str(folder)], capture_output=True,
+        extra = [f"{args.profile}-{run.split()[0]}.txt"] if args.profile else []
+        out = subprocess.run([sys.executable, "-c", CHILD, str(folder), *extra], capture_output=True,
                              text=True, env=env)
         line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr[-2000:]
         result[run] = json.loads(line) if line.startswith("{") else line

@@ -3,14 +3,10 @@ and held to a token budget that is enforced out loud."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from ..core.errors import PromptTooLongError
-
-TAG = "<system>"
-# Any spelling of the tag a user could type, so role text can never close the wrapper.
-_TAG_LIKE = re.compile(r"<\s*/?\s*system\s*/?\s*>", re.IGNORECASE)
+from ..core.system_tag import clean, wrap
 
 
 @dataclass(frozen=True)
@@ -23,19 +19,6 @@ class TextPrompt:
     @property
     def truncated(self) -> bool:
         return self.dropped_tokens > 0
-
-
-def clean(role: str) -> str:
-    """Role text without any tag: an already wrapped prompt is unwrapped first."""
-    role = role.strip()
-    if role.lower().startswith(TAG) and role.lower().endswith(TAG) and len(role) >= 2 * len(TAG):
-        role = role[len(TAG): -len(TAG)]
-    role = _TAG_LIKE.sub(" ", role)
-    return " ".join(role.split())
-
-
-def wrap(role: str) -> str:
-    return f"{TAG} {clean(role)} {TAG}"
 
 
 def encode(tokenizer, role: str, budget: int = 200, truncate: bool = False) -> TextPrompt:

@@ -41,6 +41,8 @@ def test_gpu_out_of_memory_gets_a_way_forward(monkeypatch, capsys):
 def test_doctor_reports_every_part(capsys):
     assert cli.main(["doctor"]) == 0
     out = capsys.readouterr().out
-    for key in ("arcus-desktop", "python", "torch", "gpu", "model", "sqlite", "audio", "keyring"):
+    for key in ("arcus-desktop", "python", "torch", "gpu", "model", "memory database",
+                "memory embeddings", "audio", "keyring"):
         assert any(line.startswith(key) for line in out.splitlines()), key
+    assert "sqlite-vec loaded" in out  # through a fallback module where sqlite3 cannot
     assert "not installed" in out  # no model in this test's data dir

@@ -1,0 +1,85 @@
+"""The persona prompt with memories in it: the base role, then the relevant facts, then a
+style note from the user's preferences, all within the token budget counted with the
+model's own tokenizer. Memory text is cleaned so it can never close the <system> wrapper."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from ..core.system_tag import clean, wrap
+from .recall import recall
+from .store import Memory, MemoryStore
+
+FACTS_INTRO = "What you remember from earlier conversations:"
+STYLE_INTRO = "How the user likes you to talk:"
+
+
+@dataclass
+class PersonaContext:
+    text: str  # role text with memories; the engine wraps and tokenizes it again
+    tokens: int  # of the wrapped text
+    budget: int
+    facts: list[Memory] = field(default_factory=list)
+    style: list[Memory] = field(default_factory=list)
+    left_out: list[Memory] = field(default_factory=list)  # recalled, but no room left
+
+
+def _line(m: Memory) -> str:
+    text = clean(m.content).rstrip(".")
+    if m.kind == "episodic" and m.speaker:
+        who = "The user" if m.speaker == "user" else "You"
+        day = time.strftime("%b %d", time.localtime(m.occurred_at))
+        return f"{who} said on {day}: {text}."
+    if m.kind == "procedural":  # kept in the user's words: "I prefer short answers"
+        return f"They told you: {text}."
+    return f"{text}."
+
+
+def compose(base: str, facts: list[Memory], style: list[Memory]) -> str:
+    parts = [clean(base)]
+    if facts:
+        parts.append(" ".join([FACTS_INTRO, *map(_line, facts)]))
+    if style:
+        parts.append(" ".join([STYLE_INTRO, *map(_line, style)]))
+    return " ".join(p for p in parts if p)
+
+
+def build(base: str, facts: list[Memory], style: list[Memory], tokenizer,
+          budget: int) -> PersonaContext:
+    """Fit what fits: style notes first (short, and they shape every answer), then facts
+    in recall order; whatever does not fit is reported in `left_out`."""
+
+    def count(fs, ss) -> int:
+        return len(tokenizer.encode(wrap(compose(base, fs, ss))))
+
+    kept_style: list[Memory] = []
+    kept_facts: list[Memory] = []
+    left: list[Memory] = []
+    for m in style:
+        (kept_style.append(m) if count(kept_facts, kept_style + [m]) <= budget else left.append(m))
+    for m in facts:
+        (kept_facts.append(m) if count(kept_facts + [m], kept_style) <= budget else left.append(m))
+    text = compose(base, kept_facts, kept_style)
+    return PersonaContext(text, count(kept_facts, kept_style), budget, kept_facts, kept_style, left)
+
+
+def topic_of_last_session(store: MemoryStore) -> str:
+    for conv in store.conversations(limit=5):
+        summaries = [m for m in store.conversation_memories(conv.id) if m.source == "summary"]
+        if summaries:
+            return summaries[-1].content
+        if conv.title:
+            return conv.title
+    return ""
+
+
+def for_topic(store: MemoryStore, base: str, tokenizer, budget: int = 200,
+              topic: str = "", items: int = 5, styles: int = 2) -> PersonaContext:
+    """The persona text for a new conversation. The topic is what the user set or said;
+    without one, the last session's summary stands in."""
+    topic = topic.strip() or topic_of_last_session(store)
+    facts = [h.memory for h in recall(store, topic, k=items, kinds=["semantic", "episodic"])]
+    style = sorted(store.list(kinds=["procedural"], limit=20),
+                   key=lambda m: (m.pinned, m.importance, m.updated_at), reverse=True)[:styles]
+    return build(base, facts, style, tokenizer, budget)

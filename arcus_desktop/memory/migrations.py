@@ -1,0 +1,78 @@
+"""Append-only, named schema migrations. Never edit one that has shipped: add the next."""
+
+from __future__ import annotations
+
+import time
+
+MIGRATIONS: list[tuple[str, str]] = [
+    ("0001_memories", """
+CREATE TABLE conversations (
+    id TEXT PRIMARY KEY,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    title TEXT NOT NULL DEFAULT '',
+    persona TEXT NOT NULL DEFAULT '',
+    recording_path TEXT
+);
+-- num is the stable integer key shared with the FTS5 and vec0 tables (a plain rowid
+-- could be renumbered by VACUUM); id is the globally unique id that sync will use.
+CREATE TABLE memories (
+    num INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL CHECK (kind IN ('episodic', 'semantic', 'procedural')),
+    content TEXT NOT NULL,
+    speaker TEXT,
+    conversation_id TEXT REFERENCES conversations(id) ON DELETE CASCADE,
+    audio_path TEXT,
+    audio_offset REAL,
+    audio_duration REAL,
+    importance REAL NOT NULL DEFAULT 0.5,
+    pinned INTEGER NOT NULL DEFAULT 0,
+    source TEXT NOT NULL,
+    embedding_model TEXT,
+    occurred_at REAL NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    version INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX memories_kind_time ON memories (kind, occurred_at);
+CREATE INDEX memories_conversation ON memories (conversation_id, occurred_at);
+CREATE INDEX memories_unembedded ON memories (embedding_model);
+CREATE VIRTUAL TABLE memories_fts USING fts5 (
+    content, content='memories', content_rowid='num', tokenize='porter unicode61');
+CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories BEGIN
+    INSERT INTO memories_fts (rowid, content) VALUES (new.num, new.content);
+END;
+CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories BEGIN
+    INSERT INTO memories_fts (memories_fts, rowid, content) VALUES ('delete', old.num, old.content);
+END;
+CREATE TRIGGER memories_fts_update AFTER UPDATE OF content ON memories BEGIN
+    INSERT INTO memories_fts (memories_fts, rowid, content) VALUES ('delete', old.num, old.content);
+    INSERT INTO memories_fts (rowid, content) VALUES (new.num, new.content);
+END;
+-- What was deleted, without its content, so a later sync can delete it elsewhere too.
+CREATE TABLE tombstones (id TEXT PRIMARY KEY, deleted_at REAL NOT NULL);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""),
+]
+
+
+def apply(conn) -> list[str]:
+    """Apply the migrations this database lacks, each in its own transaction."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                 "(name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+    done = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
+    applied = []
+    for name, sql in MIGRATIONS:
+        if name in done:
+            continue
+        script = (f"BEGIN IMMEDIATE;\n{sql}\nINSERT INTO schema_migrations VALUES "
+                  f"('{name}', {time.time()});\nCOMMIT;")
+        try:
+            conn.executescript(script)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied

@@ -1,0 +1,456 @@
+"""The memory store: conversations and memories in one SQLite file, with their words in
+FTS5 and their meaning in sqlite-vec. Every change is one transaction."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import uuid
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from ..core import paths
+from ..core.errors import ArcusError
+from . import migrations
+from .db import Database
+from .embedder import Embedder, EmbedderUnavailable, load_embedder
+
+KINDS = ("episodic", "semantic", "procedural")
+MERGE_COSINE = 0.92  # above this two facts say the same thing
+MERGE_JACCARD = 0.75  # the same test on words, for when there are no vectors
+
+
+@dataclass
+class Memory:
+    id: str
+    kind: str
+    content: str
+    speaker: str | None
+    conversation_id: str | None
+    audio_path: str | None
+    audio_offset: float | None
+    audio_duration: float | None
+    importance: float
+    pinned: bool
+    source: str
+    embedding_model: str | None
+    occurred_at: float
+    created_at: float
+    updated_at: float
+    version: int
+    num: int = 0  # local key of the row; not exported
+
+
+@dataclass
+class Conversation:
+    id: str
+    started_at: float
+    ended_at: float | None
+    title: str
+    persona: str
+    recording_path: str | None
+
+
+_MEMORY_COLUMNS = [f.name for f in fields(Memory)]
+_SELECT = f"SELECT {', '.join(_MEMORY_COLUMNS)} FROM memories"
+_CONV_COLUMNS = [f.name for f in fields(Conversation)]
+_WORD = re.compile(r"\w+", re.UNICODE)
+_DEFAULT_EMBEDDER = object()
+
+
+class MemoryFileError(ArcusError):
+    pass
+
+
+def _memory(row) -> Memory:
+    m = Memory(*row)
+    m.pinned = bool(m.pinned)
+    return m
+
+
+class MemoryStore:
+    def __init__(self, path: str | os.PathLike | None = None, embedder=_DEFAULT_EMBEDDER,
+                 database: Database | None = None) -> None:
+        self.path = Path(path) if path else paths.data_dir() / "memory.db"
+        self.db = database or Database(self.path)
+        migrations.apply(self.db.conn)
+        self.notices = self.db.notices
+        if embedder is _DEFAULT_EMBEDDER:
+            try:
+                embedder = load_embedder()
+            except EmbedderUnavailable as e:
+                self.notices.append(e.user_text())
+                embedder = None
+        self.embedder: Embedder | None = None
+        self.set_embedder(embedder)
+
+    # --- vectors -------------------------------------------------------------------------
+
+    @property
+    def vectors(self) -> bool:
+        return self.embedder is not None and self.db.backend.vectors
+
+    def set_embedder(self, embedder: Embedder | None) -> None:
+        """Switch the embedding model. Vectors of another model are dropped at once (they
+        cannot be compared with the new ones); `embed_pending` refills them."""
+        self.embedder = embedder
+        if not self.vectors:
+            return
+        current = dict(self.db.read("SELECT key, value FROM meta"))
+        if current.get("vector_model") == embedder.name and self._has_vec_table():
+            return
+
+        def switch(conn):
+            conn.execute("DROP TABLE IF EXISTS memory_vec")
+            conn.execute(f"CREATE VIRTUAL TABLE memory_vec USING vec0("
+                         f"embedding float[{embedder.dim}] distance_metric=cosine, kind text)")
+            conn.execute("UPDATE memories SET embedding_model = NULL")
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('vector_model', ?)", (embedder.name,))
+
+        self.db.write(switch)
+
+    def _has_vec_table(self) -> bool:
+        return bool(self.db.read("SELECT 1 FROM sqlite_master WHERE name = 'memory_vec'"))
+
+    def pending_embeddings(self) -> int:
+        if not self.vectors:
+            return 0
+        return self.db.read("SELECT count(*) FROM memories WHERE embedding_model IS NULL")[0][0]
+
+    def embed_pending(self, batch: int = 256) -> int:
+        """Embed up to `batch` memories that have no vector yet; how many were done."""
+        if not self.vectors:
+            return 0
+        embedder = self.embedder
+
+        def fill(conn):
+            rows = conn.execute("SELECT num, kind, content FROM memories "
+                                "WHERE embedding_model IS NULL LIMIT ?", (batch,)).fetchall()
+            if rows:
+                vecs = embedder.embed([r[2] for r in rows])
+                for (num, kind, _), vec in zip(rows, vecs):
+                    self._put_vector(conn, num, kind, vec)
+            return len(rows)
+
+        return self.db.write(fill)
+
+    def _put_vector(self, conn, num: int, kind: str, vec: np.ndarray) -> None:
+        conn.execute("DELETE FROM memory_vec WHERE rowid = ?", (num,))  # vec0 has no upsert
+        conn.execute("INSERT INTO memory_vec (rowid, embedding, kind) VALUES (?, ?, ?)",
+                     (num, np.asarray(vec, np.float32).tobytes(), kind))
+        conn.execute("UPDATE memories SET embedding_model = ? WHERE num = ?",
+                     (self.embedder.name, num))
+
+    def embed_query(self, text: str) -> np.ndarray | None:
+        return self.embedder.embed([text])[0] if self.vectors else None
+
+    # --- conversations -------------------------------------------------------------------
+
+    def start_conversation(self, persona: str = "", recording_path: str | None = None,
+                           started_at: float | None = None, conversation_id: str | None = None,
+                           title: str = "") -> str:
+        cid = conversation_id or uuid.uuid4().hex
+        self.db.write(lambda c: c.execute(
+            "INSERT INTO conversations VALUES (?, ?, NULL, ?, ?, ?)",
+            (cid, started_at or time.time(), title, persona, recording_path)))
+        return cid
+
+    def end_conversation(self, cid: str, title: str | None = None,
+                         ended_at: float | None = None) -> None:
+        self.db.write(lambda c: c.execute(
+            "UPDATE conversations SET ended_at = ?, title = coalesce(?, title) WHERE id = ?",
+            (ended_at or time.time(), title, cid)))
+
+    def conversation(self, cid: str) -> Conversation | None:
+        rows = self.db.read(f"SELECT {', '.join(_CONV_COLUMNS)} FROM conversations WHERE id = ?",
+                            (cid,))
+        return Conversation(*rows[0]) if rows else None
+
+    def conversations(self, limit: int = 100) -> list[Conversation]:
+        rows = self.db.read(f"SELECT {', '.join(_CONV_COLUMNS)} FROM conversations "
+                            "ORDER BY started_at DESC LIMIT ?", (limit,))
+        return [Conversation(*r) for r in rows]
+
+    def conversation_memories(self, cid: str) -> list[Memory]:
+        rows = self.db.read(f"{_SELECT} WHERE conversation_id = ? ORDER BY occurred_at, num",
+                            (cid,))
+        return [_memory(r) for r in rows]
+
+    # --- memories ------------------------------------------------------------------------
+
+    def add(self, kind: str, content: str, *, speaker: str | None = None,
+            conversation_id: str | None = None, audio_path: str | None = None,
+            audio_offset: float | None = None, audio_duration: float | None = None,
+            importance: float = 0.5, pinned: bool = False, source: str = "user",
+            occurred_at: float | None = None, merge: bool | None = None,
+            memory_id: str | None = None) -> Memory:
+        """Store a memory. Facts and preferences that say what one already says are merged
+        into it (newer wording, higher importance) instead of piling up."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown memory kind {kind!r}")
+        content = " ".join(content.split())
+        if not content:
+            raise ValueError("a memory needs some text")
+        now = time.time()
+        occurred_at = occurred_at or now
+        vec = self.embed_query(content)
+        merge = kind != "episodic" if merge is None else merge
+
+        def insert(conn):
+            if merge and (twin := self._twin(conn, kind, content, vec)) is not None:
+                conn.execute(
+                    "UPDATE memories SET content = ?, importance = max(importance, ?), "
+                    "occurred_at = max(occurred_at, ?), updated_at = ?, version = version + 1, "
+                    "source = ? WHERE num = ?", (content, importance, occurred_at, now, source, twin))
+                num = twin
+            else:
+                num = conn.execute(
+                    "INSERT INTO memories (id, kind, content, speaker, conversation_id, audio_path,"
+                    " audio_offset, audio_duration, importance, pinned, source, occurred_at,"
+                    " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (memory_id or uuid.uuid4().hex, kind, content, speaker, conversation_id,
+                     audio_path, audio_offset, audio_duration, float(importance), int(pinned),
+                     source, occurred_at, now, now)).lastrowid
+            if vec is not None:
+                self._put_vector(conn, num, kind, vec)
+            return num
+
+        num = self.db.write(insert)
+        return self._by_num(num)
+
+    def _twin(self, conn, kind: str, content: str, vec) -> int | None:
+        if vec is not None:
+            rows = conn.execute("SELECT rowid, distance FROM memory_vec WHERE embedding MATCH ? "
+                                "AND k = 3 AND kind = ?", (vec.tobytes(), kind)).fetchall()
+            for num, distance in rows:
+                if 1.0 - distance >= MERGE_COSINE:
+                    return num
+        words = set(w.lower() for w in _WORD.findall(content))
+        query = fts_query(content)
+        if not query:
+            return None
+        rows = conn.execute(
+            "SELECT m.num, m.content FROM memories_fts JOIN memories m ON m.num = memories_fts.rowid "
+            "WHERE memories_fts MATCH ? AND m.kind = ? ORDER BY rank LIMIT 5", (query, kind)).fetchall()
+        for num, other in rows:
+            other_words = set(w.lower() for w in _WORD.findall(other))
+            if len(words & other_words) / max(1, len(words | other_words)) >= MERGE_JACCARD:
+                return num
+        return None
+
+    def _by_num(self, num: int) -> Memory:
+        return _memory(self.db.read(f"{_SELECT} WHERE num = ?", (num,))[0])
+
+    def by_nums(self, nums: list[int]) -> dict[int, Memory]:
+        if not nums:
+            return {}
+        marks = ",".join("?" * len(nums))
+        return {m.num: m for m in map(_memory, self.db.read(f"{_SELECT} WHERE num IN ({marks})",
+                                                             list(nums)))}
+
+    def get(self, memory_id: str) -> Memory | None:
+        rows = self.db.read(f"{_SELECT} WHERE id = ?", (memory_id,))
+        return _memory(rows[0]) if rows else None
+
+    def update(self, memory_id: str, *, content: str | None = None, kind: str | None = None,
+               importance: float | None = None, pinned: bool | None = None) -> Memory:
+        old = self.get(memory_id)
+        if old is None:
+            raise KeyError(memory_id)
+        content = " ".join(content.split()) if content is not None else old.content
+        kind = kind or old.kind
+        if kind not in KINDS or not content:
+            raise ValueError("a memory needs some text and a known kind")
+        vec = self.embed_query(content) if (content != old.content or kind != old.kind) else None
+
+        def change(conn):
+            conn.execute(
+                "UPDATE memories SET content = ?, kind = ?, importance = ?, pinned = ?, "
+                "updated_at = ?, version = version + 1 WHERE num = ?",
+                (content, kind, old.importance if importance is None else float(importance),
+                 int(old.pinned if pinned is None else pinned), time.time(), old.num))
+            if vec is not None:
+                self._put_vector(conn, old.num, kind, vec)
+
+        self.db.write(change)
+        return self._by_num(old.num)
+
+    def delete(self, memory_id: str, delete_recording: bool = False) -> bool:
+        """Gone for real: the row, its words, its vector; the recording too when asked and
+        when no other memory still points at it."""
+        old = self.get(memory_id)
+        if old is None:
+            return False
+        self.db.write(lambda c: self._delete_rows(c, [old]))
+        if delete_recording and old.audio_path:
+            self._remove_recording_if_unused(old.audio_path)
+        return True
+
+    def forget_conversation(self, cid: str, delete_recording: bool = False) -> int:
+        conv = self.conversation(cid)
+        memories = self.conversation_memories(cid)
+
+        def forget(conn):
+            self._delete_rows(conn, memories)
+            conn.execute("DELETE FROM conversations WHERE id = ?", (cid,))
+
+        self.db.write(forget)
+        if delete_recording:
+            for path in {m.audio_path for m in memories if m.audio_path} | (
+                    {conv.recording_path} if conv and conv.recording_path else set()):
+                self._remove_recording_if_unused(path)
+        return len(memories)
+
+    def _delete_rows(self, conn, memories: list[Memory]) -> None:
+        now = time.time()
+        for m in memories:
+            if self._has_vec_table():
+                conn.execute("DELETE FROM memory_vec WHERE rowid = ?", (m.num,))
+            conn.execute("DELETE FROM memories WHERE num = ?", (m.num,))
+            conn.execute("INSERT OR REPLACE INTO tombstones VALUES (?, ?)", (m.id, now))
+
+    def _remove_recording_if_unused(self, path: str) -> None:
+        still = self.db.read("SELECT 1 FROM memories WHERE audio_path = ? UNION ALL "
+                             "SELECT 1 FROM conversations WHERE recording_path = ? LIMIT 1",
+                             (path, path))
+        if not still:
+            Path(path).unlink(missing_ok=True)
+
+    def list(self, kinds: list[str] | None = None, since: float | None = None,
+             until: float | None = None, limit: int = 200, offset: int = 0) -> list[Memory]:
+        where, params = filters(kinds, since, until, prefix="")
+        rows = self.db.read(f"{_SELECT} {where} ORDER BY pinned DESC, occurred_at DESC, num DESC "
+                            "LIMIT ? OFFSET ?", [*params, limit, offset])
+        return [_memory(r) for r in rows]
+
+    def count(self) -> int:
+        return self.db.read("SELECT count(*) FROM memories")[0][0]
+
+    # --- search primitives (recall.py combines them) -------------------------------------
+
+    def keyword_search(self, query: str, limit: int = 50, kinds=None, since=None,
+                       until=None) -> list[tuple[int, float]]:
+        """(num, bm25) best first; bm25 is lower for better matches."""
+        match = fts_query(query)
+        if not match:
+            return []
+        where, params = filters(kinds, since, until, prefix="m.")
+        where = where.replace("WHERE", "AND", 1)
+        return self.db.read(
+            "SELECT m.num, bm25(memories_fts) AS score FROM memories_fts "
+            "JOIN memories m ON m.num = memories_fts.rowid "
+            f"WHERE memories_fts MATCH ? {where} ORDER BY score LIMIT ?", [match, *params, limit])
+
+    def vector_search(self, vec: np.ndarray, limit: int = 50, kinds=None, since=None,
+                      until=None) -> list[tuple[int, float]]:
+        """(num, cosine distance) best first, among memories that have a vector."""
+        if not self.vectors or vec is None:
+            return []
+        if kinds is not None and len(kinds) == 1:
+            rows = self.db.read("SELECT rowid, distance FROM memory_vec WHERE embedding MATCH ? "
+                                "AND k = ? AND kind = ?",
+                                (np.asarray(vec, np.float32).tobytes(), min(limit, 4096), kinds[0]))
+        else:  # other filters run after the KNN, so ask for more and filter here
+            k = limit if kinds is None and since is None and until is None else limit * 4
+            rows = self.db.read("SELECT rowid, distance FROM memory_vec WHERE embedding MATCH ? "
+                                "AND k = ?", (np.asarray(vec, np.float32).tobytes(), min(k, 4096)))
+        if since is None and until is None and (kinds is None or len(kinds) == 1):
+            return rows[:limit]
+        keep = self.by_nums([r[0] for r in rows])
+        out = [(num, d) for num, d in rows if num in keep and _passes(keep[num], kinds, since, until)]
+        return out[:limit]
+
+    # --- export and import ---------------------------------------------------------------
+
+    def export_json(self, path: str | os.PathLike) -> int:
+        memories = self.list(limit=-1)
+        data = {"format": "arcus-memories", "version": 1,
+                "conversations": [asdict(c) for c in self.conversations(limit=-1)],
+                "memories": [{k: v for k, v in asdict(m).items() if k not in ("num", "embedding_model")}
+                             for m in memories]}
+        path = Path(path)
+        tmp = path.with_name(path.name + ".part")
+        tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+        os.replace(tmp, path)
+        return len(memories)
+
+    def import_json(self, path: str | os.PathLike) -> int:
+        """Add what the file has and this store lacks; a memory present in both keeps the
+        newer version. Returns how many memories were added or updated."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            if data.get("format") != "arcus-memories":
+                raise ValueError("not an Arcus memories file")
+            conversations = [Conversation(**c) for c in data["conversations"]]
+            memories = [Memory(**m, embedding_model=None) for m in data["memories"]]
+        except (OSError, ValueError, TypeError, KeyError) as e:
+            raise MemoryFileError(f"{Path(path).name} cannot be imported ({e}).",
+                               "Choose a file exported by Arcus Desktop.") from e
+
+        def load(conn):
+            for c in conversations:
+                conn.execute("INSERT OR IGNORE INTO conversations VALUES (?,?,?,?,?,?)",
+                             tuple(getattr(c, k) for k in _CONV_COLUMNS))
+            changed = 0
+            for m in memories:
+                row = conn.execute("SELECT num, updated_at FROM memories WHERE id = ?", (m.id,)).fetchone()
+                if row and row[1] >= m.updated_at:
+                    continue
+                if row:  # replaced by the newer version, which gets its vector again
+                    if self._has_vec_table():
+                        conn.execute("DELETE FROM memory_vec WHERE rowid = ?", (row[0],))
+                    conn.execute("DELETE FROM memories WHERE num = ?", (row[0],))
+                conn.execute(
+                    f"INSERT INTO memories ({', '.join(_MEMORY_COLUMNS[:-1])}) "
+                    f"VALUES ({','.join('?' * (len(_MEMORY_COLUMNS) - 1))})",
+                    tuple(getattr(m, k) for k in _MEMORY_COLUMNS[:-1]))
+                changed += 1
+            return changed
+
+        changed = self.db.write(load)
+        while self.embed_pending():
+            pass
+        return changed
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def fts_query(text: str) -> str:
+    """Raw words as an FTS5 query: each quoted (so apostrophes and operators in what the
+    user said are not syntax), joined with OR, common words left out."""
+    words = [w.lower() for w in _WORD.findall(text)]
+    kept = [w for w in dict.fromkeys(words) if w not in STOPWORDS and len(w) > 1]
+    return " OR ".join(f'"{w}"' for w in (kept or [w for w in dict.fromkeys(words)]))
+
+
+def filters(kinds, since, until, prefix: str) -> tuple[str, list]:
+    clauses, params = [], []
+    if kinds:
+        clauses.append(f"{prefix}kind IN ({','.join('?' * len(kinds))})")
+        params += list(kinds)
+    if since is not None:
+        clauses.append(f"{prefix}occurred_at >= ?")
+        params.append(since)
+    if until is not None:
+        clauses.append(f"{prefix}occurred_at < ?")
+        params.append(until)
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _passes(m: Memory, kinds, since, until) -> bool:
+    return ((not kinds or m.kind in kinds) and (since is None or m.occurred_at >= since)
+            and (until is None or m.occurred_at < until))
+
+
+STOPWORDS = frozenset("""
+a an the and or but if so of to in on at by for with from as is are was were be been being
+am do does did doing have has had having i me my we our you your he she it its they them
+their this that these those what which who whom whose when where why how there here not no
+yes um uh like just really very can could would should will shall may might must about
+into over than then too also okay ok oh yeah well s t ll re ve d m don didn doesn isn wasn
+""".split())

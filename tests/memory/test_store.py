@@ -1,0 +1,154 @@
+"""The memory store on a real database file, on whatever Python runs the tests (the
+machine's default cannot load SQLite extensions: the fallback module must take over)."""
+
+import json
+import sqlite3
+
+import pytest
+
+from arcus_desktop.memory import migrations
+from arcus_desktop.memory.db import Database, pick_backend
+from arcus_desktop.memory.store import MemoryStore
+
+
+def test_backend_loads_sqlite_vec_even_without_stdlib_extension_loading():
+    backend = pick_backend()
+    assert backend.vectors, backend.why_not
+    if not hasattr(sqlite3.Connection, "enable_load_extension"):
+        assert backend.name != "sqlite3"
+    assert "sqlite-vec loaded" in backend.describe()
+
+
+def test_migrations_from_an_empty_database_are_recorded_and_idempotent(tmp_path):
+    db = Database(tmp_path / "m.db")
+    assert migrations.apply(db.conn) == [name for name, _ in migrations.MIGRATIONS]
+    assert migrations.apply(db.conn) == []
+    tables = {r[0] for r in db.read("SELECT name FROM sqlite_master")}
+    assert {"memories", "conversations", "memories_fts", "tombstones", "schema_migrations"} <= tables
+    assert db.read("PRAGMA journal_mode")[0][0] == "wal"
+
+
+def test_add_get_list_and_the_three_kinds(store):
+    cid = store.start_conversation("persona", "/rec/a.wav", started_at=1000.0)
+    turn = store.add("episodic", "We moved  the launch to March 10.", speaker="user",
+                     conversation_id=cid, audio_path="/rec/a.wav", audio_offset=3.2,
+                     audio_duration=2.0, occurred_at=1003.2, source="conversation")
+    fact = store.add("semantic", "The launch date is March 10", importance=0.8)
+    pref = store.add("procedural", "I prefer short answers")
+    assert turn.content == "We moved the launch to March 10."
+    got = store.get(turn.id)
+    assert (got.speaker, got.audio_offset, got.conversation_id) == ("user", 3.2, cid)
+    assert got.embedding_model == store.embedder.name
+    assert {m.id for m in store.list()} == {turn.id, fact.id, pref.id}
+    assert [m.id for m in store.list(kinds=["procedural"])] == [pref.id]
+    assert [m.id for m in store.list(since=900, until=1100)] == [turn.id]
+    with pytest.raises(ValueError):
+        store.add("dream", "nope")
+
+
+def test_near_duplicate_facts_merge_instead_of_piling_up(store):
+    a = store.add("semantic", "The Lisbon conference starts on October 4", importance=0.5)
+    b = store.add("semantic", "the Lisbon conference starts on October 4th", importance=0.9)
+    assert b.id == a.id and b.version == 2 and b.importance == 0.9
+    assert b.content == "the Lisbon conference starts on October 4th"
+    other = store.add("semantic", "Priya owns the database migration")
+    assert other.id != a.id
+    turn1 = store.add("episodic", "ok", speaker="user")
+    turn2 = store.add("episodic", "ok", speaker="user")
+    assert turn1.id != turn2.id  # what was said twice was said twice
+    assert store.count() == 4
+
+
+def test_near_duplicates_merge_on_words_when_there_are_no_vectors(tmp_path):
+    store = MemoryStore(tmp_path / "kw.db", embedder=None)
+    a = store.add("procedural", "I prefer short answers in the morning")
+    b = store.add("procedural", "I prefer short answers in the morning please")
+    assert a.id == b.id and store.count() == 1
+
+
+def test_delete_removes_row_words_vector_and_asked_for_recording(store, tmp_path):
+    rec = tmp_path / "rec.wav"
+    rec.write_bytes(b"RIFF")
+    m = store.add("episodic", "the zebra budget line", speaker="user", audio_path=str(rec))
+    keep = store.add("episodic", "another zebra turn", speaker="user", audio_path=str(rec))
+    assert store.keyword_search("zebra")
+    assert store.delete(m.id, delete_recording=True)
+    assert rec.exists()  # still used by the other memory
+    assert store.get(m.id) is None
+    assert [n for n, _ in store.keyword_search("budget")] == []
+    assert m.num not in [n for n, _ in store.vector_search(store.embed_query("zebra budget"))]
+    assert store.db.read("SELECT count(*) FROM tombstones WHERE id = ?", (m.id,))[0][0] == 1
+    store.delete(keep.id, delete_recording=True)
+    assert not rec.exists()
+    assert store.delete("missing") is False
+
+
+def test_forget_a_whole_conversation(store, tmp_path):
+    rec = tmp_path / "conv.wav"
+    rec.write_bytes(b"RIFF")
+    cid = store.start_conversation(recording_path=str(rec))
+    for text in ("first thing", "second thing"):
+        store.add("episodic", text, speaker="user", conversation_id=cid, audio_path=str(rec))
+    other = store.add("semantic", "unrelated fact about hiring")
+    assert store.forget_conversation(cid, delete_recording=True) == 2
+    assert store.conversation(cid) is None and not rec.exists()
+    assert [m.id for m in store.list()] == [other.id]
+    assert store.db.read("SELECT count(*) FROM memory_vec")[0][0] == 1
+
+
+def test_update_edits_text_kind_importance_and_pin(store):
+    m = store.add("semantic", "The vendor is Acme")
+    changed = store.update(m.id, content="The vendor is Globex", importance=0.9, pinned=True)
+    assert (changed.content, changed.importance, changed.pinned, changed.version) == (
+        "The vendor is Globex", 0.9, True, 2)
+    assert [n for n, _ in store.keyword_search("globex")] == [m.num]
+    assert store.keyword_search("acme") == []
+    assert store.vector_search(store.embed_query("vendor Globex"), 1)[0][0] == m.num
+    assert store.update(m.id, kind="procedural").kind == "procedural"
+    assert store.vector_search(store.embed_query("vendor Globex"), 5, kinds=["semantic"]) == []
+
+
+def test_keyword_search_survives_raw_user_text(store):
+    store.add("semantic", "Dana's team uses Postgres 16")
+    for raw in ('what\'s "dana" doing? AND OR NOT (*', "Dana's", "*", "   "):
+        store.keyword_search(raw)  # no FTS5 syntax error
+    assert store.keyword_search("what's Dana's database?")
+
+
+def test_export_then_import_into_a_fresh_store(store, tmp_path, embedder):
+    cid = store.start_conversation("p", title="Planning")
+    store.add("episodic", "let us plan the sprint", speaker="user", conversation_id=cid)
+    store.add("semantic", "Sprint 14 ends on Friday", importance=0.7)
+    path = tmp_path / "export.json"
+    assert store.export_json(path) == 2
+    data = json.loads(path.read_text())
+    assert data["format"] == "arcus-memories" and len(data["conversations"]) == 1
+    fresh = MemoryStore(tmp_path / "fresh.db", embedder=embedder)
+    assert fresh.import_json(path) == 2
+    assert fresh.import_json(path) == 0  # nothing newer the second time
+    assert fresh.conversation(cid).title == "Planning"
+    assert fresh.pending_embeddings() == 0
+    assert fresh.vector_search(fresh.embed_query("sprint ends Friday"), 1)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(Exception, match="cannot be imported"):
+        fresh.import_json(bad)
+
+
+def test_changing_the_embedding_model_re_embeds_everything(tmp_path, embedder):
+    from arcus_desktop.memory.embedder import WordLlamaEmbedder
+
+    store = MemoryStore(tmp_path / "e.db", embedder=embedder)
+    for i in range(300):
+        store.add("episodic", f"turn number {i} about topic {i % 7}", speaker="user")
+    small = WordLlamaEmbedder(64)
+    store.set_embedder(small)
+    assert store.pending_embeddings() == 300
+    assert store.keyword_search("topic")  # words still work meanwhile
+    assert store.embed_pending(batch=256) == 256
+    assert store.embed_pending(batch=256) == 44
+    assert store.pending_embeddings() == 0
+    models = store.db.read("SELECT DISTINCT embedding_model FROM memories")
+    assert models == [(small.name,)]
+    reopened = MemoryStore(tmp_path / "e.db", embedder=small)
+    assert reopened.pending_embeddings() == 0  # same model: nothing to redo
