@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,25 @@ def _trim(name: str, tensor: torch.Tensor, ckpt_steps: int, dep_steps: int) -> t
     return tensor if shape is None else tensor[: shape[0]]
 
 
+_INIT_FUNCTIONS = ("normal_", "uniform_", "trunc_normal_", "kaiming_uniform_", "kaiming_normal_",
+                   "xavier_uniform_", "xavier_normal_", "zeros_", "ones_", "constant_")
+
+
+@contextlib.contextmanager
+def _no_init():
+    """Skip parameter initialisation while building on the meta device: the checkpoint
+    fills every value anyway, and meta-device init makes torch import its compiler stack
+    (torch._dynamo, sympy: about 4 s of a cold start) just to run meta kernels."""
+    saved = {name: getattr(torch.nn.init, name) for name in _INIT_FUNCTIONS}
+    for name in _INIT_FUNCTIONS:
+        setattr(torch.nn.init, name, lambda tensor, *args, **kwargs: tensor)
+    try:
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(torch.nn.init, name, fn)
+
+
 def load_lm(
     path: Path,
     kwargs: dict,
@@ -62,7 +82,7 @@ def load_lm(
     dep_steps = min(dep_steps, ckpt_steps)
     kwargs = dict(kwargs, dep_q=dep_steps)
     kwargs.pop("depformer_causal", None)
-    with torch.device("meta"):
+    with torch.device("meta"), _no_init():
         model = LMModel(device="meta", dtype=dtype, **kwargs)
     try:
         index = checkpoint.tensor_index(path)
