@@ -40,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--greedy", action="store_true", help="always take the most likely token")
     c.add_argument("--budget", type=int, default=200, help="token budget of the role text")
     c.add_argument("--truncate", action="store_true", help="cut an over-long role instead of failing")
+    c.add_argument("--recall", nargs="?", const="", metavar="TOPIC",
+                   help="put memories about TOPIC (default: the last conversation) into the persona")
+    c.add_argument("--remember", action="store_true",
+                   help="keep this conversation in the memory store")
 
     d = sub.add_parser("download", help="download PersonaPlex-7B from Hugging Face")
     d.add_argument("--model-dir", help="download into this folder instead of the HF cache")
@@ -84,15 +88,54 @@ def cmd_converse(args) -> int:
     engine = Engine.load(args.model_dir, args.device)
     sampling = Sampling(args.temperature, args.top_k, args.text_temperature, args.text_top_k,
                         greedy=args.greedy)
+    store = _memory_store() if args.recall is not None or args.remember else None
+    if args.recall is not None:
+        persona = _recall_into(store, persona, args.recall, engine.tokenizer)
     result = converse(engine, args.input, args.output, args.transcript, persona, sampling,
                       seed=args.seed)
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
+    if args.remember:
+        _remember(store, persona, args.output, result.transcript)
     print(f"{result.seconds:.1f} s of conversation, {result.frames} frames: "
           f"persona {result.prefill_ms:.0f} ms, frame p50 {result.frame_ms_p50:.1f} ms, "
           f"p99 {result.frame_ms_p99:.1f} ms on {engine.device.type}")
     print(f"wrote {args.output} and {args.transcript}")
     return 0
+
+
+def _memory_store():
+    from .memory.store import MemoryStore
+
+    store = MemoryStore()
+    for notice in store.notices:
+        print(f"note: {notice}", file=sys.stderr)
+    return store
+
+
+def _recall_into(store, persona, topic: str, tokenizer):
+    from dataclasses import replace
+
+    from .memory import context
+
+    ctx = context.for_topic(store, persona.text, tokenizer, persona.token_budget, topic)
+    print(f"memory: recalled {len(ctx.facts)} facts and {len(ctx.style)} preferences "
+          f"({ctx.tokens}/{ctx.budget} tokens"
+          + (f"; {len(ctx.left_out)} left out for the budget)" if ctx.left_out else ")"),
+          file=sys.stderr)
+    return replace(persona, text=ctx.text)
+
+
+def _remember(store, persona, recording: str, transcript) -> None:
+    from .memory.capture import ConversationCapture, turns_from_words
+
+    capture = ConversationCapture(store, persona=persona.text,
+                                  recording_path=str(Path(recording).resolve()))
+    for turn in turns_from_words(transcript.words, "assistant"):
+        capture.add_turn(turn)
+    capture.finish()
+    print(f"memory: kept {len(capture.turns)} turns of the assistant's side; the user's "
+          "words need a speech-to-text model, which converse does not run yet", file=sys.stderr)
 
 
 def cmd_download(args) -> int:

@@ -35,3 +35,11 @@ def tiny_engine(tiny_model):
     from arcus_desktop.engine.engine import Engine
 
     return Engine.load(tiny_model, "cpu")
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The default offline sentence embedder, loaded once."""
+    from arcus_desktop.memory.embedder import WordLlamaEmbedder
+
+    return WordLlamaEmbedder()

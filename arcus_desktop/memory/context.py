@@ -5,7 +5,7 @@ model's own tokenizer. Memory text is cleaned so it can never close the <system>
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..core.system_tag import clean, wrap
 from .recall import recall
@@ -48,7 +48,8 @@ def compose(base: str, facts: list[Memory], style: list[Memory]) -> str:
 def build(base: str, facts: list[Memory], style: list[Memory], tokenizer,
           budget: int) -> PersonaContext:
     """Fit what fits: style notes first (short, and they shape every answer), then facts
-    in recall order; whatever does not fit is reported in `left_out`."""
+    in recall order. A fact too long for the room left is clipped to its first words
+    (at least MIN_WORDS); whatever still does not fit is reported in `left_out`."""
 
     def count(fs, ss) -> int:
         return len(tokenizer.encode(wrap(compose(base, fs, ss))))
@@ -59,9 +60,30 @@ def build(base: str, facts: list[Memory], style: list[Memory], tokenizer,
     for m in style:
         (kept_style.append(m) if count(kept_facts, kept_style + [m]) <= budget else left.append(m))
     for m in facts:
-        (kept_facts.append(m) if count(kept_facts + [m], kept_style) <= budget else left.append(m))
+        if count(kept_facts + [m], kept_style) <= budget:
+            kept_facts.append(m)
+        elif (clipped := _clip(m, lambda c: count(kept_facts + [c], kept_style) <= budget)):
+            kept_facts.append(clipped)
+        else:
+            left.append(m)
     text = compose(base, kept_facts, kept_style)
     return PersonaContext(text, count(kept_facts, kept_style), budget, kept_facts, kept_style, left)
+
+
+MIN_WORDS = 5
+
+
+def _clip(m: Memory, fits) -> Memory | None:
+    """The memory cut to the most leading words that fit, marked with an ellipsis."""
+    words = clean(m.content).split()
+    lo, hi = 0, len(words) - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(replace(m, content=" ".join(words[:mid]) + " …")):
+            lo = mid
+        else:
+            hi = mid - 1
+    return replace(m, content=" ".join(words[:lo]) + " …") if lo >= MIN_WORDS else None
 
 
 def topic_of_last_session(store: MemoryStore) -> str:
@@ -77,9 +99,11 @@ def topic_of_last_session(store: MemoryStore) -> str:
 def for_topic(store: MemoryStore, base: str, tokenizer, budget: int = 200,
               topic: str = "", items: int = 5, styles: int = 2) -> PersonaContext:
     """The persona text for a new conversation. The topic is what the user set or said;
-    without one, the last session's summary stands in."""
+    without one, the last session's summary stands in. Pinned facts always come first."""
     topic = topic.strip() or topic_of_last_session(store)
-    facts = [h.memory for h in recall(store, topic, k=items, kinds=["semantic", "episodic"])]
+    pinned = [m for m in store.list(kinds=["semantic"], limit=items) if m.pinned]
+    recalled = [h.memory for h in recall(store, topic, k=items, kinds=["semantic", "episodic"])]
+    facts = (pinned + [m for m in recalled if m.id not in {p.id for p in pinned}])[:items]
     style = sorted(store.list(kinds=["procedural"], limit=20),
                    key=lambda m: (m.pinned, m.importance, m.updated_at), reverse=True)[:styles]
     return build(base, facts, style, tokenizer, budget)

@@ -1,12 +1,6 @@
 import pytest
 
-from arcus_desktop.memory.embedder import WordLlamaEmbedder
 from arcus_desktop.memory.store import MemoryStore
-
-
-@pytest.fixture(scope="session")
-def embedder():
-    return WordLlamaEmbedder()
 
 
 @pytest.fixture
