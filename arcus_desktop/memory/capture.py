@@ -70,6 +70,7 @@ class ConversationCapture:
         text = summary.summarize(pairs)
         end = self.started_at + (self.turns[-1].end if self.turns else 0.0)
         self.store.end_conversation(self.id, title=summary.title(pairs), ended_at=end)
+        self.store.maintain()
         if not text:
             return None
         return self.store.add("semantic", f"Summary of a conversation: {text}",

@@ -18,6 +18,7 @@ from ..core.errors import ArcusError
 from . import migrations
 from .db import Database
 from .embedder import Embedder, EmbedderUnavailable, load_embedder
+from .vector_index import VectorIndex
 
 KINDS = ("episodic", "semantic", "procedural")
 MERGE_COSINE = 0.92  # above this two facts say the same thing
@@ -58,7 +59,7 @@ class Conversation:
 _MEMORY_COLUMNS = [f.name for f in fields(Memory)]
 _SELECT = f"SELECT {', '.join(_MEMORY_COLUMNS)} FROM memories"
 _CONV_COLUMNS = [f.name for f in fields(Conversation)]
-_WORD = re.compile(r"\w+", re.UNICODE)
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)  # the same split as FTS5 unicode61
 _DEFAULT_EMBEDDER = object()
 
 
@@ -86,7 +87,25 @@ class MemoryStore:
                 self.notices.append(e.user_text())
                 embedder = None
         self.embedder: Embedder | None = None
+        self._index: VectorIndex | None = None
+        self._index_version = None
+        self._index_ops: list = []
         self.set_embedder(embedder)
+
+    def _write(self, fn):
+        """db.write, then the in-memory index changes the transaction queued (only once
+        it has committed, so a rolled-back change never reaches the index)."""
+        self._index_ops: list = []
+        try:
+            result = self.db.write(fn)
+        except BaseException:
+            self._index_ops = []
+            raise
+        ops, self._index_ops = self._index_ops, []
+        if self._index is not None:
+            for op in ops:
+                op(self._index)
+        return result
 
     # --- vectors -------------------------------------------------------------------------
 
@@ -98,6 +117,7 @@ class MemoryStore:
         """Switch the embedding model. Vectors of another model are dropped at once (they
         cannot be compared with the new ones); `embed_pending` refills them."""
         self.embedder = embedder
+        self._index = None
         if not self.vectors:
             return
         current = dict(self.db.read("SELECT key, value FROM meta"))
@@ -111,7 +131,7 @@ class MemoryStore:
             conn.execute("UPDATE memories SET embedding_model = NULL")
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('vector_model', ?)", (embedder.name,))
 
-        self.db.write(switch)
+        self._write(switch)
 
     def _has_vec_table(self) -> bool:
         return bool(self.db.read("SELECT 1 FROM sqlite_master WHERE name = 'memory_vec'"))
@@ -136,14 +156,31 @@ class MemoryStore:
                     self._put_vector(conn, num, kind, vec)
             return len(rows)
 
-        return self.db.write(fill)
+        return self._write(fill)
 
     def _put_vector(self, conn, num: int, kind: str, vec: np.ndarray) -> None:
+        vec = np.asarray(vec, np.float32)
         conn.execute("DELETE FROM memory_vec WHERE rowid = ?", (num,))  # vec0 has no upsert
         conn.execute("INSERT INTO memory_vec (rowid, embedding, kind) VALUES (?, ?, ?)",
-                     (num, np.asarray(vec, np.float32).tobytes(), kind))
-        conn.execute("UPDATE memories SET embedding_model = ? WHERE num = ?",
-                     (self.embedder.name, num))
+                     (num, vec.tobytes(), kind))
+        occurred_at = conn.execute("UPDATE memories SET embedding_model = ? WHERE num = ? "
+                                   "RETURNING occurred_at", (self.embedder.name, num)).fetchone()[0]
+        self._index_ops.append(lambda index: index.put(num, kind, occurred_at, vec))
+
+    def _index_now(self) -> VectorIndex | None:
+        """The in-memory index, reloaded when another connection (the re-embedding
+        worker, another window) has committed since it was built."""
+        if not self.vectors:
+            return None
+        version = self.db.read("PRAGMA data_version")[0][0]
+        if self._index is None or version != self._index_version:
+            index = VectorIndex(self.embedder.dim)
+            for num, blob, kind, occurred_at in self.db.read(
+                    "SELECT v.rowid, v.embedding, m.kind, m.occurred_at FROM memory_vec v "
+                    "JOIN memories m ON m.num = v.rowid"):
+                index.put(num, kind, occurred_at, np.frombuffer(blob, np.float32))
+            self._index, self._index_version = index, version
+        return self._index
 
     def embed_query(self, text: str) -> np.ndarray | None:
         return self.embedder.embed([text])[0] if self.vectors else None
@@ -154,14 +191,14 @@ class MemoryStore:
                            started_at: float | None = None, conversation_id: str | None = None,
                            title: str = "") -> str:
         cid = conversation_id or uuid.uuid4().hex
-        self.db.write(lambda c: c.execute(
+        self._write(lambda c: c.execute(
             "INSERT INTO conversations VALUES (?, ?, NULL, ?, ?, ?)",
             (cid, started_at or time.time(), title, persona, recording_path)))
         return cid
 
     def end_conversation(self, cid: str, title: str | None = None,
                          ended_at: float | None = None) -> None:
-        self.db.write(lambda c: c.execute(
+        self._write(lambda c: c.execute(
             "UPDATE conversations SET ended_at = ?, title = coalesce(?, title) WHERE id = ?",
             (ended_at or time.time(), title, cid)))
 
@@ -219,14 +256,12 @@ class MemoryStore:
                 self._put_vector(conn, num, kind, vec)
             return num
 
-        num = self.db.write(insert)
+        num = self._write(insert)
         return self._by_num(num)
 
     def _twin(self, conn, kind: str, content: str, vec) -> int | None:
-        if vec is not None:
-            rows = conn.execute("SELECT rowid, distance FROM memory_vec WHERE embedding MATCH ? "
-                                "AND k = 3 AND kind = ?", (vec.tobytes(), kind)).fetchall()
-            for num, distance in rows:
+        if vec is not None and (index := self._index_now()) is not None:
+            for num, distance in index.search(vec, 3, kinds=[kind]):
                 if 1.0 - distance >= MERGE_COSINE:
                     return num
         words = set(w.lower() for w in _WORD.findall(content))
@@ -276,7 +311,7 @@ class MemoryStore:
             if vec is not None:
                 self._put_vector(conn, old.num, kind, vec)
 
-        self.db.write(change)
+        self._write(change)
         return self._by_num(old.num)
 
     def delete(self, memory_id: str, delete_recording: bool = False) -> bool:
@@ -285,7 +320,7 @@ class MemoryStore:
         old = self.get(memory_id)
         if old is None:
             return False
-        self.db.write(lambda c: self._delete_rows(c, [old]))
+        self._write(lambda c: self._delete_rows(c, [old]))
         if delete_recording and old.audio_path:
             self._remove_recording_if_unused(old.audio_path)
         return True
@@ -298,7 +333,7 @@ class MemoryStore:
             self._delete_rows(conn, memories)
             conn.execute("DELETE FROM conversations WHERE id = ?", (cid,))
 
-        self.db.write(forget)
+        self._write(forget)
         if delete_recording:
             for path in {m.audio_path for m in memories if m.audio_path} | (
                     {conv.recording_path} if conv and conv.recording_path else set()):
@@ -311,6 +346,7 @@ class MemoryStore:
             if self._has_vec_table():
                 conn.execute("DELETE FROM memory_vec WHERE rowid = ?", (m.num,))
             conn.execute("DELETE FROM memories WHERE num = ?", (m.num,))
+            self._index_ops.append(lambda index, num=m.num: index.remove(num))
             conn.execute("INSERT OR REPLACE INTO tombstones VALUES (?, ?)", (m.id, now))
 
     def _remove_recording_if_unused(self, path: str) -> None:
@@ -339,6 +375,9 @@ class MemoryStore:
         if not match:
             return []
         where, params = filters(kinds, since, until, prefix="m.")
+        if not where:  # FTS5 orders by its own rank fastest without a join
+            return self.db.read("SELECT rowid, rank FROM memories_fts WHERE memories_fts MATCH ? "
+                                "ORDER BY rank LIMIT ?", (match, limit))
         where = where.replace("WHERE", "AND", 1)
         return self.db.read(
             "SELECT m.num, bm25(memories_fts) AS score FROM memories_fts "
@@ -348,21 +387,8 @@ class MemoryStore:
     def vector_search(self, vec: np.ndarray, limit: int = 50, kinds=None, since=None,
                       until=None) -> list[tuple[int, float]]:
         """(num, cosine distance) best first, among memories that have a vector."""
-        if not self.vectors or vec is None:
-            return []
-        if kinds is not None and len(kinds) == 1:
-            rows = self.db.read("SELECT rowid, distance FROM memory_vec WHERE embedding MATCH ? "
-                                "AND k = ? AND kind = ?",
-                                (np.asarray(vec, np.float32).tobytes(), min(limit, 4096), kinds[0]))
-        else:  # other filters run after the KNN, so ask for more and filter here
-            k = limit if kinds is None and since is None and until is None else limit * 4
-            rows = self.db.read("SELECT rowid, distance FROM memory_vec WHERE embedding MATCH ? "
-                                "AND k = ?", (np.asarray(vec, np.float32).tobytes(), min(k, 4096)))
-        if since is None and until is None and (kinds is None or len(kinds) == 1):
-            return rows[:limit]
-        keep = self.by_nums([r[0] for r in rows])
-        out = [(num, d) for num, d in rows if num in keep and _passes(keep[num], kinds, since, until)]
-        return out[:limit]
+        index = self._index_now() if vec is not None else None
+        return index.search(vec, limit, kinds, since, until) if index is not None else []
 
     # --- export and import ---------------------------------------------------------------
 
@@ -404,6 +430,7 @@ class MemoryStore:
                     if self._has_vec_table():
                         conn.execute("DELETE FROM memory_vec WHERE rowid = ?", (row[0],))
                     conn.execute("DELETE FROM memories WHERE num = ?", (row[0],))
+                    self._index_ops.append(lambda index, num=row[0]: index.remove(num))
                 conn.execute(
                     f"INSERT INTO memories ({', '.join(_MEMORY_COLUMNS[:-1])}) "
                     f"VALUES ({','.join('?' * (len(_MEMORY_COLUMNS) - 1))})",
@@ -411,10 +438,16 @@ class MemoryStore:
                 changed += 1
             return changed
 
-        changed = self.db.write(load)
+        changed = self._write(load)
         while self.embed_pending():
             pass
         return changed
+
+    def maintain(self) -> None:
+        """Tidy up after a conversation: one small transaction per turn leaves the word
+        index in many small segments, which slows keyword search; merge them."""
+        self._write(lambda c: c.execute("INSERT INTO memories_fts (memories_fts) VALUES ('optimize')"))
+        self.db.conn.execute("PRAGMA optimize")
 
     def close(self) -> None:
         self.db.close()
@@ -440,11 +473,6 @@ def filters(kinds, since, until, prefix: str) -> tuple[str, list]:
         clauses.append(f"{prefix}occurred_at < ?")
         params.append(until)
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
-
-
-def _passes(m: Memory, kinds, since, until) -> bool:
-    return ((not kinds or m.kind in kinds) and (since is None or m.occurred_at >= since)
-            and (until is None or m.occurred_at < until))
 
 
 STOPWORDS = frozenset("""
