@@ -63,14 +63,14 @@ class Depformer:
         for layer, keys, values in zip(lm.depformer.layers, self.keys, self.values):
             attn = layer.self_attn
             h = _rms_norm(x, layer.norm1)
-            qkv = F.linear(h, attn.in_projs[step].weight).view(B, 3, self.heads, self.head_dim)
+            qkv = attn.in_projs[step](h).view(B, 3, self.heads, self.head_dim)
             keys[:, :, step] = qkv[:, 1]
             values[:, :, step] = qkv[:, 2]
             q = qkv[:, 0, :, None]  # [B, H, 1, D]
             out = F.scaled_dot_product_attention(q, keys[:, :, : step + 1], values[:, :, : step + 1])
-            x = x + F.linear(out.reshape(B, 1, -1), attn.out_projs[step].weight)
+            x = x + attn.out_projs[step](out.reshape(B, 1, -1))
             gating = layer.gating[step]
-            h = F.linear(_rms_norm(x, layer.norm2), gating.linear_in.weight).view(B, 1, 2, -1)
+            h = gating.linear_in(_rms_norm(x, layer.norm2)).view(B, 1, 2, -1)
             h = gating.activation(h[..., 0, :]) * h[..., 1, :]
-            x = x + F.linear(h, gating.linear_out.weight)
+            x = x + gating.linear_out(h)
         return lm.linears[step](lm.depformer_norms[step](x))[:, 0]

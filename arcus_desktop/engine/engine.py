@@ -41,10 +41,12 @@ class Engine:
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike | None = None, device: str | None = None,
-             dep_steps: int = C.NUM_CODEBOOKS) -> "Engine":
+             dep_steps: int = C.NUM_CODEBOOKS, quant_mode: str = "bf16",
+             context: int | None = None) -> "Engine":
         files = checkpoint.locate(model_dir)
         dev = pick_device(device)
-        return cls(model.load(files, dev, dep_steps=dep_steps))
+        return cls(model.load(files, dev, dep_steps=dep_steps, quant_mode=quant_mode,
+                              context=context))
 
     def prepare(self, persona: Persona) -> PreparedPersona:
         """Everything the persona's prefill needs; errors say what to fix."""
@@ -107,7 +109,7 @@ def _model_identity(loaded: model.LoadedModel) -> tuple:
     for path in (loaded.files.lm, loaded.files.voices):
         st = path.stat() if path.exists() else None  # benchmarks build models in memory
         stats.append((str(path.resolve()), st and st.st_size, st and st.st_mtime_ns))
-    return (*stats, str(loaded.lm.dtype), loaded.lm.dep_q, str(loaded.device))
+    return (*stats, str(loaded.lm.dtype), loaded.lm.dep_q, str(loaded.device), loaded.quant_mode)
 
 
 def seed_everything(seed: int | None) -> None:

@@ -14,7 +14,7 @@ from moshi.models import loaders
 from moshi.models.compression import MimiModel
 from moshi.models.lm import LMModel
 from ..core.errors import CheckpointShapeError, CorruptFileError, DeviceError
-from . import checkpoint, weights
+from . import checkpoint, quant, weights
 from . import constants as C
 
 _STEP_KEY = re.compile(r"^(depformer_in|linears|depformer_emb|depformer\.layers\.\d+\.gating)\.(\d+)\.")
@@ -73,11 +73,13 @@ def load_lm(
     device: torch.device,
     dtype: torch.dtype,
     dep_steps: int = C.NUM_CODEBOOKS,
+    quant_mode: str = "bf16",
 ) -> LMModel:
     """LMModel with `dep_steps` depformer steps (8 is all a conversation samples).
 
     Tensors stream straight from the file to `device`; the parts of depformer steps we
-    do not run are never read.
+    do not run are never read. With `quant_mode` int8 or int4 the large matrices are
+    quantized as they arrive (see quant.py).
     """
     dep_steps = min(dep_steps, ckpt_steps)
     kwargs = dict(kwargs, dep_q=dep_steps)
@@ -88,10 +90,23 @@ def load_lm(
         index = checkpoint.tensor_index(path)
         wanted = {name: _trimmed_shape(name, shape, ckpt_steps, dep_steps)
                   for name, (_, shape, _, _) in index.items() if _keep(name, dep_steps)}
-        state = weights.read(path, wanted, device)
-        for name, tensor in state.items():
+        targets = {}
+        if quant_mode != "bf16":
+            targets = {name: module for name in wanted if (module := quant.module_for(name))}
+            quant.swap_in(model, list(targets.values()),
+                          {targets[n]: index[n][1] for n in targets}, quant_mode, dtype)
+
+        def convert(name: str, tensor: torch.Tensor) -> dict[str, torch.Tensor]:
+            if name in targets:
+                codes, scales = quant.quantize(tensor, quant_mode)
+                return {f"{targets[name]}.codes": codes, f"{targets[name]}.scales": scales}
             if tensor.dtype.is_floating_point and tensor.dtype != dtype:
-                state[name] = tensor.to(dtype)
+                tensor = tensor.to(dtype)
+            return {name: tensor}
+
+        # Fewer readers when quantizing: each holds a bf16 matrix and its temporaries.
+        state = weights.read(path, wanted, device, transform=convert,
+                             threads=2 if targets else weights.THREADS)
     except torch.cuda.OutOfMemoryError as e:
         raise DeviceError(
             "The GPU ran out of memory while loading the model.",
@@ -161,6 +176,7 @@ class LoadedModel:
     tokenizer: sentencepiece.SentencePieceProcessor
     device: torch.device
     ckpt_dep_steps: int
+    quant_mode: str = "bf16"
 
 
 def load(
@@ -168,13 +184,18 @@ def load(
     device: torch.device,
     dtype: torch.dtype | None = None,
     dep_steps: int = C.NUM_CODEBOOKS,
+    quant_mode: str = "bf16",
+    context: int | None = None,
 ) -> LoadedModel:
-    """Check, then load every part of a checkpoint folder."""
+    """Check, then load every part of a checkpoint folder. `context` (frames the model
+    attends back over) shrinks the KV cache for small GPUs; the default is the model's."""
     from .torch_env import default_dtype
 
     config = checkpoint.read_config(files)
     header = checkpoint.read_header(files.lm)
     kwargs, ckpt_steps = checkpoint.lm_kwargs(config, header)
+    if context:
+        kwargs = dict(kwargs, context=context)
     checkpoint.read_header(files.mimi)
     tokenizer = load_tokenizer(files.tokenizer)
     if tokenizer.vocab_size() > kwargs["text_card"]:
@@ -183,6 +204,7 @@ def load(
             f"{kwargs['text_card']}.",
             checkpoint.REDOWNLOAD_HINT,
         )
-    lm = load_lm(files.lm, kwargs, ckpt_steps, device, dtype or default_dtype(device), dep_steps)
+    lm = load_lm(files.lm, kwargs, ckpt_steps, device, dtype or default_dtype(device), dep_steps,
+                 quant_mode)
     mimi = load_mimi(files.mimi, checkpoint.mimi_config(config), device)
-    return LoadedModel(files, lm, mimi, tokenizer, device, ckpt_steps)
+    return LoadedModel(files, lm, mimi, tokenizer, device, ckpt_steps, quant_mode)

@@ -94,17 +94,17 @@ class Trunk:
         for layer in self.lm.transformer.layers:
             attn = layer.self_attn
             cache = attn._streaming_state.kv_cache.cache
-            qkv = F.linear(_rms_norm(h, layer.norm1), attn.in_projs[0].weight)
+            qkv = attn.in_projs[0](_rms_norm(h, layer.norm1))
             qkv = qkv.view(B, T, 3, H, D).permute(2, 0, 3, 1, 4)  # [3, 1, H, T, D]
             qk = torch.view_as_complex(qkv[:2].float().reshape(2, B, H, T, D // 2, 2))
             qk = torch.view_as_real(qk * rot).reshape(2, B, H, T, D).to(h.dtype)
             cache[0, row, :, :T] = qk[1, 0]
             cache[1, row, :, :T] = qkv[2, 0]
             out = F.scaled_dot_product_attention(qk[0], qk[1], qkv[2], is_causal=True)
-            h = h + F.linear(out.transpose(1, 2).reshape(B, T, H * D), attn.out_projs[0].weight)
+            h = h + attn.out_projs[0](out.transpose(1, 2).reshape(B, T, H * D))
             gating = layer.gating
-            g = F.linear(_rms_norm(h, layer.norm2), gating.linear_in.weight).view(B, T, 2, -1)
-            h = h + F.linear(gating.activation(g[..., 0, :]) * g[..., 1, :], gating.linear_out.weight)
+            g = gating.linear_in(_rms_norm(h, layer.norm2)).view(B, T, 2, -1)
+            h = h + gating.linear_out(gating.activation(g[..., 0, :]) * g[..., 1, :])
         for offsets in self._offsets():
             offsets[row] = T
 
@@ -112,14 +112,14 @@ class Trunk:
         attn = layer.self_attn
         cache = attn._streaming_state.kv_cache.cache  # [2, B, H, cap, D]
         B, H, D = x.shape[0], self.heads, self.head_dim
-        qkv = F.linear(_rms_norm(x, layer.norm1), attn.in_projs[0].weight).view(B, 3, H, D)
+        qkv = attn.in_projs[0](_rms_norm(x, layer.norm1)).view(B, 3, H, D)
         qk = torch.view_as_complex(qkv[:, :2].float().reshape(B, 2, H, D // 2, 2))
         qk = torch.view_as_real(qk * rot).reshape(B, 2, H, D).to(x.dtype)
         kv = torch.stack([qk[:, 1], qkv[:, 2]])[:, :, :, None]  # [2, B, H, 1, D]
         cache.scatter_(3, where, kv)
         out = F.scaled_dot_product_attention(qk[:, 0, :, None], cache[0], cache[1], mask)
-        x = x + F.linear(out.reshape(B, 1, H * D), attn.out_projs[0].weight)
+        x = x + attn.out_projs[0](out.reshape(B, 1, H * D))
         gating = layer.gating
-        h = F.linear(_rms_norm(x, layer.norm2), gating.linear_in.weight).view(B, 1, 2, -1)
+        h = gating.linear_in(_rms_norm(x, layer.norm2)).view(B, 1, 2, -1)
         h = gating.activation(h[..., 0, :]) * h[..., 1, :]
-        return x + F.linear(h, gating.linear_out.weight)
+        return x + gating.linear_out(h)

@@ -27,8 +27,10 @@ THREADS = 8
 
 
 def read(path: Path, wanted: dict[str, list[int] | None], device: torch.device,
-         threads: int = THREADS) -> dict[str, torch.Tensor]:
-    """The tensors named in `wanted`. A shape there reads only that many leading rows."""
+         threads: int = THREADS, transform=None) -> dict[str, torch.Tensor]:
+    """The tensors named in `wanted`. A shape there reads only that many leading rows.
+    `transform(name, tensor)`, when given, turns each tensor into the entries to keep
+    (a dict), right after it is read, so only its output stays in memory."""
     index = checkpoint.tensor_index(path)
     local = threading.local()
     opened: list = []
@@ -48,16 +50,19 @@ def read(path: Path, wanted: dict[str, list[int] | None], device: torch.device,
         f = local.file
         if device.type != "cuda":
             _read_exact(f, begin, memoryview(raw.numpy()), path)
-            return name, out
-        for pos in range(0, raw.numel(), CHUNK):
-            n = min(CHUNK, raw.numel() - pos)
-            _read_exact(f, begin + pos, memoryview(local.buffer.numpy())[:n], path)
-            raw[pos:pos + n].copy_(local.buffer[:n])
-        return name, out
+        else:
+            for pos in range(0, raw.numel(), CHUNK):
+                n = min(CHUNK, raw.numel() - pos)
+                _read_exact(f, begin + pos, memoryview(local.buffer.numpy())[:n], path)
+                raw[pos:pos + n].copy_(local.buffer[:n])
+        return transform(name, out) if transform else {name: out}
 
     try:
+        state: dict[str, torch.Tensor] = {}
         with ThreadPoolExecutor(threads) as pool:
-            return dict(pool.map(one, list(wanted)))
+            for part in pool.map(one, list(wanted)):
+                state.update(part)
+        return state
     finally:
         for f in opened:
             f.close()

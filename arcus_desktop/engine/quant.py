@@ -1,0 +1,114 @@
+"""Weight-only quantization for GPUs too small for the bf16 model: int8 with one scale
+per output row, or 4-bit with one scale per group of 64 inputs. Weights are quantized
+as they are read, so the bf16 model never has to fit on the GPU, and are expanded back
+to bf16 one matrix at a time inside each matmul."""
+
+from __future__ import annotations
+
+import re
+
+from .torch_env import torch
+
+F = torch.nn.functional
+MODES = ("bf16", "int8", "int4")
+GROUP = 64
+
+# Checkpoint tensors that become QuantLinear modules (the main transformer's matrices,
+# the text head, and the depformer's per-step feed-forwards: 97% of the weights).
+_TARGETS = [
+    (re.compile(r"^(transformer\.layers\.\d+\.self_attn)\.in_proj_weight$"), r"\1.in_projs.0"),
+    (re.compile(r"^(transformer\.layers\.\d+\.self_attn)\.out_proj\.weight$"), r"\1.out_projs.0"),
+    (re.compile(r"^(transformer\.layers\.\d+\.gating\.linear_(?:in|out))\.weight$"), r"\1"),
+    (re.compile(r"^(depformer\.layers\.\d+\.gating\.\d+\.linear_(?:in|out))\.weight$"), r"\1"),
+    (re.compile(r"^(text_linear)\.weight$"), r"\1"),
+]
+
+
+def module_for(name: str) -> str | None:
+    """The module a checkpoint tensor turns into when quantized, or None."""
+    for rx, repl in _TARGETS:
+        if rx.match(name):
+            return rx.sub(repl, name)
+    return None
+
+
+SCALE_DTYPE = torch.float16
+ROWS = 1024  # rows quantized at a time, so the float32 temporaries stay small
+
+
+def group_size(inp: int) -> int:
+    """Inputs sharing one 4-bit scale: 64, or the whole row for odd sizes (test models)."""
+    return GROUP if inp % GROUP == 0 else inp
+
+
+def quantize(w: torch.Tensor, mode: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(codes, scales) of a [out, in] weight; see QuantLinear for the layouts."""
+    out, inp = w.shape
+    group = group_size(inp)
+    codes, scales = _empty(out, inp, mode, w.device)
+    for r in range(0, out, ROWS):
+        part = w[r:r + ROWS].float()
+        if mode == "int8":
+            scale = (part.abs().amax(dim=1, keepdim=True) / 127.0).to(SCALE_DTYPE).float()
+            scale.clamp_(min=1e-8)
+            codes[r:r + ROWS] = torch.round(part / scale).clamp_(-127, 127).to(torch.int8)
+        else:
+            g = part.view(part.shape[0], inp // group, group)
+            scale = (g.abs().amax(dim=2, keepdim=True) / 7.0).to(SCALE_DTYPE).float()
+            scale.clamp_(min=1e-8)
+            q = (torch.round(g / scale).clamp_(-8, 7) + 8).to(torch.uint8).view(part.shape[0], inp)
+            codes[r:r + ROWS] = q[:, 0::2] | (q[:, 1::2] << 4)
+        scales[r:r + ROWS] = scale.view(part.shape[0], -1).to(SCALE_DTYPE)
+    return codes, scales
+
+
+def _empty(out: int, inp: int, mode: str, device) -> tuple[torch.Tensor, torch.Tensor]:
+    if mode == "int8":
+        return (torch.empty(out, inp, dtype=torch.int8, device=device),
+                torch.empty(out, 1, dtype=SCALE_DTYPE, device=device))
+    return (torch.empty(out, inp // 2, dtype=torch.uint8, device=device),
+            torch.empty(out, inp // group_size(inp), dtype=SCALE_DTYPE, device=device))
+
+
+class QuantLinear(torch.nn.Linear):
+    """A bias-free Linear on quantized weights. (A Linear subclass because moshi checks
+    the type of its projections; nn.Linear's own parameters are never created.)
+
+    int8: codes int8 [out, in], scales [out, 1]. int4: codes uint8 [out, in / 2] (two
+    inputs a byte, low nibble first, offset by 8), scales [out, in / group_size(in)].
+    """
+
+    def __init__(self, out_features: int, in_features: int, mode: str, dtype: torch.dtype,
+                 device=None) -> None:
+        torch.nn.Module.__init__(self)
+        if mode not in ("int8", "int4") or (mode == "int4" and in_features % 2):
+            raise ValueError(f"cannot quantize a {out_features}x{in_features} matrix to {mode}")
+        self.mode, self.out_features, self.in_features = mode, out_features, in_features
+        self.dtype = dtype
+        self.bias = None
+        codes, scales = _empty(out_features, in_features, mode, device)
+        self.register_buffer("codes", codes)
+        self.register_buffer("scales", scales)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The bf16 weight, rebuilt (moshi reads `.weight` for its device and dtype)."""
+        if self.mode == "int8":
+            return (self.codes.to(SCALE_DTYPE) * self.scales).to(self.dtype)
+        low = (self.codes & 15).to(torch.int8) - 8
+        high = (self.codes >> 4).to(torch.int8) - 8
+        q = torch.stack([low, high], dim=-1).view(self.out_features, -1, group_size(self.in_features))
+        return (q * self.scales[..., None]).view(self.out_features, self.in_features).to(self.dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight)
+
+
+def swap_in(model: torch.nn.Module, names: list[str], shapes: dict[str, list[int]], mode: str,
+            dtype: torch.dtype) -> None:
+    """Put QuantLinear modules (on the meta device) where `names` are in `model`."""
+    for name in names:
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name)
+        out, inp = shapes[name]
+        setattr(parent, child, QuantLinear(out, inp, mode, dtype, device="meta"))
