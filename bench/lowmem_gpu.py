@@ -57,13 +57,21 @@ print(json.dumps({"mode": mode, "cap_gib": cap_gib, "context": engine.lm.context
 
 ERROR = r"""
 import json, sys, torch
-from arcus_desktop.engine import checkpoint, model, quant_error
+from arcus_desktop.engine import checkpoint, model, quant, quant_error
 files = checkpoint.locate(sys.argv[1])
 ref = model.load(files, torch.device("cuda")).lm
-out = {}
+f32 = model.load(files, torch.device("cuda"), dtype=torch.float32).lm
+# The floor: bf16 itself against float32, through the same random 32-layer network.
+out = {"bf16_vs_f32": quant_error.measure(f32, ref, frames=64).__dict__}
+del f32
+torch.cuda.empty_cache()
+w = ref.transformer.layers[0].gating.linear_in.weight
 for mode in ("int8", "int4"):
     q = model.load(files, torch.device("cuda"), quant_mode=mode).lm
     out[mode] = quant_error.measure(ref, q, frames=64).__dict__
+    layer = quant.QuantLinear(*w.shape, mode, w.dtype, device="cuda")
+    layer.codes, layer.scales = quant.quantize(w, mode)
+    out[mode]["weight_rel"] = float((layer.weight.float() - w.float()).norm() / w.float().norm())
     del q
     torch.cuda.empty_cache()
 print(json.dumps(out))
@@ -83,7 +91,7 @@ def main() -> int:
     ap.add_argument("--reuse", action="store_true")
     ap.add_argument("--wav", default=str(ROOT / ".bench" / "input_assistant.wav"))
     ap.add_argument("--frames", type=int, default=300)
-    ap.add_argument("--modes", nargs="+", default=["int8:10:0", "int4:6:0", "int4:6:1500"],
+    ap.add_argument("--modes", nargs="+", default=["int8:10:0", "int8:10:2000", "int4:6:1500", "int4:6:1000"],
                     help="mode:GiB cap:context frames (0 = the model's 3000)")
     ap.add_argument("--skip-error", action="store_true")
     ap.add_argument("--out")

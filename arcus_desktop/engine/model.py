@@ -92,14 +92,12 @@ def load_lm(
                   for name, (_, shape, _, _) in index.items() if _keep(name, dep_steps)}
         targets = {}
         if quant_mode != "bf16":
-            targets = {name: module for name in wanted if (module := quant.module_for(name))}
-            quant.swap_in(model, list(targets.values()),
-                          {targets[n]: index[n][1] for n in targets}, quant_mode, dtype)
+            targets = {n: mods for n in wanted if (mods := quant.modules_for(n, dep_steps))}
+            quant.swap_in(model, [m for mods in targets.values() for m in mods], quant_mode, dtype)
 
         def convert(name: str, tensor: torch.Tensor) -> dict[str, torch.Tensor]:
             if name in targets:
-                codes, scales = quant.quantize(tensor, quant_mode)
-                return {f"{targets[name]}.codes": codes, f"{targets[name]}.scales": scales}
+                return quant.split(*quant.quantize(tensor, quant_mode), targets[name])
             if tensor.dtype.is_floating_point and tensor.dtype != dtype:
                 tensor = tensor.to(dtype)
             return {name: tensor}

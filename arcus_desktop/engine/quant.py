@@ -13,8 +13,9 @@ F = torch.nn.functional
 MODES = ("bf16", "int8", "int4")
 GROUP = 64
 
-# Checkpoint tensors that become QuantLinear modules (the main transformer's matrices,
-# the text head, and the depformer's per-step feed-forwards: 97% of the weights).
+# Checkpoint tensors that become QuantLinear modules: the main transformer's matrices,
+# the text head, and the depformer's per-step matrices (96% of the weights).
+_STACKED = re.compile(r"^(depformer\.layers\.\d+\.self_attn)\.(in_proj_weight|out_proj\.weight)$")
 _TARGETS = [
     (re.compile(r"^(transformer\.layers\.\d+\.self_attn)\.in_proj_weight$"), r"\1.in_projs.0"),
     (re.compile(r"^(transformer\.layers\.\d+\.self_attn)\.out_proj\.weight$"), r"\1.out_projs.0"),
@@ -24,12 +25,16 @@ _TARGETS = [
 ]
 
 
-def module_for(name: str) -> str | None:
-    """The module a checkpoint tensor turns into when quantized, or None."""
+def modules_for(name: str, dep_steps: int) -> list[str]:
+    """The modules a checkpoint tensor turns into when quantized (none: kept as is). The
+    depformer stores each attention matrix stacked for all its steps: one per step."""
+    if m := _STACKED.match(name):
+        kind = "in_projs" if m.group(2) == "in_proj_weight" else "out_projs"
+        return [f"{m.group(1)}.{kind}.{i}" for i in range(dep_steps)]
     for rx, repl in _TARGETS:
         if rx.match(name):
-            return rx.sub(repl, name)
-    return None
+            return [rx.sub(repl, name)]
+    return []
 
 
 SCALE_DTYPE = torch.float16
@@ -104,11 +109,18 @@ class QuantLinear(torch.nn.Linear):
         return F.linear(x, self.weight)
 
 
-def swap_in(model: torch.nn.Module, names: list[str], shapes: dict[str, list[int]], mode: str,
-            dtype: torch.dtype) -> None:
-    """Put QuantLinear modules (on the meta device) where `names` are in `model`."""
+def swap_in(model: torch.nn.Module, names: list[str], mode: str, dtype: torch.dtype) -> None:
+    """Put QuantLinear modules (on the meta device) in place of the Linears `names`."""
     for name in names:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name)
-        out, inp = shapes[name]
-        setattr(parent, child, QuantLinear(out, inp, mode, dtype, device="meta"))
+        old = getattr(parent, child)
+        setattr(parent, child, QuantLinear(old.out_features, old.in_features, mode, dtype, device="meta"))
+
+
+def split(codes: torch.Tensor, scales: torch.Tensor, names: list[str]) -> dict[str, torch.Tensor]:
+    """State entries for `names` from one quantized (possibly stacked) matrix."""
+    out = {}
+    for name, c, s in zip(names, codes.chunk(len(names)), scales.chunk(len(names))):
+        out[f"{name}.codes"], out[f"{name}.scales"] = c.contiguous(), s.contiguous()
+    return out
