@@ -39,6 +39,7 @@ def modules_for(name: str, dep_steps: int) -> list[str]:
 
 SCALE_DTYPE = torch.float16
 ROWS = 1024  # rows quantized at a time, so the float32 temporaries stay small
+FORWARD_ROWS = 2048  # rows expanded at a time in a matmul
 
 
 def group_size(inp: int) -> int:
@@ -98,15 +99,24 @@ class QuantLinear(torch.nn.Linear):
     @property
     def weight(self) -> torch.Tensor:
         """The bf16 weight, rebuilt (moshi reads `.weight` for its device and dtype)."""
+        return self._rows(0, self.out_features)
+
+    def _rows(self, start: int, stop: int) -> torch.Tensor:
+        codes, scales = self.codes[start:stop], self.scales[start:stop]
         if self.mode == "int8":
-            return (self.codes.to(SCALE_DTYPE) * self.scales).to(self.dtype)
-        low = (self.codes & 15).to(torch.int8) - 8
-        high = (self.codes >> 4).to(torch.int8) - 8
-        q = torch.stack([low, high], dim=-1).view(self.out_features, -1, group_size(self.in_features))
-        return (q * self.scales[..., None]).view(self.out_features, self.in_features).to(self.dtype)
+            return (codes.to(SCALE_DTYPE) * scales).to(self.dtype)
+        low = (codes & 15).to(torch.int8) - 8
+        high = (codes >> 4).to(torch.int8) - 8
+        q = torch.stack([low, high], dim=-1).view(stop - start, -1, group_size(self.in_features))
+        return (q * scales[..., None]).view(stop - start, self.in_features).to(self.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.weight)
+        # A slice of rows at a time: the expanded bf16 copy (and its temporaries) stays
+        # small, which is the point of this mode on a small GPU.
+        if self.out_features <= FORWARD_ROWS:
+            return F.linear(x, self.weight)
+        return torch.cat([F.linear(x, self._rows(r, min(r + FORWARD_ROWS, self.out_features)))
+                          for r in range(0, self.out_features, FORWARD_ROWS)], dim=-1)
 
 
 def swap_in(model: torch.nn.Module, names: list[str], mode: str, dtype: torch.dtype) -> None:

@@ -60,3 +60,12 @@ def test_quantization_error_report_on_the_tiny_model(tiny_model):
     assert int8.text_top1 >= 0.9 and int8.audio_top1 >= 0.9
     assert int4.text_rel < 0.35 and int4.audio_rel < 0.35
     assert int4.text_rel > int8.text_rel and int4.audio_top1 >= 0.5
+
+
+@pytest.mark.parametrize("mode", ["int8", "int4"])
+def test_wide_layers_expand_a_slice_at_a_time_with_the_same_result(mode):
+    w = torch.randn(quant.FORWARD_ROWS * 2 + 64, 128, generator=torch.Generator().manual_seed(2))
+    layer = quant.QuantLinear(*w.shape, mode, torch.float32)
+    layer.codes, layer.scales = quant.quantize(w, mode)
+    x = torch.randn(5, 128)
+    assert torch.allclose(layer(x), x @ layer.weight.T, atol=1e-5)
