@@ -193,7 +193,8 @@ class MemoryStore:
         cid = conversation_id or uuid.uuid4().hex
         self._write(lambda c: c.execute(
             "INSERT INTO conversations VALUES (?, ?, NULL, ?, ?, ?)",
-            (cid, started_at or time.time(), title, persona, recording_path)))
+            (cid, time.time() if started_at is None else started_at, title, persona,
+             recording_path)))
         return cid
 
     def end_conversation(self, cid: str, title: str | None = None,
@@ -233,7 +234,7 @@ class MemoryStore:
         if not content:
             raise ValueError("a memory needs some text")
         now = time.time()
-        occurred_at = occurred_at or now
+        occurred_at = now if occurred_at is None else occurred_at
         vec = self.embed_query(content)
         merge = kind != "episodic" if merge is None else merge
 
@@ -350,11 +351,16 @@ class MemoryStore:
             conn.execute("INSERT OR REPLACE INTO tombstones VALUES (?, ?)", (m.id, now))
 
     def _remove_recording_if_unused(self, path: str) -> None:
+        """Only the app's own recordings (in its data folder) are ever deleted: a path
+        that came from an imported file must not be able to remove anything else."""
+        target = Path(path).resolve()
+        if not target.is_relative_to(paths.data_dir().resolve()):
+            return
         still = self.db.read("SELECT 1 FROM memories WHERE audio_path = ? UNION ALL "
                              "SELECT 1 FROM conversations WHERE recording_path = ? LIMIT 1",
                              (path, path))
         if not still:
-            Path(path).unlink(missing_ok=True)
+            target.unlink(missing_ok=True)
 
     def list(self, kinds: list[str] | None = None, since: float | None = None,
              until: float | None = None, limit: int = 200, offset: int = 0) -> list[Memory]:
@@ -409,13 +415,16 @@ class MemoryStore:
         newer version. Returns how many memories were added or updated."""
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
-            if data.get("format") != "arcus-memories":
+            if not isinstance(data, dict) or data.get("format") != "arcus-memories":
                 raise ValueError("not an Arcus memories file")
             conversations = [Conversation(**c) for c in data["conversations"]]
             memories = [Memory(**m, embedding_model=None) for m in data["memories"]]
-        except (OSError, ValueError, TypeError, KeyError) as e:
+            for m in memories:
+                if m.kind not in KINDS or not isinstance(m.content, str) or not m.content.strip():
+                    raise ValueError(f"memory {m.id} has no text or an unknown kind")
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
             raise MemoryFileError(f"{Path(path).name} cannot be imported ({e}).",
-                               "Choose a file exported by Arcus Desktop.") from e
+                                  "Choose a file exported by Arcus Desktop.") from e
 
         def load(conn):
             for c in conversations:
@@ -438,7 +447,12 @@ class MemoryStore:
                 changed += 1
             return changed
 
-        changed = self._write(load)
+        try:
+            changed = self._write(load)
+        except self.db.backend.module.IntegrityError as e:
+            raise MemoryFileError(f"{Path(path).name} cannot be imported ({e}).",
+                                  "Choose a file exported by Arcus Desktop; nothing was "
+                                  "imported.") from e
         while self.embed_pending():
             pass
         return changed

@@ -39,12 +39,28 @@ class StatusWindow(QMainWindow):
         self.status = QLabel(model_status())
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(self.status.textInteractionFlags())
+        self.memories_button = QPushButton("&Memories…")
+        self.memories_button.clicked.connect(self.show_memories)
         quit_button = QPushButton("&Quit")
         quit_button.clicked.connect(QApplication.quit)
-        for widget in (title, self.status, quit_button):
+        for widget in (title, self.status, self.memories_button, quit_button):
             layout.addWidget(widget)
         self.setCentralWidget(body)
         self.resize(420, 160)
+        self.memory_service = None  # opened on first use: the tray starts without the database
+        self.memory_browser = None
+
+    def show_memories(self) -> None:
+        from ..bridge.memory_service import MemoryService
+        from .memory_browser import MemoryBrowser
+
+        if self.memory_service is None:  # the app owns it: it outlives this window
+            self.memory_service = MemoryService(parent=QApplication.instance())
+        if self.memory_browser is None:
+            self.memory_browser = MemoryBrowser(self.memory_service)
+        self.memory_browser.showNormal()
+        self.memory_browser.raise_()
+        self.memory_browser.activateWindow()
 
 
 def build_tray(window: StatusWindow, icon: QIcon) -> QSystemTrayIcon:
@@ -53,9 +69,12 @@ def build_tray(window: StatusWindow, icon: QIcon) -> QSystemTrayIcon:
     menu = QMenu(window)
     show = QAction("Open", menu)
     show.triggered.connect(window.showNormal)
+    memories = QAction("Memories…", menu)
+    memories.triggered.connect(window.show_memories)
     quit_action = QAction("Quit", menu)
     quit_action.triggered.connect(QApplication.quit)
     menu.addAction(show)
+    menu.addAction(memories)
     menu.addAction(quit_action)
     tray.setContextMenu(menu)
     tray.activated.connect(lambda _reason: window.showNormal())

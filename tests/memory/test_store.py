@@ -66,9 +66,18 @@ def test_near_duplicates_merge_on_words_when_there_are_no_vectors(tmp_path):
     assert a.id == b.id and store.count() == 1
 
 
+def recording(name):
+    """A recording where the app keeps them: in its data folder."""
+    from arcus_desktop.core import paths
+
+    path = paths.data_dir() / "recordings" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"RIFF")
+    return path
+
+
 def test_delete_removes_row_words_vector_and_asked_for_recording(store, tmp_path):
-    rec = tmp_path / "rec.wav"
-    rec.write_bytes(b"RIFF")
+    rec = recording("rec.wav")
     m = store.add("episodic", "the zebra budget line", speaker="user", audio_path=str(rec))
     keep = store.add("episodic", "another zebra turn", speaker="user", audio_path=str(rec))
     assert store.keyword_search("zebra")
@@ -84,8 +93,7 @@ def test_delete_removes_row_words_vector_and_asked_for_recording(store, tmp_path
 
 
 def test_forget_a_whole_conversation(store, tmp_path):
-    rec = tmp_path / "conv.wav"
-    rec.write_bytes(b"RIFF")
+    rec = recording("conv.wav")
     cid = store.start_conversation(recording_path=str(rec))
     for text in ("first thing", "second thing"):
         store.add("episodic", text, speaker="user", conversation_id=cid, audio_path=str(rec))
@@ -152,3 +160,23 @@ def test_changing_the_embedding_model_re_embeds_everything(tmp_path, embedder):
     assert models == [(small.name,)]
     reopened = MemoryStore(tmp_path / "e.db", embedder=small)
     assert reopened.pending_embeddings() == 0  # same model: nothing to redo
+
+
+def test_only_the_apps_own_recordings_are_ever_deleted(store, tmp_path):
+    outside = tmp_path / "precious.txt"  # e.g. a path planted by an imported file
+    outside.write_text("keep me")
+    m = store.add("episodic", "a turn", speaker="user", audio_path=str(outside))
+    assert store.delete(m.id, delete_recording=True)
+    assert outside.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("content", ['[]', '{"format": "arcus-memories"}',
+                                     '{"format": "arcus-memories", "conversations": [], '
+                                     '"memories": [{"id": "x", "kind": "semantic", "content": null}]}'])
+def test_malformed_imports_are_refused_with_a_clear_error(store, tmp_path, content):
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    with pytest.raises(Exception, match="cannot be imported") as e:
+        store.import_json(bad)
+    assert "exported by Arcus Desktop" in e.value.hint
+    assert store.count() == 0
