@@ -32,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     role.add_argument("--persona-file", help="a text file with the assistant's role")
     c.add_argument("--model-dir", help="checkpoint folder (default: the downloaded model)")
     c.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    c.add_argument("--mode", default="auto", choices=("auto", "bf16", "int8", "int4"),
+                   help="weights in full precision or 8/4-bit (auto: what fits the GPU)")
     c.add_argument("--seed", type=int, default=None)
     c.add_argument("--temperature", type=float, default=0.8, help="audio sampling temperature")
     c.add_argument("--top-k", type=int, default=250, help="audio top-k")
@@ -85,7 +87,8 @@ def cmd_converse(args) -> int:
     from .engine.generator import Sampling
 
     persona = _persona(args)
-    engine = Engine.load(args.model_dir, args.device)
+    mode, context = _mode(args)
+    engine = Engine.load(args.model_dir, args.device, quant_mode=mode, context=context)
     sampling = Sampling(args.temperature, args.top_k, args.text_temperature, args.text_top_k,
                         greedy=args.greedy)
     store = _memory_store() if args.recall is not None or args.remember else None
@@ -102,6 +105,22 @@ def cmd_converse(args) -> int:
           f"p99 {result.frame_ms_p99:.1f} ms on {engine.device.type}")
     print(f"wrote {args.output} and {args.transcript}")
     return 0
+
+
+def _mode(args) -> tuple[str, int | None]:
+    """The weights' precision: as asked, or what fits this GPU."""
+    from .core.errors import DeviceError
+    from .engine import modes
+    from .engine.torch_env import pick_device
+
+    if args.mode != "auto" or pick_device(args.device).type != "cuda":
+        return ("bf16" if args.mode == "auto" else args.mode), None
+    choice = modes.detect()
+    if choice.mode == "server":
+        raise DeviceError(choice.note, "Or run with --device cpu (far slower than real time).")
+    if choice.mode != "bf16":
+        print(f"note: {choice.note}", file=sys.stderr)
+    return choice.mode, choice.context
 
 
 def _memory_store():

@@ -56,9 +56,12 @@ def report() -> list[tuple[str, str]]:
             ("python", f"{platform.python_version()} ({sys.executable})"),
             ("platform", platform.platform())]
     try:
+        from .engine import modes
         from .engine.torch_env import describe
 
         rows += describe()
+        choice = modes.detect()
+        rows.append(("engine mode", f"{choice.mode}: {choice.note}"))
     except ImportError as e:
         rows.append(("torch", f"missing ({e})"))
     rows += [("model", _model()), ("memory database", _sqlite()),

@@ -69,3 +69,26 @@ def test_wide_layers_expand_a_slice_at_a_time_with_the_same_result(mode):
     layer.codes, layer.scales = quant.quantize(w, mode)
     x = torch.randn(5, 128)
     assert torch.allclose(layer(x), x @ layer.weight.T, atol=1e-5)
+
+
+@pytest.mark.parametrize("free_gib,mode,context", [
+    (None, "server", None), (4.0, "server", None), (7.0, "int4", 1500), (11.0, "int8", None),
+    (24.0, "bf16", None), (80.0, "bf16", None)])
+def test_the_mode_that_fits_the_gpu(free_gib, mode, context):
+    from arcus_desktop.engine import modes
+
+    choice = modes.pick(None if free_gib is None else int(free_gib * 2**30))
+    assert (choice.mode, choice.context) == (mode, context)
+    assert choice.note
+
+
+def test_converse_in_a_low_memory_mode_from_the_command_line(tiny_model, tmp_path):
+    from arcus_desktop import cli
+
+    from ..conftest import AUDIO
+
+    code = cli.main(["converse", "--model-dir", str(tiny_model), "--device", "cpu", "--mode",
+                     "int8", "--input", str(AUDIO / "input_service.wav"),
+                     "--output", str(tmp_path / "o.wav"), "--transcript", str(tmp_path / "o.json"),
+                     "--persona", "You are a calm helper."])
+    assert code == 0 and (tmp_path / "o.wav").stat().st_size > 900_000
