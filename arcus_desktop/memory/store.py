@@ -23,6 +23,8 @@ from .vector_index import VectorIndex
 KINDS = ("episodic", "semantic", "procedural")
 MERGE_COSINE = 0.92  # above this two facts say the same thing
 MERGE_JACCARD = 0.75  # the same test on words, for when there are no vectors
+COMMON_SHARE = 0.02  # query words in more of the memories than this are left out...
+COMMON_MIN_ROWS = 200  # ...once that share is this many rows
 
 
 @dataclass
@@ -90,6 +92,7 @@ class MemoryStore:
         self._index: VectorIndex | None = None
         self._index_version = None
         self._index_ops: list = []
+        self._common: tuple[int, set[str]] | None = None  # (store size, common words)
         self.set_embedder(embedder)
 
     def _write(self, fn):
@@ -377,7 +380,7 @@ class MemoryStore:
     def keyword_search(self, query: str, limit: int = 50, kinds=None, since=None,
                        until=None) -> list[tuple[int, float]]:
         """(num, bm25) best first; bm25 is lower for better matches."""
-        match = fts_query(query)
+        match = fts_query(query, self._common_words(query))
         if not match:
             return []
         where, params = filters(kinds, since, until, prefix="m.")
@@ -389,6 +392,22 @@ class MemoryStore:
             "SELECT m.num, bm25(memories_fts) AS score FROM memories_fts "
             "JOIN memories m ON m.num = memories_fts.rowid "
             f"WHERE memories_fts MATCH ? {where} ORDER BY score LIMIT ?", [match, *params, limit])
+
+    def _common_words(self, query: str) -> set[str]:
+        """Words found in more than COMMON_SHARE of a large store's memories. They add
+        little to BM25 (a low idf) but make FTS5 score every row that has them: at 100k
+        memories they are most of a keyword search's time. The set is rebuilt when the
+        store has grown or shrunk by a tenth since."""
+        size = self.db.read("SELECT max(num) FROM memories")[0][0] or 0  # O(1), about the count
+        if size * COMMON_SHARE < COMMON_MIN_ROWS:
+            return set()
+        if self._common is None or abs(size - self._common[0]) > size / 10:
+            self.db.conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.memory_words "
+                                 "USING fts5vocab(main, 'memories_fts', 'row')")
+            rows = self.db.read("SELECT term FROM temp.memory_words WHERE doc > ?",
+                                (size * COMMON_SHARE,))
+            self._common = (size, {r[0] for r in rows})
+        return self._common[1]
 
     def vector_search(self, vec: np.ndarray, limit: int = 50, kinds=None, since=None,
                       until=None) -> list[tuple[int, float]]:
@@ -467,12 +486,14 @@ class MemoryStore:
         self.db.close()
 
 
-def fts_query(text: str) -> str:
+def fts_query(text: str, common: set[str] = frozenset()) -> str:
     """Raw words as an FTS5 query: each quoted (so apostrophes and operators in what the
-    user said are not syntax), joined with OR, common words left out."""
-    words = [w.lower() for w in _WORD.findall(text)]
-    kept = [w for w in dict.fromkeys(words) if w not in STOPWORDS and len(w) > 1]
-    return " OR ".join(f'"{w}"' for w in (kept or [w for w in dict.fromkeys(words)]))
+    user said are not syntax), joined with OR, stop words and `common` words left out
+    (unless nothing else is left)."""
+    words = list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))
+    kept = [w for w in words if w not in STOPWORDS and len(w) > 1]
+    rare = [w for w in kept if w not in common]
+    return " OR ".join(f'"{w}"' for w in (rare or kept or words))
 
 
 def filters(kinds, since, until, prefix: str) -> tuple[str, list]:
