@@ -62,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--model-dir")
 
     sub.add_parser("doctor", help="report what this machine offers the app")
+
+    s = sub.add_parser("sync", help="memory sync with a team's Supabase project")
+    s_sub = s.add_subparsers(dest="sync_command", required=True)
+    s_sub.add_parser("print-schema", help="print the SQL to apply to the Supabase project")
     return p
 
 
@@ -206,6 +210,14 @@ def cmd_doctor(args) -> int:
     return 0
 
 
+def cmd_sync(args) -> int:
+    from .sync.schema import schema_sql
+
+    if args.sync_command == "print-schema":
+        sys.stdout.write(schema_sql())
+    return 0
+
+
 def cmd_app(args) -> int:
     from .ui.app import run
 
@@ -213,7 +225,7 @@ def cmd_app(args) -> int:
 
 
 COMMANDS = {"converse": cmd_converse, "download": cmd_download, "testkit": cmd_testkit,
-            "voices": cmd_voices, "doctor": cmd_doctor, None: cmd_app}
+            "voices": cmd_voices, "doctor": cmd_doctor, "sync": cmd_sync, None: cmd_app}
 
 
 def _log_crash() -> Path | None:
