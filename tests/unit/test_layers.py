@@ -18,6 +18,8 @@ FORBIDDEN = {
     "engine": {"bridge", "ui", "memory", "sync", "remote"},
     "audio": {"bridge", "ui", "engine", "memory", "sync", "remote"},
     "settings": {"bridge", "ui", "engine"},
+    "memory": {"bridge", "ui", "engine", "audio", "sync", "remote"},
+    "sync": {"bridge", "ui", "engine", "audio", "remote"},
     "bridge": {"ui"},
 }
 
