@@ -54,6 +54,33 @@ END;
 CREATE TABLE tombstones (id TEXT PRIMARY KEY, deleted_at REAL NOT NULL);
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """),
+    ("0002_sync", """
+ALTER TABLE memories ADD COLUMN shared INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE memories ADD COLUMN team_id TEXT;
+ALTER TABLE tombstones ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+-- Local changes not yet pushed: one entry per memory, whatever happened to it.
+CREATE TABLE sync_outbox (memory_id TEXT PRIMARY KEY, queued_at REAL NOT NULL);
+-- Versions that lost a conflict, kept rather than lost.
+CREATE TABLE memory_history (
+    memory_id TEXT NOT NULL, version INTEGER NOT NULL, kind TEXT NOT NULL,
+    content TEXT NOT NULL, replaced_at REAL NOT NULL, reason TEXT NOT NULL);
+CREATE INDEX memory_history_memory ON memory_history (memory_id);
+-- While a sync applies what the server sent, this table has a row (inside that
+-- transaction only), so the triggers below do not queue the server's own changes.
+CREATE TABLE sync_applying (flag INTEGER PRIMARY KEY);
+CREATE TRIGGER sync_queue_insert AFTER INSERT ON memories
+    WHEN NOT EXISTS (SELECT 1 FROM sync_applying) BEGIN
+    INSERT OR REPLACE INTO sync_outbox VALUES (new.id, (julianday('now') - 2440587.5) * 86400.0);
+END;
+CREATE TRIGGER sync_queue_update AFTER UPDATE OF content, kind, importance, pinned, shared,
+    team_id ON memories WHEN NOT EXISTS (SELECT 1 FROM sync_applying) BEGIN
+    INSERT OR REPLACE INTO sync_outbox VALUES (new.id, (julianday('now') - 2440587.5) * 86400.0);
+END;
+CREATE TRIGGER sync_queue_delete AFTER DELETE ON memories
+    WHEN NOT EXISTS (SELECT 1 FROM sync_applying) BEGIN
+    INSERT OR REPLACE INTO sync_outbox VALUES (old.id, (julianday('now') - 2440587.5) * 86400.0);
+END;
+"""),
 ]
 
 

@@ -45,6 +45,8 @@ class Memory:
     created_at: float
     updated_at: float
     version: int
+    shared: bool = False  # readable by the team when synced
+    team_id: str | None = None
     num: int = 0  # local key of the row; not exported
 
 
@@ -71,7 +73,7 @@ class MemoryFileError(ArcusError):
 
 def _memory(row) -> Memory:
     m = Memory(*row)
-    m.pinned = bool(m.pinned)
+    m.pinned, m.shared = bool(m.pinned), bool(m.shared)
     return m
 
 
@@ -296,7 +298,8 @@ class MemoryStore:
         return _memory(rows[0]) if rows else None
 
     def update(self, memory_id: str, *, content: str | None = None, kind: str | None = None,
-               importance: float | None = None, pinned: bool | None = None) -> Memory:
+               importance: float | None = None, pinned: bool | None = None,
+               shared: bool | None = None, team_id: str | None = None) -> Memory:
         old = self.get(memory_id)
         if old is None:
             raise KeyError(memory_id)
@@ -309,9 +312,11 @@ class MemoryStore:
         def change(conn):
             conn.execute(
                 "UPDATE memories SET content = ?, kind = ?, importance = ?, pinned = ?, "
-                "updated_at = ?, version = version + 1 WHERE num = ?",
+                "shared = ?, team_id = ?, updated_at = ?, version = version + 1 WHERE num = ?",
                 (content, kind, old.importance if importance is None else float(importance),
-                 int(old.pinned if pinned is None else pinned), time.time(), old.num))
+                 int(old.pinned if pinned is None else pinned),
+                 int(old.shared if shared is None else shared),
+                 old.team_id if team_id is None else team_id, time.time(), old.num))
             if vec is not None:
                 self._put_vector(conn, old.num, kind, vec)
 
@@ -351,7 +356,8 @@ class MemoryStore:
                 conn.execute("DELETE FROM memory_vec WHERE rowid = ?", (m.num,))
             conn.execute("DELETE FROM memories WHERE num = ?", (m.num,))
             self._index_ops.append(lambda index, num=m.num: index.remove(num))
-            conn.execute("INSERT OR REPLACE INTO tombstones VALUES (?, ?)", (m.id, now))
+            conn.execute("INSERT OR REPLACE INTO tombstones (id, deleted_at, version) "
+                         "VALUES (?, ?, ?)", (m.id, now, m.version + 1))
 
     def _remove_recording_if_unused(self, path: str) -> None:
         """Only the app's own recordings (in its data folder) are ever deleted: a path

@@ -1,0 +1,140 @@
+"""Two devices of one user, a teammate and a flaky server: the sync engine against a real
+PostgreSQL + pgvector + PostgREST (tests/supabase_stack.py) through supabase-py. The one
+stand-in is sign-in: there is no Supabase Auth server here, so tokens are signed with
+PostgREST's secret as Supabase Auth would sign them."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+from supabase import ClientOptions, create_client
+
+from arcus_desktop.memory import replica
+from arcus_desktop.memory.store import MemoryStore
+from arcus_desktop.sync.engine import SyncEngine
+from arcus_desktop.sync.schema import schema_sql
+
+from ..supabase_stack import SupabaseStack
+
+pytestmark = pytest.mark.filterwarnings("ignore:The '(timeout|verify)' parameter is deprecated")
+TEAM = str(uuid.uuid4())
+
+
+@pytest.fixture(scope="module")
+def stack():
+    with SupabaseStack() as s:
+        s.apply_sql(schema_sql())
+        yield s
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_faults(stack):
+    yield
+    stack.proxy.clear_faults()
+
+
+def user_client(stack, user, timeout=10.0, token=None):
+    token = token or stack.user_token(user)
+    return create_client(stack.url, stack.anon_key, ClientOptions(
+        headers={"Authorization": f"Bearer {token}"},
+        postgrest_client_timeout=httpx.Timeout(timeout)))
+
+
+def device(stack, tmp_path, embedder, user, name, **client_args):
+    store = MemoryStore(tmp_path / f"{name}.db", embedder=embedder)
+    return SyncEngine(store, user_client(stack, user, **client_args), user, name)
+
+
+def contents(engine) -> dict[str, str]:
+    return {m.id: m.content for m in engine.store.list(limit=-1)}
+
+
+def server_rows(stack, user) -> list[tuple]:
+    return stack.sql("select id, version, content, deleted_at is not null from memories "
+                     "where user_id = %s order by id", user)
+
+
+def test_two_devices_converge_after_concurrent_edits_and_deletes(stack, tmp_path, embedder):
+    user = str(uuid.uuid4())
+    a = device(stack, tmp_path, embedder, user, "laptop")
+    b = device(stack, tmp_path, embedder, user, "desktop")
+    x = a.store.add("semantic", "The launch is on November 12")
+    y = a.store.add("procedural", "I prefer short answers")
+    b.store.add("semantic", "Priya owns the database migration")
+    for engine in (a, b, a):
+        assert engine.sync_once().error is None
+    assert contents(a) == contents(b) and len(contents(a)) == 3
+
+    # Both edit x (same new version), a deletes y, b edits the migration fact.
+    a.store.update(x.id, content="The launch moved to November 19")
+    b.store.update(x.id, content="The launch moved to November 26")
+    a.store.delete(y.id)
+    z = next(m for m in b.store.list() if m.content.startswith("Priya"))
+    b.store.update(z.id, content="Priya and Sam own the database migration")
+    for engine in (a, b, a):
+        status = engine.sync_once()
+        assert status.error is None and status.pending == 0
+    assert contents(a) == contents(b)
+    assert contents(a)[x.id] == "The launch moved to November 19"  # pushed first, kept
+    assert y.id not in contents(b)
+    assert contents(a)[z.id] == "Priya and Sam own the database migration"
+    # b's losing edit is history, not lost.
+    assert replica.history(b.store, x.id) == [(2, "The launch moved to November 26", "conflict")]
+    assert b.status.conflicts == 1
+    # One row per memory on the server, the deleted one a tombstone without its text.
+    rows = server_rows(stack, user)
+    assert len(rows) == 3 and [r for r in rows if r[3]] == [(uuid.UUID(y.id), 2, "", True)]
+    # Vectors travel: the other device finds the fact by meaning without re-embedding.
+    hit = b.store.vector_search(b.store.embed_query("launch date"), 1)[0][0]
+    assert b.store.by_nums([hit])[hit].id == x.id
+
+
+def test_a_teammate_finds_shared_memories_and_never_private_ones(stack, tmp_path, embedder):
+    alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
+    stack.sql("insert into arcus_team_members values (%s, %s), (%s, %s)", TEAM, alice, TEAM, bob)
+    a = device(stack, tmp_path, embedder, alice, "alice")
+    b = device(stack, tmp_path, embedder, bob, "bob")
+    shared = a.store.add("semantic", "The staging database password rotates every Monday")
+    a.store.update(shared.id, shared=True, team_id=TEAM)
+    a.store.add("semantic", "My staging database notes are private")
+    assert a.sync_once().error is None and b.sync_once().error is None
+    assert contents(b) == {}  # only the user's own rows are pulled
+    found = [r["content"] for r in b.search_team("staging database")]
+    assert found == ["The staging database password rotates every Monday"]
+
+
+def test_server_errors_timeouts_and_restarts_lose_and_duplicate_nothing(stack, tmp_path, embedder):
+    user = str(uuid.uuid4())
+    a = device(stack, tmp_path, embedder, user, "flaky", timeout=1.0)
+    for i in range(5):
+        a.store.add("episodic", f"turn {i} about the budget", speaker="user")
+
+    stack.proxy.fail_next(1, status=503)  # the push is refused
+    status = a.sync_once()
+    assert "cannot be reached" in status.error and status.pending == 5 and status.retry_in == 5.0
+    assert server_rows(stack, user) == []
+
+    stack.proxy.delay_next(3.0)  # the push lands, but its answer comes too late
+    status = a.sync_once()
+    assert status.error and status.pending == 5 and status.retry_in == 10.0
+    assert len(server_rows(stack, user)) == 5
+
+    stack.stop_postgrest()  # the server goes away mid-conversation
+    a.store.add("semantic", "The budget is forty thousand")
+    assert a.sync_once().error and a.status.pending == 6
+    stack.start_postgrest()
+    status = a.sync_once()
+    assert status.error is None and status.pending == 0 and status.retry_in == 0
+    rows = server_rows(stack, user)
+    assert len(rows) == 6 and len({r[0] for r in rows}) == 6  # nothing twice
+
+
+def test_an_expired_sign_in_says_so(stack, tmp_path, embedder):
+    user = str(uuid.uuid4())
+    store = MemoryStore(tmp_path / "expired.db", embedder=embedder)
+    store.add("semantic", "something to push")
+    client = user_client(stack, user, token=stack.user_token(user, expires_in=-60))
+    status = SyncEngine(store, client, user, "old").sync_once()
+    assert "Sign in again" in status.error and status.pending == 1
