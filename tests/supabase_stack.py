@@ -19,6 +19,7 @@ user JWTs are minted here with the same secret PostgREST checks.
 
 from __future__ import annotations
 
+import datetime
 import http.client
 import json
 import os
@@ -29,6 +30,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.parse
 import uuid
 import warnings
 from collections import deque
@@ -153,6 +155,7 @@ class FaultProxy:
 
     def __init__(self, upstream_port: int):
         self.upstream_port = upstream_port
+        self.auth: AuthStandIn | None = None  # answers /auth/v1/ when set
         self.requests: list[ProxiedRequest] = []
         self._faults: deque[tuple[str, Any]] = deque()
         self._lock = threading.Lock()
@@ -210,6 +213,9 @@ class FaultProxy:
             def _handle(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+                if self.path.startswith("/auth/v1/") and proxy.auth is not None:
+                    status, payload = proxy.auth.handle(self.command, self.path, headers, body)
+                    return self._reply(status, payload)
                 if not self.path.startswith("/rest/v1/"):
                     return self._reply(404, {"message": "no Route matched with those values"})
                 if not self.headers.get("apikey"):
@@ -261,6 +267,75 @@ class FaultProxy:
         return Handler
 
 
+class AuthStandIn:
+    """Supabase Auth (GoTrue) cannot run here, so this answers the few endpoints that
+    supabase-py's sign-in uses (password, one-time code, refresh, user, logout), issuing
+    sessions shaped like GoTrue's with tokens signed by the secret PostgREST checks.
+    `codes` holds the one-time codes that would have been emailed."""
+
+    def __init__(self, stack: "SupabaseStack", access_ttl: int = 3600):
+        self.stack, self.access_ttl = stack, access_ttl
+        self.users: dict[str, tuple[str, str]] = {}  # email -> (id, password)
+        self.codes: dict[str, str] = {}
+        self.refresh_tokens: dict[str, str] = {}  # token -> email
+        self.calls: list[str] = []
+
+    def add_user(self, email: str, password: str) -> str:
+        user_id = str(uuid.uuid4())
+        self.users[email] = (user_id, password)
+        return user_id
+
+    def _user(self, email: str) -> dict:
+        now = datetime.datetime.now(datetime.timezone.utc).isoformat()
+        return {"id": self.users[email][0], "aud": "authenticated", "role": "authenticated",
+                "email": email, "email_confirmed_at": now, "phone": "", "created_at": now,
+                "updated_at": now, "app_metadata": {"provider": "email", "providers": ["email"]},
+                "user_metadata": {}, "identities": [], "is_anonymous": False}
+
+    def _session(self, email: str) -> dict:
+        refresh = uuid.uuid4().hex
+        self.refresh_tokens[refresh] = email
+        return {"access_token": self.stack.user_token(self.users[email][0], email=email,
+                                                      expires_in=self.access_ttl),
+                "token_type": "bearer", "expires_in": self.access_ttl,
+                "expires_at": int(time.time()) + self.access_ttl, "refresh_token": refresh,
+                "user": self._user(email)}
+
+    def handle(self, method: str, path: str, headers: dict, body: bytes) -> tuple[int, dict]:
+        url = urllib.parse.urlparse(path)
+        route = url.path[len("/auth/v1/"):]
+        grant = urllib.parse.parse_qs(url.query).get("grant_type", [""])[0]
+        data = json.loads(body or b"{}")
+        self.calls.append(f"{route}:{grant}" if grant else route)
+        denied = (400, {"code": 400, "error_code": "invalid_credentials",
+                        "msg": "Invalid login credentials"})
+        if route == "token" and grant == "password":
+            email = data.get("email", "")
+            if self.users.get(email, (None, None))[1] != data.get("password"):
+                return denied
+            return 200, self._session(email)
+        if route == "token" and grant == "refresh_token":
+            email = self.refresh_tokens.pop(data.get("refresh_token", ""), None)
+            return (200, self._session(email)) if email else denied
+        if route == "otp":
+            if data.get("email") in self.users:
+                self.codes[data["email"]] = f"{uuid.uuid4().int % 1_000_000:06d}"
+            return 200, {}
+        if route == "verify":
+            email = data.get("email", "")
+            if not email or self.codes.pop(email, None) != data.get("token"):
+                return 403, {"code": 403, "error_code": "otp_expired",
+                             "msg": "Token has expired or is invalid"}
+            return 200, self._session(email)
+        if route == "logout":
+            return 204, {}
+        if route == "user":
+            claims = jwt.decode(headers.get("Authorization", "")[7:], self.stack.jwt_secret,
+                                algorithms=["HS256"], audience="authenticated")
+            return 200, self._user(claims["email"])
+        return 404, {"msg": f"no stand-in for {route}"}
+
+
 class SupabaseStack:
     """PostgreSQL + PostgREST + FaultProxy on loopback; see the module docstring.
 
@@ -299,6 +374,7 @@ class SupabaseStack:
             self._write_postgrest_config()
             self.start_postgrest()
             self.proxy = FaultProxy(self.postgrest_port)
+            self.auth = self.proxy.auth = AuthStandIn(self)
         except BaseException:
             self.stop()
             raise

@@ -1,4 +1,5 @@
-"""The Hugging Face token, kept in the OS keyring and never in a plain file."""
+"""Secrets (the Hugging Face token, the sync session), kept in the OS keyring and never
+in a plain file."""
 
 from __future__ import annotations
 
@@ -78,3 +79,41 @@ def delete_hf_token() -> None:
             "The password store refused to delete the Hugging Face token.",
             "Unlock your keyring and try again.",
         ) from exc
+
+
+def get_secret(name: str) -> str | None:
+    """A saved secret, or None (also when there is no usable keyring). Never raises."""
+    keyring = _keyring()
+    if keyring is None:
+        return None
+    try:
+        return keyring.get_password(SERVICE, name)
+    except Exception:  # locked or broken store: as if nothing was saved
+        return None
+
+
+def set_secret(name: str, value: str, what: str) -> None:
+    """Save a secret; `what` names it in the error the user sees."""
+    keyring = _keyring()
+    if keyring is None:
+        raise ArcusError(f"There is no secure password store to keep {what} in.",
+                         "Install or unlock one (GNOME Keyring or KWallet on Linux).")
+    try:
+        keyring.set_password(SERVICE, name, value)
+    except Exception as exc:
+        raise ArcusError(f"The password store refused to save {what}.",
+                         "Unlock your keyring and try again.") from exc
+
+
+def delete_secret(name: str) -> None:
+    keyring = _keyring()
+    if keyring is None:
+        return
+    from keyring.errors import PasswordDeleteError
+
+    try:
+        keyring.delete_password(SERVICE, name)
+    except PasswordDeleteError:
+        pass
+    except Exception:  # a locked store keeps it; signing out must still work
+        pass

@@ -13,7 +13,6 @@ from types import SimpleNamespace
 
 import keyring
 import pytest
-from keyring.backend import KeyringBackend
 from keyring.backends import fail
 
 from arcus_desktop.core.errors import (
@@ -34,6 +33,7 @@ from arcus_desktop.engine.download import (
 from arcus_desktop.settings import secrets
 
 from ..hubstub import FAKE_COMMIT, HubStub
+from ..keyring_stub import MemoryKeyring
 
 # Files > 1 KiB are LFS on the stub (sha256 checked); the small ones are plain git
 # blobs (git sha1 checked).
@@ -257,26 +257,6 @@ def test_no_keyring_backend_is_handled():
     with pytest.raises(ArcusError) as err:
         secrets.set_hf_token("hf_abc")
     assert "HF_TOKEN" in err.value.hint
-
-
-class MemoryKeyring(KeyringBackend):
-    """A stand-in for the OS store, which this sandbox does not have."""
-
-    priority = 1
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.store: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service, username):
-        return self.store.get((service, username))
-
-    def set_password(self, service, username, password):
-        self.store[(service, username)] = password
-
-    def delete_password(self, service, username):
-        if self.store.pop((service, username), None) is None:
-            raise keyring.errors.PasswordDeleteError(username)
 
 
 def test_saved_token_wins_over_the_environment(monkeypatch):

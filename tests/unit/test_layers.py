@@ -11,6 +11,8 @@ OWNERS = {
     "moshi": {"engine"},
     "PySide6": {"ui", "bridge"},
     "supabase": {"sync"},
+    "supabase_auth": {"sync"},
+    "postgrest": {"sync"},
 }
 # layer -> layers it must not import
 FORBIDDEN = {
