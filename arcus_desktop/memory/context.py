@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from typing import Callable
 
 from ..core.system_tag import clean, wrap
 from .recall import recall
@@ -86,6 +87,14 @@ def _clip(m: Memory, fits) -> Memory | None:
     return replace(m, content=" ".join(words[:lo]) + " …") if lo >= MIN_WORDS else None
 
 
+def _team_memory(text: str) -> Memory:
+    """A shared memory from the team, shaped like a local fact for the prompt."""
+    return Memory(id="team", kind="semantic", content=text, speaker=None, conversation_id=None,
+                  audio_path=None, audio_offset=None, audio_duration=None, importance=0.5,
+                  pinned=False, source="team", embedding_model=None, occurred_at=0.0,
+                  created_at=0.0, updated_at=0.0, version=1, shared=True)
+
+
 def topic_of_last_session(store: MemoryStore) -> str:
     for conv in store.conversations(limit=5):
         summaries = [m for m in store.conversation_memories(conv.id) if m.source == "summary"]
@@ -97,13 +106,21 @@ def topic_of_last_session(store: MemoryStore) -> str:
 
 
 def for_topic(store: MemoryStore, base: str, tokenizer, budget: int = 200,
-              topic: str = "", items: int = 5, styles: int = 2) -> PersonaContext:
+              topic: str = "", items: int = 5, styles: int = 2,
+              team: Callable[[str, int], list[str]] | None = None) -> PersonaContext:
     """The persona text for a new conversation. The topic is what the user set or said;
-    without one, the last session's summary stands in. Pinned facts always come first."""
+    without one, the last session's summary stands in. Pinned facts always come first.
+    `team(topic, k)`, when given (team recall is on), adds the team's shared memories
+    that the local ones do not already say, after them."""
     topic = topic.strip() or topic_of_last_session(store)
     pinned = [m for m in store.list(kinds=["semantic"], limit=items) if m.pinned]
     recalled = [h.memory for h in recall(store, topic, k=items, kinds=["semantic", "episodic"])]
     facts = (pinned + [m for m in recalled if m.id not in {p.id for p in pinned}])[:items]
+    if team is not None and topic:
+        known = {clean(m.content).lower() for m in facts}
+        for text in team(topic, items):
+            if clean(text).lower() not in known and len(facts) < items + 2:
+                facts.append(_team_memory(text))
     style = sorted(store.list(kinds=["procedural"], limit=20),
                    key=lambda m: (m.pinned, m.importance, m.updated_at), reverse=True)[:styles]
     return build(base, facts, style, tokenizer, budget)

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QApplication, QLabel, QMainWindow, QMenu, QPushBu
                                QSystemTrayIcon, QVBoxLayout, QWidget)
 
 from .. import __version__
+from ..bridge.sync_service import describe, start_for_app
 from ..core.errors import ArcusError
 
 ICON = Path(__file__).resolve().parents[2] / "resources" / "icons" / "arcus.svg"
@@ -39,11 +40,13 @@ class StatusWindow(QMainWindow):
         self.status = QLabel(model_status())
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(self.status.textInteractionFlags())
+        self.sync_line = QLabel("")  # filled in when sync is on
+        self.sync_line.hide()
         self.memories_button = QPushButton("&Memories…")
         self.memories_button.clicked.connect(self.show_memories)
         quit_button = QPushButton("&Quit")
         quit_button.clicked.connect(QApplication.quit)
-        for widget in (title, self.status, self.memories_button, quit_button):
+        for widget in (title, self.status, self.sync_line, self.memories_button, quit_button):
             layout.addWidget(widget)
         self.setCentralWidget(body)
         self.resize(420, 160)
@@ -87,9 +90,23 @@ def run() -> int:
     icon = QIcon(str(ICON))
     app.setWindowIcon(icon)
     window = StatusWindow()
+    tray = None
     if QSystemTrayIcon.isSystemTrayAvailable():
         app.setQuitOnLastWindowClosed(False)
         tray = build_tray(window, icon)
         tray.show()
+    sync = start_for_app(parent=app)
+    if sync is not None:
+        sync.status_changed.connect(lambda status: show_sync(window, tray, status))
+        app.aboutToQuit.connect(sync.shutdown)
     window.show()
     return app.exec()
+
+
+def show_sync(window: StatusWindow, tray: QSystemTrayIcon | None, status) -> None:
+    """Sync state where the user looks: the status window and the tray tooltip."""
+    text = describe(status)
+    window.sync_line.setText(text)
+    window.sync_line.show()
+    if tray is not None:
+        tray.setToolTip(f"Arcus Desktop\n{text}")

@@ -138,3 +138,28 @@ def test_an_expired_sign_in_says_so(stack, tmp_path, embedder):
     client = user_client(stack, user, token=stack.user_token(user, expires_in=-60))
     status = SyncEngine(store, client, user, "old").sync_once()
     assert "Sign in again" in status.error and status.pending == 1
+
+
+def test_team_memories_join_the_persona_when_team_recall_is_on(stack, tmp_path, embedder,
+                                                                tiny_engine):
+    from arcus_desktop.memory import context
+
+    alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
+    team = str(uuid.uuid4())
+    stack.sql("insert into arcus_team_members values (%s, %s), (%s, %s)", team, alice, team, bob)
+    a = device(stack, tmp_path, embedder, alice, "alice2")
+    b = device(stack, tmp_path, embedder, bob, "bob2")
+    fact = a.store.add("semantic", "Customer escalations go to Priya first")
+    a.store.update(fact.id, shared=True, team_id=team)
+    assert a.sync_once().error is None
+    b.store.add("procedural", "I prefer short answers")
+
+    def team_recall(topic, k):
+        return [r["content"] for r in b.search_team(topic, k)]
+
+    plain = context.for_topic(b.store, "You are Arcus.", tiny_engine.tokenizer, 200,
+                              topic="who handles customer escalations")
+    shared = context.for_topic(b.store, "You are Arcus.", tiny_engine.tokenizer, 200,
+                               topic="who handles customer escalations", team=team_recall)
+    assert "Priya" not in plain.text
+    assert "Customer escalations go to Priya first" in shared.text and shared.tokens <= 200

@@ -132,3 +132,10 @@ def test_print_schema_is_the_shipped_file(capsys):
 
     assert cli.main(["sync", "print-schema"]) == 0
     assert capsys.readouterr().out == schema_sql()
+
+
+def test_the_readme_shows_the_schema_that_ships():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert f"```sql\n{schema_sql()}```" in readme

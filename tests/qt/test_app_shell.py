@@ -24,8 +24,8 @@ def test_status_window_names_an_installed_model(qtbot, tiny_model, monkeypatch):
     assert str(tiny_model) in window.status.text()
 
 
-def test_gui_modules_do_not_import_torch():
+def test_gui_modules_do_not_import_torch_or_supabase():
     code = ("import sys; import arcus_desktop.ui.app, arcus_desktop.cli; "
-            "print('torch' in sys.modules)")
+            "print('torch' in sys.modules, 'supabase' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "False False"
