@@ -163,3 +163,16 @@ def test_team_memories_join_the_persona_when_team_recall_is_on(stack, tmp_path, 
                                topic="who handles customer escalations", team=team_recall)
     assert "Priya" not in plain.text
     assert "Customer escalations go to Priya first" in shared.text and shared.tokens <= 200
+
+
+def test_the_outbox_survives_a_restart(stack, tmp_path, embedder):
+    user = str(uuid.uuid4())
+    path = tmp_path / "restart.db"
+    first = MemoryStore(path, embedder=embedder)
+    first.add("semantic", "Written while offline")
+    first.close()  # the app quits before any sync
+    again = MemoryStore(path, embedder=embedder)
+    engine = SyncEngine(again, user_client(stack, user), user, "laptop")
+    assert engine.status.pending == 1
+    assert engine.sync_once().pending == 0
+    assert [r[2] for r in server_rows(stack, user)] == ["Written while offline"]
