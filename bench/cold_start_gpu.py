@@ -85,17 +85,26 @@ def main() -> int:
     dropped = subprocess.run("sync && echo 3 > /proc/sys/vm/drop_caches", shell=True,
                              capture_output=True).returncode == 0
     result["page_cache_dropped"] = dropped
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     for run in ("cold", "warm page cache"):
         extra = [f"{args.profile}-{run.split()[0]}.txt"] if args.profile else []
-        out = subprocess.run([sys.executable, "-c", CHILD, str(folder), *extra], capture_output=True,
-                             text=True, env=env)
-        line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr[-2000:]
-        result[run] = json.loads(line) if line.startswith("{") else line
-    print(json.dumps(result, indent=1))
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=1))
+        result[run] = run_child(CHILD, str(folder), *extra)
+    report(result, args.out)
     return 0
+
+
+def run_child(code: str, *args: str) -> dict | str:
+    """Run `code` in a fresh Python; its last stdout line as JSON, or what went wrong."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                         env=env)
+    line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+    return json.loads(line) if line.startswith("{") else (out.stderr[-3000:] or "no output")
+
+
+def report(result: dict, out: str | None) -> None:
+    print(json.dumps(result, indent=1))
+    if out:
+        Path(out).write_text(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":

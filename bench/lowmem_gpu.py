@@ -10,9 +10,7 @@ teacher-forced (bench/README in docs/PERFORMANCE.md).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("NO_TORCH_COMPILE", "1")
+
+from cold_start_gpu import report, run_child, write_checkpoint  # noqa: E402
 
 RUN = r"""
 import json, sys, time, wave
@@ -78,13 +78,6 @@ print(json.dumps(out))
 """
 
 
-def child(code: str, *args: str) -> dict | str:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env)
-    line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
-    return json.loads(line) if line.startswith("{") else (out.stderr[-3000:] or "no output")
-
-
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", default="/tmp/arcus-cold")
@@ -98,16 +91,12 @@ def main() -> int:
     args = ap.parse_args()
     folder = Path(args.dir)
     if not (args.reuse and (folder / "config.json").is_file()):
-        from cold_start_gpu import write_checkpoint
-
         write_checkpoint(folder)
-    result = {"runs": [child(RUN, *m.split(":"), str(folder), args.wav, str(args.frames))
+    result = {"runs": [run_child(RUN, *m.split(":"), str(folder), args.wav, str(args.frames))
                        for m in args.modes]}
     if not args.skip_error:
-        result["error"] = child(ERROR, str(folder))
-    print(json.dumps(result, indent=1))
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=1))
+        result["error"] = run_child(ERROR, str(folder))
+    report(result, args.out)
     return 0
 
 

@@ -43,3 +43,16 @@ def embedder():
     from arcus_desktop.memory.embedder import WordLlamaEmbedder
 
     return WordLlamaEmbedder()
+
+
+@pytest.fixture(scope="session")
+def supabase_stack():
+    """One real PostgreSQL + PostgREST (tests/supabase_stack.py) with the shipped sync
+    schema, shared by the sync tests; each test makes its own users."""
+    from arcus_desktop.sync.schema import schema_sql
+
+    from .supabase_stack import SupabaseStack
+
+    with SupabaseStack() as stack:
+        stack.apply_sql(schema_sql())
+        yield stack

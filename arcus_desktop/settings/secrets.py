@@ -29,58 +29,6 @@ def _keyring():
     return keyring
 
 
-def get_hf_token() -> str | None:
-    """The saved token, else $HF_TOKEN, else None. Never raises."""
-    keyring = _keyring()
-    if keyring is not None:
-        try:
-            token = keyring.get_password(SERVICE, KEY)
-        except Exception:  # locked or broken store (D-Bus down, user said no): fall back
-            token = None
-        if token:
-            return token
-    return os.environ.get("HF_TOKEN", "").strip() or None
-
-
-def set_hf_token(token: str) -> None:
-    token = (token or "").strip()
-    if not token:
-        raise ArcusError("The Hugging Face token is empty.",
-                         "Paste the token from https://huggingface.co/settings/tokens.")
-    keyring = _keyring()
-    if keyring is None:
-        raise ArcusError(
-            "There is no secure password store to keep the Hugging Face token in.",
-            "Install or unlock one (GNOME Keyring or KWallet on Linux), or set the "
-            "HF_TOKEN environment variable instead.",
-        )
-    try:
-        keyring.set_password(SERVICE, KEY, token)
-    except Exception as exc:
-        raise ArcusError(
-            "The password store refused to save the Hugging Face token.",
-            "Unlock your keyring and try again, or set the HF_TOKEN environment variable instead.",
-        ) from exc
-
-
-def delete_hf_token() -> None:
-    """Forget the saved token; a token that was never saved is not an error."""
-    keyring = _keyring()
-    if keyring is None:
-        return
-    from keyring.errors import PasswordDeleteError
-
-    try:
-        keyring.delete_password(SERVICE, KEY)
-    except PasswordDeleteError:
-        pass
-    except Exception as exc:
-        raise ArcusError(
-            "The password store refused to delete the Hugging Face token.",
-            "Unlock your keyring and try again.",
-        ) from exc
-
-
 def get_secret(name: str) -> str | None:
     """A saved secret, or None (also when there is no usable keyring). Never raises."""
     keyring = _keyring()
@@ -88,24 +36,28 @@ def get_secret(name: str) -> str | None:
         return None
     try:
         return keyring.get_password(SERVICE, name)
-    except Exception:  # locked or broken store: as if nothing was saved
+    except Exception:  # locked or broken store (D-Bus down, user said no): as if unsaved
         return None
 
 
-def set_secret(name: str, value: str, what: str) -> None:
-    """Save a secret; `what` names it in the error the user sees."""
+def set_secret(name: str, value: str, what: str, otherwise: str = "") -> None:
+    """Save a secret. `what` names it in the error the user sees; `otherwise` is the
+    way around a missing or locked store, if there is one."""
     keyring = _keyring()
     if keyring is None:
         raise ArcusError(f"There is no secure password store to keep {what} in.",
-                         "Install or unlock one (GNOME Keyring or KWallet on Linux).")
+                         "Install or unlock one (GNOME Keyring or KWallet on Linux)"
+                         + (f", or {otherwise}." if otherwise else "."))
     try:
         keyring.set_password(SERVICE, name, value)
     except Exception as exc:
         raise ArcusError(f"The password store refused to save {what}.",
-                         "Unlock your keyring and try again.") from exc
+                         "Unlock your keyring and try again"
+                         + (f", or {otherwise}." if otherwise else ".")) from exc
 
 
-def delete_secret(name: str) -> None:
+def delete_secret(name: str, what: str) -> None:
+    """Forget a secret; one that was never saved is not an error."""
     keyring = _keyring()
     if keyring is None:
         return
@@ -115,5 +67,24 @@ def delete_secret(name: str) -> None:
         keyring.delete_password(SERVICE, name)
     except PasswordDeleteError:
         pass
-    except Exception:  # a locked store keeps it; signing out must still work
-        pass
+    except Exception as exc:
+        raise ArcusError(f"The password store refused to delete {what}.",
+                         "Unlock your keyring and try again.") from exc
+
+
+def get_hf_token() -> str | None:
+    """The saved token, else $HF_TOKEN, else None. Never raises."""
+    return get_secret(KEY) or os.environ.get("HF_TOKEN", "").strip() or None
+
+
+def set_hf_token(token: str) -> None:
+    token = (token or "").strip()
+    if not token:
+        raise ArcusError("The Hugging Face token is empty.",
+                         "Paste the token from https://huggingface.co/settings/tokens.")
+    set_secret(KEY, token, "the Hugging Face token",
+               otherwise="set the HF_TOKEN environment variable instead")
+
+
+def delete_hf_token() -> None:
+    delete_secret(KEY, "the Hugging Face token")

@@ -30,7 +30,7 @@ class KeyringStorage(SyncSupportedStorage):
         secrets.set_secret(self.prefix + key, value, "the sync sign-in")
 
     def remove_item(self, key: str) -> None:
-        secrets.delete_secret(self.prefix + key)
+        secrets.delete_secret(self.prefix + key, "the sync sign-in")
 
 
 def connect(url: str, anon_key: str) -> Client:

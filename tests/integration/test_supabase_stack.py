@@ -16,8 +16,6 @@ from supabase import ClientOptions, create_client
 
 from ..supabase_stack import SupabaseStack
 
-# supabase-py 2.34 itself passes these deprecated arguments to its PostgREST client.
-pytestmark = pytest.mark.filterwarnings("ignore:The '(timeout|verify)' parameter is deprecated")
 
 SCHEMA = """
 create table public.notes (

@@ -14,16 +14,12 @@ from arcus_desktop.sync.engine import SyncEngine
 from arcus_desktop.sync.schema import schema_sql
 
 from ..keyring_stub import MemoryKeyring
-from ..supabase_stack import SupabaseStack
-
-pytestmark = pytest.mark.filterwarnings("ignore:The '(timeout|verify)' parameter is deprecated")
 
 
-@pytest.fixture(scope="module")
-def stack():
-    with SupabaseStack() as s:
-        s.apply_sql(schema_sql())
-        yield s
+
+@pytest.fixture
+def stack(supabase_stack):
+    return supabase_stack
 
 
 @pytest.fixture

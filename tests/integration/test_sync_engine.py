@@ -16,17 +16,13 @@ from arcus_desktop.memory.store import MemoryStore
 from arcus_desktop.sync.engine import SyncEngine
 from arcus_desktop.sync.schema import schema_sql
 
-from ..supabase_stack import SupabaseStack
 
-pytestmark = pytest.mark.filterwarnings("ignore:The '(timeout|verify)' parameter is deprecated")
 TEAM = str(uuid.uuid4())
 
 
-@pytest.fixture(scope="module")
-def stack():
-    with SupabaseStack() as s:
-        s.apply_sql(schema_sql())
-        yield s
+@pytest.fixture
+def stack(supabase_stack):
+    return supabase_stack
 
 
 @pytest.fixture(autouse=True)

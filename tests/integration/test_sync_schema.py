@@ -12,22 +12,18 @@ from supabase import ClientOptions, create_client
 
 from arcus_desktop.sync.schema import schema_sql
 
-from ..supabase_stack import SupabaseStack
 
-pytestmark = pytest.mark.filterwarnings("ignore:The '(timeout|verify)' parameter is deprecated")
 
 TEAM, OTHER_TEAM = uuid.uuid4(), uuid.uuid4()
 ALICE, BOB, CAROL = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()  # Alice and Bob share TEAM
 
 
 @pytest.fixture(scope="module")
-def stack():
-    with SupabaseStack() as s:
-        s.apply_sql(schema_sql())
-        s.apply_sql(schema_sql())  # a team may apply it twice
-        s.sql(f"insert into arcus_team_members values ('{TEAM}', '{ALICE}'), ('{TEAM}', '{BOB}'),"
-              f" ('{OTHER_TEAM}', '{CAROL}')")
-        yield s
+def stack(supabase_stack):
+    supabase_stack.apply_sql(schema_sql())  # a team may apply it twice
+    supabase_stack.sql("insert into arcus_team_members values (%s, %s), (%s, %s), (%s, %s)",
+                       TEAM, ALICE, TEAM, BOB, OTHER_TEAM, CAROL)
+    return supabase_stack
 
 
 def client(stack, user=None):
