@@ -56,3 +56,12 @@ def supabase_stack():
     with SupabaseStack() as stack:
         stack.apply_sql(schema_sql())
         yield stack
+
+
+@pytest.fixture
+def os_keyring():
+    """A real Secret Service (gnome-keyring on a private D-Bus session) as the keyring."""
+    from .secret_service import secret_service
+
+    with secret_service() as backend:
+        yield backend

@@ -33,7 +33,7 @@ from arcus_desktop.engine.download import (
 from arcus_desktop.settings import secrets
 
 from ..hubstub import FAKE_COMMIT, HubStub
-from ..keyring_stub import MemoryKeyring
+from ..secret_service import saved_names
 
 # Files > 1 KiB are LFS on the stub (sha256 checked); the small ones are plain git
 # blobs (git sha1 checked).
@@ -259,12 +259,11 @@ def test_no_keyring_backend_is_handled():
     assert "HF_TOKEN" in err.value.hint
 
 
-def test_saved_token_wins_over_the_environment(monkeypatch):
-    store = MemoryKeyring()
-    keyring.set_keyring(store)
+def test_saved_token_wins_over_the_environment(monkeypatch, os_keyring):
     monkeypatch.setenv("HF_TOKEN", "hf_env")
     secrets.set_hf_token(" hf_saved ")
-    assert store.store == {("arcus-desktop", "hf_token"): "hf_saved"}
+    assert saved_names(os_keyring) == {"hf_token"}
+    assert keyring.get_password("arcus-desktop", "hf_token") == "hf_saved"
     assert secrets.get_hf_token() == "hf_saved"
     secrets.delete_hf_token()
     secrets.delete_hf_token()  # twice is fine

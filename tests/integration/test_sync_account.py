@@ -1,11 +1,10 @@
 """Signing in to the sync server and staying signed in across restarts, with the session
 in the password store. Supabase Auth itself cannot run here: the stack's AuthStandIn
-answers its endpoints (tests/supabase_stack.py), and an in-memory keyring stands in for
-the OS one; supabase-py, PostgREST and PostgreSQL are real."""
+answers its endpoints (tests/supabase_stack.py). The password store (gnome-keyring's
+Secret Service), supabase-py, PostgREST and PostgreSQL are real."""
 
 from __future__ import annotations
 
-import keyring
 import pytest
 
 from arcus_desktop.memory.store import MemoryStore
@@ -13,7 +12,7 @@ from arcus_desktop.sync import account
 from arcus_desktop.sync.engine import SyncEngine
 from arcus_desktop.sync.schema import schema_sql
 
-from ..keyring_stub import MemoryKeyring
+from ..secret_service import saved_names
 
 
 
@@ -23,12 +22,8 @@ def stack(supabase_stack):
 
 
 @pytest.fixture
-def store_keyring():
-    before = keyring.get_keyring()
-    store = MemoryKeyring()
-    keyring.set_keyring(store)
-    yield store
-    keyring.set_keyring(before)
+def store_keyring(os_keyring):
+    return os_keyring
 
 
 def test_sign_in_survives_a_restart_and_signing_out_keeps_local_memories(
@@ -37,7 +32,7 @@ def test_sign_in_survives_a_restart_and_signing_out_keeps_local_memories(
     client = account.connect(stack.url, stack.anon_key)
     assert account.signed_in_user(client) is None
     assert account.sign_in(client, "dana@northwind.test", "correct horse") == user_id
-    assert any(k[1].startswith("supabase:") for k in store_keyring.store)  # not in a file
+    assert any(n.startswith("supabase:") for n in saved_names(store_keyring))  # not in a file
 
     memories = MemoryStore(tmp_path / "m.db", embedder=embedder)
     memories.add("semantic", "Dana leads the Tideline team")
@@ -49,7 +44,7 @@ def test_sign_in_survives_a_restart_and_signing_out_keeps_local_memories(
     assert [r["content"] for r in rows] == ["Dana leads the Tideline team"]
 
     account.sign_out(restarted)
-    assert not any(k[1].startswith("supabase:") for k in store_keyring.store)
+    assert not any(n.startswith("supabase:") for n in saved_names(store_keyring))
     assert account.signed_in_user(account.connect(stack.url, stack.anon_key)) is None
     assert [m.content for m in memories.list()] == ["Dana leads the Tideline team"]
 

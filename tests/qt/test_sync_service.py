@@ -4,7 +4,6 @@ stands. Sign-in goes through the stack's AuthStandIn (no Supabase Auth here)."""
 
 from __future__ import annotations
 
-import keyring
 import pytest
 
 from arcus_desktop.bridge import sync_service
@@ -14,7 +13,6 @@ from arcus_desktop.sync import account
 from arcus_desktop.sync.engine import SyncStatus
 from arcus_desktop.sync.schema import schema_sql
 
-from ..keyring_stub import MemoryKeyring
 
 WAIT_MS = 20_000
 
@@ -25,14 +23,11 @@ def stack(supabase_stack):
 
 
 @pytest.fixture
-def signed_in(stack):
-    before = keyring.get_keyring()
-    keyring.set_keyring(MemoryKeyring())
+def signed_in(stack, os_keyring):
     email = f"user{len(stack.auth.users)}@northwind.test"
     user_id = stack.auth.add_user(email, "pw")
     account.sign_in(account.connect(stack.url, stack.anon_key), email, "pw")
-    yield user_id
-    keyring.set_keyring(before)
+    return user_id
 
 
 @pytest.fixture
@@ -83,20 +78,15 @@ def test_a_failure_is_reported_and_retried(qtbot, stack, signed_in, memories):
         stack.proxy.clear_faults()
 
 
-def test_sync_that_is_off_or_signed_out(qtbot, stack, memories):
+def test_sync_that_is_off_or_signed_out(qtbot, stack, memories, os_keyring):
     off = sync_settings.SyncSettings(enabled=False, url=stack.url, anon_key=stack.anon_key)
     assert sync_service.from_settings(off, memories.path) is None
-    before = keyring.get_keyring()
-    keyring.set_keyring(MemoryKeyring())
-    try:
-        on = sync_settings.SyncSettings(enabled=True, url=stack.url, anon_key=stack.anon_key)
-        service = sync_service.from_settings(on, memories.path)
-        with qtbot.waitSignal(service.status_changed, timeout=WAIT_MS) as told:
-            pass
-        assert "nobody is signed in" in told.args[0].error
-        service.shutdown()
-    finally:
-        keyring.set_keyring(before)
+    on = sync_settings.SyncSettings(enabled=True, url=stack.url, anon_key=stack.anon_key)
+    service = sync_service.from_settings(on, memories.path)
+    with qtbot.waitSignal(service.status_changed, timeout=WAIT_MS) as told:
+        pass
+    assert "nobody is signed in" in told.args[0].error
+    service.shutdown()
 
 
 def test_settings_round_trip_and_a_stable_device_id():
