@@ -55,9 +55,11 @@ class DuplexAudio:
         self.volume = 1.0
         self._xruns = 0
         try:
+            # 20 ms blocks: each callback takes the GIL, and tiny blocks would take it
+            # hundreds of times a second from the thread running the model.
             self._stream = sd.Stream(samplerate=self.device_rate, channels=1, dtype="float32",
                                      device=(input_device, output_device),
-                                     callback=self._callback)
+                                     blocksize=self.device_rate // 50, callback=self._callback)
         except sd.PortAudioError as e:
             raise AudioDeviceError(f"The audio device could not be opened ({e}).",
                                    "Close other programs that use it, or choose another "

@@ -1,0 +1,113 @@
+"""The app's side of the engine process: it spawns the process, sends it commands,
+turns its events into Qt signals (from a reader thread), and restarts it when it dies,
+saying why."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+import time
+
+from PySide6.QtCore import QObject, Signal
+
+from ..core.events import EngineFailed, FrameStats, Levels, StateChanged, TextPiece
+from ..engine.host import HostConfig, main as host_main
+
+log = logging.getLogger(__name__)
+MAX_RESTARTS = 3  # within RESTART_WINDOW_S; beyond that the error stands
+RESTART_WINDOW_S = 60.0
+
+
+class EngineSupervisor(QObject):
+    state_changed = Signal(str, str)
+    text = Signal(str, float)
+    levels = Signal(float, float)
+    stats = Signal(object)
+    failed = Signal(str, str)
+    restarted = Signal(str)  # why the engine had to be started again
+
+    def __init__(self, config: HostConfig, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.config = config
+        self._ctx = multiprocessing.get_context("spawn")
+        self._restarts: list[float] = []
+        self._closing = False
+        self.process = None
+        self._start()
+
+    def _start(self) -> None:
+        commands_here, commands_there = self._ctx.Pipe()
+        events_here, events_there = self._ctx.Pipe(duplex=False)
+        self.process = self._ctx.Process(target=host_main, name="arcus-engine", daemon=True,
+                                         args=(self.config, commands_there, events_there))
+        self.process.start()
+        commands_there.close()
+        events_there.close()
+        self._commands = commands_here
+        self._reader = threading.Thread(target=self._read, args=(events_here, self.process),
+                                        name="engine-events", daemon=True)
+        self._reader.start()
+
+    def _read(self, events, process) -> None:
+        while True:
+            try:
+                event = events.recv()
+            except (EOFError, OSError):  # the process is gone
+                break
+            if isinstance(event, StateChanged):
+                self.state_changed.emit(event.state, event.detail)
+            elif isinstance(event, TextPiece):
+                self.text.emit(event.piece, event.time)
+            elif isinstance(event, Levels):
+                self.levels.emit(event.user, event.assistant)
+            elif isinstance(event, FrameStats):
+                self.stats.emit(event)
+            elif isinstance(event, EngineFailed):
+                self.failed.emit(event.message, event.hint)
+        process.join(10)
+        if not self._closing:
+            self._died(process.exitcode)
+
+    def _died(self, exitcode) -> None:
+        now = time.monotonic()
+        self._restarts = [t for t in self._restarts if now - t < RESTART_WINDOW_S]
+        reason = (f"The engine stopped unexpectedly (exit code {exitcode})."
+                  if exitcode not in (None, 0) else "The engine stopped.")
+        if len(self._restarts) >= MAX_RESTARTS:
+            self.failed.emit(reason, "It failed repeatedly; check the model and devices in "
+                                     "Settings, then start a conversation again.")
+            return
+        self._restarts.append(now)
+        log.warning("%s Restarting.", reason)
+        self.restarted.emit(reason)
+        self._start()
+
+    def _send(self, command: str, arg=None) -> None:
+        try:
+            self._commands.send((command, arg))
+        except (BrokenPipeError, OSError):  # it just died; the reader restarts it
+            log.warning("engine command %s lost: the engine is restarting", command)
+
+    def talk(self, persona: dict | None = None) -> None:
+        self._send("start", persona)
+
+    def stop_talking(self) -> None:
+        self._send("stop")
+
+    def mute(self, muted: bool) -> None:
+        self._send("mute", muted)
+
+    def set_volume(self, volume: float) -> None:
+        self._send("volume", volume)
+
+    def shutdown(self, timeout_s: float = 20.0) -> int | None:
+        """Ask the engine to finish and wait for it; its exit code."""
+        self._closing = True
+        self._send("shutdown")
+        self.process.join(timeout_s)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+        self._reader.join(5)
+        return self.process.exitcode

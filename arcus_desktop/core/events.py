@@ -1,0 +1,39 @@
+"""What the engine process tells the app. Plain, picklable values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class StateChanged:
+    state: str  # loading, ready, talking, stopped
+    detail: str = ""
+
+
+@dataclass
+class Levels:  # droppable: only the waveform needs them
+    user: float
+    assistant: float
+
+
+@dataclass
+class TextPiece:
+    piece: str  # the model's text, "▁" marks a word start
+    time: float  # seconds into the conversation when its audio plays
+
+
+@dataclass
+class FrameStats:
+    frames: int
+    compute_ms_p50: float
+    compute_ms_max: float
+    real_time_factor: float  # compute time / audio time
+    capture_overruns: int
+    playback_underruns: int
+
+
+@dataclass
+class EngineFailed:
+    message: str
+    hint: str = ""

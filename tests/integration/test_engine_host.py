@@ -1,0 +1,84 @@
+"""The engine process, live: the tiny model on the CPU, real PortAudio streams through a
+real PulseAudio daemon (tests/pulse.py), the app's supervisor on the other end."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import numpy as np
+import pytest
+
+from arcus_desktop.audio.devices import list_devices
+from arcus_desktop.audio.files import read_mono
+from arcus_desktop.bridge.engine_supervisor import EngineSupervisor
+from arcus_desktop.engine.host import HostConfig
+
+from ..conftest import AUDIO
+from ..pulse import pulse_server
+
+WAIT_MS = 120_000  # loading torch and the model in a fresh process takes a while here
+
+
+@pytest.fixture
+def pulse():
+    with pulse_server() as fifo:
+        list_devices(refresh=True)
+        yield fifo
+    list_devices(refresh=True)
+
+
+def _feed_forever(fifo, stop: threading.Event) -> threading.Thread:
+    speech = read_mono(AUDIO / "input_service.wav", 24_000)
+    data = (np.clip(speech, -1, 1) * 32767).astype("<i2").tobytes()
+
+    def run():
+        try:
+            with open(fifo, "wb") as f:
+                while not stop.is_set():
+                    for start in range(0, len(data), 4800):
+                        if stop.is_set():
+                            return
+                        f.write(data[start:start + 4800])
+        except BrokenPipeError:  # the daemon went away first
+            pass
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def test_a_live_conversation_survives_an_engine_crash(qtbot, pulse, tiny_model, capsys):
+    stop = threading.Event()
+    feeder = _feed_forever(pulse, stop)
+    supervisor = EngineSupervisor(HostConfig(model_dir=str(tiny_model), device="cpu"))
+    pieces, stats, levels = [], [], []
+    supervisor.text.connect(lambda piece, t: pieces.append((piece, t)))
+    supervisor.stats.connect(stats.append)
+    supervisor.levels.connect(lambda user, assistant: levels.append((user, assistant)))
+    try:
+        qtbot.waitSignal(supervisor.state_changed, timeout=WAIT_MS,
+                         check_params_cb=lambda s, d: s == "ready").wait()
+        with qtbot.waitSignal(supervisor.state_changed, timeout=WAIT_MS,
+                              check_params_cb=lambda s, d: s == "talking"):
+            supervisor.talk({"text": "You are a calm helper."})
+        qtbot.waitUntil(lambda: len(stats) >= 2, timeout=WAIT_MS)  # 4 s of live frames
+        assert pieces and [t for _, t in pieces] == sorted(t for _, t in pieces)
+        with capsys.disabled():  # speed belongs to bench/, but say what happened here
+            print(f"\nlive tiny model: {stats[-1]}")
+        # The microphone carried speech into the model and the model's audio came out.
+        assert max(u for u, _ in levels) > 0.01 and max(a for _, a in levels) > 0
+
+        first = supervisor.process.pid
+        with qtbot.waitSignal(supervisor.restarted, timeout=WAIT_MS) as why:
+            os.kill(first, signal.SIGKILL)  # a GPU crash would look like this
+        assert "exit code -9" in why.args[0]
+        qtbot.waitSignal(supervisor.state_changed, timeout=WAIT_MS,
+                         check_params_cb=lambda s, d: s == "ready").wait()
+        assert supervisor.process.pid != first
+    finally:
+        code = supervisor.shutdown()
+        stop.set()
+        feeder.join(10)
+    assert code == 0
