@@ -65,3 +65,16 @@ def os_keyring():
 
     with secret_service() as backend:
         yield backend
+
+
+@pytest.fixture
+def pulse():
+    """A real PulseAudio daemon (tests/pulse.py); yields the microphone FIFO."""
+    from arcus_desktop.audio.devices import list_devices
+
+    from .pulse import pulse_server
+
+    with pulse_server() as fifo:
+        list_devices(refresh=True)  # PortAudio reads the device list only when it starts
+        yield fifo
+    list_devices(refresh=True)

@@ -8,6 +8,7 @@ import contextlib
 import os
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 from .supabase_stack import wait_until
@@ -46,3 +47,29 @@ def pulse_server(rate: int = 24_000):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def feed(fifo, pcm, stop=None, loop: bool = False) -> threading.Thread:
+    """A thread playing `pcm` (24 kHz float) into the microphone FIFO, once or until
+    `stop` is set; it ends quietly when the daemon goes away."""
+    import numpy as np
+
+    data = (np.clip(pcm, -1, 1) * 32767).astype("<i2").tobytes()
+    stop = stop or threading.Event()
+
+    def run():
+        try:
+            with open(fifo, "wb") as f:  # the daemon reads it as the microphone
+                while True:
+                    for start in range(0, len(data), 4800):
+                        if stop.is_set():
+                            return
+                        f.write(data[start:start + 4800])
+                    if not loop:
+                        return
+        except BrokenPipeError:
+            pass
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread

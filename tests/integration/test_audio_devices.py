@@ -5,7 +5,6 @@ on the null sink and is recorded back from its monitor."""
 from __future__ import annotations
 
 import subprocess
-import threading
 
 import numpy as np
 import pytest
@@ -15,29 +14,7 @@ from arcus_desktop.audio.duplex import FRAME, RATE, DuplexAudio
 from arcus_desktop.audio.files import read_mono
 
 from ..conftest import AUDIO
-from ..pulse import pulse_server
-
-
-@pytest.fixture
-def pulse():
-    with pulse_server() as fifo:
-        list_devices(refresh=True)  # PortAudio reads the device list only when it starts
-        yield fifo
-    list_devices(refresh=True)
-
-
-def _feed(fifo, pcm: np.ndarray, started: threading.Event) -> threading.Thread:
-    data = (np.clip(pcm, -1, 1) * 32767).astype("<i2").tobytes()
-
-    def run():
-        started.wait()
-        with open(fifo, "wb") as f:  # the daemon reads it as the microphone
-            for start in range(0, len(data), 9600):
-                f.write(data[start:start + 9600])
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t
+from ..pulse import feed
 
 
 def _envelope(x: np.ndarray, block: int = 480) -> np.ndarray:
@@ -58,11 +35,9 @@ def test_duplex_frames_in_and_out_through_pulseaudio(pulse):
     tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(FRAME) / RATE)).astype(np.float32)
     monitor = subprocess.Popen(["parec", "-d", "spk.monitor", "--format=s16le", f"--rate={RATE}",
                                 "--channels=1", "--latency-msec=20"], stdout=subprocess.PIPE)
-    started = threading.Event()
-    feeder = _feed(pulse, speech, started)
     heard = []
     with DuplexAudio() as audio:
-        started.set()
+        feeder = feed(pulse, speech)  # written while the stream is open, as a user speaks
         for _ in range(45):  # 3.6 s of 80 ms frames, as the engine loop runs them
             frame = audio.read_frame(timeout=5.0)
             assert frame is not None and frame.shape == (FRAME,)
@@ -100,10 +75,8 @@ def test_a_device_that_cannot_be_opened_says_what_to_do(pulse):
 
 def test_muted_microphone_gives_silence(pulse):
     speech = read_mono(AUDIO / "input_service.wav", RATE)[5 * RATE: 7 * RATE]
-    started = threading.Event()
-    feeder = _feed(pulse, speech, started)
     with DuplexAudio() as audio:
-        started.set()
+        feeder = feed(pulse, speech)
         audio.muted = True
         frames = [audio.read_frame(timeout=5.0) for _ in range(10)]
     feeder.join(10)

@@ -7,51 +7,20 @@ import os
 import signal
 import threading
 
-import numpy as np
-import pytest
 
-from arcus_desktop.audio.devices import list_devices
 from arcus_desktop.audio.files import read_mono
 from arcus_desktop.bridge.engine_supervisor import EngineSupervisor
 from arcus_desktop.engine.host import HostConfig
 
 from ..conftest import AUDIO
-from ..pulse import pulse_server
+from ..pulse import feed
 
 WAIT_MS = 120_000  # loading torch and the model in a fresh process takes a while here
 
 
-@pytest.fixture
-def pulse():
-    with pulse_server() as fifo:
-        list_devices(refresh=True)
-        yield fifo
-    list_devices(refresh=True)
-
-
-def _feed_forever(fifo, stop: threading.Event) -> threading.Thread:
-    speech = read_mono(AUDIO / "input_service.wav", 24_000)
-    data = (np.clip(speech, -1, 1) * 32767).astype("<i2").tobytes()
-
-    def run():
-        try:
-            with open(fifo, "wb") as f:
-                while not stop.is_set():
-                    for start in range(0, len(data), 4800):
-                        if stop.is_set():
-                            return
-                        f.write(data[start:start + 4800])
-        except BrokenPipeError:  # the daemon went away first
-            pass
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t
-
-
 def test_a_live_conversation_survives_an_engine_crash(qtbot, pulse, tiny_model, capsys):
     stop = threading.Event()
-    feeder = _feed_forever(pulse, stop)
+    feeder = feed(pulse, read_mono(AUDIO / "input_service.wav", 24_000), stop, loop=True)
     supervisor = EngineSupervisor(HostConfig(model_dir=str(tiny_model), device="cpu"))
     pieces, stats, levels = [], [], []
     supervisor.text.connect(lambda piece, t: pieces.append((piece, t)))
