@@ -12,7 +12,7 @@ import time
 from PySide6.QtCore import QObject, Signal
 
 from ..core.events import EngineFailed, FrameStats, Levels, StateChanged, TextPiece
-from ..engine.host import HostConfig, main as host_main
+from ..engine.host import EXIT_TOLD, HostConfig, main as host_main
 
 log = logging.getLogger(__name__)
 MAX_RESTARTS = 3  # within RESTART_WINDOW_S; beyond that the error stands
@@ -70,6 +70,9 @@ class EngineSupervisor(QObject):
             self._died(process.exitcode)
 
     def _died(self, exitcode) -> None:
+        if exitcode == EXIT_TOLD:  # it said why (failed); the same start would fail again
+            self.state_changed.emit("failed", "")
+            return
         now = time.monotonic()
         self._restarts = [t for t in self._restarts if now - t < RESTART_WINDOW_S]
         reason = (f"The engine stopped unexpectedly (exit code {exitcode})."

@@ -15,6 +15,7 @@ from ..core.events import EngineFailed, FrameStats, Levels, StateChanged, TextPi
 from ..core.persona import Persona
 
 STATS_EVERY = 25  # frames (2 s)
+EXIT_TOLD = 3  # ended on an error the user was told about: restarting would not help
 
 
 @dataclass
@@ -34,8 +35,9 @@ def main(config: HostConfig, commands, events) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) - 1)))
     try:
         _serve(config, commands, events)
-    except ArcusError as e:
+    except ArcusError as e:  # no model, no device, out of memory: a way forward, no retry
         events.send(EngineFailed(e.message, e.hint))
+        raise SystemExit(EXIT_TOLD)
     except Exception as e:  # a bug or a device fault: told, and the process ends
         events.send(EngineFailed(f"The engine stopped: {type(e).__name__}: {e}",
                                  "It is restarting; details: " + traceback.format_exc(limit=3)))

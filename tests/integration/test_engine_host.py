@@ -51,3 +51,18 @@ def test_a_live_conversation_survives_an_engine_crash(qtbot, pulse, tiny_model, 
         stop.set()
         feeder.join(10)
     assert code == 0
+
+
+def test_a_missing_model_is_reported_once_not_restarted(qtbot, tmp_path):
+    supervisor = EngineSupervisor(HostConfig(model_dir=str(tmp_path / "no-model"), device="cpu"))
+    restarts = []
+    supervisor.restarted.connect(restarts.append)
+    try:
+        with qtbot.waitSignal(supervisor.failed, timeout=WAIT_MS) as told:
+            pass
+        assert "does not exist" in told.args[0] and told.args[1]
+        qtbot.waitSignal(supervisor.state_changed, timeout=WAIT_MS,
+                         check_params_cb=lambda s, d: s == "failed").wait()
+        assert restarts == []
+    finally:
+        supervisor.shutdown(timeout_s=5)
