@@ -1,6 +1,7 @@
 """The app's side of the engine process: it spawns the process, sends it commands,
 turns its events into Qt signals (from a reader thread), and restarts it when it dies,
-saying why."""
+saying why. A conversation that was going on when the engine died is picked up again
+by the new process, under the same conversation id and from where it was."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import logging
 import multiprocessing
 import threading
 import time
+import uuid
 
 from PySide6.QtCore import QObject, Signal
 
-from ..core.events import EngineFailed, FrameStats, Levels, StateChanged, TextPiece
-from ..engine.host import EXIT_TOLD, HostConfig, main as host_main
+from ..core.events import (EngineFailed, FrameStats, Levels, Loading, Notice, StateChanged,
+                           TextPiece)
+from ..engine.host import EXIT_TOLD, FRAME_S, HostConfig, main as host_main
 
 log = logging.getLogger(__name__)
 MAX_RESTARTS = 3  # within RESTART_WINDOW_S; beyond that the error stands
@@ -25,6 +28,8 @@ class EngineSupervisor(QObject):
     levels = Signal(float, float)
     stats = Signal(object)
     failed = Signal(str, str)
+    notice = Signal(str, str)  # message, hint: worth telling, nothing stopped
+    loading = Signal(float, str)  # fraction, what
     restarted = Signal(str)  # why the engine had to be started again
 
     def __init__(self, config: HostConfig, parent: QObject | None = None) -> None:
@@ -33,7 +38,13 @@ class EngineSupervisor(QObject):
         self._ctx = multiprocessing.get_context("spawn")
         self._restarts: list[float] = []
         self._closing = False
+        self._lock = threading.Lock()  # commands are sent from the GUI and reader threads
         self.process = None
+        self.conversation: str | None = None  # id of the conversation going on, if any
+        self._persona: dict | None = None
+        self._heard_until = 0.0  # seconds of the conversation the app has seen
+        self._offset = 0.0  # where the engine's current part of the conversation began
+        self._resume = False
         self._start()
 
     def _start(self) -> None:
@@ -56,13 +67,22 @@ class EngineSupervisor(QObject):
             except (EOFError, OSError):  # the process is gone
                 break
             if isinstance(event, StateChanged):
+                if event.state == "ready" and self._resume:
+                    self._resume = False
+                    self._send("start", self._start_args())
                 self.state_changed.emit(event.state, event.detail)
             elif isinstance(event, TextPiece):
+                self._heard_until = max(self._heard_until, event.time + FRAME_S)
                 self.text.emit(event.piece, event.time)
             elif isinstance(event, Levels):
                 self.levels.emit(event.user, event.assistant)
             elif isinstance(event, FrameStats):
+                self._heard_until = max(self._heard_until, self._offset + event.frames * FRAME_S)
                 self.stats.emit(event)
+            elif isinstance(event, Loading):
+                self.loading.emit(event.fraction, event.what)
+            elif isinstance(event, Notice):
+                self.notice.emit(event.message, event.hint)
             elif isinstance(event, EngineFailed):
                 self.failed.emit(event.message, event.hint)
         process.join(10)
@@ -71,6 +91,7 @@ class EngineSupervisor(QObject):
 
     def _died(self, exitcode) -> None:
         if exitcode == EXIT_TOLD:  # it said why (failed); the same start would fail again
+            self._end_conversation()
             self.state_changed.emit("failed", "")
             return
         now = time.monotonic()
@@ -78,24 +99,40 @@ class EngineSupervisor(QObject):
         reason = (f"The engine stopped unexpectedly (exit code {exitcode})."
                   if exitcode not in (None, 0) else "The engine stopped.")
         if len(self._restarts) >= MAX_RESTARTS:
+            self._end_conversation()
             self.failed.emit(reason, "It failed repeatedly; check the model and devices in "
                                      "Settings, then start a conversation again.")
             return
         self._restarts.append(now)
+        self._resume = self.conversation is not None
         log.warning("%s Restarting.", reason)
         self.restarted.emit(reason)
         self._start()
 
     def _send(self, command: str, arg=None) -> None:
         try:
-            self._commands.send((command, arg))
+            with self._lock:
+                self._commands.send((command, arg))
         except (BrokenPipeError, OSError):  # it just died; the reader restarts it
             log.warning("engine command %s lost: the engine is restarting", command)
 
-    def talk(self, persona: dict | None = None) -> None:
-        self._send("start", persona)
+    def _start_args(self) -> dict:
+        self._offset = self._heard_until
+        return {"persona": self._persona, "conversation": self.conversation,
+                "offset": self._offset}
+
+    def _end_conversation(self) -> None:
+        self.conversation, self._persona, self._resume = None, None, False
+
+    def talk(self, persona: dict | None = None) -> str:
+        """Start a conversation; its id (recordings and memories are filed under it)."""
+        self.conversation = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        self._persona, self._heard_until = dict(persona or {}), 0.0
+        self._send("start", self._start_args())
+        return self.conversation
 
     def stop_talking(self) -> None:
+        self._end_conversation()
         self._send("stop")
 
     def mute(self, muted: bool) -> None:
@@ -107,6 +144,7 @@ class EngineSupervisor(QObject):
     def shutdown(self, timeout_s: float = 20.0) -> int | None:
         """Ask the engine to finish and wait for it; its exit code."""
         self._closing = True
+        self._end_conversation()
         self._send("shutdown")
         self.process.join(timeout_s)
         if self.process.is_alive():

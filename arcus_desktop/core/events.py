@@ -18,9 +18,21 @@ class Levels:  # droppable: only the waveform needs them
 
 
 @dataclass
+class Loading:
+    fraction: float  # 0..1
+    what: str  # what is being loaded, for the user
+
+
+@dataclass
 class TextPiece:
     piece: str  # the model's text, "▁" marks a word start
     time: float  # seconds into the conversation when its audio plays
+
+
+@dataclass
+class Notice:  # something the user should know that did not stop the conversation
+    message: str
+    hint: str = ""
 
 
 @dataclass
@@ -30,7 +42,8 @@ class FrameStats:
     compute_ms_max: float
     real_time_factor: float  # compute time / audio time
     capture_overruns: int
-    playback_underruns: int
+    playback_underruns: int  # samples of silence the speaker got since the first reply
+    dropped_levels: int = 0  # waveform levels the app was too slow to take
 
 
 @dataclass

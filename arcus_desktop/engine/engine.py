@@ -42,11 +42,12 @@ class Engine:
     @classmethod
     def load(cls, model_dir: str | os.PathLike | None = None, device: str | None = None,
              dep_steps: int = C.NUM_CODEBOOKS, quant_mode: str = "bf16",
-             context: int | None = None) -> "Engine":
+             context: int | None = None, progress=None) -> "Engine":
+        """`progress(fraction, what)`, when given, follows the load (see model.load)."""
         files = checkpoint.locate(model_dir)
         dev = pick_device(device)
         return cls(model.load(files, dev, dep_steps=dep_steps, quant_mode=quant_mode,
-                              context=context))
+                              context=context, progress=progress))
 
     def prepare(self, persona: Persona) -> PreparedPersona:
         """Everything the persona's prefill needs; errors say what to fix."""

@@ -1,6 +1,9 @@
 """The engine's own process: model and audio together, so the real-time path never
 crosses a process boundary and a crash or out-of-memory error cannot take the app down.
-Commands come in on one pipe, events go out on another (see core/events.py)."""
+Commands come in on one pipe, events go out on another (see core/events.py).
+
+Commands: ("start", {"persona": {...}, "conversation": id, "offset": seconds}),
+("stop", None), ("mute", bool), ("volume", float), ("shutdown", None)."""
 
 from __future__ import annotations
 
@@ -11,11 +14,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import ArcusError
-from ..core.events import EngineFailed, FrameStats, Levels, StateChanged, TextPiece
+from ..core.events import (EngineFailed, FrameStats, Levels, Loading, StateChanged,
+                           TextPiece)
 from ..core.persona import Persona
+from .event_sender import EventSender
 
 STATS_EVERY = 25  # frames (2 s)
 EXIT_TOLD = 3  # ended on an error the user was told about: restarting would not help
+FRAME_S = 0.08
+# Fault injection for the tests: raise inside the frame loop at this frame.
+FAULT_ENV = "ARCUS_FAULT_AT_FRAME"
 
 
 @dataclass
@@ -28,29 +36,35 @@ class HostConfig:
     echo_cancellation: bool = True
 
 
-def main(config: HostConfig, commands, events) -> None:
+def main(config: HostConfig, commands, connection) -> None:
     """The process's entry point (spawned: nothing is inherited from the app)."""
     # Audio threads run next to the model here: torch's worker threads spinning on every
     # core starve them (a CPU frame went from 10 ms to over 200 ms). Set before torch loads.
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) - 1)))
+    events = EventSender(connection)
     try:
         _serve(config, commands, events)
     except ArcusError as e:  # no model, no device, out of memory: a way forward, no retry
         events.send(EngineFailed(e.message, e.hint))
+        events.close()
         raise SystemExit(EXIT_TOLD)
     except Exception as e:  # a bug or a device fault: told, and the process ends
         events.send(EngineFailed(f"The engine stopped: {type(e).__name__}: {e}",
                                  "It is restarting; details: " + traceback.format_exc(limit=3)))
+        events.close()
         raise
+    events.close()
 
 
-def _serve(config: HostConfig, commands, events) -> None:
+def _serve(config: HostConfig, commands, events: EventSender) -> None:
     from ..audio.duplex import DuplexAudio
     from ..audio.echo import EchoCanceller
     from .engine import Engine
     from .frame_loop import FrameLoop
     events.send(StateChanged("loading"))
-    engine = Engine.load(config.model_dir, config.device, quant_mode=config.quant_mode)
+    engine = Engine.load(config.model_dir, config.device, quant_mode=config.quant_mode,
+                         progress=_loading_reporter(events))
+    events.send(Loading(1.0, "Ready"))
     events.send(StateChanged("ready"))
     muted, volume = False, 1.0
     while True:
@@ -63,24 +77,38 @@ def _serve(config: HostConfig, commands, events) -> None:
         elif command == "volume":
             volume = float(arg)
         elif command == "start":
-            persona = Persona(**arg) if isinstance(arg, dict) else Persona()
+            start = arg or {}
+            persona = Persona(**(start.get("persona") or {}))
             echo = EchoCanceller(enabled=config.echo_cancellation)
             with DuplexAudio(config.input_device, config.output_device, echo) as audio, \
                     FrameLoop(engine, engine.prepare(persona)) as loop:
                 audio.muted, audio.volume = muted, volume
-                events.send(StateChanged("talking"))
-                stop = _converse(loop, audio, commands, events)
+                events.send(StateChanged("talking", start.get("conversation") or ""))
+                stop = converse_live(loop, audio, commands, events, float(start.get("offset", 0)))
+                muted, volume = audio.muted, audio.volume
             events.send(StateChanged("ready"))
             if stop == "shutdown":
                 events.send(StateChanged("stopped", "shut down"))
                 return
 
 
-def _converse(loop, audio, commands, events) -> str:
-    """Frames until told to stop; returns the command that ended the conversation."""
+def _loading_reporter(events: EventSender):
+    last = [-1.0, ""]
+
+    def report(fraction: float, what: str) -> None:
+        if what != last[1] or fraction - last[0] >= 0.02:  # ~50 updates for a whole load
+            last[:] = [fraction, what]
+            events.send(Loading(round(fraction, 3), what))
+    return report
+
+
+def converse_live(loop, audio, commands, events, offset: float = 0.0) -> str:
+    """Frames until told to stop; returns the command that ended the conversation.
+    `commands` needs poll() and recv(); `events` needs send() and send_levels()."""
+    fault_at = int(os.environ.get(FAULT_ENV, "0") or 0)
     times: list[float] = []
-    frame_s = 0.08
     n = 0
+    underruns_before = None  # the speaker's silence before the first reply is not a fault
     while True:
         while commands.poll():
             command, arg = commands.recv()
@@ -94,17 +122,25 @@ def _converse(loop, audio, commands, events) -> str:
         if mic is None:
             raise ArcusError("The microphone stopped delivering audio.",
                              "Check that it is still plugged in, or choose another device.")
+        if n + 1 == fault_at:
+            raise RuntimeError(f"fault injected at frame {fault_at} ({FAULT_ENV})")
         result = loop.process(mic)
         audio.write_frame(result.pcm)
+        if underruns_before is None:
+            underruns_before = audio.stats.playback_underruns
+        now = offset + n * FRAME_S
         if result.piece is not None:
-            events.send(TextPiece(result.piece, n * frame_s))
-        events.send(Levels(float(np.sqrt(np.mean(mic ** 2))),
-                           float(np.sqrt(np.mean(result.pcm ** 2)))))
+            events.send(TextPiece(result.piece, now))
+        events.send_levels(Levels(float(np.sqrt(np.mean(mic ** 2))),
+                                  float(np.sqrt(np.mean(result.pcm ** 2)))))
         times.append(result.compute_ms)
         n += 1
         if n % STATS_EVERY == 0:
             stats = audio.stats
             recent = times[-STATS_EVERY:]
+            del times[:-STATS_EVERY]
             events.send(FrameStats(n, float(np.median(recent)), float(max(recent)),
-                                   float(np.mean(recent)) / (frame_s * 1000),
-                                   stats.capture_overruns, stats.playback_underruns))
+                                   float(np.mean(recent)) / (FRAME_S * 1000),
+                                   stats.capture_overruns,
+                                   stats.playback_underruns - underruns_before,
+                                   getattr(events, "dropped_levels", 0)))

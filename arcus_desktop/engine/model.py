@@ -74,6 +74,7 @@ def load_lm(
     dtype: torch.dtype,
     dep_steps: int = C.NUM_CODEBOOKS,
     quant_mode: str = "bf16",
+    progress=None,
 ) -> LMModel:
     """LMModel with `dep_steps` depformer steps (8 is all a conversation samples).
 
@@ -104,7 +105,7 @@ def load_lm(
 
         # Fewer readers when quantizing: each holds a bf16 matrix and its temporaries.
         state = weights.read(path, wanted, device, transform=convert,
-                             threads=2 if targets else weights.THREADS)
+                             threads=2 if targets else weights.THREADS, progress=progress)
     except torch.cuda.OutOfMemoryError as e:
         raise DeviceError(
             "The GPU ran out of memory while loading the model.",
@@ -184,9 +185,11 @@ def load(
     dep_steps: int = C.NUM_CODEBOOKS,
     quant_mode: str = "bf16",
     context: int | None = None,
+    progress=None,
 ) -> LoadedModel:
     """Check, then load every part of a checkpoint folder. `context` (frames the model
-    attends back over) shrinks the KV cache for small GPUs; the default is the model's."""
+    attends back over) shrinks the KV cache for small GPUs; the default is the model's.
+    `progress(fraction, what)` follows the reading of the weights (nearly all the time)."""
     from .torch_env import default_dtype
 
     config = checkpoint.read_config(files)
@@ -202,7 +205,10 @@ def load(
             f"{kwargs['text_card']}.",
             checkpoint.REDOWNLOAD_HINT,
         )
+    report = (lambda done, total: progress(0.95 * done / max(total, 1), "Reading the model"))
     lm = load_lm(files.lm, kwargs, ckpt_steps, device, dtype or default_dtype(device), dep_steps,
-                 quant_mode)
+                 quant_mode, report if progress else None)
+    if progress:
+        progress(0.95, "Loading the audio codec")
     mimi = load_mimi(files.mimi, checkpoint.mimi_config(config), device)
     return LoadedModel(files, lm, mimi, tokenizer, device, ckpt_steps, quant_mode)

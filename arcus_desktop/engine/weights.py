@@ -8,6 +8,7 @@ reads, page-cache copies and host-to-device transfers overlap.
 
 from __future__ import annotations
 
+import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,13 +28,17 @@ THREADS = 8
 
 
 def read(path: Path, wanted: dict[str, list[int] | None], device: torch.device,
-         threads: int = THREADS, transform=None) -> dict[str, torch.Tensor]:
+         threads: int = THREADS, transform=None, progress=None) -> dict[str, torch.Tensor]:
     """The tensors named in `wanted`. A shape there reads only that many leading rows.
     `transform(name, tensor)`, when given, turns each tensor into the entries to keep
-    (a dict), right after it is read, so only its output stays in memory."""
+    (a dict), right after it is read, so only its output stays in memory.
+    `progress(done_bytes, total_bytes)` is called after each tensor, from reader threads."""
     index = checkpoint.tensor_index(path)
     local = threading.local()
     opened: list = []
+    total = sum(_nbytes(index[n], wanted[n]) for n in wanted)
+    done = [0]
+    lock = threading.Lock()
 
     def one(name: str) -> tuple[str, torch.Tensor]:
         dtype, shape, begin, end = index[name]
@@ -55,7 +60,12 @@ def read(path: Path, wanted: dict[str, list[int] | None], device: torch.device,
                 n = min(CHUNK, raw.numel() - pos)
                 _read_exact(f, begin + pos, memoryview(local.buffer.numpy())[:n], path)
                 raw[pos:pos + n].copy_(local.buffer[:n])
-        return transform(name, out) if transform else {name: out}
+        result = transform(name, out) if transform else {name: out}
+        if progress is not None:
+            with lock:
+                done[0] += raw.numel()
+                progress(done[0], total)
+        return result
 
     try:
         state: dict[str, torch.Tensor] = {}
@@ -66,6 +76,11 @@ def read(path: Path, wanted: dict[str, list[int] | None], device: torch.device,
     finally:
         for f in opened:
             f.close()
+
+
+def _nbytes(entry: tuple, shape: list[int] | None) -> int:
+    dtype, full, _, _ = entry
+    return math.prod(shape or full) * torch.empty(0, dtype=DTYPES[dtype]).element_size()
 
 
 def _read_exact(f, offset: int, into: memoryview, path: Path) -> None:

@@ -7,10 +7,11 @@ import os
 import signal
 import threading
 
+import pytest
 
 from arcus_desktop.audio.files import read_mono
 from arcus_desktop.bridge.engine_supervisor import EngineSupervisor
-from arcus_desktop.engine.host import HostConfig
+from arcus_desktop.engine.host import FAULT_ENV, HostConfig
 
 from ..conftest import AUDIO
 from ..pulse import feed
@@ -18,54 +19,95 @@ from ..pulse import feed
 WAIT_MS = 120_000  # loading torch and the model in a fresh process takes a while here
 
 
-def test_a_live_conversation_survives_an_engine_crash(qtbot, pulse, tiny_model, capsys):
-    stop = threading.Event()
+class Watch:
+    """Everything a supervisor said, in order."""
+
+    def __init__(self, supervisor: EngineSupervisor) -> None:
+        self.states, self.pieces, self.stats, self.levels = [], [], [], []
+        self.loading, self.failed, self.restarts = [], [], []
+        supervisor.state_changed.connect(lambda s, d: self.states.append((s, d)))
+        supervisor.text.connect(lambda piece, t: self.pieces.append((piece, t)))
+        supervisor.stats.connect(self.stats.append)
+        supervisor.levels.connect(lambda user, assistant: self.levels.append((user, assistant)))
+        supervisor.loading.connect(lambda f, what: self.loading.append((f, what)))
+        supervisor.failed.connect(lambda m, h: self.failed.append((m, h)))
+        supervisor.restarted.connect(self.restarts.append)
+
+    def count(self, state: str) -> int:
+        return sum(s == state for s, _ in self.states)
+
+
+@pytest.fixture
+def speaking(pulse):
     # The recording's speech is 5-9 s of its 20 s: loop that part so every window hears it.
     speech = read_mono(AUDIO / "input_service.wav", 24_000)[4 * 24_000:10 * 24_000]
+    stop = threading.Event()
     feeder = feed(pulse, speech, stop, loop=True)
-    supervisor = EngineSupervisor(HostConfig(model_dir=str(tiny_model), device="cpu"))
-    pieces, stats, levels = [], [], []
-    supervisor.text.connect(lambda piece, t: pieces.append((piece, t)))
-    supervisor.stats.connect(stats.append)
-    supervisor.levels.connect(lambda user, assistant: levels.append((user, assistant)))
-    try:
-        qtbot.waitSignal(supervisor.state_changed, timeout=WAIT_MS,
-                         check_params_cb=lambda s, d: s == "ready").wait()
-        with qtbot.waitSignal(supervisor.state_changed, timeout=WAIT_MS,
-                              check_params_cb=lambda s, d: s == "talking"):
-            supervisor.talk({"text": "You are a calm helper."})
-        # 4 s of live frames, in which the microphone carried speech into the model.
-        qtbot.waitUntil(lambda: len(stats) >= 2 and max(u for u, _ in levels) > 0.01,
-                        timeout=WAIT_MS)
-        assert pieces and [t for _, t in pieces] == sorted(t for _, t in pieces)
-        with capsys.disabled():  # speed belongs to bench/, but say what happened here
-            print(f"\nlive tiny model: {stats[-1]}")
-        assert max(a for _, a in levels) > 0  # and the model's audio came out
+    yield
+    stop.set()
+    feeder.join(10)
 
-        first = supervisor.process.pid
-        with qtbot.waitSignal(supervisor.restarted, timeout=WAIT_MS) as why:
-            os.kill(first, signal.SIGKILL)  # a GPU crash would look like this
-        assert "exit code -9" in why.args[0]
-        qtbot.waitSignal(supervisor.state_changed, timeout=WAIT_MS,
-                         check_params_cb=lambda s, d: s == "ready").wait()
+
+def test_a_live_conversation_survives_an_engine_crash(qtbot, speaking, tiny_model, capsys):
+    supervisor = EngineSupervisor(HostConfig(model_dir=str(tiny_model), device="cpu"))
+    seen = Watch(supervisor)
+    try:
+        qtbot.waitUntil(lambda: seen.count("ready") == 1, timeout=WAIT_MS)
+        fractions = [f for f, _ in seen.loading]
+        assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(fractions) > 2
+        conversation = supervisor.talk({"text": "You are a calm helper."})
+        # 4 s of live frames, in which the microphone carried speech into the model.
+        qtbot.waitUntil(lambda: len(seen.stats) >= 2 and max(u for u, _ in seen.levels) > 0.01,
+                        timeout=WAIT_MS)
+        assert ("talking", conversation) in seen.states
+        times = [t for _, t in seen.pieces]
+        assert times and times == sorted(times)
+        assert max(a for _, a in seen.levels) > 0  # and the model's audio came out
+        with capsys.disabled():  # speed belongs to bench/, but say what happened here
+            print(f"\nlive tiny model: {seen.stats[-1]}")
+
+        first, before = supervisor.process.pid, len(seen.pieces)
+        os.kill(first, signal.SIGKILL)  # a GPU crash would look like this
+        qtbot.waitUntil(lambda: bool(seen.restarts), timeout=WAIT_MS)
+        assert "exit code -9" in seen.restarts[0]
+        # The new engine picks the conversation up where the app last heard it.
+        qtbot.waitUntil(lambda: seen.count("talking") == 2 and len(seen.pieces) > before,
+                        timeout=WAIT_MS)
         assert supervisor.process.pid != first
+        assert seen.states[-1] == ("talking", conversation)
+        assert seen.pieces[before][1] >= times[-1]  # its clock goes on, not back to 0
+        assert seen.failed == []
     finally:
         code = supervisor.shutdown()
-        stop.set()
-        feeder.join(10)
+    assert code == 0
+
+
+def test_an_exception_inside_a_step_is_told_and_the_conversation_resumes(
+        qtbot, speaking, tiny_model, monkeypatch):
+    monkeypatch.setenv(FAULT_ENV, "20")  # only the first engine process gets the fault
+    supervisor = EngineSupervisor(HostConfig(model_dir=str(tiny_model), device="cpu"))
+    monkeypatch.delenv(FAULT_ENV)
+    seen = Watch(supervisor)
+    try:
+        qtbot.waitUntil(lambda: seen.count("ready") == 1, timeout=WAIT_MS)
+        conversation = supervisor.talk({"text": "You are a calm helper."})
+        qtbot.waitUntil(lambda: bool(seen.restarts), timeout=WAIT_MS)
+        assert "fault injected at frame 20" in seen.failed[0][0]
+        assert "exit code 1" in seen.restarts[0]
+        qtbot.waitUntil(lambda: len(seen.stats) >= 1 and seen.count("talking") == 2,
+                        timeout=WAIT_MS)
+        assert seen.states[-1] == ("talking", conversation)
+    finally:
+        code = supervisor.shutdown()
     assert code == 0
 
 
 def test_a_missing_model_is_reported_once_not_restarted(qtbot, tmp_path):
     supervisor = EngineSupervisor(HostConfig(model_dir=str(tmp_path / "no-model"), device="cpu"))
-    restarts = []
-    supervisor.restarted.connect(restarts.append)
+    seen = Watch(supervisor)
     try:
-        with qtbot.waitSignal(supervisor.failed, timeout=WAIT_MS) as told:
-            pass
-        assert "does not exist" in told.args[0] and told.args[1]
-        qtbot.waitSignal(supervisor.state_changed, timeout=WAIT_MS,
-                         check_params_cb=lambda s, d: s == "failed").wait()
-        assert restarts == []
+        qtbot.waitUntil(lambda: bool(seen.failed) and seen.count("failed") == 1, timeout=WAIT_MS)
+        assert "does not exist" in seen.failed[0][0] and seen.failed[0][1]
+        assert seen.restarts == []
     finally:
         supervisor.shutdown(timeout_s=5)
