@@ -20,10 +20,17 @@ def _parser() -> argparse.ArgumentParser:
         "the tray app."))
     sub = p.add_subparsers(dest="command")
 
-    c = sub.add_parser("converse", help="hold a conversation with a recording, offline")
-    c.add_argument("--input", required=True, help="the user's side: any WAV/FLAC/MP3/OGG")
-    c.add_argument("--output", required=True, help="WAV file for the assistant's side")
-    c.add_argument("--transcript", required=True, help="JSON file for the assistant's words")
+    c = sub.add_parser("converse", help="hold a conversation with a recording, or --live")
+    c.add_argument("--input", help="the user's side: any WAV/FLAC/MP3/OGG")
+    c.add_argument("--output", help="WAV file for the assistant's side")
+    c.add_argument("--transcript", help="JSON file for the assistant's words")
+    c.add_argument("--live", action="store_true",
+                   help="talk through the microphone and speaker instead of files")
+    c.add_argument("--seconds", type=float, help="with --live: end after this long")
+    c.add_argument("--input-device", help="with --live: microphone name (default: the system's)")
+    c.add_argument("--output-device", help="with --live: speaker name (default: the system's)")
+    c.add_argument("--no-echo-cancellation", action="store_true",
+                   help="with --live: for headsets, where the microphone cannot hear the speaker")
     voice = c.add_mutually_exclusive_group()
     voice.add_argument("--voice", default="NATF2", help="preset voice name (default NATF2)")
     voice.add_argument("--voice-wav", help="your own voice recording")
@@ -90,6 +97,10 @@ def cmd_converse(args) -> int:
     from .engine.engine import Engine
     from .engine.generator import Sampling
 
+    missing = [f"--{n}" for n in ("input", "output", "transcript") if not getattr(args, n)]
+    if missing and not args.live:
+        raise ArcusError(f"converse needs {', '.join(missing)}.",
+                         "Give a recording and where to write the reply, or use --live.")
     persona = _persona(args)
     mode, context = _mode(args)
     engine = Engine.load(args.model_dir, args.device, quant_mode=mode, context=context)
@@ -98,6 +109,8 @@ def cmd_converse(args) -> int:
     store = _memory_store() if args.recall is not None or args.remember else None
     if args.recall is not None:
         persona = _recall_into(store, persona, args.recall, engine.tokenizer)
+    if args.live:
+        return _converse_live(args, engine, persona, sampling)
     result = converse(engine, args.input, args.output, args.transcript, persona, sampling,
                       seed=args.seed)
     for note in result.notes:
@@ -108,6 +121,20 @@ def cmd_converse(args) -> int:
           f"persona {result.prefill_ms:.0f} ms, frame p50 {result.frame_ms_p50:.1f} ms, "
           f"p99 {result.frame_ms_p99:.1f} ms on {engine.device.type}")
     print(f"wrote {args.output} and {args.transcript}")
+    return 0
+
+
+def _converse_live(args, engine, persona, sampling) -> int:
+    from .engine import live
+
+    frames, stats = live.run(engine, persona, sampling, args.seconds, args.input_device,
+                             args.output_device, not args.no_echo_cancellation)
+    print(f"{frames} frames", end="", file=sys.stderr)
+    if stats:
+        print(f": p50 {stats.compute_ms_p50:.1f} ms per 80 ms frame, speaker underruns "
+              f"{stats.playback_underruns} samples, microphone overruns "
+              f"{stats.capture_overruns} samples", end="", file=sys.stderr)
+    print(file=sys.stderr)
     return 0
 
 

@@ -4,11 +4,15 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import wave
 
 import pytest
 
+from arcus_desktop.audio.files import read_mono
+
 from ..conftest import AUDIO
+from ..pulse import feed
 
 
 def run_cli(*args, cwd=None):
@@ -110,3 +114,28 @@ def test_voices_lists_presets(cli_model):
     result = run_cli("voices", "--model-dir", str(cli_model))
     assert result.returncode == 0
     assert result.stdout.split() == ["NATF0", "NATF2", "NATM1", "VARF3"]
+
+
+def test_converse_live_talks_through_the_real_devices(cli_model, pulse):
+    stop = threading.Event()
+    speech = read_mono(AUDIO / "input_service.wav", 24_000)[4 * 24_000:10 * 24_000]
+    feeder = feed(pulse, speech, stop, loop=True)
+    try:
+        result = run_cli("converse", "--live", "--seconds", "4", "--model-dir", str(cli_model),
+                         "--device", "cpu", "--seed", "1")
+    finally:
+        stop.set()
+        feeder.join(10)
+    assert result.returncode == 0, result.stderr
+    assert "talking: speak now (4 s)" in result.stderr
+    frames = int(result.stderr.split(" frames")[0].split()[-1])
+    # Paced by the sound server's clock: never more than 4 s of 80 ms frames (how many
+    # fewer depends on this machine's speed, which is bench/'s business).
+    assert 5 <= frames <= 51
+    assert result.stdout.strip(), "the random model still says some pieces"
+
+
+def test_converse_needs_files_unless_live(cli_model):
+    result = run_cli("converse", "--model-dir", str(cli_model), "--device", "cpu")
+    assert result.returncode == 2
+    assert "converse needs --input, --output, --transcript" in result.stderr
