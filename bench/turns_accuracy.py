@@ -1,12 +1,15 @@
 """How well the voice activity and the turn tracker follow real speech, and what they
-cost per 80 ms frame: the figures quoted in tests/unit/test_vad.py and test_turns.py.
+and the conversation recorder cost per 80 ms frame: the figures quoted in
+tests/unit/test_vad.py and test_turns.py.
 
     python bench/turns_accuracy.py
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -74,19 +77,37 @@ def boundary_report() -> None:
                 break
 
 
+def _ms(times) -> str:
+    ms = np.array(times) * 1000
+    return (f"p50 {np.median(ms):.3f} ms, p99 {np.percentile(ms, 99):.3f} ms, "
+            f"max {ms.max():.3f} ms ({ms.size} frames)")
+
+
 def cost_report() -> None:
     user = speech.track(40, [("service", 1.0), ("answer", 20.0)])
     user += speech.noise("pink", user.size, -50)
     played = speech.track(40, [("question", 8.0), ("word", 22.0)])
+    frames = [slice(k * speech.FRAME, (k + 1) * speech.FRAME)
+              for k in range(user.size // speech.FRAME)]
     tracker, times = TurnTracker(), []
-    for k in range(user.size // speech.FRAME):
-        s = slice(k * speech.FRAME, (k + 1) * speech.FRAME)
+    for k, s in enumerate(frames):
         t = time.perf_counter()
         tracker.push(user[s], played[s], "\u2581ok" if k % 7 == 0 else None)
         times.append(time.perf_counter() - t)
-    ms = np.array(times) * 1000
-    print(f"turn tracker per frame: p50 {np.median(ms):.3f} ms, p99 "
-          f"{np.percentile(ms, 99):.3f} ms, max {ms.max():.3f} ms ({ms.size} frames)")
+    print(f"turn tracker per frame: {_ms(times)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["ARCUS_DATA_DIR"] = tmp
+        from arcus_desktop.audio.recording import ConversationRecorder
+
+        rec, times = ConversationRecorder(persona="bench"), []
+        for k, s in enumerate(frames):
+            t = time.perf_counter()
+            rec.write(played[s], user[s], "\u2581ok" if k % 7 == 0 else None)
+            times.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        rec.finish()
+        end = (time.perf_counter() - t) * 1000
+    print(f"recorder per frame: {_ms(times)}; finish {end:.1f} ms")
 
 
 if __name__ == "__main__":

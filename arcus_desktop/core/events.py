@@ -37,3 +37,12 @@ class FrameStats:
 class EngineFailed:
     message: str
     hint: str = ""
+
+
+@dataclass
+class RecordingStopped:  # the conversation goes on without being recorded
+    message: str
+    hint: str = ""
+
+
+# Turns travel as core.turns' TurnStarted, Backchannel and TurnEnded (plain values too).
