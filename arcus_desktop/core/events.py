@@ -40,6 +40,12 @@ class EngineFailed:
 
 
 @dataclass
+class RecordingStarted:  # memory's ConversationCapture takes `path` as its recording_path
+    path: str
+    started_at: float
+
+
+@dataclass
 class RecordingStopped:  # the conversation goes on without being recorded
     message: str
     hint: str = ""

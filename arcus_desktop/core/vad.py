@@ -44,7 +44,7 @@ class VoiceActivity:
     the canceller is not the user speaking."""
 
     def __init__(self, config: VadConfig | None = None) -> None:
-        self.config = c = config or VadConfig()
+        self.config = config or VadConfig()
         freqs = np.fft.rfftfreq(BLOCK, 1.0 / RATE)
         self._band = (freqs >= _BAND_HZ[0]) & (freqs <= _BAND_HZ[1])
         window = np.hanning(BLOCK).astype(np.float32)

@@ -217,3 +217,13 @@ def test_turn_is_the_one_memory_stores():
     assert capture.Turn is Turn
     t = Turn("user", "hello", 1.0, 2.0)  # the memory layer's four fields, positionally
     assert (t.interrupted, t.backchannels) == (False, [])
+
+
+def test_events_cross_the_process_pipe():
+    """The engine process sends them to the app: they must pickle."""
+    import pickle
+
+    mic = track(9, [("word", 2.5)])
+    events = [e for _, e in run(mic, track(9, [("question", 1.0)]))]
+    assert {type(e).__name__ for e in events} == {"TurnStarted", "Backchannel", "TurnEnded"}
+    assert pickle.loads(pickle.dumps(events)) == events
