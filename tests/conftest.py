@@ -6,7 +6,17 @@ import pytest
 os.environ.setdefault("NO_TORCH_COMPILE", "1")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+def _shared() -> Path:
+    """shared/ sits beside the checkout; a git worktree one level deeper finds it above."""
+    here = Path(__file__).resolve().parents[1]
+    for folder in here.parents:
+        if (folder / "shared").is_dir():
+            return folder / "shared"
+    return here.parent / "shared"
+
+
+SHARED = _shared()
 VECTORS = SHARED / "reference" / "vectors"
 AUDIO = SHARED / "audio"
 

@@ -50,3 +50,18 @@ class FrameStats:
 class EngineFailed:
     message: str
     hint: str = ""
+
+
+@dataclass
+class RecordingStarted:  # memory's ConversationCapture takes `path` as its recording_path
+    path: str
+    started_at: float
+
+
+@dataclass
+class RecordingStopped:  # the conversation goes on without being recorded
+    message: str
+    hint: str = ""
+
+
+# Turns travel as core.turns' TurnStarted, Backchannel and TurnEnded (plain values too).

@@ -14,6 +14,20 @@ class Word:
     end: float
 
 
+def add_piece(words: list[Word], piece: str, time: float, frame_seconds: float) -> None:
+    """Extend `words` with one text piece heard at `time`: "▁" starts a word, anything
+    else continues the last one."""
+    end = round(time + frame_seconds, 3)
+    if piece.startswith(SPACE) or not words:
+        text = piece.lstrip(SPACE)
+        if text:
+            words.append(Word(text, round(time, 3), end))
+        return
+    last = words[-1]
+    last.text += piece
+    last.end = end
+
+
 @dataclass
 class Transcript:
     frame_seconds: float
@@ -23,15 +37,7 @@ class Transcript:
     def add(self, token: int, piece: str, time: float) -> None:
         """A visible text piece that accompanies the audio played at `time` seconds."""
         self.pieces.append({"id": token, "piece": piece, "time": round(time, 3)})
-        end = round(time + self.frame_seconds, 3)
-        if piece.startswith(SPACE) or not self.words:
-            text = piece.lstrip(SPACE)
-            if text:
-                self.words.append(Word(text, round(time, 3), end))
-            return
-        last = self.words[-1]
-        last.text += piece
-        last.end = end
+        add_piece(self.words, piece, time, self.frame_seconds)
 
     @property
     def text(self) -> str:

@@ -5,20 +5,14 @@ session adds a summary."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
+from ..core.turns import Turn
 from . import cues, summary
 from .store import Memory, MemoryStore
 
+__all__ = ["ConversationCapture", "Turn", "turns_from_words"]
+
 TURN_GAP_S = 0.8  # silence that ends one speaker's turn
-
-
-@dataclass
-class Turn:
-    speaker: str  # user or assistant
-    text: str
-    start: float  # seconds from the start of the conversation's recording
-    end: float
 
 
 def turns_from_words(words, speaker: str, gap: float = TURN_GAP_S) -> list[Turn]:
