@@ -13,8 +13,9 @@ import uuid
 
 from PySide6.QtCore import QObject, Signal
 
-from ..core.events import (EngineFailed, FrameStats, Levels, Loading, Notice, StateChanged,
-                           TextPiece)
+from ..core.events import (EngineFailed, FrameStats, Levels, Loading, Notice, RecordingStarted,
+                           RecordingStopped, StateChanged, TextPiece)
+from ..core.turns import Backchannel, TurnEnded, TurnStarted
 from ..engine.host import EXIT_TOLD, FRAME_S, HostConfig, main as host_main
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,10 @@ class EngineSupervisor(QObject):
     notice = Signal(str, str)  # message, hint: worth telling, nothing stopped
     loading = Signal(float, str)  # fraction, what
     restarted = Signal(str)  # why the engine had to be started again
+    # TurnStarted, Backchannel or TurnEnded; times are seconds into the recording, which
+    # starts `part_offset` seconds into the conversation (later than 0 after a restart).
+    turn = Signal(object)
+    recording = Signal(str)  # the WAV this part of the conversation is recorded to
 
     def __init__(self, config: HostConfig, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -44,6 +49,7 @@ class EngineSupervisor(QObject):
         self._persona: dict | None = None
         self._heard_until = 0.0  # seconds of the conversation the app has seen
         self._offset = 0.0  # where the engine's current part of the conversation began
+        self._persona_name = ""
         self._resume = False
         self._start()
 
@@ -81,7 +87,11 @@ class EngineSupervisor(QObject):
                 self.stats.emit(event)
             elif isinstance(event, Loading):
                 self.loading.emit(event.fraction, event.what)
-            elif isinstance(event, Notice):
+            elif isinstance(event, (TurnStarted, Backchannel, TurnEnded)):
+                self.turn.emit(event)
+            elif isinstance(event, RecordingStarted):
+                self.recording.emit(event.path)
+            elif isinstance(event, (Notice, RecordingStopped)):
                 self.notice.emit(event.message, event.hint)
             elif isinstance(event, EngineFailed):
                 self.failed.emit(event.message, event.hint)
@@ -118,16 +128,22 @@ class EngineSupervisor(QObject):
 
     def _start_args(self) -> dict:
         self._offset = self._heard_until
-        return {"persona": self._persona, "conversation": self.conversation,
-                "offset": self._offset}
+        return {"persona": self._persona, "persona_name": self._persona_name,
+                "conversation": self.conversation, "offset": self._offset}
+
+    @property
+    def part_offset(self) -> float:
+        """Where the current recording starts in the conversation, in seconds."""
+        return self._offset
 
     def _end_conversation(self) -> None:
         self.conversation, self._persona, self._resume = None, None, False
 
-    def talk(self, persona: dict | None = None) -> str:
+    def talk(self, persona: dict | None = None, persona_name: str = "") -> str:
         """Start a conversation; its id (recordings and memories are filed under it)."""
         self.conversation = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         self._persona, self._heard_until = dict(persona or {}), 0.0
+        self._persona_name = persona_name
         self._send("start", self._start_args())
         return self.conversation
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import ArcusError
-from ..core.events import (EngineFailed, FrameStats, Levels, Loading, StateChanged,
-                           TextPiece)
+from ..core.events import (EngineFailed, FrameStats, Levels, Loading, RecordingStarted,
+                           RecordingStopped, StateChanged, TextPiece)
 from ..core.persona import Persona
 from .event_sender import EventSender
 
@@ -84,7 +84,8 @@ def _serve(config: HostConfig, commands, events: EventSender) -> None:
                     FrameLoop(engine, engine.prepare(persona)) as loop:
                 audio.muted, audio.volume = muted, volume
                 events.send(StateChanged("talking", start.get("conversation") or ""))
-                stop = converse_live(loop, audio, commands, events, float(start.get("offset", 0)))
+                stop = converse_live(loop, audio, commands, events, float(start.get("offset", 0)),
+                                     persona_name=start.get("persona_name", ""))
                 muted, volume = audio.muted, audio.volume
             events.send(StateChanged("ready"))
             if stop == "shutdown":
@@ -102,9 +103,42 @@ def _loading_reporter(events: EventSender):
     return report
 
 
-def converse_live(loop, audio, commands, events, offset: float = 0.0) -> str:
+def converse_live(loop, audio, commands, events, offset: float = 0.0,
+                  persona_name: str = "") -> str:
     """Frames until told to stop; returns the command that ended the conversation.
-    `commands` needs poll() and recv(); `events` needs send() and send_levels()."""
+    `commands` needs poll() and recv(); `events` needs send() and send_levels().
+    Turns and the recording start with the first frame; their times are seconds into
+    this recording (`offset` is where it sits in the whole conversation)."""
+    from ..audio.recording import ConversationRecorder
+    from ..core.turns import TurnTracker
+
+    tracker = TurnTracker()
+    recorder = ConversationRecorder(persona=persona_name)
+    if recorder.wav_path is not None:
+        events.send(RecordingStarted(str(recorder.wav_path), recorder.started_at))
+    try:
+        return _frames(loop, audio, commands, events, offset, tracker, recorder)
+    finally:  # the turns so far and the recording are kept however the loop ended
+        for event in tracker.finish():
+            _turn_event(event, recorder, events)
+        recorder.finish()
+        _recording_error(recorder, events)
+
+
+def _turn_event(event, recorder, events) -> None:
+    from ..core.turns import TurnEnded
+
+    if isinstance(event, TurnEnded):
+        recorder.add_turn(event.turn)
+    events.send(event)
+
+
+def _recording_error(recorder, events) -> None:
+    if (error := recorder.take_error()) is not None:
+        events.send(RecordingStopped(error.message, error.hint))
+
+
+def _frames(loop, audio, commands, events, offset, tracker, recorder) -> str:
     fault_at = int(os.environ.get(FAULT_ENV, "0") or 0)
     times: list[float] = []
     n = 0
@@ -131,6 +165,10 @@ def converse_live(loop, audio, commands, events, offset: float = 0.0) -> str:
         now = offset + n * FRAME_S
         if result.piece is not None:
             events.send(TextPiece(result.piece, now))
+        for event in tracker.push(mic, result.pcm, result.piece):
+            _turn_event(event, recorder, events)
+        recorder.write(result.pcm, mic, result.piece)
+        _recording_error(recorder, events)
         events.send_levels(Levels(float(np.sqrt(np.mean(mic ** 2))),
                                   float(np.sqrt(np.mean(result.pcm ** 2)))))
         times.append(result.compute_ms)

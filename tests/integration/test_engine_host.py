@@ -3,14 +3,19 @@ real PulseAudio daemon (tests/pulse.py), the app's supervisor on the other end."
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
+import wave
+from pathlib import Path
 
 import pytest
 
 from arcus_desktop.audio.files import read_mono
+from arcus_desktop.audio.recording import recover
 from arcus_desktop.bridge.engine_supervisor import EngineSupervisor
+from arcus_desktop.core.turns import TurnEnded
 from arcus_desktop.engine.host import FAULT_ENV, HostConfig
 
 from ..conftest import AUDIO
@@ -25,6 +30,7 @@ class Watch:
     def __init__(self, supervisor: EngineSupervisor) -> None:
         self.states, self.pieces, self.stats, self.levels = [], [], [], []
         self.loading, self.failed, self.restarts = [], [], []
+        self.turns, self.recordings, self.notices = [], [], []
         supervisor.state_changed.connect(lambda s, d: self.states.append((s, d)))
         supervisor.text.connect(lambda piece, t: self.pieces.append((piece, t)))
         supervisor.stats.connect(self.stats.append)
@@ -32,6 +38,9 @@ class Watch:
         supervisor.loading.connect(lambda f, what: self.loading.append((f, what)))
         supervisor.failed.connect(lambda m, h: self.failed.append((m, h)))
         supervisor.restarted.connect(self.restarts.append)
+        supervisor.turn.connect(self.turns.append)
+        supervisor.recording.connect(self.recordings.append)
+        supervisor.notice.connect(lambda m, h: self.notices.append((m, h)))
 
     def count(self, state: str) -> int:
         return sum(s == state for s, _ in self.states)
@@ -66,7 +75,7 @@ def test_a_live_conversation_survives_an_engine_crash(qtbot, speaking, tiny_mode
         with capsys.disabled():  # speed belongs to bench/, but say what happened here
             print(f"\nlive tiny model: {seen.stats[-1]}")
 
-        first, before = supervisor.process.pid, len(seen.pieces)
+        first, before, turns_before = supervisor.process.pid, len(seen.pieces), len(seen.turns)
         os.kill(first, signal.SIGKILL)  # a GPU crash would look like this
         qtbot.waitUntil(lambda: bool(seen.restarts), timeout=WAIT_MS)
         assert "exit code -9" in seen.restarts[0]
@@ -77,9 +86,30 @@ def test_a_live_conversation_survives_an_engine_crash(qtbot, speaking, tiny_mode
         assert seen.states[-1] == ("talking", conversation)
         assert seen.pieces[before][1] >= times[-1]  # its clock goes on, not back to 0
         assert seen.failed == []
+        # The user's speech (1 s pauses every 6 s) becomes turns as it goes.
+        qtbot.waitUntil(lambda: any(isinstance(e, TurnEnded) and e.turn.speaker == "user"
+                                    for e in seen.turns[turns_before:]), timeout=WAIT_MS)
     finally:
         code = supervisor.shutdown()
     assert code == 0
+    # Both parts of the conversation were recorded; the first, cut short by the crash,
+    # is mended when a later recording opens.
+    user_turns = [e.turn for e in seen.turns if isinstance(e, TurnEnded) and e.turn.speaker == "user"]
+    assert all(t.end > t.start for t in user_turns)
+    assert len(seen.recordings) == 2
+    first_wav, second_wav = (Path(p) for p in seen.recordings)
+    assert second_wav.with_suffix(".json").is_file()  # finished cleanly at shutdown
+    transcript = json.loads(second_wav.with_suffix(".json").read_text())
+    assert any(t["speaker"] == "user" for t in transcript["turns"])
+    with wave.open(str(second_wav)) as w:
+        assert w.getnchannels() == 2 and w.getnframes() > 24_000
+    with wave.open(str(first_wav)) as w:  # its header is brought up to date every second
+        assert w.getnframes() >= 3 * 24_000  # at least 3 of its 4+ s survived the kill
+    if not first_wav.with_suffix(".json").is_file():  # not yet mended: it was too recent
+        assert recover(first_wav.parent, stale_s=0) == [first_wav.with_suffix(".json")]
+    mended = json.loads(first_wav.with_suffix(".json").read_text())
+    assert mended["recovered"] and mended["audio_seconds"] >= 3
+    assert mended["words"]["assistant"]  # the assistant's words before the kill, from the journal
 
 
 def test_an_exception_inside_a_step_is_told_and_the_conversation_resumes(
