@@ -6,7 +6,20 @@ import pytest
 os.environ.setdefault("NO_TORCH_COMPILE", "1")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+def _shared() -> Path:
+    """shared/ beside the checkout (CI, /work/main), or beside a folder above it (a
+    worktree under /work/wt/NAME); ARCUS_SHARED_DIR overrides."""
+    if os.environ.get("ARCUS_SHARED_DIR"):
+        return Path(os.environ["ARCUS_SHARED_DIR"])
+    root = Path(__file__).resolve().parents[1]
+    for folder in root.parents:
+        if (folder / "shared").is_dir():
+            return folder / "shared"
+    return root.parent / "shared"
+
+
+SHARED = _shared()
 VECTORS = SHARED / "reference" / "vectors"
 AUDIO = SHARED / "audio"
 
