@@ -23,7 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("converse", help="hold a conversation with a recording, or --live")
     c.add_argument("--input", help="the user's side: any WAV/FLAC/MP3/OGG")
     c.add_argument("--output", help="WAV file for the assistant's side")
-    c.add_argument("--transcript", help="JSON file for the assistant's words")
+    c.add_argument("--transcript", help="JSON file for the assistant's words (and the user's, with a "
+                        "speech-to-text model)")
     c.add_argument("--live", action="store_true",
                    help="talk through the microphone and speaker instead of files")
     c.add_argument("--seconds", type=float, help="with --live: end after this long")
@@ -38,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     role.add_argument("--persona", help="the assistant's role, as text")
     role.add_argument("--persona-file", help="a text file with the assistant's role")
     c.add_argument("--model-dir", help="checkpoint folder (default: the downloaded model)")
+    stt = c.add_mutually_exclusive_group()
+    stt.add_argument("--stt-dir", help="speech-to-text model folder for the user's words "
+                     "(default: the downloaded one, if any)")
+    stt.add_argument("--no-stt", action="store_true", help="leave the user's words out")
     c.add_argument("--device", default="auto", help="auto, cpu or cuda")
     c.add_argument("--mode", default="auto", choices=("auto", "bf16", "int8", "int4"),
                    help="weights in full precision or 8/4-bit (auto: what fits the GPU)")
@@ -56,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("download", help="download PersonaPlex-7B from Hugging Face")
     d.add_argument("--model-dir", help="download into this folder instead of the HF cache")
+    d.add_argument("--stt", action="store_true",
+                   help="download Kyutai's speech-to-text model (the user's words) instead")
     d.add_argument("--token", help="Hugging Face token (default: keyring, then HF_TOKEN)")
     d.add_argument("--save-token", action="store_true", help="keep --token in the OS keyring")
 
@@ -64,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=1234)
     t.add_argument("--dep-steps", type=int, choices=(8, 16), default=16,
                    help="depformer steps stored (16 like PersonaPlex, 8 like older files)")
+    t.add_argument("--stt-out", help="also write a tiny speech-to-text model here (for --stt-dir)")
 
     v = sub.add_parser("voices", help="list the preset voices")
     v.add_argument("--model-dir")
@@ -103,7 +111,8 @@ def cmd_converse(args) -> int:
                          "Give a recording and where to write the reply, or use --live.")
     persona = _persona(args)
     mode, context = _mode(args)
-    engine = Engine.load(args.model_dir, args.device, quant_mode=mode, context=context)
+    engine = Engine.load(args.model_dir, args.device, quant_mode=mode, context=context,
+                         stt_dir=args.stt_dir, user_words=not args.no_stt)
     sampling = Sampling(args.temperature, args.top_k, args.text_temperature, args.text_top_k,
                         greedy=args.greedy)
     store = _memory_store() if args.recall is not None or args.remember else None
@@ -116,7 +125,7 @@ def cmd_converse(args) -> int:
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     if args.remember:
-        _remember(store, persona, args.output, result.transcript)
+        _remember(store, persona, args.output, result.transcript, result.user)
     print(f"{result.seconds:.1f} s of conversation, {result.frames} frames: "
           f"persona {result.prefill_ms:.0f} ms, frame p50 {result.frame_ms_p50:.1f} ms, "
           f"p99 {result.frame_ms_p99:.1f} ms on {engine.device.type}")
@@ -176,16 +185,22 @@ def _recall_into(store, persona, topic: str, tokenizer):
     return replace(persona, text=ctx.text)
 
 
-def _remember(store, persona, recording: str, transcript) -> None:
+def _remember(store, persona, recording: str, transcript, user=None) -> None:
     from .memory.capture import ConversationCapture, turns_from_words
 
     capture = ConversationCapture(store, persona=persona.text,
                                   recording_path=str(Path(recording).resolve()))
-    for turn in turns_from_words(transcript.words, "assistant"):
+    turns = turns_from_words(transcript.words, "assistant")
+    if user is not None:
+        turns += turns_from_words(user.words, "user")
+    for turn in sorted(turns, key=lambda t: t.start):
         capture.add_turn(turn)
     capture.finish()
-    print(f"memory: kept {len(capture.turns)} turns of the assistant's side; the user's "
-          "words need a speech-to-text model, which converse does not run yet", file=sys.stderr)
+    if user is None:
+        print(f"memory: kept {len(capture.turns)} turns of the assistant's side; the user's "
+              "words need a speech-to-text model (`arcus-desktop download --stt`)", file=sys.stderr)
+    else:
+        print(f"memory: kept {len(capture.turns)} turns of both sides", file=sys.stderr)
 
 
 def cmd_download(args) -> int:
@@ -206,6 +221,13 @@ def cmd_download(args) -> int:
         print(f"\r{pct:5.1f}%  {p.done / 2**30:6.2f} / {p.total / 2**30:.2f} GiB  "
               f"{p.speed / 2**20:7.1f} MiB/s  {p.filename:<48}", end="", file=sys.stderr, flush=True)
 
+    if args.stt:
+        from .engine.download import STT_REPO_ID
+
+        path = download_model(STT_REPO_ID, token=args.token, local_dir=args.model_dir,
+                              progress=progress)
+        print(f"\nspeech-to-text model ready in {path}", file=sys.stderr)
+        return 0
     path = download_model(token=args.token, local_dir=args.model_dir, progress=progress)
     print(f"\nmodel ready in {path}", file=sys.stderr)
     return 0
@@ -216,6 +238,9 @@ def cmd_testkit(args) -> int:
 
     out = testkit.write(args.out, seed=args.seed, dep_steps=args.dep_steps)
     print(f"wrote a tiny test checkpoint to {out}")
+    if args.stt_out:
+        stt = testkit.write_stt(args.stt_out, seed=args.seed)
+        print(f"wrote a tiny speech-to-text checkpoint to {stt}")
     return 0
 
 

@@ -51,6 +51,15 @@ def _model() -> str:
         return e.user_text()
 
 
+def _speech_to_text() -> str:
+    from .engine import stt_checkpoint
+
+    found = stt_checkpoint.find_installed()
+    if found is None:
+        return stt_checkpoint.NOT_INSTALLED + " Get it with `arcus-desktop download --stt`."
+    return str(found)
+
+
 def report() -> list[tuple[str, str]]:
     rows = [("arcus-desktop", __version__),
             ("python", f"{platform.python_version()} ({sys.executable})"),
@@ -64,6 +73,6 @@ def report() -> list[tuple[str, str]]:
         rows.append(("engine mode", f"{choice.mode}: {choice.note}"))
     except ImportError as e:
         rows.append(("torch", f"missing ({e})"))
-    rows += [("model", _model()), ("memory database", _sqlite()),
+    rows += [("model", _model()), ("speech-to-text", _speech_to_text()), ("memory database", _sqlite()),
              ("memory embeddings", _embedder()), ("audio", _audio()), ("keyring", _keyring())]
     return rows

@@ -8,12 +8,15 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 def _shared() -> Path:
-    """shared/ sits beside the checkout; a git worktree one level deeper finds it above."""
-    here = Path(__file__).resolve().parents[1]
-    for folder in here.parents:
+    """shared/ beside the checkout (CI, /work/main), or beside a folder above it (a
+    worktree under /work/wt/NAME); ARCUS_SHARED_DIR overrides."""
+    if os.environ.get("ARCUS_SHARED_DIR"):
+        return Path(os.environ["ARCUS_SHARED_DIR"])
+    root = Path(__file__).resolve().parents[1]
+    for folder in root.parents:
         if (folder / "shared").is_dir():
             return folder / "shared"
-    return here.parent / "shared"
+    return root.parent / "shared"
 
 
 SHARED = _shared()
@@ -44,7 +47,24 @@ def tiny_model(tmp_path_factory) -> Path:
 def tiny_engine(tiny_model):
     from arcus_desktop.engine.engine import Engine
 
-    return Engine.load(tiny_model, "cpu")
+    return Engine.load(tiny_model, "cpu", user_words=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_stt(tmp_path_factory) -> Path:
+    """A tiny speech-to-text checkpoint in kyutai/stt-1b-en_fr's layout, sharing the tiny
+    model's Mimi."""
+    from arcus_desktop.engine import testkit
+
+    return testkit.write_stt(tmp_path_factory.mktemp("tiny-stt"))
+
+
+@pytest.fixture(scope="session")
+def tiny_stt_engine(tiny_model, tiny_stt):
+    """The tiny model with the tiny speech-to-text model next to it."""
+    from arcus_desktop.engine.engine import Engine
+
+    return Engine.load(tiny_model, "cpu", stt_dir=tiny_stt)
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,8 @@ RESTART_WINDOW_S = 60.0
 
 class EngineSupervisor(QObject):
     state_changed = Signal(str, str)
-    text = Signal(str, float)
+    text = Signal(str, float)  # the assistant's pieces ("▁" starts a word), seconds
+    user_text = Signal(str, float)  # the user's, when a speech-to-text model is installed
     levels = Signal(float, float)
     stats = Signal(object)
     failed = Signal(str, str)
@@ -77,6 +78,8 @@ class EngineSupervisor(QObject):
                     self._resume = False
                     self._send("start", self._start_args())
                 self.state_changed.emit(event.state, event.detail)
+            elif isinstance(event, TextPiece) and event.speaker == "user":
+                self.user_text.emit(event.piece, event.time)
             elif isinstance(event, TextPiece):
                 self._heard_until = max(self._heard_until, event.time + FRAME_S)
                 self.text.emit(event.piece, event.time)

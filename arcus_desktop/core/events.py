@@ -25,8 +25,9 @@ class Loading:
 
 @dataclass
 class TextPiece:
-    piece: str  # the model's text, "▁" marks a word start
-    time: float  # seconds into the conversation when its audio plays
+    piece: str  # sentencepiece text, "▁" marks a word start
+    time: float  # seconds into the conversation when it was said
+    speaker: str = "assistant"  # or "user" (from the speech-to-text model)
 
 
 @dataclass

@@ -29,6 +29,7 @@ class ConversationResult:
     frame_ms_p99: float
     transcript: Transcript
     notes: list[str]
+    user: Transcript | None = None  # the user's words; None without a speech-to-text model
 
 
 def converse(engine: Engine, input_path: str | os.PathLike, output_path: str | os.PathLike,
@@ -44,6 +45,9 @@ def converse(engine: Engine, input_path: str | os.PathLike, output_path: str | o
     out = np.zeros_like(padded)
     frame_s = C.FRAME_SIZE / C.SAMPLE_RATE
     transcript = Transcript(frame_s)
+    user = Transcript(frame_s) if engine.stt is not None else None
+    seconds = pcm.size / C.SAMPLE_RATE
+    notes = list(prepared.notes) + ([engine.stt_note] if engine.stt_note else [])
     times = []
     with FrameLoop(engine, prepared, sampling) as loop:
         for i in range(n_frames):
@@ -52,14 +56,19 @@ def converse(engine: Engine, input_path: str | os.PathLike, output_path: str | o
             if res.piece is not None:
                 # The frame completed at step i is what plays from i * 80 ms on.
                 transcript.add(res.text_token, res.piece, i * frame_s)
+            _add_user(user, res, seconds)
             times.append(res.compute_ms)
             if progress:
                 progress(i + 1, n_frames)
+        for res in loop.flush_user():  # the user's last words come out after the audio
+            _add_user(user, res, seconds)
+    if user is not None and user.words:
+        user.words[-1].end = min(user.words[-1].end, round(seconds, 3))
     audio_files.write_wav(output_path, out[: pcm.size], C.SAMPLE_RATE)
     result = ConversationResult(
-        seconds=pcm.size / C.SAMPLE_RATE, frames=n_frames, prefill_ms=loop.prefill_ms,
+        seconds=seconds, frames=n_frames, prefill_ms=loop.prefill_ms,
         frame_ms_p50=float(np.percentile(times, 50)), frame_ms_p99=float(np.percentile(times, 99)),
-        transcript=transcript, notes=prepared.notes)
+        transcript=transcript, notes=notes, user=user)
     _write_json(transcript_path, {
         "input": str(input_path),
         "output": str(output_path),
@@ -68,10 +77,17 @@ def converse(engine: Engine, input_path: str | os.PathLike, output_path: str | o
         "persona": {"voice": prepared.voice, "prompt_tokens": len(prepared.text.tokens),
                     "prompt_truncated_by": prepared.text.dropped_tokens},
         "seed": seed,
-        "notes": prepared.notes,
+        "notes": notes,
         "model": transcript.to_dict(),
+        "user": None if user is None else dict(user.to_dict(), delay=engine.stt.delay_s),
     })
     return result
+
+
+def _add_user(user: Transcript | None, res, seconds: float) -> None:
+    """A piece of the user's words; none that would start after the recording ended."""
+    if user is not None and res.user_piece is not None and res.user_time < seconds:
+        user.add(res.user_token, res.user_piece, res.user_time)
 
 
 def _write_json(path: str | os.PathLike, data: dict) -> None:

@@ -1,4 +1,7 @@
-"""Download PersonaPlex-7B from the Hugging Face hub: resumable, checked, with progress.
+"""Download models from the Hugging Face hub: resumable, checked, with progress.
+
+PersonaPlex-7B (gated) by default; Kyutai's speech-to-text model for the user's words
+with `repo_id=STT_REPO_ID`.
 
 huggingface_hub does the transfer (cache layout, `.incomplete` files and Range
 resumes, Xet when installed). This module adds what the app needs around it:
@@ -40,6 +43,15 @@ MODEL_FILES = (
     "voices.tgz",
     "config.json",
 )
+# Kyutai's streaming speech-to-text (public): the user's words, from the same Mimi codes.
+STT_REPO_ID = "kyutai/stt-1b-en_fr"
+STT_FILES = (
+    "config.json",
+    "model.safetensors",
+    "mimi-pytorch-e351c8d8@125.safetensors",
+    "tokenizer_en_fr_audio_8000.model",
+)
+KNOWN_FILES = {REPO_ID: MODEL_FILES, STT_REPO_ID: STT_FILES}
 TOKEN_PAGE = "https://huggingface.co/settings/tokens"
 
 AUTH_HINT = (
@@ -84,11 +96,12 @@ def download_model(
     token: str | None = None,
     local_dir: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
-    files: Sequence[str] = MODEL_FILES,
+    files: Sequence[str] | None = None,
     progress: ProgressCallback | None = None,
     endpoint: str | None = None,
 ) -> Path:
-    """Fetch `files` of the model and return the folder that holds them all.
+    """Fetch `files` of the model (default: all it needs) and return the folder that
+    holds them all.
 
     That folder is the snapshot in the Hugging Face cache, or `local_dir`.
     The token defaults to the keyring, then $HF_TOKEN. The endpoint defaults to
@@ -102,6 +115,7 @@ def download_model(
     endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or _hub_constants().ENDPOINT).rstrip("/")
     local = Path(local_dir).expanduser() if local_dir is not None else None
     cache = None if local is not None else _cache_root(cache_dir)
+    files = model_files(repo_id) if files is None else files
     try:
         return _download(repo_id, revision, token, endpoint, local, cache, tuple(files), progress)
     except ArcusError:
@@ -114,19 +128,28 @@ def download_model(
 
 
 def find_cached_model(
-    repo_id: str = REPO_ID, cache_dir: str | os.PathLike | None = None, *, revision: str | None = None
+    repo_id: str = REPO_ID, cache_dir: str | os.PathLike | None = None, *, revision: str | None = None,
+    files: Sequence[str] | None = None,
 ) -> Path | None:
-    """The cached snapshot folder if it holds every file of MODEL_FILES; no network."""
+    """The cached snapshot folder if it holds every file the model needs; no network."""
     from huggingface_hub import try_to_load_from_cache
 
     cache = _cache_root(cache_dir)
     roots = set()
-    for name in MODEL_FILES:
+    for name in model_files(repo_id) if files is None else files:
         found = try_to_load_from_cache(repo_id, name, cache_dir=str(cache), revision=revision)
         if not isinstance(found, str) or not os.path.isfile(found):
             return None
         roots.add(_root_of(Path(found), name))
     return roots.pop() if len(roots) == 1 else None
+
+
+def model_files(repo_id: str) -> tuple[str, ...]:
+    """The files of a model this app knows."""
+    try:
+        return KNOWN_FILES[repo_id]
+    except KeyError:
+        raise ValueError(f"unknown model {repo_id}: name its files") from None
 
 
 # -- the download ------------------------------------------------------------
@@ -417,6 +440,10 @@ def _user_error(exc: BaseException, *, token: str | None, repo_id: str,
             return _missing_token()
         return _bad_token() if status == 401 else _no_access()
     if isinstance(exc, hf.RepositoryNotFoundError):
+        if repo_id != REPO_ID:  # public models: no token involved
+            return ModelNotFoundError(f"Hugging Face has no model {repo_id}.",
+                                      f"Check that https://huggingface.co/{repo_id} opens, "
+                                      "or update Arcus.")
         if not token:
             return _missing_token()
         return ModelNotFoundError(

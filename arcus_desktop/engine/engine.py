@@ -6,6 +6,7 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .torch_env import pick_device, torch
 
@@ -15,6 +16,9 @@ from . import checkpoint, generator, model, prompt
 from . import constants as C
 from .persona_cache import PersonaCache
 from .voices import VoiceLibrary, prepare_recording, recording_key
+
+if TYPE_CHECKING:
+    from .stt import SpeechToText
 
 
 @dataclass
@@ -28,8 +32,11 @@ class PreparedPersona:
 
 
 class Engine:
-    def __init__(self, loaded: model.LoadedModel, cache_dir: Path | None = None) -> None:
+    def __init__(self, loaded: model.LoadedModel, cache_dir: Path | None = None,
+                 stt: "SpeechToText | None" = None, stt_note: str = "") -> None:
         self.loaded = loaded
+        self.stt = stt  # the user's words; None without a speech-to-text model
+        self.stt_note = stt_note  # why there are no user words, for the UI; "" with them
         self.lm = loaded.lm
         self.mimi = loaded.mimi
         self.tokenizer = loaded.tokenizer
@@ -42,12 +49,21 @@ class Engine:
     @classmethod
     def load(cls, model_dir: str | os.PathLike | None = None, device: str | None = None,
              dep_steps: int = C.NUM_CODEBOOKS, quant_mode: str = "bf16",
-             context: int | None = None, progress=None) -> "Engine":
-        """`progress(fraction, what)`, when given, follows the load (see model.load)."""
+             context: int | None = None, stt_dir: str | os.PathLike | None = None,
+             user_words: bool = True, progress=None) -> "Engine":
+        """PersonaPlex, plus the speech-to-text model for the user's words: from `stt_dir`
+        (errors raised), else the downloaded one if any (`engine.stt_note` says why not).
+        `progress(fraction, what)`, when given, follows the load (see model.load)."""
+        from . import stt, stt_checkpoint
+
         files = checkpoint.locate(model_dir)
+        if stt_dir is not None and user_words:
+            stt_checkpoint.locate(stt_dir)  # a wrong folder fails before the long load
         dev = pick_device(device)
-        return cls(model.load(files, dev, dep_steps=dep_steps, quant_mode=quant_mode,
-                              context=context, progress=progress))
+        loaded = model.load(files, dev, dep_steps=dep_steps, quant_mode=quant_mode, context=context,
+                            progress=progress)
+        speech, note = stt.attach(loaded, stt_dir, enabled=user_words)
+        return cls(loaded, stt=speech, stt_note=note)
 
     def prepare(self, persona: Persona) -> PreparedPersona:
         """Everything the persona's prefill needs; errors say what to fix."""

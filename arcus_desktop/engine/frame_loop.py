@@ -1,10 +1,14 @@
 """One conversation, one 80 ms frame at a time: Mimi encode, step, Mimi decode.
 
+With a speech-to-text model the user's frame is encoded with all 32 codebooks: the
+first 8 feed PersonaPlex (the same codes an 8-codebook encode gives), all 32 feed the
+speech-to-text step, inside the same graphed frame function.
 The offline `converse` command and the live app use this same loop.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -26,21 +30,39 @@ class FrameResult:
     text_token: int
     piece: str | None  # visible text piece, "▁" marks a word start
     compute_ms: float
+    user_token: int | None = None  # the speech-to-text token; None without that model
+    user_piece: str | None = None  # a visible piece of the user's words
+    user_time: float = 0.0  # when the user said user_piece: seconds from the start
 
 
 class FrameLoop:
     def __init__(self, engine: Engine, persona: PreparedPersona,
-                 sampling: Sampling = Sampling(), cuda_graphs: bool = True) -> None:
+                 sampling: Sampling = Sampling(), cuda_graphs: bool = True,
+                 user_words: bool = True) -> None:
         self.engine = engine
         self.cuda_graphs = cuda_graphs
         self.persona = persona
         self.sampling = sampling
+        self.stt = engine.stt if user_words else None
+        self.frames = 0  # frames processed so far
         self._stack = ExitStack()
         self.prefill_ms = 0.0
 
     def __enter__(self) -> "FrameLoop":
+        try:
+            self._start()
+        except BaseException:
+            self._stack.close()  # the codec goes back to 8 codebooks, streams close
+            raise
+        return self
+
+    def _start(self) -> None:
         engine = self.engine
         self._stack.enter_context(torch.no_grad())
+        if self.stt is not None:
+            engine.mimi.set_num_codebooks(self.stt.n_q)
+            self._stack.callback(engine.mimi.set_num_codebooks, C.NUM_CODEBOOKS)
+            self._stack.enter_context(self.stt.streaming(1))
         self._stack.enter_context(engine.mimi.streaming(1))
         self.gen = self._stack.enter_context(engine.generator(1, self.sampling, self.cuda_graphs))
         t0 = time.perf_counter()
@@ -58,23 +80,53 @@ class FrameLoop:
         self.prefill_ms = (time.perf_counter() - t0) * 1e3
         # One CUDA graph for the whole frame: no CPU gaps between encode, step and decode.
         self._frame = CUDAGraphed(self._frame_fn, disable=engine.device.type != "cuda" or not self.cuda_graphs)
-        return self
 
     def __exit__(self, *exc) -> None:
         self._stack.close()
 
-    def _frame_fn(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _frame_fn(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         mimi = self.engine.mimi
-        codes = mimi.encode(x[None, None])  # [1, 8, 1]
-        frame = self.gen.advance(codes[:, :, 0]).frames[0]
+        codes = mimi.encode(x[None, None])  # [1, 8 or 32, 1]
+        frame = self.gen.advance(codes[:, : C.NUM_CODEBOOKS, 0]).frames[0]
         audio = mimi.decode(frame[C.MODEL_AUDIO][None, :, None])  # [1, 1, 1920]
-        return audio[0, 0].float(), frame[0]
+        if self.stt is None:
+            return audio[0, 0].float(), frame[0]
+        return audio[0, 0].float(), frame[0], self.stt.step(codes)
 
     def process(self, pcm: np.ndarray) -> FrameResult:
         """Feed one frame of the user's audio (1920 samples at 24 kHz)."""
         t0 = time.perf_counter()
         x = torch.from_numpy(np.ascontiguousarray(pcm, dtype=np.float32)).to(self.engine.device)
-        audio, text = self._frame(x)
-        pcm_out = audio.cpu().numpy()  # copies: graph outputs are reused
-        token = int(text)
-        return FrameResult(pcm_out, token, self.engine.piece(token), (time.perf_counter() - t0) * 1e3)
+        out = self._frame(x)
+        pcm_out = out[0].cpu().numpy()  # copies: graph outputs are reused
+        token = int(out[1])
+        result = FrameResult(pcm_out, token, self.engine.piece(token), 0.0)
+        if self.stt is not None:
+            self._user(result, int(out[2][0]))
+        self.frames += 1
+        result.compute_ms = (time.perf_counter() - t0) * 1e3
+        return result
+
+    def flush_user(self, frames: int | None = None) -> list[FrameResult]:
+        """End of the conversation: the speech-to-text model runs behind the audio, so feed
+        it silence (`frames`, default: its delay) for the user's last words. PersonaPlex
+        does not step; the results carry no model audio or text."""
+        if self.stt is None:
+            return []
+        if frames is None:
+            frames = math.ceil(self.stt.delay_s * C.FRAME_RATE)
+        mimi, out = self.engine.mimi, []
+        silence = torch.zeros(1, 1, C.FRAME_SIZE, device=self.engine.device)
+        for _ in range(frames):
+            t0 = time.perf_counter()
+            result = FrameResult(np.zeros(0, dtype=np.float32), C.TEXT_PAD, None, 0.0)
+            self._user(result, int(self.stt.step(mimi.encode(silence))[0]))
+            self.frames += 1
+            result.compute_ms = (time.perf_counter() - t0) * 1e3
+            out.append(result)
+        return out
+
+    def _user(self, result: FrameResult, token: int) -> None:
+        result.user_token = token
+        result.user_piece = self.stt.piece(token)
+        result.user_time = self.stt.time_of(self.frames)

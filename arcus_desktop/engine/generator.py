@@ -226,12 +226,7 @@ class Generator:
         self.lm.set_exec_mask(self.active)
 
     def _offset_tensors(self) -> list[torch.Tensor]:
-        """Every per-row position counter of moshi's streaming state for the trunk."""
-        tensors = [self.lm.transformer._streaming_state.offsets]
-        for attn in self._attention:
-            state = attn._streaming_state
-            tensors += [state.offset, state.kv_cache.end_offset]
-        return tensors
+        return trunk.offset_tensors(self.lm)
 
     # -- conversation -----------------------------------------------------------------
     @torch.no_grad()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import ArcusError
-from ..core.events import (EngineFailed, FrameStats, Levels, Loading, RecordingStarted,
+from ..core.events import (EngineFailed, FrameStats, Levels, Loading, Notice, RecordingStarted,
                            RecordingStopped, StateChanged, TextPiece)
 from ..core.persona import Persona
 from .event_sender import EventSender
@@ -29,6 +29,7 @@ FAULT_ENV = "ARCUS_FAULT_AT_FRAME"
 @dataclass
 class HostConfig:
     model_dir: str | None = None
+    stt_dir: str | None = None  # the speech-to-text model; default: the downloaded one
     device: str = "auto"
     quant_mode: str = "bf16"
     input_device: object = None
@@ -63,8 +64,10 @@ def _serve(config: HostConfig, commands, events: EventSender) -> None:
     from .frame_loop import FrameLoop
     events.send(StateChanged("loading"))
     engine = Engine.load(config.model_dir, config.device, quant_mode=config.quant_mode,
-                         progress=_loading_reporter(events))
+                         stt_dir=config.stt_dir, progress=_loading_reporter(events))
     events.send(Loading(1.0, "Ready"))
+    if engine.stt is None and engine.stt_note:
+        events.send(Notice(engine.stt_note, "Download it with: arcus-desktop download --stt"))
     events.send(StateChanged("ready"))
     muted, volume = False, 1.0
     while True:
@@ -110,15 +113,23 @@ def converse_live(loop, audio, commands, events, offset: float = 0.0,
     Turns and the recording start with the first frame; their times are seconds into
     this recording (`offset` is where it sits in the whole conversation)."""
     from ..audio.recording import ConversationRecorder
-    from ..core.turns import TurnTracker
+    from ..core.turns import TurnConfig, TurnTracker
 
-    tracker = TurnTracker()
+    stt = getattr(loop, "stt", None)
+    # The user's words come the speech-to-text model's delay after their sound.
+    tracker = TurnTracker(TurnConfig(text_lag_s=stt.delay_s + 0.1) if stt else None)
     recorder = ConversationRecorder(persona=persona_name)
     if recorder.wav_path is not None:
         events.send(RecordingStarted(str(recorder.wav_path), recorder.started_at))
+    ended = False
     try:
-        return _frames(loop, audio, commands, events, offset, tracker, recorder)
+        stop = _frames(loop, audio, commands, events, offset, tracker, recorder)
+        ended = True
+        return stop
     finally:  # the turns so far and the recording are kept however the loop ended
+        if ended:  # the user's last words, still inside the speech-to-text model
+            for result in loop.flush_user():
+                _user_words(result, offset, tracker, recorder, events)
         for event in tracker.finish():
             _turn_event(event, recorder, events)
         recorder.finish()
@@ -131,6 +142,17 @@ def _turn_event(event, recorder, events) -> None:
     if isinstance(event, TurnEnded):
         recorder.add_turn(event.turn)
     events.send(event)
+
+
+def _user_words(result, offset, tracker, recorder, events) -> None:
+    """A frame of the flush at the end: the speech-to-text model heard silence, so the
+    turns and the recording get silence too, with the user's last words."""
+    silence = np.zeros(1920, np.float32)
+    if result.user_piece is not None:
+        events.send(TextPiece(result.user_piece, offset + result.user_time, "user"))
+    for event in tracker.push(silence, silence, None, result.user_piece, result.user_time):
+        _turn_event(event, recorder, events)
+    recorder.write(silence, silence, None, result.user_piece, result.user_time)
 
 
 def _recording_error(recorder, events) -> None:
@@ -165,9 +187,12 @@ def _frames(loop, audio, commands, events, offset, tracker, recorder) -> str:
         now = offset + n * FRAME_S
         if result.piece is not None:
             events.send(TextPiece(result.piece, now))
-        for event in tracker.push(mic, result.pcm, result.piece):
+        if result.user_piece is not None:
+            events.send(TextPiece(result.user_piece, offset + result.user_time, "user"))
+        for event in tracker.push(mic, result.pcm, result.piece, result.user_piece,
+                                  result.user_time):
             _turn_event(event, recorder, events)
-        recorder.write(result.pcm, mic, result.piece)
+        recorder.write(result.pcm, mic, result.piece, result.user_piece, result.user_time)
         _recording_error(recorder, events)
         events.send_levels(Levels(float(np.sqrt(np.mean(mic ** 2))),
                                   float(np.sqrt(np.mean(result.pcm ** 2)))))

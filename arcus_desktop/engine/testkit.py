@@ -1,8 +1,11 @@
-"""Write a tiny PersonaPlex checkpoint in the exact layout of the real repository.
+"""Write tiny checkpoints in the exact layouts of the real repositories.
 
-Random weights, small dimensions, a sentencepiece model trained on the spot and preset
-voices in the reference `.pt` format: everything the real loading code reads, small
-enough for tests on a laptop CPU. Rebuilding with the same seed gives the same files.
+`write`: PersonaPlex. Random weights, small dimensions, a sentencepiece model trained
+on the spot and preset voices in the reference `.pt` format: everything the real
+loading code reads, small enough for tests on a laptop CPU.
+`write_stt`: Kyutai's speech-to-text (kyutai/stt-1b-en_fr), with the very Mimi file
+that `write` makes from the same seed, as the real pair share one Mimi checkpoint.
+Rebuilding with the same seed gives the same files.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ TINY_MIMI_CONFIG = {
     "channels": 1,
     "frame_rate": C.FRAME_RATE,
     "seanet": dict(loaders._seanet_kwargs, dimension=32, n_filters=4),
-    "quantizer": dict(loaders._quantizer_kwargs, dimension=16, n_q=8, input_dimension=32,
+    # 32 codebooks like the real codec: PersonaPlex uses 8, the speech-to-text model all 32.
+    "quantizer": dict(loaders._quantizer_kwargs, dimension=16, n_q=32, input_dimension=32,
                       output_dimension=32),
     "transformer": dict(loaders._transformer_kwargs, d_model=32, num_heads=2, num_layers=1,
                         dim_feedforward=64, input_dimension=32, output_dimensions=[32]),
@@ -93,6 +97,14 @@ def randomize_codebooks(mimi) -> None:
                 buf.fill_(1.0)
             elif name.endswith("_initialized"):
                 buf.fill_(1)
+
+
+def tiny_mimi(seed: int):
+    """The tiny Mimi of a seed: the same for PersonaPlex's and the STT's test checkpoints."""
+    torch.manual_seed(seed + 1)
+    mimi = loaders.get_mimi(None, TINY_MIMI_CONFIG, "cpu", C.NUM_CODEBOOKS).eval()
+    randomize_codebooks(mimi)
+    return mimi
 
 
 def save_mimi(mimi, path: Path) -> None:
@@ -158,9 +170,7 @@ def write(out: str | Path, seed: int = 1234, dep_steps: int = 16) -> Path:
     with torch.no_grad():
         torch.manual_seed(seed)
         save_lm(LMModel(device="cpu", dtype=torch.float32, **TINY_LM_KWARGS), out / C.LM_FILE, dep_steps)
-        torch.manual_seed(seed + 1)
-        mimi = loaders.get_mimi(None, TINY_MIMI_CONFIG, "cpu", C.NUM_CODEBOOKS).eval()
-        randomize_codebooks(mimi)
+        mimi = tiny_mimi(seed)
         save_mimi(mimi, out / C.MIMI_FILE)
         _write_tokenizer(out / C.TOKENIZER_FILE)
         from .model import load_lm
@@ -179,4 +189,44 @@ def write(out: str | Path, seed: int = 1234, dep_steps: int = 16) -> Path:
         "seed": seed,
     }
     (out / C.CONFIG_FILE).write_text(json.dumps(config, indent=1) + "\n")
+    return out
+
+
+# config.json of kyutai/stt-1b-en_fr with tiny dimensions: the same keys, the same
+# stream layout (32 codebooks, no delays, no depformer), the same delay and file names.
+TINY_STT_CONFIG = {
+    "card": 2048, "n_q": 32, "dep_q": 0, "delays": [0] * 33, "dim": 32, "text_card": 128,
+    "existing_text_padding_id": 3, "num_heads": 4, "num_layers": 2, "hidden_scale": 4.125,
+    "causal": True, "layer_scale": None, "context": 750, "max_period": 100000.0,
+    "gating": "silu", "norm": "rms_norm_f32", "positional_embedding": "rope",
+    "depformer_dim": 8, "depformer_num_heads": 2, "depformer_num_layers": 1,
+    "depformer_dim_feedforward": None, "depformer_multi_linear": True,
+    "depformer_pos_emb": "none", "depformer_weights_per_step": True,
+    "conditioners": {}, "cross_attention": False, "model_id": {"sig": "testkit", "epoch": 0},
+    "lm_gen_config": {"temp": 0.0, "temp_text": 0.0, "top_k": 250, "top_k_text": 50},
+    "stt_config": {"audio_delay_seconds": 0.5, "audio_silence_prefix_seconds": 0.0},
+    "model_type": "stt",
+    "mimi_name": "mimi-pytorch-e351c8d8@125.safetensors",
+    "tokenizer_name": "tokenizer_en_fr_audio_8000.model",
+}
+
+
+def write_stt(out: str | Path, seed: int = 1234) -> Path:
+    """Write a tiny speech-to-text checkpoint folder; its Mimi is `write(seed=seed)`'s."""
+    from .stt_checkpoint import _NOT_KWARGS
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    config = TINY_STT_CONFIG
+    kwargs = {k: v for k, v in config.items() if k not in _NOT_KWARGS and k != "conditioners"}
+    with torch.no_grad():
+        torch.manual_seed(seed + 2)
+        lm = LMModel(device="cpu", dtype=torch.float32, **kwargs)
+        # A random model fed its own last token tends to repeat it forever; a weaker text
+        # input lets the audio steer it, so tests see words change with what was said.
+        lm.text_emb.weight.mul_(0.1)
+        save_lm(lm, out / "model.safetensors")
+        save_mimi(tiny_mimi(seed), out / config["mimi_name"])
+    _write_tokenizer(out / config["tokenizer_name"])
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     return out

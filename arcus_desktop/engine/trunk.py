@@ -42,6 +42,15 @@ def supported(lm: LMModel) -> bool:
     return True
 
 
+def offset_tensors(lm: LMModel) -> list[torch.Tensor]:
+    """Every per-row position counter of moshi's streaming state for the trunk."""
+    tensors = [lm.transformer._streaming_state.offsets]
+    for layer in lm.transformer.layers:
+        state = layer.self_attn._streaming_state
+        tensors += [state.offset, state.kv_cache.end_offset]
+    return tensors
+
+
 class Trunk:
     """Call `step` only while `lm` is streaming; states are read at each call."""
 

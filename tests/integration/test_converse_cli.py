@@ -139,3 +139,55 @@ def test_converse_needs_files_unless_live(cli_model):
     result = run_cli("converse", "--model-dir", str(cli_model), "--device", "cpu")
     assert result.returncode == 2
     assert "converse needs --input, --output, --transcript" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def cli_stt(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    result = run_cli("testkit", "--out", str(folder / "tiny"), "--stt-out", str(folder / "stt"))
+    assert result.returncode == 0, result.stderr
+    assert "speech-to-text checkpoint" in result.stdout
+    return folder / "stt"
+
+
+def test_converse_writes_the_users_words(cli_model, cli_stt, tmp_path):
+    src = tmp_path / "in.wav"
+    with wave.open(str(AUDIO / "input_service.wav")) as w, wave.open(str(src), "wb") as out:
+        out.setparams(w.getparams())
+        out.writeframes(w.readframes(w.getframerate() * 6))  # 6 s of speech
+    common = ["converse", "--input", str(src), "--model-dir", str(cli_model), "--device", "cpu",
+              "--seed", "5"]
+    with_words = run_cli(*common, "--stt-dir", str(cli_stt), "--output", str(tmp_path / "a.wav"),
+                         "--transcript", str(tmp_path / "a.json"))
+    assert with_words.returncode == 0, with_words.stderr
+    without = run_cli(*common, "--output", str(tmp_path / "b.wav"),
+                      "--transcript", str(tmp_path / "b.json"))
+    assert without.returncode == 0, without.stderr
+
+    a, b = (json.loads((tmp_path / n).read_text()) for n in ("a.json", "b.json"))
+    assert a["model"] == b["model"]  # the user's words change nothing on the model's side
+    assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
+    words = a["user"]["words"]
+    assert words
+    starts = [w["start"] for w in words]
+    assert starts == sorted(starts) and starts[0] >= 0.0 and words[-1]["end"] <= 6.0
+    assert all(w["end"] > w["start"] for w in words)
+    assert a["user"]["text"] == " ".join(w["text"] for w in words)
+
+    assert b["user"] is None
+    assert any("timed turns without words" in n for n in b["notes"])
+    assert "note: No speech-to-text model installed" in without.stderr
+
+
+def test_broken_stt_folder_fails_in_one_line(cli_model, cli_stt, tmp_path):
+    import shutil
+
+    broken = tmp_path / "stt"
+    shutil.copytree(cli_stt, broken)
+    data = (broken / "model.safetensors").read_bytes()
+    (broken / "model.safetensors").write_bytes(data[:1000])
+    base = ["converse", "--input", str(AUDIO / "input_service.wav"), "--output", str(tmp_path / "o.wav"),
+            "--transcript", str(tmp_path / "o.json"), "--model-dir", str(cli_model), "--device", "cpu"]
+    _assert_clean_failure(run_cli(*base, "--stt-dir", str(broken)), "Speech-to-text", "download --stt")
+    _assert_clean_failure(run_cli(*base, "--stt-dir", str(tmp_path / "none")), "does not exist")
+    assert not (tmp_path / "o.wav").exists()

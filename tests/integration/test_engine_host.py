@@ -29,10 +29,12 @@ class Watch:
 
     def __init__(self, supervisor: EngineSupervisor) -> None:
         self.states, self.pieces, self.stats, self.levels = [], [], [], []
+        self.user_pieces = []
         self.loading, self.failed, self.restarts = [], [], []
         self.turns, self.recordings, self.notices = [], [], []
         supervisor.state_changed.connect(lambda s, d: self.states.append((s, d)))
         supervisor.text.connect(lambda piece, t: self.pieces.append((piece, t)))
+        supervisor.user_text.connect(lambda piece, t: self.user_pieces.append((piece, t)))
         supervisor.stats.connect(self.stats.append)
         supervisor.levels.connect(lambda user, assistant: self.levels.append((user, assistant)))
         supervisor.loading.connect(lambda f, what: self.loading.append((f, what)))
@@ -64,6 +66,7 @@ def test_a_live_conversation_survives_an_engine_crash(qtbot, speaking, tiny_mode
         qtbot.waitUntil(lambda: seen.count("ready") == 1, timeout=WAIT_MS)
         fractions = [f for f, _ in seen.loading]
         assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(fractions) > 2
+        assert any("speech-to-text" in m for m, _ in seen.notices)  # none installed here
         conversation = supervisor.talk({"text": "You are a calm helper."})
         # 4 s of live frames, in which the microphone carried speech into the model.
         qtbot.waitUntil(lambda: len(seen.stats) >= 2 and max(u for u, _ in seen.levels) > 0.01,
@@ -130,6 +133,30 @@ def test_an_exception_inside_a_step_is_told_and_the_conversation_resumes(
     finally:
         code = supervisor.shutdown()
     assert code == 0
+
+
+def test_the_users_words_come_from_the_speech_to_text_model(qtbot, speaking, tiny_model,
+                                                           tiny_stt):
+    supervisor = EngineSupervisor(HostConfig(model_dir=str(tiny_model), stt_dir=str(tiny_stt),
+                                             device="cpu"))
+    seen = Watch(supervisor)
+    try:
+        qtbot.waitUntil(lambda: seen.count("ready") == 1, timeout=WAIT_MS)
+        assert seen.notices == []
+        supervisor.talk({"text": "You are a calm helper."})
+        qtbot.waitUntil(lambda: len(seen.user_pieces) >= 3 and len(seen.stats) >= 1,
+                        timeout=WAIT_MS)
+        supervisor.stop_talking()
+        qtbot.waitUntil(lambda: seen.states[-1][0] == "ready", timeout=WAIT_MS)
+    finally:
+        code = supervisor.shutdown()
+    assert code == 0
+    times = [t for _, t in seen.user_pieces]
+    assert times == sorted(times) and times[0] >= 0
+    # The recording's transcript holds the user's words too, flushed out at the end.
+    transcript = json.loads(Path(seen.recordings[0]).with_suffix(".json").read_text())
+    said = "".join(p for p, _ in seen.user_pieces).replace("\u2581", " ").split()
+    assert [w["text"] for w in transcript["words"]["user"]][:len(said)] == said
 
 
 def test_a_missing_model_is_reported_once_not_restarted(qtbot, tmp_path):

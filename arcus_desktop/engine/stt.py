@@ -1,0 +1,211 @@
+"""The user's words: Kyutai's streaming speech-to-text on moshi's LMModel.
+
+The model (`kyutai/stt-1b-en_fr`) reads all 32 Mimi codebooks of a frame and writes
+one text token per 80 ms frame, greedily, 0.5 s behind the audio. PersonaPlex reads
+the first 8 codebooks of the same encode (residual quantization: they equal an
+8-codebook encode), so the frame loop encodes the user's audio once for both.
+
+A step follows moshi's LMGen exactly (tests compare them token for token): the first
+step sees only initial tokens, every later step sees the previous text token and this
+frame's codes. All state changes are in place, so a step can sit inside the frame
+loop's CUDA graph.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from .torch_env import torch
+
+import sentencepiece
+from moshi.models.compression import MimiModel
+from moshi.models.lm import LMModel
+
+from ..core.errors import ArcusError, CheckpointShapeError
+from ..core.transcript import Transcript
+from . import checkpoint, model, stt_checkpoint, trunk
+from . import constants as C
+from .stt_checkpoint import HINT, NOT_INSTALLED, SttFiles
+
+FRAME_SECONDS = C.FRAME_SIZE / C.SAMPLE_RATE
+
+
+class SpeechToText:
+    def __init__(self, lm: LMModel, tokenizer: sentencepiece.SentencePieceProcessor,
+                 files: SttFiles, lean: bool = True) -> None:
+        self.lm = lm
+        self.tokenizer = tokenizer
+        self.files = files
+        self.device = lm.device
+        self.n_q = lm.n_q
+        self.delay_s = files.delay_seconds
+        self.prefix_frames = math.ceil(files.prefix_seconds * C.FRAME_RATE)
+        self.prefix_codes: torch.Tensor | None = None  # [P, n_q], set by attach()
+        self._hidden = {lm.existing_text_padding_id, lm.existing_text_end_padding_id}
+        lean = lean and trunk.supported(lm)
+        self._trunk = trunk.Trunk(lm, lambda: trunk.offset_tensors(lm)) if lean else None
+        self._started: torch.Tensor | None = None
+        self._prev: torch.Tensor | None = None
+
+    @contextmanager
+    def streaming(self, batch_size: int = 1) -> Iterator["SpeechToText"]:
+        """Fresh streams for `batch_size` rows; `step` works only inside."""
+        with self.lm.streaming(batch_size):
+            self._started = torch.zeros(batch_size, dtype=torch.bool, device=self.device)
+            self._prev = torch.full((batch_size,), self.lm.text_initial_token_id,
+                                    dtype=torch.long, device=self.device)
+            try:
+                if self.prefix_codes is not None:
+                    for codes in self.prefix_codes:
+                        self.step(codes.expand(batch_size, -1))
+                yield self
+            finally:
+                self._started = self._prev = None
+
+    @torch.no_grad()
+    def step(self, codes: torch.Tensor) -> torch.Tensor:
+        """One frame: Mimi codes [B, >=32, 1] or [B, >=32] in, text tokens [B] out."""
+        if self._prev is None:
+            raise RuntimeError("call step() inside `with stt.streaming():`")
+        lm = self.lm
+        if codes.dim() == 3:
+            codes = codes[..., 0]
+        codes = codes[:, : self.n_q].to(self.device, torch.long)
+        first = ~self._started
+        text = torch.where(first, lm.text_initial_token_id, self._prev)
+        audio = torch.where(first[:, None], lm.initial_token_id, codes)
+        # Same order of sums as moshi's forward_text, so the floats match exactly.
+        x = lm.emb[0](audio[:, 0])
+        for k in range(1, self.n_q):
+            x = x + lm.emb[k](audio[:, k])
+        x = (x + lm.text_emb(text))[:, None]
+        hidden = self._trunk.step(x) if self._trunk is not None else lm.transformer(x)
+        if lm.out_norm:
+            hidden = lm.out_norm(hidden)
+        token = lm.text_linear(hidden)[:, 0].float().argmax(-1)
+        self._prev.copy_(token)
+        self._started.fill_(True)
+        return token
+
+    def piece(self, token: int) -> str | None:
+        """The display piece of a text token; None for padding and specials."""
+        sp = self.tokenizer
+        if token in self._hidden or not 0 <= token < sp.vocab_size():
+            return None
+        if sp.is_control(token) or sp.is_unknown(token):
+            return None
+        return sp.id_to_piece(token)
+
+    def time_of(self, frame: int) -> float:
+        """When the user said what the token of conversation frame `frame` writes
+        (seconds from the start): the frame's time less the model's text delay."""
+        return max(0.0, frame * FRAME_SECONDS - self.delay_s)
+
+    def words(self, tokens: Iterable[int], first_frame: int = 0) -> Transcript:
+        return timed_words(tokens, self.piece, self.delay_s, first_frame)
+
+
+def timed_words(tokens: Iterable[int], piece: Callable[[int], str | None], delay_s: float,
+                first_frame: int = 0) -> Transcript:
+    """Tokens of consecutive frames (from `first_frame`) as timed words, with the text
+    delay taken off so that a word's time is when it was said; never before 0."""
+    out = Transcript(FRAME_SECONDS)
+    for i, token in enumerate(tokens):
+        text = piece(int(token))
+        if text is not None:
+            out.add(int(token), text, max(0.0, (first_frame + i) * FRAME_SECONDS - delay_s))
+    return out
+
+
+def load(files: SttFiles, device: torch.device, dtype: torch.dtype | None = None,
+         lean: bool = True) -> SpeechToText:
+    """Check, then load the LM and tokenizer of a speech-to-text checkpoint."""
+    from .torch_env import default_dtype
+
+    try:
+        kwargs = stt_checkpoint.lm_kwargs(files.config, checkpoint.read_header(files.lm))
+        tokenizer = model.load_tokenizer(files.tokenizer)
+        if tokenizer.vocab_size() > kwargs["text_card"]:
+            raise CheckpointShapeError(
+                f"The speech-to-text tokenizer has {tokenizer.vocab_size()} pieces but the "
+                f"model knows {kwargs['text_card']}.", HINT)
+        lm = model.load_lm(files.lm, kwargs, 0, device, dtype or default_dtype(device), dep_steps=0)
+    except ArcusError as e:
+        raise _reworded(e) from e
+    return SpeechToText(lm, tokenizer, files, lean)
+
+
+def check_codec(files: SttFiles, mimi: MimiModel, mimi_path: Path) -> None:
+    """The speech-to-text model must read codes of the very codec PersonaPlex uses."""
+    need = int(files.config.get("n_q", 32))
+    if mimi.total_codebooks < need:
+        raise CheckpointShapeError(
+            f"PersonaPlex's Mimi codec has {mimi.total_codebooks} codebooks; the speech-to-text "
+            f"model reads {need}.", "Use the Mimi checkpoint published with PersonaPlex.")
+    try:
+        same = (checkpoint.read_header(files.mimi) == checkpoint.read_header(mimi_path)
+                and files.mimi.stat().st_size == mimi_path.stat().st_size)
+    except ArcusError as e:
+        raise _reworded(e) from e
+    if not same:
+        raise CheckpointShapeError(
+            "The speech-to-text model was trained on another Mimi codec than PersonaPlex's, "
+            "so one encoding of your voice cannot feed both.", "Use kyutai/stt-1b-en_fr.")
+
+
+def attach(loaded: model.LoadedModel, stt_dir: str | os.PathLike | None = None,
+           enabled: bool = True) -> tuple[SpeechToText | None, str]:
+    """The speech-to-text model next to a loaded PersonaPlex, and why not when there is
+    none. A folder given explicitly must load (errors are raised); one found in the
+    Hugging Face cache is optional: if it cannot be used, the reason is returned."""
+    if not enabled:
+        return None, "Speech-to-text is switched off: user speech appears as timed turns without words."
+    explicit = stt_dir is not None
+    if not explicit:
+        stt_dir = stt_checkpoint.find_installed()
+        if stt_dir is None:
+            return None, NOT_INSTALLED
+    try:
+        files = stt_checkpoint.locate(stt_dir)
+        check_codec(files, loaded.mimi, loaded.files.mimi)
+        speech = load(files, loaded.device, loaded.lm.dtype)
+        speech.prefix_codes = _silence_codes(loaded.mimi, speech.n_q, speech.prefix_frames)
+    except ArcusError as e:
+        if explicit:
+            raise
+        return None, (f"The speech-to-text model cannot be used: {e.message} {e.hint} "
+                      "User speech appears as timed turns without words.")
+    return speech, ""
+
+
+@torch.no_grad()
+def _silence_codes(mimi: MimiModel, n_q: int, frames: int) -> torch.Tensor | None:
+    """Codes of the silence the model expects before the audio (none for stt-1b-en_fr).
+    Encoded once here: running them through the conversation's own encoder would shift
+    PersonaPlex's input."""
+    if frames == 0:
+        return None
+    before = mimi.num_codebooks
+    mimi.set_num_codebooks(n_q)
+    try:
+        with mimi.streaming(1):
+            zeros = torch.zeros(1, 1, C.FRAME_SIZE, device=next(mimi.parameters()).device)
+            return torch.cat([mimi.encode(zeros)[0, :, 0][None] for _ in range(frames)])
+    finally:
+        mimi.set_num_codebooks(before)
+
+
+def _reworded(e: ArcusError) -> ArcusError:
+    """The same error, naming the speech-to-text model and its own download."""
+    out = copy.copy(e)
+    if "speech-to-text" not in e.message.lower():
+        out.message = f"Speech-to-text model: {e.message}"
+    if e.hint == checkpoint.REDOWNLOAD_HINT:
+        out.hint = HINT
+    out.args = (out.message,)
+    return out
