@@ -1,5 +1,6 @@
 """`arcus-desktop converse --live`: a conversation on the real microphone and speaker from
-the terminal, through the same frame loop as the app's engine process."""
+the terminal, through the same frame loop as the app's engine process (turns and the
+recording included)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 from ..core.events import FrameStats, Notice, TextPiece
 from ..core.persona import Persona
 from ..core.transcript import SPACE
+from ..core.turns import TurnEnded
 from .host import converse_live
 
 
@@ -35,8 +37,12 @@ class _Terminal:
         self.frames = 0
 
     def send(self, event) -> None:
-        if isinstance(event, TextPiece):
+        if isinstance(event, TextPiece) and event.speaker == "assistant":
             self.out.write(event.piece.replace(SPACE, " "))
+            self.out.flush()
+        elif isinstance(event, TurnEnded) and event.turn.speaker == "user":
+            said = event.turn.text or "(speaking)"  # no words without speech-to-text
+            self.out.write(f"\n  you [{event.turn.start:.1f}-{event.turn.end:.1f} s]: {said}\n")
             self.out.flush()
         elif isinstance(event, FrameStats):
             self.stats = event

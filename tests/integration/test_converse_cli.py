@@ -133,6 +133,7 @@ def test_converse_live_talks_through_the_real_devices(cli_model, pulse):
     # fewer depends on this machine's speed, which is bench/'s business).
     assert 5 <= frames <= 51
     assert result.stdout.strip(), "the random model still says some pieces"
+    assert "  you [" in result.stdout  # the user's speech, as turns (no speech-to-text here)
 
 
 def test_converse_needs_files_unless_live(cli_model):
