@@ -195,21 +195,31 @@ class X11Backend(QObject):
             self.failed.emit("The connection to the X server was lost.",
                              "Restart Arcus Desktop to get the hotkey back.")
             return
-        skip = False
-        for i, (kind, keycode, time) in enumerate(events):
-            if skip:
-                skip = False
-                continue
-            if keycode not in self._keycodes:
-                continue
-            if kind == KEY_RELEASE:
-                following = events[i + 1] if i + 1 < len(events) else None
-                if following == (KEY_PRESS, keycode, time):  # auto-repeat, still held
-                    skip = True
-                    continue
-                if self._down:
-                    self._down = False
-                    self.released.emit()
-            elif kind == KEY_PRESS and not self._down:
-                self._down = True
-                self.pressed.emit()
+        transitions, self._down = key_transitions(events, self._keycodes, self._down)
+        for pressed in transitions:
+            (self.pressed if pressed else self.released).emit()
+
+
+def key_transitions(events, keycodes, down: bool) -> tuple[list[bool], bool]:
+    """Presses (True) and releases (False) of the hotkey in (type, keycode, time) events,
+    and whether it is down after them. Auto-repeat's release+press pairs (same keycode,
+    same time, one after the other) are not transitions: the key is still held."""
+    out = []
+    skip = False
+    for i, (kind, keycode, time) in enumerate(events):
+        if skip:
+            skip = False
+            continue
+        if keycode not in keycodes:
+            continue
+        if kind == KEY_RELEASE:
+            following = events[i + 1] if i + 1 < len(events) else None
+            if following == (KEY_PRESS, keycode, time):
+                skip = True
+            elif down:
+                down = False
+                out.append(False)
+        elif kind == KEY_PRESS and not down:
+            down = True
+            out.append(True)
+    return out, down
