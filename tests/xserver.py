@@ -9,6 +9,7 @@ import os
 import select
 import shutil
 import subprocess
+import tempfile
 import time
 from contextlib import contextmanager
 
@@ -23,9 +24,12 @@ def xvfb(screen: str = "800x600x24"):
     if shutil.which("Xvfb") is None:
         pytest.skip("Xvfb is not installed (scripts/_setup.sh installs TEST_PACKAGES)")
     read_end, write_end = os.pipe()
+    # -noreset: without it the server resets whenever its last client leaves, and refuses
+    # the next one while it does.
+    log = tempfile.TemporaryFile()  # not a pipe: nobody reads it while the server runs
     proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-nolisten", "tcp",
-                             "-screen", "0", screen], pass_fds=(write_end,),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             "-noreset", "-screen", "0", screen], pass_fds=(write_end,),
+                            stdout=subprocess.DEVNULL, stderr=log)
     os.close(write_end)
     data, deadline = b"", time.monotonic() + START_S
     try:  # the number may come before the server is ready; the newline comes after
@@ -40,8 +44,9 @@ def xvfb(screen: str = "800x600x24"):
     number = data.decode().strip() if data.endswith(b"\n") else ""
     if not number:
         proc.kill()
-        _, err = proc.communicate(timeout=10)
-        pytest.skip(f"the X server did not start: {err.decode(errors='replace')[-300:]}")
+        proc.wait(10)
+        log.seek(0)
+        pytest.skip(f"the X server did not start: {log.read().decode(errors='replace')[-300:]}")
     try:
         yield f":{number}"
     finally:
@@ -51,12 +56,14 @@ def xvfb(screen: str = "800x600x24"):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+        log.close()
 
 
 def need(tool: str) -> str:
+    """A tool the test cannot do without: missing is a set-up fault, not a reason to skip."""
     path = shutil.which(tool)
     if path is None:
-        pytest.skip(f"{tool} is not installed (scripts/_setup.sh installs TEST_PACKAGES)")
+        pytest.fail(f"{tool} is not installed (scripts/_setup.sh installs TEST_PACKAGES)")
     return path
 
 
