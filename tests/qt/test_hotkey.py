@@ -6,6 +6,12 @@ tables are checked) and the real xdg-desktop-portal GlobalShortcuts (no composit
 here implements it; test_portal_against_a_stand_in checks our side of the D-Bus
 conversation against a stand-in that follows the portal's documented interface)."""
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from PySide6.QtCore import Qt
 
@@ -166,3 +172,60 @@ def test_the_backend_follows_the_session(monkeypatch, qapp):
     with pytest.raises(HotkeyError, match="session D-Bus"):  # the portal was tried
         hotkey.pick_backend()
     assert GlobalHotkey(hotkey.pick_backend).status == NO_HOTKEY
+
+
+# -- the Wayland portal, against a stand-in ------------------------------------------------
+
+@pytest.fixture
+def private_bus(tmp_path):
+    """A D-Bus session daemon of this test's own; yields its address."""
+    daemon = subprocess.Popen([need("dbus-daemon"), "--session", "--nofork",
+                               "--print-address=1"], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+    try:
+        address = daemon.stdout.readline().strip()  # printed once it accepts connections
+        assert address, "dbus-daemon did not start"
+        yield address
+    finally:
+        daemon.terminate()
+        daemon.wait(10)
+
+
+def test_portal_against_a_stand_in(qtbot, private_bus):
+    """The real GlobalShortcuts portal is NOT exercised here: no compositor on these
+    machines implements it. This runs our side of the D-Bus conversation against
+    tests/qt/portal_stand_in.py, which follows the portal's documented interface: the
+    calls must marshal (BindShortcuts' a(sa{sv}) is why jeepney is used, not QtDBus),
+    come in the documented order, and the Response/Activated/Deactivated signals must
+    come back as registered/pressed/released."""
+    from arcus_desktop.bridge.hotkey.portal import APP_ID, PortalBackend
+
+    env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=private_bus)
+    stand_in = subprocess.Popen([sys.executable, str(Path(__file__).with_name(
+        "portal_stand_in.py"))], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert json.loads(stand_in.stdout.readline()) == {"ready": True}
+        hotkey = GlobalHotkey(lambda parent: PortalBackend(bus=private_bus, parent=parent))
+        with qtbot.waitSignals([hotkey.pressed, hotkey.released], timeout=WAIT_MS):
+            assert hotkey.set_hotkey("Ctrl+Alt+Space")
+            assert hotkey.status == "Hotkey Ctrl+Alt+Space: waiting for the desktop"
+        assert hotkey.active and hotkey.supports_release
+        assert hotkey.status == "Hotkey: Press <Ctrl><Alt>space"  # the desktop's words
+        hotkey.close()  # closes the portal session
+        stand_in.wait(30)
+        calls = [json.loads(line) for line in stand_in.stdout.read().splitlines()]
+    finally:
+        if stand_in.poll() is None:
+            stand_in.kill()
+    assert [c.get("call") for c in calls] == [
+        "org.freedesktop.host.portal.Registry.Register",
+        "org.freedesktop.DBus.Properties.Get",
+        "org.freedesktop.portal.GlobalShortcuts.CreateSession",
+        "org.freedesktop.portal.GlobalShortcuts.BindShortcuts",
+        "org.freedesktop.portal.Session.Close", None]
+    assert calls[0]["body"] == [APP_ID, {}]
+    bind = calls[3]
+    assert bind["signature"] == "oa(sa{sv})sa{sv}"
+    (shortcut_id, props), = bind["body"][1]
+    assert props["preferred_trigger"] == ["s", "CTRL+ALT+space"]
+    assert props["description"][1].startswith("Start or end a conversation")
