@@ -23,6 +23,8 @@ NOTIFY_MS = 10_000
 def describe(controller: AppController) -> str:
     """The state in a few words, for the tooltip, the status window and `--toggle`."""
     state = controller.state
+    if state == LOADING and controller.engine_state == "ready":  # the talk is on its way
+        return "Starting the conversation…"
     if state == LOADING:
         pct = round(controller.load_fraction * 100)
         what = controller.load_what or "the model"

@@ -74,6 +74,7 @@ def test_a_click_loads_the_engine_then_talks_and_the_tray_follows(rig):
 
     rig.engine.state_changed.emit("ready", "")
     assert rig.engine.calls == [("talk", {"voice": "NATF2"})]
+    assert c.state == "loading" and "Starting the conversation" in tray.tooltip()
     rig.engine.state_changed.emit("talking", c.conversation)
     assert c.state == "listening" and rig.looks("listening")
     assert "Listening" in tray.tooltip() and rig.started == [c.conversation]
