@@ -164,12 +164,10 @@ class ArcusApp(QObject):
         self.hotkey.pressed.connect(self.controller.hotkey_pressed)
         self.hotkey.released.connect(self.controller.hotkey_released)
         self.hotkey.status_changed.connect(self._show_hotkey)
-        self._hold = False
 
     def set_hotkey(self, text: str | None, hold_to_talk: bool = False) -> bool:
         """The settings' hook: a hotkey in portable text ("Ctrl+Alt+Space"), or none.
         Hold-to-talk needs a platform that reports the key's release."""
-        self._hold = hold_to_talk
         ok = self.hotkey.set_hotkey(text)
         self.controller.hold_to_talk = hold_to_talk and self.hotkey.supports_release
         return ok
