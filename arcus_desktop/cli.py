@@ -1,4 +1,5 @@
-"""Command line: the tray app by default, plus converse, download, testkit, voices, doctor.
+"""Command line: the tray app by default (`--toggle`: start or end a conversation in the
+running one), plus converse, download, testkit, voices, doctor.
 
 Heavy imports happen inside each command so the tray starts without loading torch.
 """
@@ -18,6 +19,9 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="arcus-desktop", description=(
         "Arcus Desktop: talk with a full-duplex voice assistant. Without a command it starts "
         "the tray app."))
+    p.add_argument("--toggle", action="store_true", help=(
+        "start or end a conversation in the running app (bind this to a key in your "
+        "desktop's keyboard settings where the app's own hotkey does not work)"))
     sub = p.add_subparsers(dest="command")
 
     c = sub.add_parser("converse", help="hold a conversation with a recording, or --live")
@@ -271,9 +275,30 @@ def cmd_sync(args) -> int:
 
 
 def cmd_app(args) -> int:
+    if args.toggle:
+        return cmd_toggle(args)
     from .ui.app import run
 
     return run()
+
+
+def cmd_toggle(args) -> int:
+    from .bridge import single_instance
+
+    try:
+        reply = single_instance.send("toggle")
+    except single_instance.NotRunning:
+        raise ArcusError("Arcus Desktop is not running, so there is no conversation to "
+                         "start or end.",
+                         "Start it with `arcus-desktop`; --toggle then starts and ends "
+                         "conversations in it.") from None
+    except single_instance.NotResponding:
+        raise ArcusError("Arcus Desktop is running but does not respond.",
+                         "Quit it (or end its process), then start it again.") from None
+    if not reply.ok:
+        raise ArcusError(f"Arcus Desktop could not do that: {reply.message}")
+    print(reply.message)
+    return 0
 
 
 COMMANDS = {"converse": cmd_converse, "download": cmd_download, "testkit": cmd_testkit,
@@ -294,7 +319,10 @@ def _log_crash() -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.toggle and args.command is not None:
+        parser.error("--toggle goes alone: it talks to the running app")
     try:
         return COMMANDS[args.command](args)
     except ArcusError as e:

@@ -1,21 +1,44 @@
-"""The tray application shell: icon, menu and a status window.
+"""The tray application: one running instance per user, its tray icon, global hotkey
+and status window, wired to the engine process through the app controller.
 
-The conversation window, settings and hotkey arrive with the tray-app work; for now the
-window says whether the model is installed and what to do if it is not.
+`run()` is what `arcus-desktop` starts. A second launch finds the first through
+bridge/single_instance.py, brings it forward and exits; `arcus-desktop --toggle` starts
+or ends a conversation in it.
+
+Hooks for the windows built elsewhere (`ArcusApp`):
+- `open_conversation`: the user asked to talk (tray click, menu, hotkey, --toggle);
+  `controller.conversation_started(id)` / `conversation_ended` follow, and
+  `controller.engine` is the EngineSupervisor whose `text` and `levels` signals feed
+  the conversation window. Set `main_window` to it to have it brought forward by a
+  second launch.
+- `open_settings`: Settings… in the tray menu; `set_hotkey(text, hold)` and `persona`
+  (a callable returning Persona fields) are what the settings feed back.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
+from typing import Callable
 
-from PySide6.QtGui import QAction, QIcon
-from PySide6.QtWidgets import (QApplication, QLabel, QMainWindow, QMenu, QPushButton,
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import (QApplication, QLabel, QMainWindow, QPushButton,
                                QSystemTrayIcon, QVBoxLayout, QWidget)
 
 from .. import __version__
-from ..bridge.sync_service import describe, start_for_app
+from ..bridge import single_instance
+from ..bridge.controller import AppController
+from ..bridge.hotkey import DEFAULT as DEFAULT_HOTKEY
+from ..bridge.hotkey import GlobalHotkey, pick_backend
+from ..bridge.sync_service import describe as describe_sync
+from ..bridge.sync_service import start_for_app
 from ..core.errors import ArcusError
+from .tray import Tray, describe
+
+log = logging.getLogger(__name__)
+APP_ID = "io.arcus.ArcusDesktop"  # the .desktop file's name: Wayland and the portal use it
 
 ICON = Path(__file__).resolve().parents[2] / "resources" / "icons" / "arcus.svg"
 
@@ -46,12 +69,45 @@ class StatusWindow(QMainWindow):
         self.memories_button.clicked.connect(self.show_memories)
         quit_button = QPushButton("&Quit")
         quit_button.clicked.connect(QApplication.quit)
-        for widget in (title, self.status, self.sync_line, self.memories_button, quit_button):
+        self.state_line = QLabel("")  # the conversation's state, once a controller is attached
+        self.state_line.setWordWrap(True)
+        self.state_line.hide()
+        self.hotkey_line = QLabel("")
+        self.hotkey_line.setWordWrap(True)
+        self.hotkey_line.hide()
+        self.talk_button = QPushButton("&Talk")  # for desktops without a tray
+        self.talk_button.hide()
+        for widget in (title, self.status, self.state_line, self.hotkey_line, self.sync_line,
+                       self.talk_button, self.memories_button, quit_button):
             layout.addWidget(widget)
         self.setCentralWidget(body)
         self.resize(420, 160)
         self.memory_service = None  # opened on first use: the tray starts without the database
         self.memory_browser = None
+        self.controller: AppController | None = None
+
+    def attach(self, controller: AppController) -> None:
+        """Show the conversation state and offer Talk/End here too."""
+        self.controller = controller
+        self.talk_button.clicked.connect(controller.toggle_talk)
+        self.talk_button.show()
+        self.state_line.show()
+        controller.changed.connect(self.refresh)
+        controller.notify.connect(self.show_notice)
+        self.refresh()
+
+    def refresh(self) -> None:
+        c = self.controller
+        self.state_line.setText(describe(c))
+        self.talk_button.setText("&End conversation" if c.talking else "&Talk")
+
+    def show_notice(self, message: str, hint: str, is_error: bool) -> None:
+        """Where there is no tray to notify through, the window says it."""
+        self.state_line.setText(f"{message} {hint}".strip())
+
+    def show_hotkey(self, text: str) -> None:
+        self.hotkey_line.setText(text)
+        self.hotkey_line.setVisible(bool(text))
 
     def show_memories(self) -> None:
         from ..bridge.memory_service import MemoryService
@@ -66,47 +122,167 @@ class StatusWindow(QMainWindow):
         self.memory_browser.activateWindow()
 
 
-def build_tray(window: StatusWindow, icon: QIcon) -> QSystemTrayIcon:
-    tray = QSystemTrayIcon(icon, window)
-    tray.setToolTip("Arcus Desktop")
-    menu = QMenu(window)
-    show = QAction("Open", menu)
-    show.triggered.connect(window.showNormal)
-    memories = QAction("Memories…", menu)
-    memories.triggered.connect(window.show_memories)
-    quit_action = QAction("Quit", menu)
-    quit_action.triggered.connect(QApplication.quit)
-    menu.addAction(show)
-    menu.addAction(memories)
-    menu.addAction(quit_action)
-    tray.setContextMenu(menu)
-    tray.activated.connect(lambda _reason: window.showNormal())
-    return tray
+def _start_engine() -> QObject:
+    """The engine process (started on the first conversation, then kept)."""
+    from ..bridge.engine_supervisor import EngineSupervisor
+    from ..engine.host import HostConfig
+
+    return EngineSupervisor(HostConfig())
 
 
-def run() -> int:
-    app = QApplication.instance() or QApplication(sys.argv)
+class ArcusApp(QObject):
+    """The running app's parts and their wiring (see the module docstring for hooks)."""
+
+    open_conversation = Signal()
+    open_settings = Signal()
+
+    def __init__(self, engine_factory: Callable[[], QObject] = _start_engine,
+                 instance: single_instance.InstanceServer | None = None,
+                 hotkey_backend=pick_backend, tray: bool | None = None,
+                 window: QMainWindow | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.persona: Callable[[], dict] = dict
+        self.controller = AppController(engine_factory, lambda: self.persona(), self)
+        self.controller.talk_requested.connect(self.open_conversation)
+        self.window = window or StatusWindow()
+        self.main_window: QWidget = self.window  # what a second launch brings forward
+        if isinstance(self.window, StatusWindow):
+            self.window.attach(self.controller)
+        if tray is None:
+            tray = QSystemTrayIcon.isSystemTrayAvailable()
+        self.tray: Tray | None = None
+        if tray:
+            self.tray = Tray(self.controller, self)
+            self.tray.open_memories.connect(self._show_memories)
+            self.tray.open_settings.connect(self.open_settings)
+            self.tray.quit_requested.connect(self.quit)
+            self.tray.show()
+        self.instance = instance
+        if instance is not None:
+            instance.handler = self.handle_command
+        self.hotkey = GlobalHotkey(hotkey_backend, self)
+        self.hotkey.pressed.connect(self.controller.hotkey_pressed)
+        self.hotkey.released.connect(self.controller.hotkey_released)
+        self.hotkey.status_changed.connect(self._show_hotkey)
+
+    def set_hotkey(self, text: str | None, hold_to_talk: bool = False) -> bool:
+        """The settings' hook: a hotkey in portable text ("Ctrl+Alt+Space"), or none.
+        Hold-to-talk needs a platform that reports the key's release."""
+        ok = self.hotkey.set_hotkey(text)
+        self.controller.hold_to_talk = hold_to_talk and self.hotkey.supports_release
+        return ok
+
+    def handle_command(self, command: str) -> str:
+        """A later launch's command (single instance): the reply it prints."""
+        if command == "activate":
+            self.activate()
+            return "Arcus Desktop is already running; brought it to the front."
+        if command == "toggle":
+            talking = self.controller.toggle_talk()
+            return ("Starting a conversation" if talking else "Ended the conversation") + \
+                f" ({describe(self.controller)})."
+        raise ValueError(command)
+
+    def activate(self) -> None:
+        w = self.main_window
+        w.showNormal()
+        w.raise_()
+        w.activateWindow()
+
+    def show_sync(self, status) -> None:
+        """Sync state where the user looks: the status window and the tray tooltip."""
+        text = describe_sync(status)
+        if isinstance(self.window, StatusWindow):
+            self.window.sync_line.setText(text)
+            self.window.sync_line.show()
+        if self.tray is not None:
+            self.tray.set_line("sync", text)
+
+    def quit(self) -> None:
+        QApplication.quit()
+
+    def shutdown(self) -> None:
+        """Stop what the app started: the engine, the hotkey, the instance socket."""
+        self.hotkey.close()
+        self.controller.shutdown()
+        if self.instance is not None:
+            self.instance.close()
+            self.instance = None
+        if self.tray is not None:
+            self.tray.hide()
+
+    def _show_memories(self) -> None:
+        if isinstance(self.window, StatusWindow):
+            self.window.show_memories()
+
+    def _show_hotkey(self, text: str) -> None:
+        if self.tray is not None:
+            self.tray.set_line("hotkey", text)
+        if isinstance(self.window, StatusWindow):
+            self.window.show_hotkey(text)
+
+
+def run(argv: list[str] | None = None) -> int:
+    # The lock first, before any window: a second launch only hands over and exits.
+    lock = single_instance.acquire()
+    if lock is None:
+        try:
+            reply = single_instance.send("activate")
+        except single_instance.NotRunning:  # it just exited: start after all
+            lock = single_instance.acquire()
+            if lock is None:
+                raise ArcusError("Arcus Desktop is starting or stopping in another process.",
+                                 "Try again in a moment.") from None
+        except single_instance.NotResponding:
+            raise ArcusError("Arcus Desktop is already running but does not respond.",
+                             "Quit it (or end its process), then start it again.") from None
+        else:
+            print(reply.message)
+            return 0
+    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
     app.setApplicationName("Arcus Desktop")
+    app.setDesktopFileName(APP_ID)
     icon = QIcon(str(ICON))
     app.setWindowIcon(icon)
-    window = StatusWindow()
-    tray = None
-    if QSystemTrayIcon.isSystemTrayAvailable():
+    instance = single_instance.InstanceServer(lock)
+    arcus = ArcusApp(instance=instance)
+    # Until the settings dialog is wired in, Settings… shows the status window.
+    arcus.open_settings.connect(arcus.activate)
+    if arcus.tray is not None:
         app.setQuitOnLastWindowClosed(False)
-        tray = build_tray(window, icon)
-        tray.show()
+    arcus.set_hotkey(DEFAULT_HOTKEY)
     sync = start_for_app(parent=app)
     if sync is not None:
-        sync.status_changed.connect(lambda status: show_sync(window, tray, status))
+        sync.status_changed.connect(arcus.show_sync)
         app.aboutToQuit.connect(sync.shutdown)
-    window.show()
+    app.aboutToQuit.connect(arcus.shutdown)
+    _quit_on_signals(app)
+    arcus.window.show()
+    print("Arcus Desktop is running.", flush=True)  # a marker for smoke tests
     return app.exec()
 
 
-def show_sync(window: StatusWindow, tray: QSystemTrayIcon | None, status) -> None:
-    """Sync state where the user looks: the status window and the tray tooltip."""
-    text = describe(status)
-    window.sync_line.setText(text)
-    window.sync_line.show()
-    if tray is not None:
-        tray.setToolTip(f"Arcus Desktop\n{text}")
+def _quit_on_signals(app: QApplication) -> None:
+    """SIGTERM and Ctrl+C quit cleanly (engine stopped, socket removed). Python runs its
+    handlers only between bytecodes, so the signal also wakes Qt's loop through a socket."""
+    if sys.platform == "win32":
+        return
+    import signal
+    import socket
+
+    from PySide6.QtCore import QSocketNotifier
+
+    read_end, write_end = socket.socketpair()
+    read_end.setblocking(False)
+    write_end.setblocking(False)
+    signal.set_wakeup_fd(write_end.fileno())
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: None)
+    notifier = QSocketNotifier(read_end.fileno(), QSocketNotifier.Type.Read, app)
+
+    def woke() -> None:
+        read_end.recv(64)
+        app.quit()
+
+    notifier.activated.connect(woke)
+    app._signal_socket = (read_end, write_end)  # kept open while the app runs

@@ -556,10 +556,10 @@ def test_service_errors_are_text_and_calls_after_shutdown_fail_politely(qtbot, s
 # --- the tray shell and a look at it ---------------------------------------------------------
 
 def test_status_window_and_tray_open_the_browser(qtbot):
-    from arcus_desktop.ui.app import StatusWindow, build_tray
-    from PySide6.QtGui import QIcon
+    from arcus_desktop.ui.app import ArcusApp
 
-    window = StatusWindow()
+    app = ArcusApp(engine_factory=None, tray=True)
+    window = app.window
     qtbot.addWidget(window)
     try:
         window.memories_button.click()
@@ -567,8 +567,7 @@ def test_status_window_and_tray_open_the_browser(qtbot):
         qtbot.addWidget(browser)
         qtbot.waitExposed(browser)
         qtbot.waitUntil(lambda: browser.results.currentWidget() is browser.empty, timeout=WAIT_MS)
-        tray = build_tray(window, QIcon())
-        action = next(a for a in tray.contextMenu().actions() if a.text() == "Memories…")
+        action = app.tray.memories_action
         browser.close()
         action.trigger()
         assert browser.isVisible() and window.memory_browser is browser

@@ -106,15 +106,11 @@ def test_describe_in_words():
 
 
 def test_the_status_window_and_tray_show_the_sync_state(qtbot):
-    from PySide6.QtGui import QIcon
-    from PySide6.QtWidgets import QSystemTrayIcon
+    from arcus_desktop.ui.app import ArcusApp
 
-    from arcus_desktop.ui.app import StatusWindow, show_sync
-
-    window = StatusWindow()
-    qtbot.addWidget(window)
-    tray = QSystemTrayIcon(QIcon(), window)
-    show_sync(window, tray, SyncStatus(error="The sync server cannot be reached right now.",
-                                       pending=3))
-    assert window.sync_line.text() == tray.toolTip().split("\n")[1]
-    assert "3 changes waiting" in tray.toolTip()
+    app = ArcusApp(engine_factory=None, tray=True)
+    qtbot.addWidget(app.window)
+    app.show_sync(SyncStatus(error="The sync server cannot be reached right now.", pending=3))
+    assert app.window.sync_line.text() == app.tray.icon.toolTip().split("\n")[1]
+    assert "3 changes waiting" in app.tray.icon.toolTip()
+    app.tray.hide()

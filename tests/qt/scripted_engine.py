@@ -1,0 +1,59 @@
+"""A stand-in for EngineSupervisor: the same signals and methods, no process, no model.
+
+Tests emit its signals themselves to script what the engine says. With `auto=True` it
+answers like the real host would, through the event loop: loading → ready at once,
+"talking" after talk(), "ready" after stop_talking()."""
+
+from __future__ import annotations
+
+import itertools
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+_ids = itertools.count(1)
+
+
+class ScriptedEngine(QObject):
+    state_changed = Signal(str, str)
+    text = Signal(str, float)
+    levels = Signal(float, float)
+    stats = Signal(object)
+    failed = Signal(str, str)
+    notice = Signal(str, str)
+    loading = Signal(float, str)
+    restarted = Signal(str)
+
+    def __init__(self, auto: bool = False, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.auto = auto
+        self.calls: list[tuple] = []
+        if auto:
+            QTimer.singleShot(0, self._load)
+
+    def _load(self) -> None:
+        self.state_changed.emit("loading", "")
+        self.loading.emit(0.5, "Language model")
+        self.loading.emit(1.0, "Ready")
+        self.state_changed.emit("ready", "")
+
+    def talk(self, persona: dict | None = None) -> str:
+        conversation = f"conversation-{next(_ids)}"
+        self.calls.append(("talk", persona))
+        if self.auto:
+            QTimer.singleShot(0, lambda: self.state_changed.emit("talking", conversation))
+        return conversation
+
+    def stop_talking(self) -> None:
+        self.calls.append(("stop",))
+        if self.auto:
+            QTimer.singleShot(0, lambda: self.state_changed.emit("ready", ""))
+
+    def mute(self, muted: bool) -> None:
+        self.calls.append(("mute", muted))
+
+    def shutdown(self, timeout_s: float = 20.0) -> int:
+        self.calls.append(("shutdown",))
+        return 0
+
+    def names(self) -> list[str]:
+        return [c[0] for c in self.calls]
