@@ -252,6 +252,14 @@ def check(s: AppSettings) -> list[Problem]:
     if not shortcut_ok(s.hotkey.shortcut):
         problems.append(Problem("hotkey/shortcut",
                                 "Use a combination with Ctrl, Alt, Shift or Meta, e.g. Ctrl+Alt+Space."))
+    folder = s.data.folder.strip()
+    if folder:
+        path = Path(folder).expanduser()
+        if not path.is_absolute():
+            problems.append(Problem("data/folder", "Use a full path, such as "
+                                                   f"{Path.home() / 'Arcus'}."))
+        elif path.exists() and not path.is_dir():
+            problems.append(Problem("data/folder", f"{path} is a file, not a folder."))
     if s.sync.enabled:
         if not s.sync.url.strip().startswith(("http://", "https://")):
             problems.append(Problem("sync/url", "Enter the project's address, "
