@@ -33,6 +33,8 @@ class QSettingsStore:
 
     def sync(self) -> None:
         self.qsettings.sync()
+        if self.qsettings.status() != QSettings.Status.NoError:
+            raise OSError(f"{self.qsettings.fileName()} cannot be written")
 
     @property
     def location(self) -> str:
@@ -57,7 +59,8 @@ class SettingsService(QObject):
         return self._settings.copy()
 
     def apply(self, new: AppSettings) -> None:
-        """Save `new` and announce it. Raises OSError when sync.json cannot be written."""
+        """Save `new` and announce it. Raises OSError when the settings file or
+        sync.json cannot be written (the settings in memory are still the new ones)."""
         old, self._settings = self._settings, new.copy()
         app_settings.save(self.store, self._settings)
         if self._settings != old:

@@ -93,6 +93,19 @@ def test_every_preset_voice_of_the_model_is_listed_with_its_labels(dialog, tiny_
     assert dialog.voice.voices_note.isHidden()
 
 
+def test_a_saved_voice_the_model_does_not_have_is_kept_but_must_be_changed(
+        qtbot, service, tiny_info):
+    s = service.settings
+    s.voice.preset = "VARM4"  # a real PersonaPlex voice the tiny model does not ship
+    service.apply(s)
+    dialog = open_dialog(qtbot, service, tiny_info)
+    assert dialog.voice.voices.currentItem().text() == "VARM4 — not in the installed model"
+    assert not dialog.apply()
+    assert "no voice VARM4" in message(dialog.voice, "voice/preset")
+    dialog.voice.voices.setCurrentRow(0)
+    assert dialog.apply() and service.settings.voice.preset == "NATF0"
+
+
 def test_without_a_model_the_published_voices_are_offered_and_tokens_estimated(qtbot, service):
     dialog = SettingsDialog(service, list_devices=fake_devices)  # reads the (empty) HF cache
     qtbot.addWidget(dialog)
@@ -254,6 +267,18 @@ def test_ok_applies_and_closes(qtbot, dialog, service):
     with qtbot.waitSignal(dialog.applied):
         dialog.ok_button.click()
     assert not dialog.isVisible() and service.settings.audio.echo_cancellation is False
+
+
+def test_a_settings_file_that_cannot_be_written_is_reported(qtbot, tmp_path, tiny_info):
+    folder = tmp_path / "not-a-file.ini"
+    folder.mkdir()  # QSettings cannot write a file where a folder is
+    service = SettingsService(QSettingsStore.ini_file(folder))
+    dialog = open_dialog(qtbot, service, tiny_info)
+    dialog.memory.items.setValue(3)
+    with qtbot.assertNotEmitted(dialog.applied):
+        assert not dialog.apply()
+    assert "could not be saved" in dialog.message.text()
+    assert dialog.apply_button.isEnabled()
 
 
 def test_problems_show_under_their_field_and_mark_the_page(qtbot, dialog):

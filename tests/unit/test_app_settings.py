@@ -74,4 +74,10 @@ def test_checks_name_the_field_and_say_what_to_do(tmp_path):
     assert [p.key for p in a.check(s)] == ["engine/server_url"]
     s.engine.server_url = "wss://gpu-box:8998"
     assert a.check(s) == []
+    s.data.folder = "Arcus data"
+    assert "full path" in a.check(s)[0].text
+    s.data.folder = str(clip)
+    assert "a file, not a folder" in a.check(s)[0].text
+    s.data.folder = str(tmp_path / "new folder")  # made when first used
+    assert a.check(s) == []
     assert s.to_persona().voice_file == str(clip)

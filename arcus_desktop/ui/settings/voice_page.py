@@ -60,6 +60,7 @@ class VoicePage(Page):
         self.choice.buttonToggled.connect(self._choice_changed)
         self.path.textEdited.connect(lambda _t: self.consent.setChecked(False))
         self._known: list[str] = []
+        self._installed = False  # whether `_known` is what the installed model has
         self._saved_preset = ""
 
     # --- model --------------------------------------------------------------------------
@@ -72,6 +73,7 @@ class VoicePage(Page):
     def _set_voices(self, names: list[str], installed: bool) -> None:
         keep = self.selected_preset() or self._saved_preset
         self._known = list(names)
+        self._installed = installed
         self.voices.blockSignals(True)
         self.voices.clear()
         for name in names:
@@ -107,7 +109,7 @@ class VoicePage(Page):
         self._saved_preset = s.voice.preset
         if not any(self.voices.item(i).data(Qt.ItemDataRole.UserRole) == s.voice.preset
                    for i in range(self.voices.count())):
-            self.set_voices(self._known, not self.voices_note.isVisible())
+            self.set_voices(self._known, self._installed)
         self._select(s.voice.preset)
         (self.own_choice if s.voice.use_own else self.preset_choice).setChecked(True)
         self.path.setText(s.voice.own_recording)
@@ -121,6 +123,10 @@ class VoicePage(Page):
         s.voice.consent = self.consent.isChecked()
 
     def problems(self) -> list[Problem]:
+        name = self.selected_preset()
+        if self._installed and not self.own_choice.isChecked() and name not in self._known:
+            return [Problem("voice/preset", f"The installed model has no voice {name}: "
+                                            "choose one of its voices.")]
         return []
 
     def _choice_changed(self, *_args) -> None:
