@@ -312,6 +312,16 @@ def test_saved_devices_that_are_not_plugged_in_are_kept(qtbot, service, tiny_inf
     assert dialog.apply() and service.settings.audio.input_device == "Old Webcam"
 
 
+def test_the_systems_devices_are_listed_on_a_worker_thread(qtbot, service, tiny_info, pulse):
+    dialog = SettingsDialog(service, model_info=tiny_info)  # audio.devices.list_devices
+    qtbot.addWidget(dialog)
+    with qtbot.waitSignal(dialog.audio.devices_listed, timeout=WAIT_MS):
+        dialog.show()
+    names = {dialog.audio.input.itemText(i) for i in range(dialog.audio.input.count())}
+    assert "System default" in names and {"pulse", "default"} & names  # PulseAudio's
+    assert dialog.audio.devices_message.text() == ""
+
+
 # --- hotkey ----------------------------------------------------------------------------
 
 

@@ -29,9 +29,13 @@ from .voice_page import VoicePage
 
 
 def _list_devices(refresh: bool = False):
-    from ...audio.devices import list_devices
+    try:
+        from ...audio.devices import list_devices
 
-    return list_devices(refresh=refresh)
+        return list_devices(refresh=refresh)
+    except OSError as e:  # sounddevice found no PortAudio library
+        raise ArcusError("PortAudio, which Arcus uses for sound, is not installed.",
+                         "Install it (libportaudio2 on Debian and Ubuntu).") from e
 
 
 class SettingsDialog(QDialog):

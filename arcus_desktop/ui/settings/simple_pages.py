@@ -85,9 +85,8 @@ class MemoryPage(Page):
                        note="Memories stay on this computer (and on your team's server when "
                             "sync is on). Read, correct or delete them in the memory browser.")
         self.items = _spin("memory/items")
-        self.items.setSuffix(" memories")
         self.enabled.toggled.connect(self.items.setEnabled)
-        self.add_field("memory/items", "&Bring up to:", self.items,
+        self.add_field("memory/items", "Memories &per conversation:", self.items,
                        note="How many remembered facts join the persona at the start of a "
                             "conversation (they share its token budget).")
 
