@@ -131,6 +131,15 @@ class MemoryService(QObject):
         return self._submit("conversation", lambda s: (s.conversation(cid),
                                                        s.conversation_memories(cid)))
 
+    def persona_context(self, base: str, tokenizer, budget: int, items: int = 5,
+                        topic: str = "") -> int:
+        """The persona text with the memories a new conversation would get (the
+        settings' preview): `finished(id, memory.context.PersonaContext)`."""
+        from ..memory import context
+
+        return self._submit("persona_context", lambda s: context.for_topic(
+            s, base, tokenizer, budget, topic=topic, items=items))
+
     # --- changing ------------------------------------------------------------------------
 
     def add(self, kind: str, content: str, importance: float = 0.5, pinned: bool = False) -> int:

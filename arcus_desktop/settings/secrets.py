@@ -29,6 +29,11 @@ def _keyring():
     return keyring
 
 
+def available() -> bool:
+    """Whether there is a password store that can keep secrets (else nothing is saved)."""
+    return _keyring() is not None
+
+
 def get_secret(name: str) -> str | None:
     """A saved secret, or None (also when there is no usable keyring). Never raises."""
     keyring = _keyring()

@@ -82,6 +82,15 @@ def signed_in_user(client: Client) -> str | None:
     return session.user.id if session else None
 
 
+def signed_in_as(client: Client) -> str | None:
+    """The email of the saved session's user (its id when it has none), or None."""
+    try:
+        session = _call(client.auth.get_session)
+    except SyncSignInError:
+        return None
+    return (session.user.email or session.user.id) if session else None
+
+
 def sign_out(client: Client) -> None:
     """Forget the session here and on the server. Local memories stay as they are."""
     try:

@@ -1,0 +1,107 @@
+""""Test connection" for a team server: one GET of `<address>/healthz` (what `serve`
+answers for orchestrators and clients), told in words a user can act on. Blocking:
+run it through `bridge.tasks`, never on the GUI thread."""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class ServerCheck:
+    ok: bool
+    text: str
+
+
+def health_url(address: str) -> str:
+    """http(s)://host:port/healthz for an address given as http(s) or ws(s), with or
+    without the chat path."""
+    parts = urlsplit(address.strip())
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme.lower(), parts.scheme.lower())
+    path = parts.path.rstrip("/")
+    if path.endswith("/api/chat"):
+        path = path[: -len("/api/chat")]
+    return urlunsplit((scheme, parts.netloc, f"{path}/healthz", "", ""))
+
+
+def check_server(address: str, token: str = "", timeout: float = TIMEOUT_S) -> ServerCheck:
+    parts = urlsplit(address.strip())
+    if parts.scheme.lower() not in ("http", "https", "ws", "wss") or not parts.hostname:
+        return ServerCheck(False, "Enter the server's address first, "
+                                  "e.g. https://gpu-box:8998.")
+    try:
+        port = parts.port
+    except ValueError:
+        return ServerCheck(False, f"The port in {address} is not a number from 1 to 65535.")
+    where = parts.hostname + (f":{port}" if port else "")
+    url = health_url(address)
+    request = urllib.request.Request(url, headers={"User-Agent": "arcus-desktop"})
+    if token.strip():
+        request.add_header("Authorization", f"Bearer {token.strip()}")
+    start = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            body = response.read(4096)
+    except urllib.error.HTTPError as e:
+        return ServerCheck(False, _http_error(e.code, where))
+    except urllib.error.URLError as e:
+        return ServerCheck(False, _unreachable(e.reason, where, timeout))
+    except (TimeoutError, socket.timeout):
+        return ServerCheck(False, f"{where} did not answer within {timeout:g} s.")
+    except OSError as e:  # a connection reset halfway, and the like
+        return ServerCheck(False, _unreachable(e, where, timeout))
+    ms = (time.monotonic() - start) * 1000
+    return ServerCheck(True, f"Connected: {where} is ready (answered in {ms:.0f} ms)"
+                             f"{_details(body)}.")
+
+
+def _details(body: bytes) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return ""
+    if isinstance(data, dict):
+        for key in ("free_slots", "free_sessions", "slots_free"):
+            if isinstance(data.get(key), int):
+                n = data[key]
+                return f", {n} free conversation slot{'' if n == 1 else 's'}"
+    return ""
+
+
+def _http_error(code: int, where: str) -> str:
+    if code in (401, 403):
+        return (f"{where} refused the token (HTTP {code}). "
+                "Check the server token, or ask the server's owner for one.")
+    if code == 404:
+        return (f"{where} answered, but has no /healthz (HTTP 404): "
+                "is this address an Arcus team server?")
+    if code in (502, 503, 504):
+        return (f"{where} answered but is not ready (HTTP {code}): it may still be loading "
+                "the model, be full, or be shutting down. Try again in a minute.")
+    return f"{where} answered with an error (HTTP {code})."
+
+
+def _unreachable(reason, where: str, timeout: float) -> str:
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return (f"{where}'s certificate is not trusted ({reason.verify_message}). "
+                "Install the server's certificate, or ask its owner for a trusted one.")
+    if isinstance(reason, ssl.SSLError):
+        return (f"A secure connection to {where} failed: does the server use https? "
+                "Try http:// instead.")
+    if isinstance(reason, (TimeoutError, socket.timeout)):
+        return f"{where} did not answer within {timeout:g} s."
+    if isinstance(reason, socket.gaierror):
+        return f"The host name in {where} cannot be found. Check the address."
+    if isinstance(reason, ConnectionRefusedError):
+        return (f"Nothing answers at {where} (connection refused). "
+                "Check the address and port, and that the server is running.")
+    return f"{where} cannot be reached ({reason}). Check the address and your network."

@@ -1,0 +1,149 @@
+"""Voice: one of the model's preset voices, or the user's own recording (with consent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QFileDialog, QLineEdit, QListWidget,
+                               QListWidgetItem, QPushButton, QRadioButton)
+
+from ...settings.app_settings import (RECORDING_SUFFIXES, AppSettings, Problem, Secrets,
+                                      describe_voice)
+from .common import Message, Note, Page, row
+
+CONSENT = "I have the &speaker's consent"
+CONSENT_NOTE = ("Tick this only if you are the person speaking in this recording, or they "
+                "agreed that Arcus may speak with their voice.")
+
+
+class VoicePage(Page):
+    title = "Voice"
+
+    def __init__(self, current, parent=None) -> None:
+        super().__init__(current, parent)
+        self.preset_choice = QRadioButton("&Preset voice")
+        self.own_choice = QRadioButton("My &own recording")
+        self.choice = QButtonGroup(self)
+        self.choice.addButton(self.preset_choice)
+        self.choice.addButton(self.own_choice)
+        self.add_field(None, "", self.preset_choice)
+
+        self.voices = QListWidget()
+        self.voices.setAccessibleName("Preset voices")
+        self.voices.setMinimumHeight(120)
+        self.voices_note = Note()
+        self.voices_note.hide()
+        self.add_field("voice/preset", "", self.voices, extra=(self.voices_note,))
+
+        self.add_field(None, "", self.own_choice)
+        self.path = QLineEdit()
+        self.path.setPlaceholderText("A WAV, FLAC, MP3 or OGG file")
+        self.path.setClearButtonEnabled(True)
+        self.browse = QPushButton("&Browse…")
+        self.browse.setAccessibleName("Browse for a recording")
+        self.browse.clicked.connect(self._browse)
+        self.add_field("voice/own_recording", "Recor&ding:", row(self.path, self.browse,
+                                                                  stretch=False),
+                       note="10 to 30 seconds of one person speaking clearly, without music "
+                            "or other voices. Recording inside Arcus is not available yet: "
+                            "use any recorder app and choose the file here.",
+                       focus=self.path)
+        self.consent = QCheckBox(CONSENT)
+        self.consent.setAccessibleName("Consent to use this voice")
+        self.own_note = Note("The recording stays on this computer. Arcus prepares it once "
+                             "and keeps the result in its cache.")
+        self.add_field("voice/consent", "", self.consent, extra=(Note(CONSENT_NOTE),
+                                                                 self.own_note))
+        self.own_widgets = (self.path, self.browse, self.consent)
+
+        self.choice.buttonToggled.connect(self._choice_changed)
+        self.path.textEdited.connect(lambda _t: self.consent.setChecked(False))
+        self._known: list[str] = []
+        self._installed = False  # whether `_known` is what the installed model has
+        self._saved_preset = ""
+
+    # --- model --------------------------------------------------------------------------
+
+    def set_voices(self, names: list[str], installed: bool) -> None:
+        """The presets to offer (those in the installed model's voices.tgz)."""
+        with self.quietly():
+            self._set_voices(names, installed)
+
+    def _set_voices(self, names: list[str], installed: bool) -> None:
+        keep = self.selected_preset() or self._saved_preset
+        self._known = list(names)
+        self._installed = installed
+        self.voices.blockSignals(True)
+        self.voices.clear()
+        for name in names:
+            item = QListWidgetItem(describe_voice(name).label)
+            item.setData(Qt.ItemDataRole.UserRole, name)
+            self.voices.addItem(item)
+        if keep and keep not in names:  # keep a saved choice the model does not have
+            item = QListWidgetItem(f"{keep} — not in the installed model")
+            item.setData(Qt.ItemDataRole.UserRole, keep)
+            self.voices.addItem(item)
+        self.voices.blockSignals(False)
+        self._select(keep)
+        if installed:
+            self.voices_note.hide()
+        else:
+            self.voices_note.setText("The model is not installed yet: these are the voices "
+                                     "it comes with.")
+            self.voices_note.show()
+
+    def selected_preset(self) -> str:
+        item = self.voices.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item is not None else ""
+
+    def _select(self, name: str) -> None:
+        for i in range(self.voices.count()):
+            if self.voices.item(i).data(Qt.ItemDataRole.UserRole) == name:
+                self.voices.setCurrentRow(i)
+                return
+
+    # --- page ---------------------------------------------------------------------------
+
+    def load(self, s: AppSettings, secrets: Secrets) -> None:
+        self._saved_preset = s.voice.preset
+        if not any(self.voices.item(i).data(Qt.ItemDataRole.UserRole) == s.voice.preset
+                   for i in range(self.voices.count())):
+            self.set_voices(self._known, self._installed)
+        self._select(s.voice.preset)
+        (self.own_choice if s.voice.use_own else self.preset_choice).setChecked(True)
+        self.path.setText(s.voice.own_recording)
+        self.consent.setChecked(s.voice.consent)
+        self._choice_changed()
+
+    def store(self, s: AppSettings, secrets: Secrets) -> None:
+        s.voice.preset = self.selected_preset() or s.voice.preset
+        s.voice.use_own = self.own_choice.isChecked()
+        s.voice.own_recording = self.path.text().strip()
+        s.voice.consent = self.consent.isChecked()
+
+    def problems(self) -> list[Problem]:
+        name = self.selected_preset()
+        if self._installed and not self.own_choice.isChecked() and name not in self._known:
+            return [Problem("voice/preset", f"The installed model has no voice {name}: "
+                                            "choose one of its voices.")]
+        return []
+
+    def _choice_changed(self, *_args) -> None:
+        own = self.own_choice.isChecked()
+        for w in self.own_widgets:
+            w.setEnabled(own)
+        self.voices.setEnabled(not own)
+
+    def _browse(self) -> None:
+        start = self.path.text().strip() or str(Path.home())
+        dialog = QFileDialog(self, "Choose a recording of the voice", start,
+                             "Recordings (" + " ".join(f"*{s}" for s in RECORDING_SUFFIXES) + ")")
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.fileSelected.connect(self._picked)
+        dialog.open()  # not exec(): nothing blocks
+
+    def _picked(self, path: str) -> None:
+        if path and path != self.path.text():
+            self.path.setText(path)
+            self.consent.setChecked(False)  # consent is given for one recording
