@@ -43,6 +43,8 @@ class AppController(QObject):
 
     def __init__(self, engine_factory: Callable[[], QObject],
                  persona: Callable[[], dict] = dict, parent: QObject | None = None) -> None:
+        """`persona()` gives the engine's `talk` keyword arguments for a new conversation
+        (persona, persona_name, sampling, seed), read when it starts."""
         super().__init__(parent)
         self._factory = engine_factory
         self._persona = persona
@@ -183,7 +185,7 @@ class AppController(QObject):
                 pass
 
     def _send_talk(self) -> None:
-        self.conversation = self.engine.talk(self._persona())
+        self.conversation = self.engine.talk(**self._persona())
 
     def _finish_conversation(self) -> None:
         announced = self._announced

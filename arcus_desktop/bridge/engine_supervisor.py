@@ -51,6 +51,8 @@ class EngineSupervisor(QObject):
         self._heard_until = 0.0  # seconds of the conversation the app has seen
         self._offset = 0.0  # where the engine's current part of the conversation began
         self._persona_name = ""
+        self._sampling: dict | None = None
+        self._seed: int | None = None
         self._resume = False
         self._start()
 
@@ -132,6 +134,7 @@ class EngineSupervisor(QObject):
     def _start_args(self) -> dict:
         self._offset = self._heard_until
         return {"persona": self._persona, "persona_name": self._persona_name,
+                "sampling": self._sampling, "seed": self._seed,
                 "conversation": self.conversation, "offset": self._offset}
 
     @property
@@ -142,11 +145,13 @@ class EngineSupervisor(QObject):
     def _end_conversation(self) -> None:
         self.conversation, self._persona, self._resume = None, None, False
 
-    def talk(self, persona: dict | None = None, persona_name: str = "") -> str:
-        """Start a conversation; its id (recordings and memories are filed under it)."""
+    def talk(self, persona: dict | None = None, persona_name: str = "",
+             sampling: dict | None = None, seed: int | None = None) -> str:
+        """Start a conversation; its id (recordings and memories are filed under it).
+        `persona`: core.persona.Persona's fields; `sampling`: engine Sampling's."""
         self.conversation = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         self._persona, self._heard_until = dict(persona or {}), 0.0
-        self._persona_name = persona_name
+        self._persona_name, self._sampling, self._seed = persona_name, sampling, seed
         self._send("start", self._start_args())
         return self.conversation
 

@@ -2,7 +2,8 @@
 crosses a process boundary and a crash or out-of-memory error cannot take the app down.
 Commands come in on one pipe, events go out on another (see core/events.py).
 
-Commands: ("start", {"persona": {...}, "conversation": id, "offset": seconds}),
+Commands: ("start", {"persona": {...}, "sampling": {...}, "seed": n, "conversation": id,
+"offset": seconds, "persona_name": str}),
 ("stop", None), ("mute", bool), ("volume", float), ("shutdown", None)."""
 
 from __future__ import annotations
@@ -60,8 +61,9 @@ def main(config: HostConfig, commands, connection) -> None:
 def _serve(config: HostConfig, commands, events: EventSender) -> None:
     from ..audio.duplex import DuplexAudio
     from ..audio.echo import EchoCanceller
-    from .engine import Engine
+    from .engine import Engine, seed_everything
     from .frame_loop import FrameLoop
+    from .generator import Sampling
     events.send(StateChanged("loading"))
     engine = Engine.load(config.model_dir, config.device, quant_mode=config.quant_mode,
                          stt_dir=config.stt_dir, progress=_loading_reporter(events))
@@ -82,9 +84,11 @@ def _serve(config: HostConfig, commands, events: EventSender) -> None:
         elif command == "start":
             start = arg or {}
             persona = Persona(**(start.get("persona") or {}))
+            sampling = Sampling(**(start.get("sampling") or {}))
+            seed_everything(start.get("seed"))
             echo = EchoCanceller(enabled=config.echo_cancellation)
             with DuplexAudio(config.input_device, config.output_device, echo) as audio, \
-                    FrameLoop(engine, engine.prepare(persona)) as loop:
+                    FrameLoop(engine, engine.prepare(persona), sampling) as loop:
                 audio.muted, audio.volume = muted, volume
                 events.send(StateChanged("talking", start.get("conversation") or ""))
                 stop = converse_live(loop, audio, commands, events, float(start.get("offset", 0)),

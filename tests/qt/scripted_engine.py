@@ -36,7 +36,7 @@ class ScriptedEngine(QObject):
         self.loading.emit(1.0, "Ready")
         self.state_changed.emit("ready", "")
 
-    def talk(self, persona: dict | None = None) -> str:
+    def talk(self, persona: dict | None = None, **request) -> str:
         conversation = f"conversation-{next(_ids)}"
         self.calls.append(("talk", persona))
         if self.auto:

@@ -24,7 +24,7 @@ class Rig:
 
     def __init__(self, qtbot):
         self.engines: list[ScriptedEngine] = []
-        self.controller = AppController(self._engine, persona=lambda: {"voice": "NATF2"})
+        self.controller = AppController(self._engine, persona=lambda: {"persona": {"voice": "NATF2"}})
         self.tray = Tray(self.controller)
         self.messages: list[tuple] = []
         self.tray.icon.showMessage = lambda *args: self.messages.append(args)
