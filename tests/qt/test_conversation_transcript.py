@@ -7,7 +7,7 @@ from __future__ import annotations
 from PySide6.QtGui import QPalette
 
 from arcus_desktop.ui.conversation import ASSISTANT, USER, TranscriptModel
-from arcus_desktop.ui.conversation.delegate import turn_html  # noqa: E402
+from arcus_desktop.ui.conversation.delegate import turn_html
 from arcus_desktop.ui.conversation.model import INTERRUPTED_ROLE, SPEAKER_ROLE
 
 FRAME_S = 0.08

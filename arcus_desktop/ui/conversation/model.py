@@ -52,6 +52,10 @@ class TranscriptModel(QAbstractListModel):
     def mark_interrupted(self, speaker: str, time: float) -> None:
         self.log.mark_interrupted(speaker, time)
 
+    def finish(self) -> None:
+        """The conversation stopped (or paused): close its turns."""
+        self.log.finish()
+
     def clear(self) -> None:
         self.beginResetModel()
         self.items = []  # so TurnLog.clear finds no rows to remove one by one

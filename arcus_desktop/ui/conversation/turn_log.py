@@ -95,6 +95,15 @@ class TurnLog:
                 else:  # the other side stopped for it: a short turn of its own
                     self._commit(waiting)
 
+    def finish(self) -> None:
+        """The conversation stopped: what was waiting becomes a turn, every turn ends."""
+        for speaker in (USER, ASSISTANT):
+            if self.pending[speaker] is not None:
+                self._commit(self.pending[speaker])
+        for speaker in (USER, ASSISTANT):
+            if self.open[speaker] is not None:
+                self._close(self.open[speaker])
+
     def is_active(self, speaker: str, time: float) -> bool:
         """Whether `speaker` was heard (words or voice) within ACTIVE_S before `time`."""
         return time - self.last_active[speaker] <= ACTIVE_S
