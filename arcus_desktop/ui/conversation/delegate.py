@@ -25,6 +25,7 @@ class TurnDelegate(QStyledItemDelegate):
         super().__init__(view)
         self.view = view
         self._docs: OrderedDict[tuple, QTextDocument] = OrderedDict()
+        self._sizes: dict[int, tuple[Turn, tuple, QSize]] = {}  # id(turn) -> turn, key, size
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
         turn: Turn | None = index.data(TURN_ROLE)
@@ -56,8 +57,17 @@ class TurnDelegate(QStyledItemDelegate):
         if turn is None:
             return QSize(0, 0)
         width = self.view.viewport().width() if self.view is not None else option.rect.width()
+        # Every row is asked on every layout: answer from the cache unless it changed.
+        key = (turn.revision, width, option.font.key())
+        cached = self._sizes.get(id(turn))
+        if cached is not None and cached[0] is turn and cached[1] == key:
+            return cached[2]
         doc = self._document(turn, option.palette, False, self._text_width(width), option)
-        return QSize(width, int(doc.size().height() + 0.999) + 2 * PAD_Y)
+        size = QSize(width, int(doc.size().height() + 0.999) + 2 * PAD_Y)
+        if len(self._sizes) > 20 * CACHE:
+            self._sizes.clear()
+        self._sizes[id(turn)] = (turn, key, size)
+        return size
 
     def _text_width(self, width: int) -> int:
         return max(40, width - 2 * PAD_X - BAR - GAP)

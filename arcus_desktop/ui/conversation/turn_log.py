@@ -255,6 +255,7 @@ class TurnLog:
         return None
 
     def _touch(self, turn: Turn) -> None:
+        turn.revision += 1
         for row in range(len(self.turns) - 1, -1, -1):  # the turn that changes is near the end
             if self.turns[row] is turn:
                 self.rows.changed(row)

@@ -37,6 +37,7 @@ class Turn:
     overlapped: bool = False  # it began while the other speaker was talking
     text_override: str | None = None  # a turn event's own text replaces the pieces
     closed_at: float = float("-inf")  # when it stopped growing
+    revision: int = 0  # goes up with every change that shows
 
     def words(self) -> list[tuple[str, float]]:
         """The pieces joined into words: (word, start time)."""

@@ -76,10 +76,10 @@ class TranscriptView(QListView):
     def _value_changed(self, value: int) -> None:
         self._set_following(value >= self.verticalScrollBar().maximum() - BOTTOM_SLACK)
 
-    def _row_changed(self, first: QModelIndex, last: QModelIndex) -> None:
-        # A turn that grows may wrap onto another line: its height must be asked again.
-        for row in range(first.row(), last.row() + 1):
-            self.itemDelegate().sizeHintChanged.emit(self.model().index(row, 0))
+    def _row_changed(self, _first: QModelIndex, _last: QModelIndex) -> None:
+        # A turn that grows may wrap onto another line: lay the rows out again, once for
+        # however many changes come before the event loop runs (sizes are cached).
+        self.scheduleDelayedItemsLayout()
 
     # --- copying -----------------------------------------------------------------------
 
