@@ -4,7 +4,8 @@ conversation renders in light and dark palettes (screenshots kept)."""
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import dataclass, field
+
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
@@ -140,11 +141,32 @@ def test_speech_to_text_and_turn_events_plug_in(qtbot, window):
     engine.user_text.emit("▁there", 0.6)
     assert [(t.speaker, t.text) for t in window.model.turns] == [(USER, "Hello there")]
 
-    class Turn:  # what a turn detector might send
-        speaker, start, end, text, interrupted, backchannel = (ASSISTANT, 2.0, 3.0,
-                                                               "Hi.", True, False)
-    engine.turn.emit(Turn())
-    assert window.model.turns[-1].display_text == "Hi.\u2014"
+    @dataclass
+    class Backchannel:  # the shapes a turn detector sends (see the turns work)
+        speaker: str
+        start: float
+        end: float
+        text: str = ""
+
+    @dataclass
+    class Turn:
+        speaker: str
+        text: str
+        start: float
+        end: float
+        interrupted: bool = False
+        backchannels: list = field(default_factory=list)
+
+    @dataclass
+    class TurnEnded:
+        turn: Turn
+
+    engine.turn.emit(TurnEnded(Turn(ASSISTANT, "Hi there.", 2.0, 3.0, True,
+                                    [Backchannel(USER, 2.4, 2.7, "mhm")])))
+    assert window.model.turns[-1].display_text == "Hi there.\u2014"
+    assert [b.label for b in window.model.turns[-1].backchannels] == ["mhm"]
+    window.on_turn(ASSISTANT, 4.0, 5.0, "Positional.", False, False)  # plain values work too
+    assert window.model.turns[-1].text == "Positional."
     window.detach()
     engine.user_text.emit("▁ignored", 9.0)
     assert "ignored" not in window.model.text()

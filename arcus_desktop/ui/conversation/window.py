@@ -27,9 +27,11 @@ SIGNALS = {
     "state_changed": "on_state_changed", "text": "on_text", "levels": "on_levels",
     "stats": "on_stats", "loading": "on_loading", "notice": "on_notice",
     "failed": "on_failed", "restarted": "on_restarted",
-    "user_text": "on_user_text", "turn": "on_turn",
+    "user_text": "on_user_text", "turn": "on_turn", "turn_ended": "on_turn",
+    "backchannel": "on_backchannel",
 }
 TURN_FIELDS = ("speaker", "start", "end", "text", "interrupted", "backchannel")
+BACKCHANNEL_FIELDS = ("speaker", "start", "end", "text")
 WAVEFORM_TALL, WAVEFORM_SMALL = 88, 56  # its height in a window taller / shorter than 480
 RESTART_HINT = "Arcus started the engine again; the conversation goes on where it was."
 
@@ -254,15 +256,39 @@ class ConversationWindow(QWidget):
         self.status.show_notice(why, RESTART_HINT)
 
     def on_turn(self, *args) -> None:
-        """A finished turn: one object with speaker, start, end, text, interrupted and
-        backchannel attributes, or those values in that order."""
-        if len(args) == 1 and not isinstance(args[0], (str, bytes)):
-            values = {f: getattr(args[0], f, None) for f in TURN_FIELDS}
-        else:
-            values = dict(zip(TURN_FIELDS, args))
+        """A finished turn: an object with speaker, start, end, text, interrupted and,
+        optionally, backchannel (a flag) or backchannels (the other side's, each with
+        speaker, start, end, text); or one wrapping it as `.turn`; or those values in
+        the order of TURN_FIELDS. A turn that has only started (no end) is left to the
+        live transcript."""
+        values = _fields(args, TURN_FIELDS)
+        if values is None or values.get("end") is None:
+            return
         try:
             self.model.add_turn(str(values["speaker"]), float(values["start"]),
                                 float(values["end"]), values.get("text") or "",
                                 bool(values.get("interrupted")), bool(values.get("backchannel")))
         except (KeyError, TypeError, ValueError):
             log.warning("a turn event the window cannot read: %r", args)
+            return
+        for mark in values.get("backchannels") or ():
+            self.on_backchannel(mark)
+
+    def on_backchannel(self, *args) -> None:
+        """The other side's "uh-huh": an object with speaker, start, end, text, or
+        those values in that order."""
+        values = _fields(args, BACKCHANNEL_FIELDS)
+        try:
+            start = float(values["start"])
+            end = float(values.get("end") if values.get("end") is not None else start)
+            self.model.add_turn(str(values["speaker"]), start, end, values.get("text") or "",
+                                backchannel=True)
+        except (KeyError, TypeError, ValueError):
+            log.warning("a backchannel event the window cannot read: %r", args)
+
+
+def _fields(args: tuple, names: tuple[str, ...]) -> dict | None:
+    if len(args) == 1 and not isinstance(args[0], (str, bytes)):
+        event = getattr(args[0], "turn", args[0])  # TurnEnded(turn=Turn(...))
+        return {n: getattr(event, n, None) for n in (*names, "backchannels")}
+    return dict(zip(names, args)) if args else None
