@@ -237,3 +237,41 @@ def test_a_scripted_conversation_in_light_and_dark(qtbot, tmp_path, theme):
         assert (background > 128) == (theme == "light")
     finally:
         app.setPalette(saved)
+
+
+def test_scrolling_up_offers_a_way_back_to_the_latest_words(qtbot, window, engine):
+    window.resize(320, 360)
+    play_loading(engine)
+    play_conversation(engine)
+    bar = window.transcript.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0 and bar.value() == bar.maximum())
+    assert window.latest_button.isHidden()
+    bar.setValue(0)
+    assert window.latest_button.isVisible()
+    qtbot.mouseClick(window.latest_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bar.value() == bar.maximum())
+    assert window.transcript.following and window.latest_button.isHidden()
+
+
+def test_a_theme_change_while_open_repaints_in_the_new_palette(qtbot):
+    app = QApplication.instance()
+    saved = app.palette()
+    app.setPalette(palette(LIGHT))
+    try:
+        window = ConversationWindow()
+        qtbot.addWidget(window)
+        window.show()
+        engine = ScriptedSupervisor()
+        window.attach(engine)
+        play_loading(engine)
+        play_conversation(engine, until_frame=60)
+
+        def brightness(widget) -> float:
+            return float(pixels(widget.grab().toImage()).mean())
+
+        light = brightness(window.transcript), brightness(window.waveform)
+        app.setPalette(palette(DARK))  # the system switched to dark
+        qtbot.waitUntil(lambda: brightness(window.transcript) < light[0] / 2)
+        assert brightness(window.waveform) < light[1] / 2
+    finally:
+        app.setPalette(saved)
