@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from PySide6.QtGui import QColor, QPalette
 
-from .turns import ASSISTANT, USER
+from .turns import ASSISTANT
 
 ASSISTANT_HUE_SHIFT = 150  # degrees round the colour wheel from the highlight
 
@@ -37,5 +37,3 @@ def mix(a: QColor, b: QColor, t: float) -> QColor:
                            a.greenF() + (b.greenF() - a.greenF()) * t,
                            a.blueF() + (b.blueF() - a.blueF()) * t)
 
-
-__all__ = ["USER", "ASSISTANT", "accent", "tint", "mix", "is_dark"]
