@@ -140,6 +140,15 @@ class AppController(QObject):
             self._held = False
             self.set_muted(True)
 
+    def restart_engine(self) -> None:
+        """The engine's settings changed: stop its process now (no conversation is going
+        on); the next conversation starts one with the new settings."""
+        if self.talking or self.engine is None:
+            return
+        self.shutdown()
+        self.engine_state = "none"
+        self.changed.emit()
+
     def shutdown(self) -> None:
         """Stop the engine process (the app is quitting)."""
         engine, self.engine = self.engine, None

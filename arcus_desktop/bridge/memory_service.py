@@ -88,13 +88,15 @@ class MemoryService(QObject):
     _post = Signal(int, str, object)
     _close = Signal()
 
-    _CHANGES = frozenset({"add", "update", "delete", "forget_conversation", "import_json"})
+    _CHANGES = frozenset({"add", "update", "delete", "forget_conversation", "import_json",
+                          "capture_turn", "capture_finish"})
 
     def __init__(self, path: str | os.PathLike | None = None, embedder=_DEFAULT,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.notices: list[str] = []  # kept for windows opened after startup
         self._next_id = 0
+        self._captures: dict = {}  # key -> ConversationCapture; touched on the memory thread only
         self._closed = False
         self._thread = QThread(self)
         self._thread.setObjectName("arcus-memory")
@@ -139,6 +141,31 @@ class MemoryService(QObject):
 
         return self._submit("persona_context", lambda s: context.for_topic(
             s, base, tokenizer, budget, topic=topic, items=items))
+
+    # --- a live conversation ---------------------------------------------------------------
+
+    def capture_start(self, key: str, persona: str = "", recording_path: str | None = None) -> int:
+        """Begin storing a conversation under `key` (a recording: turn times are offsets
+        into it). Ends one still open under that key first."""
+        def start(s: MemoryStore):
+            from ..memory.capture import ConversationCapture
+
+            _finish(self._captures.pop(key, None))
+            self._captures[key] = ConversationCapture(s, persona=persona,
+                                                      recording_path=recording_path)
+            return self._captures[key].id
+        return self._submit("capture_start", start)
+
+    def capture_turn(self, key: str, turn) -> int:
+        """Store a turn the moment it ended (a crash later loses nothing of it)."""
+        def add(s: MemoryStore):
+            capture = self._captures.get(key)
+            return capture.add_turn(turn) if capture is not None else None
+        return self._submit("capture_turn", add)
+
+    def capture_finish(self, key: str) -> int:
+        """The conversation ended: its summary is stored."""
+        return self._submit("capture_finish", lambda s: _finish(self._captures.pop(key, None)))
 
     # --- changing ------------------------------------------------------------------------
 
@@ -240,6 +267,10 @@ class MemoryService(QObject):
         self.notices = list(notices)
         if notices:
             self.startup_notices.emit(self.notices)
+
+
+def _finish(capture) -> object:
+    return capture.finish() if capture is not None and not capture.finished else None
 
 
 def _check(kind: str, content: str) -> None:

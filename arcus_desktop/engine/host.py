@@ -32,7 +32,7 @@ class HostConfig:
     model_dir: str | None = None
     stt_dir: str | None = None  # the speech-to-text model; default: the downloaded one
     device: str = "auto"
-    quant_mode: str = "bf16"
+    quant_mode: str = "bf16"  # or int8, int4, or auto: what fits the GPU (settings' modes)
     input_device: object = None
     output_device: object = None
     echo_cancellation: bool = True
@@ -65,7 +65,8 @@ def _serve(config: HostConfig, commands, events: EventSender) -> None:
     from .frame_loop import FrameLoop
     from .generator import Sampling
     events.send(StateChanged("loading"))
-    engine = Engine.load(config.model_dir, config.device, quant_mode=config.quant_mode,
+    mode, context = _mode(config, events)
+    engine = Engine.load(config.model_dir, config.device, quant_mode=mode, context=context,
                          stt_dir=config.stt_dir, progress=_loading_reporter(events))
     events.send(Loading(1.0, "Ready"))
     if engine.stt is None and engine.stt_note:
@@ -98,6 +99,28 @@ def _serve(config: HostConfig, commands, events: EventSender) -> None:
             if stop == "shutdown":
                 events.send(StateChanged("stopped", "shut down"))
                 return
+
+
+def _mode(config: HostConfig, events: EventSender) -> tuple[str, int | None]:
+    """The weights' precision and context: as set, or the best fit for this GPU."""
+    from ..core.errors import DeviceError
+    from . import modes
+    from .torch_env import pick_device
+
+    if config.quant_mode in ("bf16", "int8", "int4"):
+        return config.quant_mode, None
+    if config.quant_mode in ("offload", "server"):
+        raise ArcusError("This way of running the model is not available yet.",
+                         "Choose Automatic or a local GPU mode in Settings > Engine.")
+    if config.device == "cpu":  # asked for in so many words (tests, a fast CPU)
+        return "bf16", None
+    choice = modes.detect() if pick_device(config.device).type == "cuda" else modes.pick(None)
+    if choice.mode == "server":
+        raise DeviceError(choice.note, "A team server is the way on this computer; until it "
+                                       "is set up, conversations need a CUDA GPU.")
+    if choice.mode != "bf16":
+        events.send(Notice(choice.note))
+    return choice.mode, choice.context
 
 
 def _loading_reporter(events: EventSender):

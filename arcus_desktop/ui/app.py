@@ -122,12 +122,12 @@ class StatusWindow(QMainWindow):
         self.memory_browser.activateWindow()
 
 
-def _start_engine() -> QObject:
+def _start_engine(config=None) -> QObject:
     """The engine process (started on the first conversation, then kept)."""
     from ..bridge.engine_supervisor import EngineSupervisor
     from ..engine.host import HostConfig
 
-    return EngineSupervisor(HostConfig())
+    return EngineSupervisor(config or HostConfig())
 
 
 class ArcusApp(QObject):
@@ -136,16 +136,35 @@ class ArcusApp(QObject):
     open_conversation = Signal()
     open_settings = Signal()
 
-    def __init__(self, engine_factory: Callable[[], QObject] = _start_engine,
+    def __init__(self, engine_factory: Callable[[], QObject] | None = None,
                  instance: single_instance.InstanceServer | None = None,
                  hotkey_backend=pick_backend, tray: bool | None = None,
-                 window: QMainWindow | None = None, parent: QObject | None = None) -> None:
+                 window: QMainWindow | None = None, settings=None, memory=None,
+                 parent: QObject | None = None) -> None:
+        """With `settings` (a SettingsService) the app has its conversation window and
+        starts the engine and each conversation as they say (ui/session.py); `memory`
+        (a MemoryService) adds recall and capture."""
         super().__init__(parent)
         self.persona: Callable[[], dict] = dict
+        if engine_factory is None:
+            engine_factory = lambda: _start_engine(  # noqa: E731
+                self.session.host_config() if self.session else None)
         self.controller = AppController(engine_factory, lambda: self.persona(), self)
         self.controller.talk_requested.connect(self.open_conversation)
         self.window = window or StatusWindow()
         self.main_window: QWidget = self.window  # what a second launch brings forward
+        self.settings = settings
+        self.session = None
+        self.settings_dialog = None
+        if settings is not None:
+            from .session import Session
+
+            self.session = Session(self.controller, settings, memory, self)
+            self.persona = self.session.talk_request
+            self.main_window = self.session.window
+            self.open_settings.connect(self.show_settings)
+            settings.changed.connect(lambda new, old: self.set_hotkey(
+                new.hotkey.shortcut or None, new.hotkey.hold_to_talk))
         if isinstance(self.window, StatusWindow):
             self.window.attach(self.controller)
         if tray is None:
@@ -182,6 +201,18 @@ class ArcusApp(QObject):
             return ("Starting a conversation" if talking else "Ended the conversation") + \
                 f" ({describe(self.controller)})."
         raise ValueError(command)
+
+    def show_settings(self) -> None:
+        from .settings import SettingsDialog
+
+        if self.settings_dialog is None:
+            memory = self.session.memory if self.session else None
+            if memory is None and isinstance(self.window, StatusWindow):
+                memory = self.window.memory_service
+            self.settings_dialog = SettingsDialog(self.settings, memory_service=memory)
+        self.settings_dialog.show()
+        self.settings_dialog.raise_()
+        self.settings_dialog.activateWindow()
 
     def activate(self) -> None:
         w = self.main_window
@@ -245,12 +276,18 @@ def run(argv: list[str] | None = None) -> int:
     icon = QIcon(str(ICON))
     app.setWindowIcon(icon)
     instance = single_instance.InstanceServer(lock)
-    arcus = ArcusApp(instance=instance)
-    # Until the settings dialog is wired in, Settings… shows the status window.
-    arcus.open_settings.connect(arcus.activate)
+    from ..bridge.memory_service import MemoryService
+    from ..bridge.settings_store import SettingsService
+
+    settings = SettingsService(parent=app)
+    memory = MemoryService(parent=app)  # opened on its own thread at first use
+    arcus = ArcusApp(instance=instance, settings=settings, memory=memory)
+    if isinstance(arcus.window, StatusWindow):
+        arcus.window.memory_service = memory
     if arcus.tray is not None:
         app.setQuitOnLastWindowClosed(False)
-    arcus.set_hotkey(DEFAULT_HOTKEY)
+    hotkey = settings.settings.hotkey
+    arcus.set_hotkey(hotkey.shortcut or DEFAULT_HOTKEY, hotkey.hold_to_talk)
     sync = start_for_app(parent=app)
     if sync is not None:
         sync.status_changed.connect(arcus.show_sync)

@@ -22,11 +22,14 @@ class ScriptedEngine(QObject):
     notice = Signal(str, str)
     loading = Signal(float, str)
     restarted = Signal(str)
+    turn = Signal(object)
+    recording = Signal(str)
 
     def __init__(self, auto: bool = False, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.auto = auto
         self.calls: list[tuple] = []
+        self.requests: list[dict] = []  # talk's other keyword arguments, per call
         if auto:
             QTimer.singleShot(0, self._load)
 
@@ -39,6 +42,7 @@ class ScriptedEngine(QObject):
     def talk(self, persona: dict | None = None, **request) -> str:
         conversation = f"conversation-{next(_ids)}"
         self.calls.append(("talk", persona))
+        self.requests.append(request)
         if self.auto:
             QTimer.singleShot(0, lambda: self.state_changed.emit("talking", conversation))
         return conversation

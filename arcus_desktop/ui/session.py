@@ -1,0 +1,160 @@
+"""The app's conversation side: the conversation window, the settings each conversation
+starts with, and memory both ways.
+
+- Settings: the engine process is started with the audio devices, echo cancellation
+  and mode they name; each conversation with their persona, voice and sampling.
+  Changes to the engine's or audio's settings restart the engine when no conversation
+  is going on (at the end of the current one otherwise).
+- Memory (when on): the persona for the next conversation, with the memories it would
+  recall, is prepared in the background whenever it may have changed, so starting to
+  talk never waits on the database; the live turns are stored the moment they end.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, replace
+
+from PySide6.QtCore import QObject
+
+from ..bridge import tasks
+from ..bridge.controller import AppController
+from ..bridge.settings_store import SettingsService
+from ..core.turns import TurnEnded
+from ..engine.host import HostConfig
+from ..settings.app_settings import AppSettings
+from .conversation import ConversationWindow
+
+log = logging.getLogger(__name__)
+MODES = {"auto": "local-gpu", "bf16": "local-gpu", "int8": "low-memory", "int4": "low-memory",
+         "offload": "cpu-offload", "server": "remote"}
+
+
+def host_config(s: AppSettings) -> HostConfig:
+    return HostConfig(quant_mode=s.engine.mode, input_device=s.audio.input_device or None,
+                      output_device=s.audio.output_device or None,
+                      echo_cancellation=s.audio.echo_cancellation)
+
+
+class Session(QObject):
+    def __init__(self, controller: AppController, settings: SettingsService,
+                 memory=None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.settings = settings
+        self.memory = memory  # a MemoryService, or None
+        self.window = ConversationWindow()
+        self.window.engine_mode = MODES.get(settings.settings.engine.mode, "local-gpu")
+        self.window.end_requested.connect(controller.end_talk)
+        self.window.mute_toggled.connect(controller.set_muted)
+        self.window.talk_requested.connect(controller.start_talk)
+        controller.talk_requested.connect(self.show)
+        controller.conversation_started.connect(lambda _id: self._follow(controller.engine))
+        controller.conversation_ended.connect(self._conversation_ended)
+        settings.changed.connect(self._settings_changed)
+        self._followed = None  # the engine whose recording and turns go into memory
+        self._capture: str | None = None  # the recording being captured into memory
+        self._tokenizer = None
+        self._persona_text: str | None = None  # the persona with recalled memories
+        self._restart_engine = False
+        self.prepare_persona()
+
+    # -- what the controller asks for -------------------------------------------------------
+
+    def talk_request(self) -> dict:
+        """`talk`'s keyword arguments for the conversation starting now."""
+        s = self.settings.settings
+        persona = s.to_persona()
+        if s.memory.enabled and self._persona_text:
+            persona = replace(persona, text=self._persona_text)
+        sampling = s.sampling
+        return {"persona": asdict(persona), "persona_name": s.persona.preset,
+                "sampling": {"temperature": sampling.audio_temperature,
+                             "top_k": sampling.audio_top_k,
+                             "text_temperature": sampling.text_temperature,
+                             "text_top_k": sampling.text_top_k},
+                "seed": sampling.seed}
+
+    def host_config(self) -> HostConfig:
+        return host_config(self.settings.settings)
+
+    def show(self) -> None:
+        if self.controller.engine is not None and self.window.supervisor is not self.controller.engine:
+            self.window.attach(self.controller.engine)
+        self.window.showNormal()
+        self.window.raise_()
+        self.window.activateWindow()
+
+    # -- memory ---------------------------------------------------------------------------
+
+    def prepare_persona(self) -> None:
+        """Recall for the next conversation, in the background."""
+        s = self.settings.settings
+        if self.memory is None or not s.memory.enabled:
+            self._persona_text = None
+            return
+        if self._tokenizer is None:
+            from ..bridge.model_info import read_model_info
+
+            tasks.run(read_model_info, self._got_model_info, what="reading the model")
+            return
+        rid = self.memory.persona_context(s.persona.text, self._tokenizer,
+                                          s.persona.token_budget, items=s.memory.items)
+
+        def done(request: int, context) -> None:
+            if request == rid:
+                self.memory.finished.disconnect(done)
+                self._persona_text = context.text
+        self.memory.finished.connect(done)
+
+    def _got_model_info(self, info) -> None:
+        if info.tokenizer is None:  # no model yet: nothing to count tokens with
+            return
+        self._tokenizer = info.tokenizer
+        self.prepare_persona()
+
+    def _follow(self, engine) -> None:
+        if engine is None or engine is self._followed:
+            return
+        self._followed = engine
+        if hasattr(engine, "recording"):
+            engine.recording.connect(self._recording)
+            engine.turn.connect(self._turn)
+        if self.window.supervisor is not engine:
+            self.window.attach(engine)
+
+    def _recording(self, path: str) -> None:
+        if self.memory is None or not self.settings.settings.memory.enabled:
+            return
+        self._end_capture()
+        self._capture = path
+        self.memory.capture_start(path, self.settings.settings.persona.text, path)
+
+    def _turn(self, event) -> None:
+        if self._capture is not None and isinstance(event, TurnEnded):
+            self.memory.capture_turn(self._capture, event.turn)
+
+    def _end_capture(self) -> None:
+        if self._capture is not None:
+            self.memory.capture_finish(self._capture)
+            self._capture = None
+
+    def _conversation_ended(self) -> None:
+        self._end_capture()
+        self.prepare_persona()  # the conversation just held may change what is recalled
+        if self._restart_engine:
+            self._restart_engine = False
+            self.controller.restart_engine()
+
+    # -- settings -------------------------------------------------------------------------
+
+    def _settings_changed(self, new: AppSettings, old: AppSettings) -> None:
+        self.window.engine_mode = MODES.get(new.engine.mode, "local-gpu")
+        self.window.echo_cancellation = new.audio.echo_cancellation
+        if host_config(new) != host_config(old):
+            if self.controller.talking:
+                self._restart_engine = True
+            else:
+                self.controller.restart_engine()
+        if (new.persona, new.memory) != (old.persona, old.memory):
+            self.prepare_persona()

@@ -1,0 +1,124 @@
+"""The app's conversation side (ui/session.py): settings into each conversation and
+into the engine process, the conversation window, memory in and out. The engine is the
+scripted stand-in (tests/qt/scripted_engine.py); settings and memory are the real ones."""
+
+from __future__ import annotations
+
+import pytest
+
+from arcus_desktop.bridge.memory_service import MemoryService
+from arcus_desktop.bridge.settings_store import SettingsService
+from arcus_desktop.core.turns import Turn, TurnEnded
+from arcus_desktop.settings.app_settings import DictStore
+from arcus_desktop.ui.app import ArcusApp
+
+from .scripted_engine import ScriptedEngine
+
+FACT = "The Orion launch moved to Friday the 14th."
+
+
+def no_hotkey(parent=None):
+    from arcus_desktop.bridge.hotkey import HotkeyError
+
+    raise HotkeyError("no hotkey in this test")
+
+
+class Rig:
+    def __init__(self, qtbot, memory=None) -> None:
+        self.settings = SettingsService(DictStore())
+        self.engines: list[ScriptedEngine] = []
+        self.configs = []
+        self.memory = memory
+        self.app = ArcusApp(engine_factory=self._engine, hotkey_backend=no_hotkey, tray=False,
+                            settings=self.settings, memory=memory)
+        qtbot.addWidget(self.app.window)
+        qtbot.addWidget(self.app.session.window)
+        self.qtbot = qtbot
+
+    def _engine(self) -> ScriptedEngine:
+        self.configs.append(self.app.session.host_config())
+        self.engines.append(ScriptedEngine(auto=True))
+        return self.engines[-1]
+
+    @property
+    def engine(self) -> ScriptedEngine:
+        return self.engines[-1]
+
+    def talk(self) -> None:
+        self.app.controller.start_talk()
+        self.qtbot.waitUntil(lambda: self.app.controller.state == "listening")
+
+
+@pytest.fixture
+def memory(qtbot, tmp_path, embedder):
+    service = MemoryService(tmp_path / "memory.db", embedder=embedder)
+    yield service
+    service.shutdown()
+
+
+def test_a_conversation_starts_with_the_settings_and_opens_the_window(qtbot):
+    rig = Rig(qtbot)
+    new = rig.settings.settings
+    new.persona.text = "You are a patient maths teacher."
+    new.voice.preset = "NATM1"
+    new.sampling.audio_temperature, new.sampling.seed = 0.6, 7
+    new.audio.echo_cancellation = False
+    rig.settings.apply(new)
+    rig.talk()
+    assert rig.app.session.window.isVisible()
+    assert rig.app.session.window.supervisor is rig.engine
+    persona, request = rig.engine.calls[0][1], rig.engine.requests[0]
+    assert persona["text"] == "You are a patient maths teacher." and persona["voice"] == "NATM1"
+    assert request["sampling"]["temperature"] == 0.6 and request["seed"] == 7
+    assert rig.configs[0].echo_cancellation is False
+    assert rig.app.main_window is rig.app.session.window  # a second launch brings it forward
+
+    rig.app.session.window.end()  # the window's End button
+    qtbot.waitUntil(lambda: not rig.app.controller.want_talk)
+    assert rig.engine.names()[-1] == "stop"
+
+
+def test_engine_settings_restart_the_engine_between_conversations(qtbot):
+    rig = Rig(qtbot)
+    rig.talk()
+    new = rig.settings.settings
+    new.audio.input_device = "USB headset"
+    rig.settings.apply(new)  # during the conversation: it goes on
+    assert len(rig.engines) == 1 and "shutdown" not in rig.engine.names()
+    rig.app.controller.end_talk()
+    assert "shutdown" in rig.engine.names()  # when it ended, the old engine went
+    rig.talk()
+    assert len(rig.engines) == 2 and rig.configs[1].input_device == "USB headset"
+    new = rig.settings.settings
+    new.persona.text = "You are brief."
+    rig.settings.apply(new)  # not an engine setting: the engine stays
+    rig.app.controller.end_talk()
+    assert len(rig.engines) == 2 and "shutdown" not in rig.engine.names()
+
+
+def test_turns_become_memories_and_memories_come_back_in_the_persona(qtbot, memory, tiny_model,
+                                                                    monkeypatch):
+    from arcus_desktop.engine import download
+
+    monkeypatch.setattr(download, "find_cached_model", lambda *a, **k: tiny_model)
+    rig = Rig(qtbot, memory)
+    new = rig.settings.settings
+    # Room for memories: the test kit's tokenizer spends a token on nearly every letter.
+    new.persona.text, new.persona.token_budget = "You are brief.", 500
+    rig.settings.apply(new)
+    rig.talk()
+    rig.engine.recording.emit("/tmp/conversation.wav")
+    with qtbot.waitSignal(memory.changed, timeout=20_000):
+        rig.engine.turn.emit(TurnEnded(Turn("user", "Remember that " + FACT[0].lower() + FACT[1:],
+                                            1.0, 3.5)))
+    with qtbot.waitSignal(memory.changed, timeout=20_000):
+        rig.app.controller.end_talk()  # the summary, then recall for the next one
+    qtbot.waitUntil(lambda: "Orion launch" in rig.app.session.talk_request()["persona"]["text"],
+                    timeout=20_000)
+    rig.talk()
+    assert "Orion launch" in rig.engine.calls[-1][1]["text"]  # the next conversation knows
+
+    new = rig.settings.settings
+    new.memory.enabled = False
+    rig.settings.apply(new)
+    assert "Orion" not in rig.app.session.talk_request()["persona"]["text"]
