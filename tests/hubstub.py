@@ -22,6 +22,9 @@ Knobs a test can set on a running stub:
                     bytes, then the connection is closed mid-body.
   corrupt           {filename: bytes}: served instead of the real content, while
                     every piece of metadata still describes the real file.
+  hold_after_bytes  {filename: n}: the first content GET of that file sends n bytes,
+                    sets `held`, then waits for `release` before sending the rest
+                    (a download caught mid-file, for as long as a test needs).
   requests          log of LoggedRequest(method, path, range, authorization).
 """
 
@@ -81,6 +84,9 @@ class HubStub:
         self.licence_accepted = True
         self.fail_after_bytes: dict[str, int] = {}
         self.corrupt: dict[str, bytes] = {}
+        self.hold_after_bytes: dict[str, int] = {}
+        self.held = threading.Event()
+        self.release = threading.Event()
         self.requests: list[LoggedRequest] = []
         self._gets: dict[str, int] = {}  # content GETs per file, for fail_after_bytes
         self._lock = threading.Lock()
@@ -104,6 +110,7 @@ class HubStub:
     def stop(self) -> None:
         if self._server is None:
             return
+        self.release.set()  # a held transfer must not outlive the stub
         self._server.shutdown()
         self._server.close_all()
         self._server.server_close()
@@ -164,6 +171,11 @@ class HubStub:
         if count == 0 and name in self.fail_after_bytes:
             return self.fail_after_bytes[name]
         return None
+
+    def take_hold(self, name: str) -> int | None:
+        """Bytes to send before holding this GET, or None (only the first GET holds)."""
+        with self._lock:
+            return self.hold_after_bytes.pop(name, None)
 
 
 class _Server(ThreadingHTTPServer):
@@ -349,6 +361,17 @@ class _Handler(BaseHTTPRequestHandler):
             data, status = data[start:end + 1], 206
         if method == "HEAD":
             self._send(status, b"", headers, length=len(data))
+            return
+        hold = self.hub.take_hold(f.name)
+        if hold is not None:
+            try:
+                self._send(status, data[:hold], headers, length=len(data))
+                self.hub.held.set()
+                self.hub.release.wait(timeout=60)
+                self.wfile.write(data[hold:])
+                self.wfile.flush()
+            except OSError:  # the client hung up meanwhile (a cancelled download)
+                self.close_connection = True
             return
         cut = self.hub.take_failure(f.name)
         if cut is None:

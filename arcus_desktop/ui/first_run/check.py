@@ -1,0 +1,24 @@
+"""Whether the app can hold a conversation yet, or should show the setup wizard."""
+
+from __future__ import annotations
+
+from ...core.errors import ArcusError
+from ...engine import checkpoint
+from ...settings.app_settings import AppSettings, server_url_ok
+
+
+def needs_setup(settings: AppSettings | None = None) -> bool:
+    """True when no PersonaPlex model is installed (checkpoint.locate finds none) and no
+    team server is configured. `settings` default to the app's saved ones."""
+    if settings is None:
+        from ...bridge.settings_store import SettingsService
+
+        settings = SettingsService().settings
+    engine = settings.engine
+    if engine.mode == "server" and server_url_ok(engine.server_url):
+        return False
+    try:
+        checkpoint.locate()
+    except ArcusError:
+        return True
+    return False

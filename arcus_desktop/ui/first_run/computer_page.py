@@ -1,0 +1,185 @@
+"""Step 1, this computer: which GPU it has, how much memory is free, and so where the
+model should run. The recommendation is engine.modes' own rule; the user may pick
+another way."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QButtonGroup, QHBoxLayout, QLabel, QPushButton, QRadioButton,
+                               QVBoxLayout, QWidget, QWizardPage)
+
+from ...bridge import gpu_probe, tasks
+from ...core.errors import ArcusError
+from ...engine import checkpoint
+from ...engine.modes import GIB, NEEDS, pick
+from ...settings.app_settings import ENGINE_MODES
+from ..settings.common import Message, Note
+from .wizard import DOWNLOAD, LICENCE, LOCAL_MODES, SERVER
+
+MODES = (*LOCAL_MODES, "server")
+WHY = {  # what each way means, in a line
+    "bf16": "The best sound. Needs an NVIDIA GPU with about {need} of free memory.",
+    "int8": "Nearly the same sound in less memory: about {need}.",
+    "int4": "Fits about {need}, remembers only the last two minutes and may lag behind.",
+    "server": "The model runs on a computer your team shares; this one only sends and "
+              "plays the audio. Works on any laptop.",
+}
+
+
+def _gib(n: int) -> str:
+    return f"{n / GIB:.1f} GiB"
+
+
+def _indented(widget: QWidget) -> QWidget:
+    """Under a radio button's text, not its circle."""
+    box = QWidget()
+    layout = QHBoxLayout(box)
+    layout.setContentsMargins(24, 0, 0, 4)
+    layout.addWidget(widget)
+    return box
+
+
+def _installed() -> bool:
+    try:
+        checkpoint.locate()
+    except ArcusError:
+        return False
+    return True
+
+
+def because(mode: str, gpu: gpu_probe.Gpu | None) -> str:
+    """Why engine.modes.pick chose `mode` for this GPU, in plain words."""
+    if gpu is None:
+        return ("Without an NVIDIA GPU the model cannot keep up with a conversation here "
+                "(a processor alone is far too slow), so a team server does the work.")
+    free = _gib(gpu.free)
+    if mode == "bf16":
+        return f"With {free} free, this GPU holds the whole model: the best sound."
+    if mode == "int8":
+        return (f"With {free} free, full precision (about {_gib(NEEDS['bf16'][0])}) does not "
+                "fit, but 8-bit weights do and sound nearly the same.")
+    if mode == "int4":
+        return (f"With {free} free, only 4-bit weights fit. Replies may lag behind and Arcus "
+                "remembers only the last two minutes: a team server would sound better.")
+    return (f"With {free} free, this GPU is too small for the model (it needs at least "
+            f"{_gib(NEEDS['int4'][0])}), so a team server does the work.")
+
+
+class ComputerPage(QWizardPage):
+    detected = Signal()  # the GPU answer is shown and a way is chosen
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setTitle("This computer")
+        self.setSubTitle("Arcus runs NVIDIA's PersonaPlex voice model on a graphics card "
+                         "(GPU), either in this computer or on your team's server.")
+        self.gpu_line = QLabel("Looking at this computer's graphics card…")
+        self.gpu_line.setWordWrap(True)
+        self.recommendation = Message()
+        self.recommendation.setAccessibleName("Recommendation")
+        self.again = QPushButton("Look &again")
+        self.again.setToolTip("Check the GPU's free memory again, e.g. after closing a game")
+        self.again.clicked.connect(self.detect)
+        self.group = QButtonGroup(self)
+        self.radios: dict[str, QRadioButton] = {}
+        self.notes: dict[str, Note] = {}
+        layout = QVBoxLayout(self)
+        top = QHBoxLayout()
+        top.addWidget(self.gpu_line, 1)
+        top.addWidget(self.again, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addLayout(top)
+        layout.addWidget(self.recommendation)
+        layout.addSpacing(6)
+        layout.addWidget(QLabel("<b>Run the model:</b>"))
+        for mode in MODES:
+            radio = QRadioButton(ENGINE_MODES[mode])
+            need = _gib(NEEDS[mode][0]) if mode in NEEDS else ""
+            note = Note(WHY[mode].format(need=need))
+            radio.setAccessibleDescription(note.text())
+            self.group.addButton(radio)
+            self.radios[mode] = radio
+            self.notes[mode] = note
+            layout.addWidget(radio)
+            layout.addWidget(_indented(note))
+            radio.toggled.connect(self._chosen)
+        self.fit = Message()  # when the chosen way will not fit this GPU
+        self.fit.setAccessibleName("Will it fit")
+        layout.addWidget(self.fit)
+        layout.addStretch(1)
+        self.task = None
+        self._looked = False
+        self.installed = False  # a model is there already (setup run again)
+
+    def initializePage(self) -> None:  # noqa: N802 (Qt's name)
+        if not self._looked:
+            self.detect()
+
+    def detect(self) -> None:
+        self._looked = True
+        self.again.setEnabled(False)
+        self.task = tasks.run(self.wizard().detect_gpu, self._show, self._failed,
+                              "looking for an NVIDIA GPU")
+
+    def _failed(self, text: str) -> None:
+        self._show(None)
+
+    def _show(self, output: str | None) -> None:
+        choices = self.wizard().choices
+        self.installed = _installed()
+        choices.gpus = gpu_probe.parse(output)
+        gpu = choices.gpus[0] if choices.gpus else None
+        if gpu is None:
+            self.gpu_line.setText("No NVIDIA graphics card was found in this computer.")
+        else:
+            more = len(choices.gpus) - 1
+            self.gpu_line.setText(
+                f"Graphics card: <b>{gpu.name}</b>, {_gib(gpu.total)} of memory, "
+                f"{_gib(gpu.free)} free now."
+                + (f" (Arcus uses this one of the {more + 1}.)" if more else ""))
+        recommended = pick(gpu.free if gpu else None)
+        choices.recommended = recommended
+        self.recommendation.show_text(f"Recommended: <b>{ENGINE_MODES[recommended.mode]}</b>. "
+                                      + because(recommended.mode, gpu), "info")
+        for mode, radio in self.radios.items():
+            label = ENGINE_MODES[mode] + (" (recommended)" if mode == recommended.mode else "")
+            radio.setText(label)
+        self.radios[recommended.mode].setChecked(True)
+        self._chosen()
+        self.again.setEnabled(True)
+        self.completeChanged.emit()
+        self.detected.emit()
+
+    def chosen(self) -> str:
+        radio = self.group.checkedButton()
+        return next((m for m, r in self.radios.items() if r is radio), "")
+
+    def choose(self, mode: str) -> None:
+        self.radios[mode].setChecked(True)
+
+    def _chosen(self, *_args) -> None:
+        choices = self.wizard().choices if self.wizard() else None
+        mode = self.chosen()
+        if choices is None or not mode:
+            return
+        choices.mode = mode
+        gpu = choices.gpus[0] if choices.gpus else None
+        if mode == "server":
+            self.fit.clear()
+        elif gpu is None:
+            self.fit.show_text("Without an NVIDIA GPU the model cannot run on this computer.",
+                               "error")
+        elif gpu.free < NEEDS[mode][0]:
+            self.fit.show_text(f"This GPU has {_gib(gpu.free)} free and this needs about "
+                               f"{_gib(NEEDS[mode][0])}: the model would likely not load.",
+                               "error")
+        else:
+            self.fit.clear()
+        self.completeChanged.emit()
+
+    def isComplete(self) -> bool:  # noqa: N802 (Qt's name)
+        return bool(self.chosen()) and self.again.isEnabled()
+
+    def nextId(self) -> int:  # noqa: N802 (Qt's name)
+        if self.chosen() == "server":
+            return SERVER
+        return DOWNLOAD if self.installed else LICENCE  # run again: no token needed

@@ -1,0 +1,66 @@
+"""Last step: what was set up, in a few lines; Finish saves it into the app settings."""
+
+from __future__ import annotations
+
+from html import escape
+
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWizardPage
+
+from ...bridge.hotkey import DEFAULT as DEFAULT_HOTKEY
+from ...settings.app_settings import ENGINE_MODES
+from ..settings.common import Message
+
+
+class DonePage(QWizardPage):
+    def __init__(self) -> None:
+        super().__init__()
+        self.setTitle("Ready")
+        self.setSubTitle("Finish saves these choices. You can change them later in Settings.")
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setAccessibleName("Summary")
+        self.message = Message()  # the settings could not be written
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.message)
+        layout.addStretch(1)
+        self.setFinalPage(True)
+
+    def initializePage(self) -> None:  # noqa: N802 (Qt's name)
+        self.message.clear()
+        self.summary.setText(summary(self.wizard()))
+
+    def validatePage(self) -> bool:  # noqa: N802 (Qt's name)
+        try:
+            self.wizard().save()
+        except OSError as e:
+            self.message.show_text(f"The settings could not be saved ({e.strerror or e}). "
+                                   "Check that your settings folder can be written to.", "error")
+            return False
+        return True
+
+
+def summary(wizard) -> str:
+    c = wizard.choices
+    hotkey = wizard.service.settings.hotkey.shortcut or DEFAULT_HOTKEY
+    items = []
+    if c.mode == "server":
+        items.append(f"Arcus talks to your team's server at <b>{escape(c.server_url)}</b>.")
+        if c.server_check is None:
+            items.append("The connection was not tested.")
+        else:
+            items.append(("Connection test: " if c.server_check.ok else "The last connection "
+                          "test failed: ") + escape(c.server_check.text))
+    else:
+        how = ENGINE_MODES[c.mode]
+        if c.saved_mode == "auto":
+            how += (" now; each time a conversation starts, Arcus checks the free GPU memory "
+                    "and picks again")
+        items.append(f"Arcus runs PersonaPlex-7B on this computer: <b>{escape(how)}</b>.")
+        items.append(f"The model is in {escape(str(c.model_dir))}.")
+        items.append("Your own words appear in the transcript (speech-to-text is installed)."
+                     if c.stt_dir is not None else
+                     "The transcript shows Arcus's words only; speech-to-text can be added by "
+                     "running setup again.")
+    items.append(f"Start a conversation from the tray icon, or with <b>{escape(hotkey)}</b>.")
+    return "".join(f"<p>{item}</p>" for item in items)

@@ -1,0 +1,102 @@
+"""The setup wizard: its pages in order, the choices they share, and saving them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import QSize, Signal
+from PySide6.QtWidgets import QWidget, QWizard
+
+from ...bridge import gpu_probe
+from ...bridge.server_check import ServerCheck
+from ...bridge.settings_store import SettingsService
+from ...engine.modes import ModePick
+from ...settings.app_settings import AppSettings
+
+COMPUTER, LICENCE, DOWNLOAD, SERVER, DONE = range(5)
+LOCAL_MODES = ("bf16", "int8", "int4")
+
+
+@dataclass
+class Choices:
+    """What the pages found out and the user chose; `settings()` turns it into settings."""
+
+    gpus: list[gpu_probe.Gpu] = field(default_factory=list)
+    recommended: ModePick | None = None
+    mode: str = ""  # bf16, int8, int4 or server
+    hf_token: str = field(default="", repr=False)  # for this run's downloads; kept in the keyring only
+    model_dir: Path | None = None
+    stt_dir: Path | None = None
+    server_url: str = ""
+    server_check: ServerCheck | None = None
+
+    @property
+    def local(self) -> bool:
+        return self.mode in LOCAL_MODES
+
+    @property
+    def saved_mode(self) -> str:
+        """The recommendation, kept, is saved as "auto": the engine then applies the same
+        rule to the free memory it finds at each start (and gets 4-bit's short context)."""
+        if self.recommended is not None and self.mode == self.recommended.mode and self.local:
+            return "auto"
+        return self.mode
+
+    def settings(self, current: AppSettings) -> AppSettings:
+        s = current.copy()
+        s.engine.mode = self.saved_mode
+        if self.mode == "server":
+            s.engine.server_url = self.server_url.strip()
+        return s
+
+
+class FirstRunWizard(QWizard):
+    """From nothing to a working assistant. `detect_gpu()` (run off the GUI thread)
+    returns what `nvidia-smi --query-gpu=…` prints, or None without one; `endpoint` is
+    the Hugging Face hub to download from (None: the real one, or $HF_ENDPOINT)."""
+
+    applied = Signal(object)  # AppSettings, saved at Finish
+
+    def __init__(self, settings_service: SettingsService, *,
+                 detect_gpu: Callable[[], str | None] | None = None,
+                 endpoint: str | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        from .computer_page import ComputerPage
+        from .done_page import DonePage
+        from .download_page import DownloadPage
+        from .licence_page import LicencePage
+        from .server_page import ServerPage
+
+        self.service = settings_service
+        self.detect_gpu = detect_gpu or gpu_probe.nvidia_smi
+        self.endpoint = endpoint
+        self.choices = Choices()
+        self.setWindowTitle("Set up Arcus")
+        self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage)
+        self.setButtonText(QWizard.WizardButton.CancelButton, "Set up &later")
+        self.computer = ComputerPage()
+        self.licence = LicencePage()
+        self.download = DownloadPage()
+        self.server = ServerPage()
+        self.done_page = DonePage()
+        for page_id, page in ((COMPUTER, self.computer), (LICENCE, self.licence),
+                              (DOWNLOAD, self.download), (SERVER, self.server),
+                              (DONE, self.done_page)):
+            self.setPage(page_id, page)
+        self.setStartId(COMPUTER)
+        self.setMinimumSize(QSize(560, 460))
+        self.resize(660, 540)
+
+    def save(self) -> AppSettings:
+        """Apply the choices to the app's settings (raises OSError when they cannot be
+        written). Tokens were already put in the keyring by their pages."""
+        s = self.choices.settings(self.service.settings)
+        self.service.apply(s)
+        self.applied.emit(s)
+        return s
+
+    def done(self, result: int) -> None:  # noqa: D401 (Qt's name)
+        self.download.stop()  # closing mid-download pauses it; the next run resumes
+        super().done(result)
