@@ -13,6 +13,8 @@ Hooks for the windows built elsewhere (`ArcusApp`):
   second launch.
 - `open_settings`: Settings… in the tray menu; `set_hotkey(text, hold)` and `persona`
   (a callable returning Persona fields) are what the settings feed back.
+- `show_setup`: the first-run wizard (ui/first_run), shown by `run()` while
+  `needs_setup()` and from Settings > Engine > "Run setup again…".
 """
 
 from __future__ import annotations
@@ -156,6 +158,7 @@ class ArcusApp(QObject):
         self.settings = settings
         self.session = None
         self.settings_dialog = None
+        self.setup_wizard = None
         if settings is not None:
             from .session import Session
 
@@ -210,9 +213,32 @@ class ArcusApp(QObject):
             if memory is None and isinstance(self.window, StatusWindow):
                 memory = self.window.memory_service
             self.settings_dialog = SettingsDialog(self.settings, memory_service=memory)
+            self.settings_dialog.setup_requested.connect(self._setup_again)
         self.settings_dialog.show()
         self.settings_dialog.raise_()
         self.settings_dialog.activateWindow()
+
+    def show_setup(self) -> None:
+        """The first-run wizard; it saves its choices through `settings` at Finish."""
+        from .first_run import FirstRunWizard
+
+        if self.setup_wizard is None:
+            self.setup_wizard = FirstRunWizard(self.settings)
+            self.setup_wizard.finished.connect(self._setup_closed)
+        self.setup_wizard.show()
+        self.setup_wizard.raise_()
+        self.setup_wizard.activateWindow()
+
+    def _setup_again(self) -> None:
+        self.settings_dialog.deleteLater()  # closed; the next one reads what setup saves
+        self.settings_dialog = None
+        self.show_setup()
+
+    def _setup_closed(self) -> None:
+        self.setup_wizard.deleteLater()
+        self.setup_wizard = None
+        if isinstance(self.window, StatusWindow):
+            self.window.status.setText(model_status())
 
     def activate(self) -> None:
         w = self.main_window
@@ -295,6 +321,10 @@ def run(argv: list[str] | None = None) -> int:
     app.aboutToQuit.connect(arcus.shutdown)
     _quit_on_signals(app)
     arcus.window.show()
+    from .first_run import needs_setup
+
+    if needs_setup(settings.settings):
+        arcus.show_setup()
     print("Arcus Desktop is running.", flush=True)  # a marker for smoke tests
     return app.exec()
 

@@ -48,6 +48,7 @@ class SettingsDialog(QDialog):
 
     applied = Signal(object)  # AppSettings, saved
     model_loaded = Signal(object)  # ModelInfo, once its voices and tokenizer are shown
+    setup_requested = Signal()  # the Engine page's "Run setup again…"; the dialog has closed
 
     def __init__(self, service: SettingsService, *, model_info: ModelInfo | None = None,
                  model_dir=None, list_devices: Callable | None = None, memory_service=None,
@@ -65,6 +66,7 @@ class SettingsDialog(QDialog):
         self.persona = PersonaPage(current, memory_service)
         self.sampling = SamplingPage(current)
         self.engine = EnginePage(current, keyring_available=secret_store.available())
+        self.engine.setup_requested.connect(self._run_setup)
         self.audio = AudioPage(current, list_devices or _list_devices)
         self.hotkey = HotkeyPage(current)
         self.memory = MemoryPage(current)
@@ -200,6 +202,11 @@ class SettingsDialog(QDialog):
     def accept(self) -> None:
         if self.apply():
             super().accept()
+
+    def _run_setup(self) -> None:
+        # The wizard saves settings of its own: this dialog's copy would be stale.
+        self.reject()
+        self.setup_requested.emit()
 
     def _go_to(self, key: str) -> None:
         for i, page in enumerate(self.pages):

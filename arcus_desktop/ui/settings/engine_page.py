@@ -50,6 +50,7 @@ def secret_field(placeholder: str) -> tuple[QLineEdit, QToolButton]:
 class EnginePage(Page):
     title = "Engine"
     tested = Signal(object)  # ServerCheck, after "Test connection"
+    setup_requested = Signal()  # "Run setup again…": the app opens the first-run wizard
 
     def __init__(self, current, keyring_available: bool = True, parent=None) -> None:
         super().__init__(current, parent)
@@ -82,6 +83,11 @@ class EnginePage(Page):
                             "huggingface.co/nvidia/personaplex-7b-v1 and create a read token.",
                        focus=self.hf_token)
         self.add_field(None, "", self.keyring_note)
+        self.setup_button = QPushButton("Run &setup again…")
+        self.setup_button.setToolTip("Check the GPU, download the model or choose a team "
+                                     "server step by step. Closes Settings without applying.")
+        self.setup_button.clicked.connect(self.setup_requested)
+        self.add_field(None, "", row(self.setup_button))
         if not keyring_available:
             self.keyring_note.setText("There is no password store on this system (such as "
                                       "GNOME Keyring or KWallet), so tokens cannot be saved. "
