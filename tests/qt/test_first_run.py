@@ -21,7 +21,7 @@ import pytest
 from keyring.backends import fail
 from PySide6.QtCore import QObject, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QLineEdit, QWizard
+from PySide6.QtWidgets import QApplication, QLineEdit, QWizard
 
 from arcus_desktop.bridge import gpu_probe
 from arcus_desktop.bridge.settings_store import QSettingsStore, SettingsService
@@ -254,7 +254,7 @@ def test_download_with_the_token_from_the_keyring_only(qtbot, service, hub, ini,
     assert wizard.download.bar.value() == wizard.download.bar.maximum()
     found = checkpoint.locate()
     assert wizard.choices.model_dir == found.root
-    assert "ready in" in wizard.download.message.text()
+    assert "downloaded and checked" in wizard.download.message.text()
     file_gets = [r for r in hub.requests if "/resolve/" in r.path]
     assert file_gets and all(r.authorization == f"Bearer {TOKEN}" for r in file_gets)
 
@@ -305,6 +305,30 @@ def test_a_refused_token_or_licence_points_to_the_model_page(qtbot, service, hub
     to_download(qtbot, wizard, TOKEN)
     wait_state(qtbot, wizard, "done")
     assert not page.model_page_button.isVisible()
+
+
+def test_run_again_with_the_model_installed_adds_speech_to_text(qtbot, service, hub, tiny_stt):
+    from arcus_desktop.engine.download import STT_FILES, STT_REPO_ID, download_model
+
+    download_model(token=TOKEN, endpoint=hub.endpoint)  # an earlier setup
+    assert not needs_setup(service.settings)
+    with HubStub(tiny_stt, STT_REPO_ID) as stt_hub:  # public: no token
+        wizard = open_wizard(qtbot, service, GPU_24, stt_hub.endpoint)
+        assert wizard.computer.nextId() == DOWNLOAD  # no token needed again
+        wizard.next()
+        page = wizard.download
+        assert page.state == "done" and wizard.choices.model_dir == checkpoint.locate().root
+        assert not stt_hub.requests  # nothing fetched for PersonaPlex
+        page.stt.setChecked(True)
+        assert "speech-to-text" in page.what.text()
+        wait_state(qtbot, wizard, "done")
+        fetched = {r.path.rsplit("/", 1)[-1] for r in stt_hub.requests if "/resolve/" in r.path}
+        assert fetched == set(STT_FILES)
+        assert "Speech-to-text is ready too" in page.message.text()
+        wizard.next()
+        assert "Your own words appear" in wizard.done_page.summary.text()
+        finish(wizard)
+    assert service.settings.engine.mode == "auto"
 
 
 class DiskUsage:
@@ -463,3 +487,139 @@ def test_needs_setup_without_a_model_or_a_server():
     assert not needs_setup(s)
     s.engine.mode = "auto"  # an address alone does not run anything here
     assert needs_setup(s)
+
+
+# --- the app's hooks ---------------------------------------------------------------------
+
+
+def no_hotkey(parent=None):
+    from arcus_desktop.bridge.hotkey import HotkeyError
+
+    raise HotkeyError("no hotkey in this test")
+
+
+def test_settings_run_setup_again_opens_the_wizard_in_the_app(qtbot, service):
+    from arcus_desktop.ui.app import ArcusApp
+
+    from .scripted_engine import ScriptedEngine
+
+    app = ArcusApp(engine_factory=lambda: ScriptedEngine(auto=True), hotkey_backend=no_hotkey,
+                   tray=False, settings=service)
+    qtbot.addWidget(app.window)
+    qtbot.addWidget(app.session.window)
+    app.show_settings()
+    dialog = app.settings_dialog
+    with qtbot.waitSignal(dialog.setup_requested, timeout=WAIT_MS):
+        dialog.engine.setup_button.click()
+    assert not dialog.isVisible() and app.settings_dialog is None
+    wizard = app.setup_wizard
+    assert isinstance(wizard, FirstRunWizard) and wizard.isVisible()
+    qtbot.waitUntil(lambda: wizard.computer.chosen() != "", timeout=WAIT_MS)  # no GPU here
+    wizard.reject()
+    assert app.setup_wizard is None
+    assert "not installed" in app.window.status.text()
+
+
+RUN_APP = """
+import sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+app = QApplication(sys.argv)
+from arcus_desktop.ui import app as shell
+def report():
+    shown = sorted(type(w).__name__ for w in QApplication.topLevelWidgets() if w.isVisible())
+    print("shown", *shown, flush=True)
+    app.quit()
+QTimer.singleShot(0, report)
+sys.exit(shell.run([]))
+"""
+
+
+@pytest.mark.parametrize("configured", [False, True])
+def test_the_app_opens_setup_at_start_only_when_needed(tmp_path, configured):
+    import subprocess
+    import sys
+
+    config = tmp_path / "config"
+    if configured:  # a team server saved by an earlier setup
+        (config / "Arcus").mkdir(parents=True)
+        (config / "Arcus" / "arcus-desktop.conf").write_text(
+            "[engine]\nmode=server\nserver_url=http://gpu-box:8998\n")
+    env = dict(os.environ, XDG_CONFIG_HOME=str(config), PATH="/usr/bin:/bin",
+               PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    out = subprocess.run([sys.executable, "-c", RUN_APP], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    shown = next(line for line in out.stdout.splitlines() if line.startswith("shown")).split()
+    assert "StatusWindow" in shown
+    assert ("FirstRunWizard" in shown) is (not configured)
+
+
+def test_download_texts():
+    from arcus_desktop.engine.download import DownloadProgress
+    from arcus_desktop.ui.first_run.download_page import describe, size, time_left
+
+    assert size(16_700_000_000) == "16.7 GB" and size(2_500_000) == "2.5 MB"
+    assert size(900) == "900 bytes"
+    assert time_left(30) == "less than a minute left"
+    assert time_left(300) == "about 5 minutes left"
+    assert time_left(5 * 3600) == "about 5 hours left"
+    assert time_left(1.5 * 3600) == "about 1.5 hours left"
+    p = DownloadProgress("model.safetensors", 1, 2, 1_200_000_000, 16_700_000_000, 45_000_000)
+    assert describe(p) == "1.2 GB of 16.7 GB · 45.0 MB/s · about 6 minutes left"
+    assert describe(DownloadProgress("m", 1, 2, 5, 10, 0.0)) == "5 bytes of 10 bytes"
+
+
+# --- screenshots ------------------------------------------------------------------------
+
+
+def shoot(wizard, name: str, folder: Path) -> Path:
+    """Save the wizard as it looks and check it shows more than its background."""
+    QApplication.processEvents()  # layouts settle after a text changed (no waiting)
+    image = wizard.grab().toImage()
+    path = folder / f"first-run-{name}.png"
+    assert image.save(str(path))
+    background = wizard.palette().color(wizard.backgroundRole())
+    assert differs_from(image, background).mean() > 0.01, f"{name} looks blank"
+    return path
+
+
+def test_screenshots_of_every_page(qtbot, service, big_hub, team_server, tmp_path, monkeypatch,
+                                  os_keyring):
+    monkeypatch.setattr(download._Reporter, "INTERVAL", 0.0)
+    folder = screenshot_dir(tmp_path)
+    wizard = open_wizard(qtbot, service, GPU_12, big_hub.endpoint)
+    wizard.resize(660, 540)
+    shoot(wizard, "1-computer", folder)
+
+    to_download(qtbot, wizard, "hf_wrong")
+    wait_state(qtbot, wizard, "failed")
+    shoot(wizard, "3-download-refused", folder)
+    wizard.download.token_button.click()
+    wizard.licence.token.clear()
+    qtbot.keyClicks(wizard.licence.token, TOKEN)
+    shoot(wizard, "2-licence", folder)
+
+    big_hub.hold_after_bytes["model.safetensors"] = 10 * MIB
+    wizard.next()
+    page = wizard.download
+    qtbot.waitUntil(lambda: page.job.latest is not None
+                    and page.job.latest.file_done >= 10 * MIB, timeout=WAIT_MS)
+    shoot(wizard, "4-download-progress", folder)
+    big_hub.release.set()
+    wait_state(qtbot, wizard, "done")
+    shoot(wizard, "5-download-done", folder)
+    wizard.next()
+    shoot(wizard, "6-done-local", folder)
+
+    server = open_wizard(qtbot, service, None)
+    server.resize(660, 540)
+    server.next()
+    qtbot.keyClicks(server.server.url, team_server)
+    qtbot.keyClicks(server.server.token, Health.token)
+    with qtbot.waitSignal(server.server.tested, timeout=WAIT_MS) as tested:
+        server.server.test.click()
+    assert tested.args[0].ok
+    shoot(server, "7-server", folder)
+    server.next()
+    shoot(server, "8-done-server", folder)

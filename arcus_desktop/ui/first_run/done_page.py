@@ -52,11 +52,11 @@ def summary(wizard) -> str:
             items.append(("Connection test: " if c.server_check.ok else "The last connection "
                           "test failed: ") + escape(c.server_check.text))
     else:
-        how = ENGINE_MODES[c.mode]
+        items.append("Arcus runs PersonaPlex-7B on this computer: "
+                     f"<b>{escape(ENGINE_MODES[c.mode])}</b>.")
         if c.saved_mode == "auto":
-            how += (" now; each time a conversation starts, Arcus checks the free GPU memory "
-                    "and picks again")
-        items.append(f"Arcus runs PersonaPlex-7B on this computer: <b>{escape(how)}</b>.")
+            items.append("Each time a conversation starts, Arcus looks at the free GPU memory "
+                         "again and picks the same way as here.")
         items.append(f"The model is in {escape(str(c.model_dir))}.")
         items.append("Your own words appear in the transcript (speech-to-text is installed)."
                      if c.stt_dir is not None else

@@ -36,8 +36,8 @@ def time_left(seconds: float) -> str:
     minutes = round(seconds / 60)
     if minutes < 60:
         return f"about {minutes} minute{'s' if minutes > 1 else ''} left"
-    hours = seconds / 3600
-    return f"about {hours:.1f} hours left" if hours < 10 else f"about {round(hours)} hours left"
+    hours = f"{seconds / 3600:.1f}".removesuffix(".0") if seconds < 36000 else str(round(seconds / 3600))
+    return f"about {hours} hours left"
 
 
 def describe(p: DownloadProgress) -> str:
@@ -73,8 +73,8 @@ class DownloadPage(QWizardPage):
         self.bar = QProgressBar()
         self.bar.setRange(0, STEPS)
         self.bar.setAccessibleName("Download progress")
-        self.detail = QLabel(" ")
-        self.file_line = Note(" ")
+        self.detail = QLabel()
+        self.file_line = Note()
         self.message = Message()
         self.message.setAccessibleName("Download status")
         self.cancel_button = QPushButton("&Cancel download")
@@ -101,6 +101,7 @@ class DownloadPage(QWizardPage):
         layout.addStretch(1)
         self.job: ModelDownload | None = None
         self.state = "idle"  # running, stopping, paused, failed or done
+        self.name = NAMES[REPO_ID]  # of the model being fetched
         self.error: ArcusError | None = None
         self._buttons()
 
@@ -150,14 +151,14 @@ class DownloadPage(QWizardPage):
         repo = queue[0]
         c = self.wizard().choices
         self.what.setText(f"<b>Downloading {NAMES[repo]}</b>")
+        self.name = NAMES[repo]
         kept = bytes_on_disk(repo)
         if kept:
             self.message.show_text(f"Continuing from before: {size(kept)} is already here.",
                                    "info")
         else:
             self.message.clear()
-        self.detail.setText("Asking Hugging Face…")
-        self.file_line.setText(" ")
+        self._lines("Asking Hugging Face…")
         self.job = ModelDownload(repo, token=c.hf_token or None, endpoint=self.wizard().endpoint,
                                  parent=self)
         self.job.progress.connect(self._progress)
@@ -170,7 +171,7 @@ class DownloadPage(QWizardPage):
     def cancel(self) -> None:
         if self.running:
             self.job.cancel()
-            self.detail.setText("Stopping…")
+            self._lines("Stopping…")
             self._set_state("stopping")
 
     def stop(self) -> None:
@@ -182,8 +183,7 @@ class DownloadPage(QWizardPage):
         if p.total:
             self.bar.setValue(round(STEPS * p.done / p.total))
         if self.state == "running":
-            self.detail.setText(describe(p))
-        self.file_line.setText(f"Now: {p.filename}")
+            self._lines(describe(p), f"Now: {p.filename}")
 
     def _finished(self, folder: Path) -> None:
         c = self.wizard().choices
@@ -195,14 +195,16 @@ class DownloadPage(QWizardPage):
 
     def _failed(self, error: ArcusError) -> None:
         self.error = error
-        self.detail.setText(" ")
+        self.what.setText(f"<b>{self.name} is not downloaded yet</b>")
+        self._lines()
         self.message.show_text(f"{error.message} {way_forward(error)}".strip(), "error")
         self.retry_button.setText("&Download again" if isinstance(error, CorruptFileError)
                                   else "&Retry")
         self._set_state("failed")
 
     def _cancelled(self) -> None:
-        self.detail.setText("Paused.")
+        self.what.setText(f"<b>{self.name}: paused</b>")
+        self._lines()
         self.message.show_text("The download is paused. What is downloaded is kept: Resume "
                                "continues from there, now or the next time Arcus starts.",
                                "info")
@@ -213,13 +215,18 @@ class DownloadPage(QWizardPage):
         c = self.wizard().choices
         self.what.setText("<b>Downloaded</b>")
         self.bar.setValue(STEPS)
-        self.detail.setText(" ")
-        self.file_line.setText(" ")
-        text = f"PersonaPlex-7B is ready in {c.model_dir}."
+        self._lines()
+        text = "PersonaPlex-7B is downloaded and checked."
         if c.stt_dir is not None:
             text += " Speech-to-text is ready too."
         self.message.show_text(text, "ok")
         self._set_state("done")
+
+    def _lines(self, detail: str = "", file_line: str = "") -> None:
+        """The lines under the bar; hidden when empty, so no gap is left."""
+        for label, text in ((self.detail, detail), (self.file_line, file_line)):
+            label.setText(text)
+            label.setVisible(bool(text))
 
     def _set_state(self, state: str) -> None:
         self.state = state

@@ -46,8 +46,8 @@ class ServerPage(QWizardPage):
         layout = QVBoxLayout(self)
         layout.addWidget(url_label)
         layout.addWidget(self.url)
-        layout.addWidget(Note("Ask whoever runs the server (`arcus-desktop serve`) for its "
-                              "address and, if it has one, its token."))
+        layout.addWidget(Note("Ask whoever runs the server for its address and, if it "
+                              "needs one, a token."))
         layout.addSpacing(6)
         layout.addWidget(token_label)
         layout.addWidget(row(self.token, show, stretch=False))
