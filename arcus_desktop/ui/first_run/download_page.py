@@ -36,8 +36,9 @@ def time_left(seconds: float) -> str:
     minutes = round(seconds / 60)
     if minutes < 60:
         return f"about {minutes} minute{'s' if minutes > 1 else ''} left"
-    hours = f"{seconds / 3600:.1f}".removesuffix(".0") if seconds < 36000 else str(round(seconds / 3600))
-    return f"about {hours} hours left"
+    hours = seconds / 3600
+    shown = f"{hours:.1f}".removesuffix(".0") if hours < 10 else str(round(hours))
+    return f"about {shown} hours left"
 
 
 def describe(p: DownloadProgress) -> str:
@@ -85,8 +86,8 @@ class DownloadPage(QWizardPage):
         self.model_page_button.clicked.connect(lambda: open_link(MODEL_PAGE))
         self.token_button = QPushButton("Change the &token")
         self.token_button.clicked.connect(self._change_token)
-        self.stt = QCheckBox("Also download &speech-to-text (about 2 GB), so the transcript "
-                             "shows your words too")
+        self.stt = QCheckBox("Also download &speech-to-text (a smaller model), so the "
+                             "transcript shows your words too")
         self.stt.toggled.connect(self._stt_toggled)
         layout = QVBoxLayout(self)
         layout.addWidget(self.stt)
@@ -159,6 +160,8 @@ class DownloadPage(QWizardPage):
         else:
             self.message.clear()
         self._lines("Asking Hugging Face…")
+        if self.job is not None:
+            self.job.deleteLater()  # ended: its outcome was delivered
         self.job = ModelDownload(repo, token=c.hf_token or None, endpoint=self.wizard().endpoint,
                                  parent=self)
         self.job.progress.connect(self._progress)

@@ -26,7 +26,7 @@ class Choices:
     gpus: list[gpu_probe.Gpu] = field(default_factory=list)
     recommended: ModePick | None = None
     mode: str = ""  # bf16, int8, int4 or server
-    hf_token: str = field(default="", repr=False)  # for this run's downloads; kept in the keyring only
+    hf_token: str = field(default="", repr=False)  # for this run; saved in the keyring only
     model_dir: Path | None = None
     stt_dir: Path | None = None
     server_url: str = ""
