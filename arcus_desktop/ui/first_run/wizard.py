@@ -97,6 +97,6 @@ class FirstRunWizard(QWizard):
         self.applied.emit(s)
         return s
 
-    def done(self, result: int) -> None:  # noqa: D401 (Qt's name)
+    def done(self, result: int) -> None:
         self.download.stop()  # closing mid-download pauses it; the next run resumes
         super().done(result)
