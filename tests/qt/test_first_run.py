@@ -387,6 +387,7 @@ def test_cancel_mid_file_then_resume_after_a_restart(qtbot, service, big_hub, mo
                     and page.job.latest.filename == "model.safetensors"
                     and page.job.latest.file_done >= 10 * MIB, timeout=WAIT_MS)
     assert big_hub.held.is_set()
+    assert page.stt.isEnabled()  # may be ticked now, to follow PersonaPlex
     assert "MB of" in page.detail.text()
     assert 0 < page.bar.value() < page.bar.maximum()
 

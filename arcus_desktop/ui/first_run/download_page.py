@@ -244,8 +244,10 @@ class DownloadPage(QWizardPage):
         auth = isinstance(self.error, AuthError)
         self.model_page_button.setVisible(auth)
         self.token_button.setVisible(auth)
-        self.stt.setEnabled(not busy and (self.wizard() is None
-                                          or self.wizard().choices.stt_dir is None))
+        # Ticked while PersonaPlex downloads, it is fetched next (the queue is read then).
+        fetching_stt = busy and self.job.repo_id == STT_REPO_ID
+        self.stt.setEnabled(not fetching_stt and (self.wizard() is None
+                                                  or self.wizard().choices.stt_dir is None))
 
     def _stt_toggled(self, on: bool) -> None:
         if self.running or self.wizard() is None or self.wizard().choices.model_dir is None:
