@@ -7,26 +7,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import Signal
 
 from arcus_desktop.core.events import FrameStats
+
+from .scripted_engine import ScriptedEngine
 
 FRAME_S = 0.08
 
 
-class ScriptedSupervisor(QObject):
-    state_changed = Signal(str, str)
-    text = Signal(str, float)
-    levels = Signal(float, float)
-    stats = Signal(object)
-    failed = Signal(str, str)
-    notice = Signal(str, str)
-    loading = Signal(float, str)
-    restarted = Signal(str)
+class ScriptedSupervisor(ScriptedEngine):
+    """The tray's stand-in, driven by hand, remembering the conversation it started."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[tuple] = []
+        super().__init__(auto=False)
         self.conversation: str | None = None
 
     def talk(self, persona: dict | None = None) -> str:

@@ -6,13 +6,10 @@ made up (there is no GPU here)."""
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
 import stat
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -33,6 +30,8 @@ from arcus_desktop.settings.app_settings import DictStore
 from arcus_desktop.ui.first_run import FirstRunWizard, needs_setup
 from arcus_desktop.ui.first_run.wizard import COMPUTER, DONE, DOWNLOAD, LICENCE, SERVER
 
+from ..health_stub import TOKEN as HEALTH_TOKEN
+from ..health_stub import health_server
 from ..hubstub import HubStub
 from ..secret_service import saved_names
 from .conversation_helpers import differs_from, screenshot_dir
@@ -415,35 +414,10 @@ def test_cancel_mid_file_then_resume_after_a_restart(qtbot, service, big_hub, mo
 # --- a team server instead -------------------------------------------------------------------
 
 
-class Health(BaseHTTPRequestHandler):
-    token = "team-5ecret"
-
-    def do_GET(self):  # noqa: N802
-        if self.path != "/healthz":
-            self.send_error(404)
-        elif self.headers.get("Authorization") != f"Bearer {self.token}":
-            self.send_error(401)
-        else:
-            body = json.dumps({"status": "ok", "free_slots": 2}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def team_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with health_server() as url:
+        yield url
 
 
 def test_team_server_path_tests_the_connection_and_keeps_the_token_in_the_keyring(
@@ -461,7 +435,7 @@ def test_team_server_path_tests_the_connection_and_keeps_the_token_in_the_keyrin
     assert not result.args[0].ok and "refused the token" in page.result.text()
 
     page.token.clear()
-    qtbot.keyClicks(page.token, Health.token)
+    qtbot.keyClicks(page.token, HEALTH_TOKEN)
     with qtbot.waitSignal(page.tested, timeout=WAIT_MS) as result:
         page.test.click()
     assert result.args[0].ok and page.result.kind == "ok"
@@ -475,7 +449,7 @@ def test_team_server_path_tests_the_connection_and_keeps_the_token_in_the_keyrin
     s = service.settings
     assert (s.engine.mode, s.engine.server_url) == ("server", team_server)
     assert "server_token" in saved_names(os_keyring)
-    assert secrets.get_secret("server_token") == Health.token
+    assert secrets.get_secret("server_token") == HEALTH_TOKEN
     assert "5ecret" not in ini.read_text(encoding="utf-8")
     assert not needs_setup(s)
 
@@ -618,7 +592,7 @@ def test_screenshots_of_every_page(qtbot, service, big_hub, team_server, tmp_pat
     server.resize(660, 540)
     server.next()
     qtbot.keyClicks(server.server.url, team_server)
-    qtbot.keyClicks(server.server.token, Health.token)
+    qtbot.keyClicks(server.server.token, HEALTH_TOKEN)
     with qtbot.waitSignal(server.server.tested, timeout=WAIT_MS) as tested:
         server.server.test.click()
     assert tested.args[0].ok

@@ -4,13 +4,10 @@ HTTP server on loopback for "Test connection" and the sync test stack for signin
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -30,6 +27,7 @@ from arcus_desktop.settings import app_settings as a
 from arcus_desktop.ui.settings import SettingsDialog
 from arcus_desktop.ui.settings.persona_page import PREVIEW_DELAY_MS
 
+from ..health_stub import health_server as serve_health
 from ..secret_service import saved_names
 
 WAIT_MS = 10_000
@@ -345,35 +343,10 @@ def test_hotkey_is_captured_by_pressing_it(qtbot, dialog, service):
 # --- engine: tokens and the connection test ---------------------------------------------
 
 
-class Health(BaseHTTPRequestHandler):
-    token = "team-token"
-
-    def do_GET(self):  # noqa: N802
-        if self.path != "/healthz":
-            self.send_error(404)
-        elif self.headers.get("Authorization") != f"Bearer {self.token}":
-            self.send_error(401)
-        else:
-            body = json.dumps({"status": "ok", "free_slots": 3}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def health_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serve_health(token="team-token", free_slots=3) as url:
+        yield url
 
 
 def run_test(qtbot, page, url: str, token: str):
