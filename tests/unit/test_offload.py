@@ -1,12 +1,14 @@
 """CPU offload (engine/offload.py) on the CPU: the layers stream through two slots and
 the model computes exactly what it computes with its weights in place."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
 
 from arcus_desktop.core.persona import Persona
-from arcus_desktop.engine import checkpoint, generator, model, offload, testkit, weights
+from arcus_desktop.engine import checkpoint, generator, model, modes, offload, quant, testkit, weights
 from arcus_desktop.engine import constants as C
 from arcus_desktop.engine.engine import Engine
 from arcus_desktop.engine.frame_loop import FrameLoop
@@ -180,3 +182,77 @@ def test_an_offload_conversation_is_the_int8_conversation(tiny_model):
     assert [f.text_token for f in got] == [f.text_token for f in want]
     assert all(np.array_equal(a.pcm, b.pcm) for a, b in zip(got, want))
     assert streamed._model_id != int8._model_id  # cached persona states are per mode
+
+
+# -- picking the mode --------------------------------------------------------------------
+
+GIB = 2**30
+
+
+@pytest.mark.parametrize("free_gib,mode,context", [
+    (None, "server", None), (2.5, "server", None), (3.74, "server", None),
+    (3.75, "offload", 1500), (4.0, "offload", 1500), (6.49, "offload", 1500),
+    (6.5, "int4", 1500), (10.49, "int4", 1500), (10.5, "int8", None), (17.5, "bf16", None)])
+def test_the_pick_at_the_boundaries(free_gib, mode, context):
+    choice = modes.pick(None if free_gib is None else int(free_gib * GIB))
+    assert (choice.mode, choice.context) == (mode, context)
+    assert choice.note
+    if mode == "offload":
+        assert "slower than real time" in choice.note
+    if mode == "server" and free_gib:
+        assert "3.75 GiB" in choice.note
+
+
+def test_the_offload_need_comes_from_the_real_shapes():
+    """modes.py's byte counts, recomputed from PersonaPlex-7B built on the meta device and
+    from the slot layout offload.py makes for one layer."""
+    from moshi.models.lm import LMModel
+
+    from arcus_desktop.engine.model import _no_init
+
+    kwargs = dict(C.PERSONAPLEX_LM_KWARGS, dep_q=C.NUM_CODEBOOKS)
+    with torch.device("meta"), _no_init():
+        lm = LMModel(device="meta", dtype=torch.bfloat16, **kwargs)
+    # The matrices the int8 mode quantizes (quant.py's targets), as module names.
+    quantized = re.compile(r"^(transformer\.layers\.\d+\.(self_attn\.(in|out)_projs\.0|gating\.linear_(in|out))"
+                           r"|depformer\.layers\.\d+\.(self_attn\.(in|out)_projs\.\d+|gating\.\d+\.linear_(in|out))"
+                           r"|text_linear)$")
+    resident = 0
+    layer0 = {}
+    for name, mod in lm.named_modules():
+        for pname, p in mod.named_parameters(recurse=False):
+            full = f"{name}.{pname}"
+            if isinstance(mod, torch.nn.Linear) and quantized.match(name):
+                assert quant.modules_for(_checkpoint_name(name), C.NUM_CODEBOOKS), name
+                shapes = quant.state_shapes([name], list(p.shape), "int8")
+                if offload.layer_of(full) is None:
+                    resident += sum(d.itemsize * np.prod(s) for d, s in shapes.values())
+                elif full.startswith("transformer.layers.0."):
+                    layer0.update(shapes)
+            else:
+                assert offload.layer_of(full) is None, full
+                resident += p.numel() * p.element_size()
+    assert resident == modes.OFFLOAD_RESIDENT
+    stream = offload.LayerStream(layer0, 1, torch.device("meta"))
+    assert 2 * stream.layer_bytes == modes.OFFLOAD_SLOTS
+    from moshi.models import loaders
+
+    mimi = loaders.get_mimi(None, device="meta", num_codebooks=C.NUM_CODEBOOKS)
+    assert sum(t.numel() * t.element_size() for t in [*mimi.parameters(), *mimi.buffers()]) == modes.MIMI_BYTES
+    assert modes.kv_bytes(1500) == 32 * 2 * 1500 * 4096 * 2
+    assert 3.6 * GIB < modes.offload_need() <= modes.NEEDS["offload"][0] < 3.8 * GIB
+
+
+def _checkpoint_name(module: str) -> str:
+    """The checkpoint tensor a quantized module comes from (attention is stored stacked)."""
+    m = re.match(r"^(.*\.self_attn)\.(in|out)_projs\.\d+$", module)
+    if m:
+        return f"{m.group(1)}.in_proj_weight" if m.group(2) == "in" else f"{m.group(1)}.out_proj.weight"
+    return module + ".weight"
+
+
+def test_the_engine_host_accepts_offload():
+    from arcus_desktop.engine import host
+
+    for mode in ("offload", "offload-bf16"):
+        assert host._mode(host.HostConfig(quant_mode=mode), events=None) == (mode, None)
