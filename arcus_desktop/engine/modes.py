@@ -40,7 +40,7 @@ NEEDS = {
     "int8": (10.5 * GIB, None),  # peak 9.8 GiB, frame p99 72 ms
     "int4": (6.5 * GIB, 1500),   # peak 5.9 GiB with a 2-minute context, p99 100 ms: slow
     # 6.1 GiB of int8 layers stay in main memory and cross PCIe every frame: far slower
-    # than real time (predicted 130-150 ms a frame on PCIe 5, docs/PERFORMANCE.md).
+    # than real time (predicted ≈ 145 ms a frame on PCIe 5; docs/PERFORMANCE.md).
     "offload": (math.ceil(offload_need() / GIB * 4) / 4 * GIB, OFFLOAD_CONTEXT),  # 3.75 GiB
 }
 NOTES = {
