@@ -49,8 +49,13 @@ class HostMemory:
     Registered with cudaHostRegister rather than allocated with pin_memory(): torch's
     pinned allocator rounds up to a power of two (13 GB would take 16)."""
 
+    PAGE = 4096
+
     def __init__(self, layers: int, nbytes: int, pin: bool) -> None:
-        self.tensor = torch.empty(layers, nbytes, dtype=torch.uint8)
+        # Starts on a page boundary, as older drivers require for registering.
+        raw = torch.empty(layers * nbytes + self.PAGE, dtype=torch.uint8)
+        skip = -raw.data_ptr() % self.PAGE
+        self.tensor = raw[skip:skip + layers * nbytes].view(layers, nbytes)
         self._pinned = False
         if pin and self.tensor.numel():
             err = int(torch.cuda.cudart().cudaHostRegister(self.tensor.data_ptr(), self.tensor.numel(), 0))
