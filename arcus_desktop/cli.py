@@ -48,8 +48,10 @@ def _parser() -> argparse.ArgumentParser:
                      "(default: the downloaded one, if any)")
     stt.add_argument("--no-stt", action="store_true", help="leave the user's words out")
     c.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    c.add_argument("--mode", default="auto", choices=("auto", "bf16", "int8", "int4"),
-                   help="weights in full precision or 8/4-bit (auto: what fits the GPU)")
+    c.add_argument("--mode", default="auto", choices=("auto", "bf16", "int8", "int4", "offload",
+                                                      "offload-bf16"),
+                   help="weights in full precision or 8/4-bit, or streamed from main memory "
+                        "(offload: int8, slow; auto: what fits the GPU)")
     c.add_argument("--seed", type=int, default=None)
     c.add_argument("--temperature", type=float, default=0.8, help="audio sampling temperature")
     c.add_argument("--top-k", type=int, default=250, help="audio top-k")

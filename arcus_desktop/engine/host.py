@@ -32,7 +32,7 @@ class HostConfig:
     model_dir: str | None = None
     stt_dir: str | None = None  # the speech-to-text model; default: the downloaded one
     device: str = "auto"
-    quant_mode: str = "bf16"  # or int8, int4, or auto: what fits the GPU (settings' modes)
+    quant_mode: str = "bf16"  # int8, int4, offload, or auto: what fits the GPU (settings' modes)
     input_device: object = None
     output_device: object = None
     echo_cancellation: bool = True
@@ -102,14 +102,15 @@ def _serve(config: HostConfig, commands, events: EventSender) -> None:
 
 
 def _mode(config: HostConfig, events: EventSender) -> tuple[str, int | None]:
-    """The weights' precision and context: as set, or the best fit for this GPU."""
+    """The weights' precision and placement and the context: as set (with the model's own
+    context), or the best fit for this GPU."""
     from ..core.errors import DeviceError
     from . import modes
     from .torch_env import pick_device
 
-    if config.quant_mode in ("bf16", "int8", "int4"):
+    if config.quant_mode in modes.LOCAL:
         return config.quant_mode, None
-    if config.quant_mode in ("offload", "server"):
+    if config.quant_mode == "server":
         raise ArcusError("This way of running the model is not available yet.",
                          "Choose Automatic or a local GPU mode in Settings > Engine.")
     if config.device == "cpu":  # asked for in so many words (tests, a fast CPU)

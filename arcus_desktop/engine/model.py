@@ -14,7 +14,7 @@ from moshi.models import loaders
 from moshi.models.compression import MimiModel
 from moshi.models.lm import LMModel
 from ..core.errors import CheckpointShapeError, CorruptFileError, DeviceError
-from . import checkpoint, quant, weights
+from . import checkpoint, offload, quant, weights
 from . import constants as C
 
 _STEP_KEY = re.compile(r"^(depformer_in|linears|depformer_emb|depformer\.layers\.\d+\.gating)\.(\d+)\.")
@@ -80,8 +80,11 @@ def load_lm(
 
     Tensors stream straight from the file to `device`; the parts of depformer steps we
     do not run are never read. With `quant_mode` int8 or int4 the large matrices are
-    quantized as they arrive (see quant.py).
+    quantized as they arrive (see quant.py). With "offload" (int8) or "offload-bf16" the
+    main transformer's matrices are read (and quantized) in host memory and stay there;
+    the model streams them to `device` layer by layer (see offload.py).
     """
+    precision, offloaded = offload.split_mode(quant_mode)
     dep_steps = min(dep_steps, ckpt_steps)
     kwargs = dict(kwargs, dep_q=dep_steps)
     kwargs.pop("depformer_causal", None)
@@ -92,20 +95,29 @@ def load_lm(
         wanted = {name: _trimmed_shape(name, shape, ckpt_steps, dep_steps)
                   for name, (_, shape, _, _) in index.items() if _keep(name, dep_steps)}
         targets = {}
-        if quant_mode != "bf16":
+        if precision != "bf16":
             targets = {n: mods for n in wanted if (mods := quant.modules_for(n, dep_steps))}
-            quant.swap_in(model, [m for mods in targets.values() for m in mods], quant_mode, dtype)
+            quant.swap_in(model, [m for mods in targets.values() for m in mods], precision, dtype)
+        stream, streamed = None, frozenset()
+        if offloaded:
+            streamed = frozenset(n for n in wanted if offload.layer_of(n) is not None)
+            stream = _layer_stream(index, {n: wanted[n] for n in streamed}, targets, precision, dtype,
+                                   len(model.transformer.layers), device)
 
         def convert(name: str, tensor: torch.Tensor) -> dict[str, torch.Tensor]:
             if name in targets:
-                return quant.split(*quant.quantize(tensor, quant_mode), targets[name])
-            if tensor.dtype.is_floating_point and tensor.dtype != dtype:
-                tensor = tensor.to(dtype)
-            return {name: tensor}
+                out = quant.split(*quant.quantize(tensor, precision), targets[name])
+            elif tensor.dtype.is_floating_point and tensor.dtype != dtype:
+                out = {name: tensor.to(dtype)}
+            else:
+                out = {name: tensor}
+            # Streamed weights go to host memory; the model gets views of its GPU slots.
+            return stream.store(out) if name in streamed else out
 
         # Fewer readers when quantizing: each holds a bf16 matrix and its temporaries.
         state = weights.read(path, wanted, device, transform=convert,
-                             threads=2 if targets else weights.THREADS, progress=progress)
+                             threads=2 if targets else weights.THREADS, progress=progress,
+                             host=streamed)
     except torch.cuda.OutOfMemoryError as e:
         raise DeviceError(
             "The GPU ran out of memory while loading the model.",
@@ -124,7 +136,25 @@ def load_lm(
             checkpoint.REDOWNLOAD_HINT,
         ) from e
     _materialize_buffers(model, device)
+    if stream is not None:
+        stream.attach(model)
     return model.eval()
+
+
+def _layer_stream(index: dict, wanted: dict, targets: dict, precision: str, dtype: torch.dtype,
+                  layers: int, device: torch.device) -> offload.LayerStream:
+    """Host memory and device slots laid out for the streamed tensors `wanted`, before
+    any reading: entries as `convert` will hand them over."""
+    entries = {}
+    for name, shape in wanted.items():
+        file_dtype, full, _, _ = index[name]
+        shape = shape or full
+        if name in targets:
+            entries.update(quant.state_shapes(targets[name], shape, precision))
+        else:
+            kept = weights.DTYPES[file_dtype]
+            entries[name] = (dtype if kept.is_floating_point else kept, shape)
+    return offload.LayerStream(entries, layers, device)
 
 
 def _materialize_buffers(model: torch.nn.Module, device: torch.device) -> None:

@@ -1,23 +1,63 @@
 """Which way to run the model on this machine: full precision, int8 or 4-bit on the
-GPU, or a team server. The thresholds are the peaks measured on an H100 at one session
-(docs/PERFORMANCE.md) plus half a GiB for the CUDA context."""
+GPU, CPU offload, or a team server. The GPU thresholds are the peaks measured on an H100
+at one session (docs/PERFORMANCE.md) plus half a GiB for the CUDA context; the offload
+threshold is computed from the shapes (not measured yet)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 GIB = 2**30
+# Modes that run on this computer (engine/model.py `load`); "offload" streams int8 layers,
+# "offload-bf16" full-precision ones (twice the bytes per frame; benchmarks only).
+LOCAL = ("bf16", "int8", "int4", "offload", "offload-bf16")
+
+# CPU offload ("offload") on the GPU, in bytes, from PersonaPlex-7B's shapes (checked
+# against the model built on the meta device in tests/unit/test_offload.py):
+OFFLOAD_RESIDENT = 1_475_582_464  # embeddings and norms (bf16), depformer and text head (int8)
+OFFLOAD_SLOTS = 2 * 205_606_912   # two slots of one layer's int8 matrices and scales
+MIMI_BYTES = 384_605_572          # the codec: float32 weights and codebooks
+WORKING = 0.3 * GIB               # activations, weight expansion, graph pool (int4's, measured)
+CUDA_CONTEXT = 0.5 * GIB
+OFFLOAD_CONTEXT = 1500            # frames: a 2-minute memory, as int4
+
+
+def kv_bytes(context: int, layers: int = 32, dim: int = 4096) -> int:
+    """The main transformer's bf16 key/value ring for one session."""
+    return layers * 2 * context * dim * 2
+
+
+def offload_need(context: int = OFFLOAD_CONTEXT) -> float:
+    """Free GPU memory the offload mode needs: about 3.65 GiB with a 2-minute context."""
+    return (OFFLOAD_RESIDENT + OFFLOAD_SLOTS + MIMI_BYTES + kv_bytes(context) + WORKING
+            + CUDA_CONTEXT)
+
+
 # mode -> (free GPU memory it needs, context frames or None for the model's own)
 NEEDS = {
     "bf16": (17.5 * GIB, None),  # peak 16.5 GiB, frame p99 15 ms
     "int8": (10.5 * GIB, None),  # peak 9.8 GiB, frame p99 72 ms
     "int4": (6.5 * GIB, 1500),   # peak 5.9 GiB with a 2-minute context, p99 100 ms: slow
+    # 6.1 GiB of int8 layers stay in main memory and cross PCIe every frame: far slower
+    # than real time (predicted ≈ 145 ms a frame on PCIe 5; docs/PERFORMANCE.md).
+    "offload": (math.ceil(offload_need() / GIB * 4) / 4 * GIB, OFFLOAD_CONTEXT),  # 3.75 GiB
+}
+NOTES = {
+    "bf16": "Full precision on this GPU.",
+    "int8": "8-bit weights: this GPU has too little memory for full precision.",
+    "int4": "4-bit weights with a 2-minute memory of the conversation: this GPU is small, "
+            "and replies may lag behind real time; a team server will sound better.",
+    "offload": "CPU offload with a 2-minute memory of the conversation: this GPU is too "
+               "small to hold the model, so its layers are moved from main memory (about "
+               "7 GB of it) every frame. Replies will be far slower than real time; a team "
+               "server will sound much better.",
 }
 
 
 @dataclass(frozen=True)
 class ModePick:
-    mode: str  # bf16, int8, int4, or server
+    mode: str  # bf16, int8, int4, offload, or server
     context: int | None  # frames the model attends back over; None: the model's own
     note: str  # what the user should know about this choice
 
@@ -27,17 +67,13 @@ def pick(free_bytes: int | None) -> ModePick:
     if free_bytes is None:
         return ModePick("server", None, "No CUDA GPU: connect to a team server (the CPU is "
                                         "far too slow for a live conversation).")
-    for mode in ("bf16", "int8", "int4"):
+    for mode in ("bf16", "int8", "int4", "offload"):
         need, context = NEEDS[mode]
         if free_bytes >= need:
-            note = {"bf16": "Full precision on this GPU.",
-                    "int8": "8-bit weights: this GPU has too little memory for full precision.",
-                    "int4": "4-bit weights with a 2-minute memory of the conversation: this "
-                            "GPU is small, and replies may lag behind real time; a team "
-                            "server will sound better."}[mode]
-            return ModePick(mode, context, note)
+            return ModePick(mode, context, NOTES[mode])
     return ModePick("server", None, f"This GPU has {free_bytes / GIB:.1f} GiB free; the model "
-                                    "needs at least 6.5 GiB. Connect to a team server.")
+                                    f"needs at least {NEEDS['offload'][0] / GIB:.2f} GiB, even "
+                                    "with its layers in main memory. Connect to a team server.")
 
 
 def detect() -> ModePick:

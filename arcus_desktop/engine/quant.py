@@ -128,6 +128,13 @@ def swap_in(model: torch.nn.Module, names: list[str], mode: str, dtype: torch.dt
         setattr(parent, child, QuantLinear(old.out_features, old.in_features, mode, dtype, device="meta"))
 
 
+def state_shapes(names: list[str], shape: list[int], mode: str) -> dict[str, tuple[torch.dtype, list[int]]]:
+    """Dtype and shape of each entry `split(*quantize(w, mode), names)` gives for a weight
+    of `shape`, without computing it (the offload mode lays out host memory first)."""
+    codes, scales = _empty(*shape, mode, "meta")
+    return {name: (t.dtype, list(t.shape)) for name, t in split(codes, scales, names).items()}
+
+
 def split(codes: torch.Tensor, scales: torch.Tensor, names: list[str]) -> dict[str, torch.Tensor]:
     """State entries for `names` from one quantized (possibly stacked) matrix."""
     out = {}

@@ -18,6 +18,7 @@ from .torch_env import torch
 import torch.nn.functional as F
 from moshi.models.lm import LMModel
 
+from . import offload
 from .depformer import _rms_norm
 
 
@@ -57,6 +58,7 @@ class Trunk:
     def __init__(self, lm: LMModel, offsets) -> None:
         self.lm = lm
         self._offsets = offsets  # returns moshi's per-row position counters
+        self._stream = offload.stream_of(lm)  # streamed layer weights (CPU offload), or None
         attn = lm.transformer.layers[0].self_attn
         self.heads = attn.num_heads
         self.head_dim = attn.embed_dim // attn.num_heads
@@ -84,7 +86,8 @@ class Trunk:
         angle = self.freqs * first.offset.float()[:, None]
         rot = torch.polar(torch.ones_like(angle), angle)[:, None, None]  # [B, 1, 1, D/2]
         where = slot.view(1, B, 1, 1, 1).expand(2, B, self.heads, 1, self.head_dim)
-        for layer in layers:
+        for i, layer in enumerate(layers):
+            self._fetch(i)
             x = self._layer(layer, x, rot, where, mask)
         offsets = self._offsets()
         torch._foreach_add_(offsets, [run] * len(offsets))
@@ -100,7 +103,8 @@ class Trunk:
         angle = torch.arange(T, device=x.device, dtype=torch.float32)[:, None] * self.freqs
         rot = torch.polar(torch.ones_like(angle), angle)  # [T, D/2]
         h = x[None]
-        for layer in self.lm.transformer.layers:
+        for i, layer in enumerate(self.lm.transformer.layers):
+            self._fetch(i)
             attn = layer.self_attn
             cache = attn._streaming_state.kv_cache.cache
             qkv = attn.in_projs[0](_rms_norm(h, layer.norm1))
@@ -116,6 +120,11 @@ class Trunk:
             h = h + gating.linear_out(gating.activation(g[..., 0, :]) * g[..., 1, :])
         for offsets in self._offsets():
             offsets[row] = T
+
+    def _fetch(self, i: int) -> None:
+        # The lean passes call no layer's forward, so moshi's pre-hooks do not fire here.
+        if self._stream is not None:
+            self._stream.fetch(i)
 
     def _layer(self, layer, x, rot, where, mask):
         attn = layer.self_attn

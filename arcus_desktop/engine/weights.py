@@ -23,13 +23,16 @@ DTYPES = {
     "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
     "U8": torch.uint8, "BOOL": torch.bool,
 }
+CPU = torch.device("cpu")
 CHUNK = 32 * 2**20
 THREADS = 8
 
 
 def read(path: Path, wanted: dict[str, list[int] | None], device: torch.device,
-         threads: int = THREADS, transform=None, progress=None) -> dict[str, torch.Tensor]:
+         threads: int = THREADS, transform=None, progress=None,
+         host: frozenset[str] = frozenset()) -> dict[str, torch.Tensor]:
     """The tensors named in `wanted`. A shape there reads only that many leading rows.
+    Names in `host` are read into host memory whatever `device` is (the offload mode).
     `transform(name, tensor)`, when given, turns each tensor into the entries to keep
     (a dict), right after it is read, so only its output stays in memory.
     `progress(done_bytes, total_bytes)` is called after each tensor, from reader threads."""
@@ -42,7 +45,8 @@ def read(path: Path, wanted: dict[str, list[int] | None], device: torch.device,
 
     def one(name: str) -> tuple[str, torch.Tensor]:
         dtype, shape, begin, end = index[name]
-        out = torch.empty(wanted[name] or shape, dtype=DTYPES[dtype], device=device)
+        dev = CPU if name in host else device
+        out = torch.empty(wanted[name] or shape, dtype=DTYPES[dtype], device=dev)
         raw = out.view(-1).view(torch.uint8)
         if begin + raw.numel() > end:
             raise CorruptFileError(f"{path.name} does not hold the tensor {name} it lists.",
@@ -53,7 +57,7 @@ def read(path: Path, wanted: dict[str, list[int] | None], device: torch.device,
             if device.type == "cuda":
                 local.buffer = torch.empty(CHUNK, dtype=torch.uint8, pin_memory=True)
         f = local.file
-        if device.type != "cuda":
+        if dev.type != "cuda":
             _read_exact(f, begin, memoryview(raw.numpy()), path)
         else:
             for pos in range(0, raw.numel(), CHUNK):

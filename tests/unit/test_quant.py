@@ -72,8 +72,8 @@ def test_wide_layers_expand_a_slice_at_a_time_with_the_same_result(mode):
 
 
 @pytest.mark.parametrize("free_gib,mode,context", [
-    (None, "server", None), (4.0, "server", None), (7.0, "int4", 1500), (11.0, "int8", None),
-    (24.0, "bf16", None), (80.0, "bf16", None)])
+    (None, "server", None), (3.0, "server", None), (4.0, "offload", 1500), (7.0, "int4", 1500),
+    (11.0, "int8", None), (24.0, "bf16", None), (80.0, "bf16", None)])
 def test_the_mode_that_fits_the_gpu(free_gib, mode, context):
     from arcus_desktop.engine import modes
 
