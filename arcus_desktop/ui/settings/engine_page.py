@@ -19,8 +19,8 @@ def _needs(mode: str) -> str:
 
 MODE_NOTES = {
     "auto": "When a conversation starts, Arcus looks at the free GPU memory and picks full "
-            "precision, 8-bit or 4-bit weights, or the team server when there is no "
-            "suitable GPU.",
+            "precision, 8-bit or 4-bit weights, CPU offload (slow) on a very small GPU, or "
+            "the team server when there is no suitable GPU.",
     "bf16": f"The best quality. Needs {_needs('bf16')} (an NVIDIA GPU).",
     "int8": f"Nearly the same sound in less memory: needs {_needs('int8')}.",
     "int4": f"Needs {_needs('int4')}. Remembers only the last two minutes of a conversation "
