@@ -6,7 +6,16 @@ import pytest
 os.environ.setdefault("NO_TORCH_COMPILE", "1")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+def _shared() -> Path:
+    # Next to the checkout (../shared), or further up for a worktree (wt/<name>/).
+    for folder in Path(__file__).resolve().parents[1:]:
+        if (folder / "shared" / "audio").is_dir():
+            return folder / "shared"
+    return Path(__file__).resolve().parents[1].parent / "shared"
+
+
+SHARED = _shared()
 VECTORS = SHARED / "reference" / "vectors"
 AUDIO = SHARED / "audio"
 
