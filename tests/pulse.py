@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import subprocess
 import tempfile
 import threading
@@ -85,9 +86,16 @@ def steady_sink(sink: str = "spk", server: str | None = None):
                                    "--channels=1", "--latency-msec=20", "-d", sink, *where],
                                   stdin=zeros, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_until(lambda: subprocess.run(["pactl", *where, "list", "short", "sink-inputs"],
-                                          capture_output=True, text=True).stdout.strip() != "",
-                   f"silence to play on {sink}")
+        # Running once its monitor delivers: the sink's first block at the new latency
+        # comes only when the idle one it was sleeping through ends.
+        monitor = subprocess.Popen(["parec", "--raw", "--latency-msec=20", "-d",
+                                    f"{sink}.monitor", *where], stdout=subprocess.PIPE)
+        try:
+            if not select.select([monitor.stdout], [], [], 20)[0]:
+                raise TimeoutError(f"{sink} did not start playing within 20 s")
+        finally:
+            monitor.terminate()
+            monitor.wait(10)
         yield
     finally:
         player.terminate()
