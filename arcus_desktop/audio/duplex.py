@@ -20,7 +20,10 @@ from .ring import Ring
 RATE = 24_000
 FRAME = 1920  # 80 ms at 24 kHz
 CHECK_S = 0.1  # how often a reader waiting for the microphone checks on the stream
-STALL_S = 1.0  # callbacks that stop this long (after they came) mean the device is gone
+# Callbacks that stop for STALL_S, once FLOWING of them (0.5 s) came, mean the device is
+# gone; a stream may start with a few and then wait (PulseAudio's null sink: 1.8 s).
+STALL_S = 1.0
+FLOWING = 25
 CLOSE_S = 1.0  # a stream that takes longer to close is stuck in the sound system's library
 NO_DEVICE_HINT = ("Plug in a headset, or speakers and a microphone, or choose other devices "
                   "in the settings; then resume the conversation.")
@@ -118,7 +121,7 @@ class DuplexAudio:
             except (self._sd.PortAudioError, ValueError) as e:
                 error = e
         else:
-            raise AudioDeviceError(f"No sound device could be opened ({error}).",
+            raise AudioDeviceError("No sound device could be opened.",  # details: __cause__
                                    NO_DEVICE_HINT) from error
         if pair[0] != inp:
             asked["input"] = (input_device, "could not be opened")
@@ -199,7 +202,7 @@ class DuplexAudio:
 
     def _lost(self) -> bool:
         """PortAudio ended the stream (it does on a device error), or its callbacks,
-        which were coming, stopped."""
+        which were flowing, stopped."""
         if self._stream is None or not self._started:
             return False
         if not self._stream.active:
@@ -208,7 +211,7 @@ class DuplexAudio:
         if self._calls != self._seen_calls:
             self._seen_calls, self._progress_at = self._calls, now
             return False
-        return self._seen_calls > 0 and now - self._progress_at > STALL_S
+        return self._seen_calls >= FLOWING and now - self._progress_at > STALL_S
 
     def _recover(self) -> None:
         """Reopen on the system's default devices, as the system sees them now."""

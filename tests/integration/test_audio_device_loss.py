@@ -172,6 +172,8 @@ def server_dies(fifo: str) -> None:
     audio = DuplexAudio()
     audio.start()
     _read_until(audio, lambda f: _pitch(f) == DEFAULT_HZ)
+    for _ in range(13):  # a second of conversation
+        audio.read_frame(timeout=5.0)
     subprocess.run(["pactl", "exit"], check=True, capture_output=True)
     stopped = time.monotonic()
     try:
