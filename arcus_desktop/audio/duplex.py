@@ -296,10 +296,12 @@ class DuplexAudio:
             self._recover()
         deadline = time.monotonic() + timeout
         while self._pending.size < FRAME:
-            chunk = min(-(-FRAME * self.device_rate // RATE), self._capture.capacity)
             wait = max(0.0, min(CHECK_S, deadline - time.monotonic()))
-            if self._capture.wait_for(chunk, wait):
-                got = self._to_engine.resample_chunk(self._capture.read(chunk))
+            # Take each block as it comes: waiting for a frame's worth of device audio
+            # held up to a frame of newer audio back (the resampler lets its output out
+            # in bursts), and so delayed every frame by ~60 ms (bench/audio_latency.py).
+            if self._capture.wait_for(1, wait):
+                got = self._to_engine.resample_chunk(self._capture.read(self._capture.available()))
                 self._pending = np.concatenate([self._pending, got])
             elif self._lost():
                 self._recover()
