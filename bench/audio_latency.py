@@ -5,15 +5,17 @@ microphone, and the speaker's monitor (recorded with parec) says when they come 
 
     python bench/audio_latency.py [--sessions 3] [--clicks 8] [--cold] [--json out.json]
 
-Times, per click:
-  capture   click written into the microphone → read_frame returns the frame holding it
-            (PulseAudio's record buffer, PortAudio's input buffer and 20 ms block, our
+Times, per click (it "sounds" when the feed's clock reaches it; the feed hands the
+microphone 20 ms blocks, each once its last sample has sounded, as a sound card does):
+  capture   click sounds → read_frame returns the frame holding it (the feed's block,
+            PulseAudio's record buffer, PortAudio's input buffer and 20 ms block, our
             capture ring, resampling, and waiting for the 80 ms frame to fill)
   framing   the part of capture spent waiting for the rest of the 80 ms frame
   held      microphone audio newer than the frame, already captured and resampled but
             kept for the next frame when read_frame returned (it delays that frame)
   playback  write_frame returns → the click reaches the speaker's monitor (our playback
-            ring, PortAudio's output buffer, the sink; plus parec's own ≤ 10 ms)
+            ring, PortAudio's output buffer, the sink). The null sink renders 20 ms
+            blocks ahead of time and parec hands them on ~10 ms later: good to ±10 ms.
   ring      the part of playback spent queued in our playback ring
 Normally the null sink is kept running (tests/pulse.py steady_sink), as a sound card
 runs; `--cold` leaves it idle, and each stream then starts ~1.8 s late with that much
@@ -103,7 +105,8 @@ def _feed(fifo, clicks: int, written: list[float], stop: threading.Event) -> Non
     """Silence with a click every GAP_S (plus a little, so clicks land at every point of
     the 80 ms framing), written 20 ms at a time as a microphone delivers it, then
     silence until `stop` (a pipe source without a writer stops the stream's callbacks,
-    which DuplexAudio would take for a lost device)."""
+    which DuplexAudio would take for a lost device). `written` gets when each click
+    sounded, once it is written."""
     starts = [int((LEAD_S + i * GAP_S + i * 0.013) * RATE) for i in range(clicks)]
     pcm = np.zeros(starts[-1] + RATE, np.float32)
     for s in starts:
@@ -113,13 +116,12 @@ def _feed(fifo, clicks: int, written: list[float], stop: threading.Event) -> Non
     silence = bytes(2 * CHUNK)
     with open(fifo, "wb") as f:
         for k in range(0, 1 << 62, CHUNK):
-            if stop.is_set():
+            # A block exists once its last sample has sounded, as a sound card's does.
+            if stop.wait(begun + (k + CHUNK) / RATE - time.monotonic()):
                 return
             f.write(data[2 * k:2 * (k + CHUNK)] if k < pcm.size else silence)
             f.flush()
-            now = time.monotonic()
-            written.extend(now for s in starts if k <= s < k + CHUNK)
-            stop.wait(begun + (k + CHUNK) / RATE - time.monotonic())
+            written.extend(begun + s / RATE for s in starts if k <= s < k + CHUNK)
 
 
 def session(fifo, clicks: int) -> tuple[list[dict], dict]:
