@@ -36,8 +36,9 @@ class AudioDeviceError(ArcusError):
 @dataclass(frozen=True)
 class DeviceNotice:
     """What to tell the user when the devices in use are not the ones they had."""
-    # "lost": one in use went away; "fallback": one asked for is absent or would not
-    # open; "changed": reopen() did what was asked.
+    # "lost": one in use went away; "restarted": the same ones were reopened after an
+    # error; "fallback": one asked for is absent or would not open; "changed": reopen()
+    # did what was asked.
     reason: str
     message: str
     input_name: str  # the devices in use now
@@ -223,13 +224,17 @@ class DuplexAudio:
         devices.rescan()
         present = {d.name for d in devices.list_devices()}
         self._open(None, None)
+        now = _quoted(self.input_name, self.output_name)
         gone = list(dict.fromkeys(name for name in was if name and name not in present))
         if gone:
             what = " and ".join(f"“{name}”" for name in gone)
             what += " were disconnected" if len(gone) > 1 else " was disconnected"
+            self._tell("lost", f"{what}; now using {now}.")
+        elif (self.input_name, self.output_name) == was:
+            # PortAudio over ALSA's pulse plugin sometimes ends a healthy stream.
+            self._tell("restarted", f"{now} stopped working and was restarted.")
         else:
-            what = f"{_quoted(*was)} stopped working"
-        self._tell("lost", f"{what}; now using {_quoted(self.input_name, self.output_name)}.")
+            self._tell("lost", f"{_quoted(*was)} stopped working; now using {now}.")
 
     def reopen(self, input_device=None, output_device=None) -> None:
         """Switch devices mid-conversation (names as `list_devices()` shows them, None for
