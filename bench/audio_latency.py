@@ -128,8 +128,9 @@ def session(fifo, clicks: int) -> tuple[list[dict], dict]:
     monitor = Monitor()
     written: list[float] = []
     seen: list[dict] = []
+    notices: list[str] = []
     stop = threading.Event()
-    with DuplexAudio() as audio:
+    with DuplexAudio(on_notice=lambda n: notices.append(n.message)) as audio:
         feeder = threading.Thread(target=_feed, args=(fifo, clicks, written, stop), daemon=True)
         feeder.start()
         deadline = time.monotonic() + LEAD_S + clicks * GAP_S + 10
@@ -140,18 +141,19 @@ def session(fifo, clicks: int) -> tuple[list[dict], dict]:
             if frame is None:
                 break
             read_at = time.monotonic()
-            held = audio._pending.size / RATE  # noqa: SLF001  (captured, kept for the next frame)
+            held = audio._pending.size / RATE  # captured already, kept for the next frame
             audio.write_frame(frame)
             written_at = time.monotonic()
             peaks = np.flatnonzero(np.abs(frame) > THRESHOLD)
             if peaks.size and read_at - last > 0.3:
                 last = read_at
-                seen.append({"read": read_at, "written": written_at,
-                             "framing": (FRAME - peaks[0]) / RATE, "held": held,
-                             "playback_ring": audio._playback.available() / audio.device_rate})  # noqa: SLF001
-        latency = audio._stream.latency  # noqa: SLF001
-        info = {"device_rate": audio.device_rate, "input_latency": latency[0],
-                "output_latency": latency[1], "block": audio.device_rate // 50 / audio.device_rate}
+                queued = audio._playback.available() / audio.device_rate
+                seen.append({"read": read_at, "written": written_at, "held": held,
+                             "framing": (FRAME - peaks[0]) / RATE, "playback_ring": queued})
+        latency = audio._stream.latency
+        info = {"notices": notices, "device_rate": audio.device_rate,
+                "input_latency": latency[0], "output_latency": latency[1],
+                "block": audio.device_rate // 50 / audio.device_rate}
         stop.set()
     monitor.stop()
     out = monitor.clicks()
@@ -193,8 +195,11 @@ def main() -> int:
     print(f"PortAudio reports: input {1000 * info['input_latency']:.0f} ms, output "
           f"{1000 * info['output_latency']:.0f} ms; block {1000 * info['block']:.0f} ms; "
           f"frame {1000 * FRAME / RATE:.0f} ms")
+    for notice in (n for i in infos for n in i["notices"]):
+        print("device notice:", notice)
     print(f"{'piece':<44}{'median':>9}{'max':>9}")
-    rows = [("capture: mic → read_frame", "capture"), ("  of it, filling the 80 ms frame", "framing"),
+    rows = [("capture: mic → read_frame", "capture"),
+            ("  of it, filling the 80 ms frame", "framing"),
             ("  newer audio already held for the next frame", "held"),
             ("playback: write_frame → speaker monitor", "playback"),
             ("  of it, queued in the playback ring", "ring"), ("end to end", "total")]
