@@ -37,6 +37,14 @@ class Notice:  # something the user should know that did not stop the conversati
 
 
 @dataclass
+class DeviceChanged:  # the audio devices in use are not the ones they were (and why)
+    reason: str  # lost, restarted, fallback, changed
+    message: str
+    input_name: str
+    output_name: str
+
+
+@dataclass
 class FrameStats:
     frames: int
     compute_ms_p50: float

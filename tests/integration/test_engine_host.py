@@ -159,6 +159,28 @@ def test_the_users_words_come_from_the_speech_to_text_model(qtbot, speaking, tin
     assert [w["text"] for w in transcript["words"]["user"]][:len(said)] == said
 
 
+def test_a_bad_start_ends_only_that_conversation_and_a_missing_device_falls_back(
+        qtbot, speaking, tiny_model, tmp_path):
+    supervisor = EngineSupervisor(HostConfig(model_dir=str(tiny_model), device="cpu",
+                                             input_device="Studio Microphone (unplugged)"))
+    seen = Watch(supervisor)
+    try:
+        qtbot.waitUntil(lambda: seen.count("ready") == 1, timeout=WAIT_MS)
+        first = supervisor.process.pid
+        supervisor.talk({"voice_file": str(tmp_path / "gone.wav")})
+        qtbot.waitUntil(lambda: bool(seen.failed) and seen.count("ready") == 2, timeout=WAIT_MS)
+        assert "gone.wav" in seen.failed[0][0] and seen.failed[0][1]
+        assert supervisor.conversation is None and seen.restarts == []
+        assert supervisor.process.pid == first  # the engine stays loaded
+
+        supervisor.talk({"text": "You are a calm helper."})
+        qtbot.waitUntil(lambda: len(seen.stats) >= 1, timeout=WAIT_MS)
+        assert any("Studio Microphone" in m and hint for m, hint in seen.notices)
+    finally:
+        code = supervisor.shutdown()
+    assert code == 0
+
+
 def test_a_missing_model_is_reported_once_not_restarted(qtbot, tmp_path):
     supervisor = EngineSupervisor(HostConfig(model_dir=str(tmp_path / "no-model"), device="cpu"))
     seen = Watch(supervisor)
