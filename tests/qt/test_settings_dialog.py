@@ -320,6 +320,28 @@ def test_the_systems_devices_are_listed_on_a_worker_thread(qtbot, service, tiny_
     assert dialog.audio.devices_message.text() == ""
 
 
+def test_a_device_plugged_in_is_looked_for_again(qtbot, service, tiny_info, pulse):
+    from arcus_desktop.audio import devices
+
+    refreshes = []
+
+    def lister(refresh: bool = False):
+        refreshes.append(refresh)
+        return devices.list_devices(refresh=refresh)
+
+    dialog = SettingsDialog(service, model_info=tiny_info, list_devices=lister)
+    qtbot.addWidget(dialog)
+    with qtbot.waitSignal(dialog.audio.devices_listed, timeout=WAIT_MS):
+        dialog.show()
+    page_of(dialog, dialog.audio)
+    qtbot.waitUntil(lambda: dialog.audio.watch is not None)
+    with qtbot.waitSignal(dialog.audio.devices_listed, timeout=WAIT_MS):
+        # A real device appearing in the real sound server (a USB headset, say).
+        subprocess.run(["pactl", "load-module", "module-null-sink", "sink_name=usb"],
+                       check=True, capture_output=True)
+    assert refreshes[-1] is True  # PortAudio was asked to look again
+
+
 # --- hotkey ----------------------------------------------------------------------------
 
 
