@@ -52,6 +52,8 @@ class AudioStats:
     device_xruns: int  # PortAudio's own over/underflow reports
     output_latency_ms: float
     input_latency_ms: float
+    capture_queue_ms: float = 0.0  # microphone audio waiting to be framed (the engine lags)
+    playback_queue_ms: float = 0.0  # reply audio waiting to be played
 
 
 def _quoted(inp: str, out: str) -> str:
@@ -329,6 +331,9 @@ class DuplexAudio:
     @property
     def stats(self) -> AudioStats:
         latency = self._stream.latency if self._stream is not None else (0.0, 0.0)
+        rate = self.device_rate or RATE
         return AudioStats(self._dropped[0] + self._capture.overruns,
                           self._dropped[1] + self._playback.underruns, self._xruns,
-                          1000 * latency[1], 1000 * latency[0])
+                          1000 * latency[1], 1000 * latency[0],
+                          1000 * (self._capture.available() / rate + self._pending.size / RATE),
+                          1000 * self._playback.available() / rate)

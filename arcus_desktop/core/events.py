@@ -53,6 +53,8 @@ class FrameStats:
     capture_overruns: int
     playback_underruns: int  # samples of silence the speaker got since the first reply
     dropped_levels: int = 0  # waveform levels the app was too slow to take
+    capture_queue_ms: float = 0.0  # microphone audio waiting for the engine
+    playback_queue_ms: float = 0.0  # reply audio waiting for the speaker
 
 
 @dataclass

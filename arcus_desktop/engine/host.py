@@ -270,4 +270,6 @@ def _frames(loop, audio, commands, events, offset, tracker, recorder, on_devices
                                    float(np.mean(recent)) / (FRAME_S * 1000),
                                    stats.capture_overruns,
                                    stats.playback_underruns - underruns_before,
-                                   getattr(events, "dropped_levels", 0)))
+                                   getattr(events, "dropped_levels", 0),
+                                   round(stats.capture_queue_ms, 1),
+                                   round(stats.playback_queue_ms, 1)))

@@ -77,6 +77,12 @@ def test_a_live_conversation_survives_an_engine_crash(qtbot, speaking, tiny_mode
         assert max(a for _, a in seen.levels) > 0  # and the model's audio came out
         with capsys.disabled():  # speed belongs to bench/, but say what happened here
             print(f"\nlive tiny model: {seen.stats[-1]}")
+        # The speaker was fed: on these 2 shared cores the tiny model sometimes takes
+        # longer than a frame (up to ~240 ms seen), so some silence is expected; a speaker
+        # starved for half the time means the playback path is broken.
+        last = seen.stats[-1]
+        assert last.playback_underruns < 0.5 * last.frames * 0.08 * 44_100
+        assert last.capture_queue_ms < 2000  # the engine kept up with the microphone
 
         first, before, turns_before = supervisor.process.pid, len(seen.pieces), len(seen.turns)
         os.kill(first, signal.SIGKILL)  # a GPU crash would look like this
@@ -99,8 +105,10 @@ def test_a_live_conversation_survives_an_engine_crash(qtbot, speaking, tiny_mode
     # is mended when a later recording opens.
     user_turns = [e.turn for e in seen.turns if isinstance(e, TurnEnded) and e.turn.speaker == "user"]
     assert all(t.end > t.start for t in user_turns)
-    assert len(seen.recordings) == 2
-    first_wav, second_wav = (Path(p) for p in seen.recordings)
+    # One recording per engine process that held the conversation (a sound system that
+    # hangs after the kill can cost one more restart; rare, and handled the same way).
+    assert len(seen.recordings) == 1 + len(seen.restarts), (seen.failed, seen.restarts)
+    first_wav, second_wav = Path(seen.recordings[0]), Path(seen.recordings[-1])
     assert second_wav.with_suffix(".json").is_file()  # finished cleanly at shutdown
     transcript = json.loads(second_wav.with_suffix(".json").read_text())
     assert any(t["speaker"] == "user" for t in transcript["turns"])
