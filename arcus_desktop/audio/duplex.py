@@ -24,7 +24,7 @@ CHECK_S = 0.1  # how often a reader waiting for the microphone checks on the str
 # gone; a stream may start with a few and then wait (PulseAudio's null sink: 1.8 s).
 STALL_S = 1.0
 FLOWING = 25
-CLOSE_S = 1.0  # a stream that takes longer to close is stuck in the sound system's library
+CLOSE_S = 3.0  # a stream that takes longer to close is stuck in the sound system's library
 NO_DEVICE_HINT = ("Plug in a headset, or speakers and a microphone, or choose other devices "
                   "in the settings; then resume the conversation.")
 
@@ -284,8 +284,8 @@ class DuplexAudio:
 
     def close(self) -> None:
         self._started = False
-        if not self._stuck:
-            self._close_stream(drain=True)
+        if not self._stuck:  # at once: the conversation is over, its last reply with it
+            self._close_stream(drain=False)
 
     def __enter__(self) -> "DuplexAudio":
         self.start()

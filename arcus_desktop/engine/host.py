@@ -124,13 +124,24 @@ def _talk(engine, config: HostConfig, start: dict, muted: bool, volume: float, c
             stop = converse_live(loop, audio, commands, events, float(start.get("offset", 0)),
                                  persona_name=start.get("persona_name", ""),
                                  on_devices=lambda pair: _set_devices(config, pair))
-            return stop, audio.muted, audio.volume
     except ArcusError as e:
         if audio.stuck:  # the sound system hangs: only a new process can use it again
-            events.send(EngineFailed(e.message, e.hint))
-            events.close()
-            os._exit(1)
+            _leave(events, EngineFailed(e.message, e.hint), 1)
         raise
+    if audio.stuck:  # the stream would not close: exiting normally would wait on it forever
+        if stop == "shutdown":
+            _leave(events, StateChanged("stopped", "shut down"), 0)
+        _leave(events, EngineFailed("The sound system stopped responding.",
+                                    "The engine is restarting."), 1)
+    return stop, audio.muted, audio.volume
+
+
+def _leave(events: EventSender, last, code: int) -> None:
+    """End the process now, past sounddevice's exit handler (it would wait on a stuck
+    stream forever), once `last` and what is waiting have been sent."""
+    events.send(last)
+    events.close()
+    os._exit(code)
 
 
 def _mode(config: HostConfig, events: EventSender) -> tuple[str, int | None]:
