@@ -155,6 +155,12 @@ class BatchLoop:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
+        with self._cond:  # nothing runs any more: every slot is free
+            for slot in self._taken:
+                slot.closed = True
+            self._taken.clear()
+            self._running.clear()
+            self._cond.notify_all()
 
     def __enter__(self) -> "BatchLoop":
         return self.start()
@@ -172,6 +178,11 @@ class BatchLoop:
             slot = Slot(self, self._free.pop(0))
             self._taken.add(slot)
             return slot
+
+    @property
+    def failed(self) -> BaseException | None:
+        """Why the loop's thread died, if it did (no conversation can run then)."""
+        return self._fatal
 
     @property
     def sessions(self) -> int:
