@@ -118,9 +118,10 @@ class Client:
 
     async def stream(self, pcm: np.ndarray, ahead: int = 4) -> None:
         """Send `pcm` frame by frame, never more than `ahead` frames before the replies,
-        then wait for the reply to the last frame."""
+        then wait for the reply to the last frame (80 ms of audio per frame sent)."""
         frames = pcm.size // FRAME
+        base = self.got.samples
         for i in range(frames):
-            await self.read_until(lambda g: g.samples >= (i - ahead) * FRAME)
+            await self.read_until(lambda g: g.samples - base >= (i - ahead) * FRAME)
             await self.send_audio(pcm[i * FRAME:(i + 1) * FRAME])
-        await self.read_until(lambda g: g.samples >= (frames - 1) * FRAME)
+        await self.read_until(lambda g: g.samples - base >= frames * FRAME)
