@@ -104,9 +104,11 @@ class LoopStats:
     sessions: int  # slots taken (starting or running)
     running: int
     max_sessions: int
-    frames_total: int
+    frames_total: int  # steps of the batch
     late_ticks: int
+    slot_frames_total: int  # frames stepped, all slots together
     frame_ms: list[float] = field(default_factory=list)  # the last steps, oldest first
+    wait_ms: list[float] = field(default_factory=list)  # how long the last frames waited for their step
     gpu_memory: int | None = None
     gpu_memory_peak: int | None = None
 
@@ -135,7 +137,9 @@ class BatchLoop:
         self._applied: np.ndarray | None = None
         self._voice_mimi = None
         self._times: deque[float] = deque(maxlen=1000)
+        self._waits: deque[float] = deque(maxlen=4000)
         self._frames_total = 0
+        self._slot_frames = 0
         self._late = 0
         self._memory: tuple[int, int] | None = None
 
@@ -218,7 +222,8 @@ class BatchLoop:
         with self._cond:
             memory = self._memory
             return LoopStats(len(self._taken), len(self._running), self.slots,
-                             self._frames_total, self._late, list(self._times),
+                             self._frames_total, self._late, self._slot_frames,
+                             list(self._times), list(self._waits),
                              memory[0] if memory else None, memory[1] if memory else None)
 
     # -- slot plumbing (other threads) ----------------------------------------------------
@@ -305,7 +310,9 @@ class BatchLoop:
         oldest = min(s._ready_since for s in ready)
         if self._last_tick and now - max(due, oldest) > LATE_SLACK_S:
             self._late += 1
+        self._slot_frames += len(ready)
         for slot in ready:
+            self._waits.append((now - slot._ready_since) * 1e3)
             x[slot.row] = _take(slot)
             mask[slot.row] = True
             if slot.backlog:

@@ -25,20 +25,26 @@ def render(stats, started: int, refused: dict[str, int]) -> str:
     metric("arcus_late_ticks_total", "counter",
            "Steps that started later than they could have (the engine was busy).",
            [("", stats.late_ticks)])
-    times = sorted(stats.frame_ms)
-    samples = [(f'{{quantile="{q}"}}', _quantile(times, q) / 1e3) for q in QUANTILES]
-    lines.append("# HELP arcus_frame_seconds Time of one step (encode, model, decode), last 1000.")
-    lines.append("# TYPE arcus_frame_seconds summary")
-    for labels, value in samples:
-        lines.append(f"arcus_frame_seconds{labels} {value:g}")
-    lines.append(f"arcus_frame_seconds_sum {sum(times) / 1e3:g}")
-    lines.append(f"arcus_frame_seconds_count {len(times)}")
+    summary(lines, "arcus_frame_seconds", "Time of one step (encode, model, decode), last 1000.",
+            stats.frame_ms)
+    summary(lines, "arcus_frame_wait_seconds",
+            "How long a client's whole frame waited for its step, last 4000 frames.", stats.wait_ms)
     if stats.gpu_memory is not None:
         metric("arcus_gpu_memory_bytes", "gauge", "GPU memory allocated by the engine.",
                [("", stats.gpu_memory)])
         metric("arcus_gpu_memory_peak_bytes", "gauge", "Peak GPU memory allocated by the engine.",
                [("", stats.gpu_memory_peak)])
     return "\n".join(lines) + "\n"
+
+
+def summary(lines: list[str], name: str, help_: str, values_ms: list[float]) -> None:
+    values = sorted(values_ms)
+    lines.append(f"# HELP {name} {help_}")
+    lines.append(f"# TYPE {name} summary")
+    for q in QUANTILES:
+        lines.append(f'{name}{{quantile="{q}"}} {_quantile(values, q) / 1e3:g}')
+    lines.append(f"{name}_sum {sum(values) / 1e3:g}")
+    lines.append(f"{name}_count {len(values)}")
 
 
 def _quantile(sorted_values: list[float], q: float) -> float:
