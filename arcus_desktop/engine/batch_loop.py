@@ -201,6 +201,9 @@ class BatchLoop:
     def call(self, fn: Callable[[], object]) -> Future:
         """Run `fn()` on the loop's thread between two ticks; its result in a Future."""
         future: Future = Future()
+        if self._stopping or self._fatal is not None:
+            future.set_exception(RuntimeError("the engine has stopped"))
+            return future
 
         def job() -> None:
             if not future.set_running_or_notify_cancel():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import Counter, OrderedDict
 
 from aiohttp import web
@@ -35,6 +36,7 @@ class Server:
         self.refused: Counter[str] = Counter()
         self.voices = voices.VoiceStore(config.limits.uploaded_voices)
         self._prepared: OrderedDict[tuple, object] = OrderedDict()
+        self._lock = threading.Lock()  # the two caches above: prepares run on worker threads
 
     @property
     def user_text(self) -> bool:
@@ -58,12 +60,13 @@ class Server:
     def prepare(self, chat: P.ChatRequest):
         """The persona's prompt plan (runs on a worker thread: tokenizer and voice files)."""
         key = (chat.voice, chat.text, self.config.prompt_budget)
-        prepared = self._prepared.get(key)
-        if prepared is not None:
-            self._prepared.move_to_end(key)
-            return prepared
+        with self._lock:
+            prepared = self._prepared.get(key)
+            if prepared is not None:
+                self._prepared.move_to_end(key)
+                return prepared
+            codes = self.voices.get(chat.voice) if chat.voice.startswith(voices.PREFIX) else None
         persona = Persona(text=chat.text, voice=chat.voice, token_budget=self.config.prompt_budget)
-        codes = self.voices.get(chat.voice) if chat.voice.startswith(voices.PREFIX) else None
         if chat.voice.startswith(voices.PREFIX) and codes is None:
             raise P.ProtocolError("unknown_voice", f"No voice called {chat.voice} was uploaded "
                                   "(uploads last until the server restarts). Upload it again.")
@@ -73,9 +76,10 @@ class Server:
             raise P.ProtocolError("prompt_too_long", e.user_text()) from None
         except UnknownVoiceError as e:
             raise P.ProtocolError("unknown_voice", e.user_text()) from None
-        self._prepared[key] = prepared
-        while len(self._prepared) > PREPARED_CACHE:
-            self._prepared.popitem(last=False)
+        with self._lock:
+            self._prepared[key] = prepared
+            while len(self._prepared) > PREPARED_CACHE:
+                self._prepared.popitem(last=False)
         return prepared
 
     def sampling(self, chosen: dict):
@@ -145,22 +149,28 @@ class Server:
 
     async def list_voices(self, request: web.Request) -> web.Response:
         presets = await asyncio.to_thread(self.engine.voices.names)
-        return web.json_response({"voices": [f"{n}.pt" for n in presets], "custom": self.voices.names()})
+        with self._lock:
+            custom = self.voices.names()
+        return web.json_response({"voices": [f"{n}.pt" for n in presets], "custom": custom})
 
     async def upload_voice(self, request: web.Request) -> web.Response:
         from ..engine.voices import MAX_VOICE_SECONDS
 
         body = await request.read()  # aiohttp answers 413 beyond client_max_size
         name, digest = voices.name_of(body)
-        if self.voices.get(name) is None:
+        with self._lock:
+            known = self.voices.get(name) is not None
+        if not known:
             try:
                 pcm, seconds, trimmed = await asyncio.to_thread(voices.decode, body, MAX_VOICE_SECONDS)
             except AudioFileError as e:
                 return web.json_response({"error": "bad_audio", "message": e.message}, status=400)
             codes = await asyncio.wrap_future(self.loop.encode_voice(name, pcm, digest))
-            self.voices.put(codes, {"voice_prompt": name, "seconds": round(seconds, 2),
-                                    "trimmed_seconds": round(trimmed, 2)})
-        return web.json_response(self.voices.info(name))
+            with self._lock:
+                self.voices.put(codes, {"voice_prompt": name, "seconds": round(seconds, 2),
+                                        "trimmed_seconds": round(trimmed, 2)})
+        with self._lock:
+            return web.json_response(self.voices.info(name))
 
     async def shut_down(self) -> None:
         """Close every conversation (after draining, or at once)."""

@@ -10,6 +10,7 @@ import sys
 
 from aiohttp import web
 
+from ..core.errors import ArcusError
 from . import tls
 from .app import Server
 from .config import ServerConfig, check
@@ -76,6 +77,12 @@ async def _main(server: Server) -> None:
 
 
 def serve(server: Server) -> None:
-    check(server.config)
+    config = server.config
+    check(config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(_main(server))
+    try:
+        asyncio.run(_main(server))
+    except OSError as e:  # the port is taken, or the address is not this computer's
+        server.loop.close()
+        raise ArcusError(f"Cannot listen on {config.host}:{config.port} ({e.strerror or e}).",
+                         "Is another server running there? Pick another --port or --host.") from e

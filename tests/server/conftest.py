@@ -59,9 +59,9 @@ def engine(tiny_model):
     torch.set_num_threads(threads)
 
 
-def start_server(engine, max_sessions: int = 4, **config) -> Running:
+def start_server(engine, max_sessions: int = 4, user_words: bool = False, **config) -> Running:
     from arcus_desktop.server.run import open_server
 
     config.setdefault("limits", Limits())
     cfg = ServerConfig(host="127.0.0.1", port=0, max_sessions=max_sessions, **config)
-    return Running(open_server(cfg, engine=engine, user_words=False, frame_period=0.02))
+    return Running(open_server(cfg, engine=engine, user_words=user_words, frame_period=0.02))
