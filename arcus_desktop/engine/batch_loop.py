@@ -181,6 +181,7 @@ class BatchLoop:
                 raise NoFreeSlot(f"all {self.slots} slots are in use")
             slot = Slot(self, self._free.pop(0))
             self._taken.add(slot)
+            self._cond.notify_all()
             return slot
 
     @property
@@ -270,6 +271,7 @@ class BatchLoop:
             with self._cond:
                 self._fatal = e
                 slots = list(self._taken)
+                self._cond.notify_all()
             for slot in slots:
                 self._fail(slot, e)
         finally:
