@@ -49,8 +49,11 @@ def client_process(base: str, first: int, count: int, seconds: float, wav: str, 
 
 async def _clients(base, first, count, seconds, wav):
     pcm = np.load(wav)
-    results = await asyncio.gather(*(_client(base, k, seconds, pcm) for k in range(first, first + count)))
-    return results
+    results = await asyncio.gather(*(_client(base, k, seconds, pcm) for k in range(first, first + count)),
+                                   return_exceptions=True)
+    frames = int(seconds / PERIOD)  # a failed client counts all its frames as missing
+    return [r if isinstance(r, dict) else {"rtt_ms": [], "missing": frames, "codec_ms_per_frame": 0.0,
+                                           "error": repr(r)} for r in results]
 
 
 async def _client(base: str, k: int, seconds: float, pcm: np.ndarray) -> dict:
@@ -212,6 +215,7 @@ def measure(engine, n: int, slots: int, seconds: float, wav: str) -> dict:
     wait_ms = end.wait_ms[-waited:] if waited else []
     rtt = [x for r in results for x in r["rtt_ms"]]
     missing = sum(r["missing"] for r in results)
+    errors = sorted({r["error"] for r in results if "error" in r})
     step50, rtt50 = pct(frame_ms, 50), pct(rtt, 50)
     wait50 = pct(wait_ms, 50)
     row = {
@@ -223,6 +227,7 @@ def measure(engine, n: int, slots: int, seconds: float, wav: str) -> dict:
         "client_codec_ms_per_frame": round(float(np.mean([r["codec_ms_per_frame"] for r in results])), 3),
         "late_steps": end.late_ticks - mid.late_ticks, "missing_frames": missing,
         "gpu_peak_gib": round((end.gpu_memory_peak or 0) / 2**30, 2),
+        "client_errors": errors,
     }
     # Real time: every reply came, steps fit the frame, and nothing piled up.
     row["real_time"] = bool(missing == 0 and row["step_ms_p99"] < PERIOD * 1e3 and
