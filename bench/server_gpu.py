@@ -280,16 +280,15 @@ def main() -> int:
 
 
 def _commit() -> str:
-    marker = ROOT / ".bench" / "COMMIT"
-    if marker.exists():
-        return marker.read_text().strip()
+    """The commit measured: git's, else $COMMIT (the device machine's copy has no .git)."""
     import subprocess
 
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                               text=True, timeout=10).stdout.strip()
     except OSError:
-        return "?"
+        head = ""
+    return head or os.environ.get("COMMIT", "?")
 
 
 if __name__ == "__main__":
