@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from arcus_desktop.audio.devices import list_devices
-from arcus_desktop.audio.duplex import FRAME, RATE, AudioDeviceError, DuplexAudio
+from arcus_desktop.audio.duplex import CLOSE_S, FRAME, RATE, AudioDeviceError, DuplexAudio
 
 from ..pulse import feed, headset, steady_sink
 
@@ -169,7 +169,9 @@ def test_the_sound_server_dying_mid_conversation_is_an_error_not_a_hang(pulse):
             env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert child.returncode == 0, child.stderr[-3000:]
     result = json.loads(child.stdout.strip().splitlines()[-1])
-    assert result["seconds"] < 4.0, result  # read_frame came back, and soon
+    # read_frame came back instead of hanging: noticing (about 1 s) plus the wait for a
+    # close that never ends (CLOSE_S), with room for a busy machine.
+    assert result["seconds"] < 3.0 + CLOSE_S, result
     assert result["message"] and result["hint"], result  # "stuck" here: libpulse deadlocked
 
 
