@@ -31,6 +31,7 @@ def isolated_data(tmp_path, monkeypatch):
     monkeypatch.setenv("ARCUS_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # autostart, QSettings
     monkeypatch.delenv("HF_TOKEN", raising=False)
     yield
 

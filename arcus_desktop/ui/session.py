@@ -56,6 +56,7 @@ class Session(QObject):
         controller.conversation_started.connect(lambda _id: self._follow(controller.engine))
         controller.conversation_ended.connect(self._conversation_ended)
         settings.changed.connect(self._settings_changed)
+        self._apply_elsewhere(settings.settings)
         self._followed = None  # the engine whose recording and turns go into memory
         self._capture: str | None = None  # the recording being captured into memory
         self._tokenizer = None
@@ -126,6 +127,8 @@ class Session(QObject):
             engine.turn.connect(self._turn)
         if self.window.supervisor is not engine:
             self.window.attach(engine)
+        if hasattr(engine, "set_volume"):
+            engine.set_volume(self.settings.settings.audio.volume / 100)
 
     def _recording(self, path: str) -> None:
         if self.memory is None or not self.settings.settings.memory.enabled:
@@ -152,10 +155,29 @@ class Session(QObject):
 
     # -- settings -------------------------------------------------------------------------
 
+    def _apply_elsewhere(self, s: AppSettings) -> None:
+        """The settings other parts keep in their own files or in the system."""
+        from ..settings import autostart, recording
+
+        kept = recording.load()
+        wanted = replace(kept, enabled=s.data.keep_recordings, keep_days=s.data.retention_days)
+        try:
+            if wanted != kept:
+                recording.save(wanted)  # the engine process reads it for each conversation
+            if autostart.enabled() != s.data.start_at_login:
+                autostart.set_enabled(s.data.start_at_login)
+        except OSError as e:
+            log.warning("settings not applied: %s", e)
+            self.controller.notify.emit("Some settings could not be saved.",
+                                        f"Check the data folder's disk ({e.strerror}).", True)
+
     def _settings_changed(self, new: AppSettings, old: AppSettings) -> None:
+        self._apply_elsewhere(new)
+        engine = self.controller.engine
+        if new.audio.volume != old.audio.volume and hasattr(engine, "set_volume"):
+            engine.set_volume(new.audio.volume / 100)
         self.window.engine_mode = MODES.get(new.engine.mode, "local-gpu")
         self.window.echo_cancellation = new.audio.echo_cancellation
-        engine = self.controller.engine
         devices = (new.audio.input_device or None, new.audio.output_device or None)
         if devices != (old.audio.input_device or None, old.audio.output_device or None) and \
                 hasattr(engine, "set_devices"):

@@ -55,6 +55,9 @@ class ScriptedEngine(QObject):
     def mute(self, muted: bool) -> None:
         self.calls.append(("mute", muted))
 
+    def set_volume(self, volume: float) -> None:
+        self.calls.append(("volume", volume))
+
     def set_devices(self, input_device, output_device) -> None:
         self.calls.append(("devices", input_device, output_device))
 

@@ -78,6 +78,27 @@ def test_a_conversation_starts_with_the_settings_and_opens_the_window(qtbot):
     assert rig.engine.names()[-1] == "stop"
 
 
+def test_volume_recordings_and_start_at_login_reach_where_they_act(qtbot, tmp_path):
+    from arcus_desktop.settings import recording
+
+    rig = Rig(qtbot)
+    rig.talk()
+    new = rig.settings.settings
+    new.audio.volume = 40
+    new.data.keep_recordings, new.data.retention_days = False, 7
+    new.data.start_at_login = True
+    rig.settings.apply(new)
+    assert rig.engine.calls[-1] == ("volume", 0.4)
+    kept = recording.load()  # what the engine process reads for each conversation
+    assert (kept.enabled, kept.keep_days) == (False, 7)
+    entry = tmp_path / "config" / "autostart" / "io.arcus.ArcusDesktop.desktop"
+    assert "Exec=" in entry.read_text() and "arcus_desktop" in entry.read_text()
+    new = rig.settings.settings
+    new.data.start_at_login = False
+    rig.settings.apply(new)
+    assert not entry.exists()
+
+
 def test_engine_settings_restart_the_engine_between_conversations(qtbot):
     rig = Rig(qtbot)
     rig.talk()
