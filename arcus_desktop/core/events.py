@@ -45,6 +45,7 @@ class FrameStats:
     capture_overruns: int
     playback_underruns: int  # samples of silence the speaker got since the first reply
     dropped_levels: int = 0  # waveform levels the app was too slow to take
+    latency_ms: float | None = None  # a team server's round trip, with its jitter buffer
 
 
 @dataclass
