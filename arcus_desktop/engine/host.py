@@ -234,4 +234,5 @@ def _frames(loop, audio, commands, events, offset, tracker, recorder) -> str:
                                    float(np.mean(recent)) / (FRAME_S * 1000),
                                    stats.capture_overruns,
                                    stats.playback_underruns - underruns_before,
-                                   getattr(events, "dropped_levels", 0)))
+                                   getattr(events, "dropped_levels", 0),
+                                   getattr(loop, "latency_ms", None)))  # a team server's
