@@ -49,22 +49,30 @@ def pulse_server(rate: int = 24_000):
                 os.environ[key] = value
 
 
-def feed(fifo, pcm, stop=None, loop: bool = False) -> threading.Thread:
+def feed(fifo, pcm, stop=None, loop: bool = False, realtime: bool = False) -> threading.Thread:
     """A thread playing `pcm` (24 kHz float) into the microphone FIFO, once or until
-    `stop` is set; it ends quietly when the daemon goes away."""
+    `stop` is set; it ends quietly when the daemon goes away. `realtime`: 100 ms at a
+    time at the pace a microphone has; otherwise the pipe source reads as fast as it
+    can, which keeps the daemon busy on a whole core."""
+    import time
+
     import numpy as np
 
     data = (np.clip(pcm, -1, 1) * 32767).astype("<i2").tobytes()
     stop = stop or threading.Event()
 
     def run():
+        due = time.monotonic()
         try:
-            with open(fifo, "wb") as f:  # the daemon reads it as the microphone
+            with open(fifo, "wb", buffering=0 if realtime else -1) as f:  # the microphone
                 while True:
                     for start in range(0, len(data), 4800):
                         if stop.is_set():
                             return
                         f.write(data[start:start + 4800])
+                        if realtime:  # a sound card's clock, not a test waiting
+                            due += 0.1
+                            stop.wait(max(0.0, due - time.monotonic()))
                     if not loop:
                         return
         except BrokenPipeError:

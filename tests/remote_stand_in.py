@@ -1,8 +1,9 @@
 """A STAND-IN for the team server, written from the documented protocol (NVIDIA's
 reference protocol in shared/reference/personaplex.md and the team server's
 docs/PROTOCOL.md), not from our client: no model behind it. Its "assistant" echoes the
-user's audio back, frame for frame, and says a scripted text piece every few frames; it
-also sends message kinds a client must ignore. aiohttp on loopback, in a thread."""
+user's audio back, frame for frame, and says a scripted text piece every few frames that
+carry sound; it also sends message kinds a client must ignore. aiohttp on loopback, in a
+thread."""
 
 from __future__ import annotations
 
@@ -143,7 +144,7 @@ class StandIn:
             await ws.send_bytes(b"\x00")  # a second handshake
         reader, writer = sphn.OpusStreamReader(24_000), sphn.OpusStreamWriter(24_000)
         pending = np.zeros(0, np.float32)
-        n = 0
+        n = spoken = 0
         async for message in ws:
             if message.type != WSMsgType.BINARY or not message.data:
                 continue
@@ -159,9 +160,11 @@ class StandIn:
                 frame, pending = pending[:FRAME], pending[FRAME:]
                 n += 1
                 self.frames_in += 1
-                if n % self.every == 0:  # the reference sends a step's text before its audio
-                    await ws.send_bytes(b"\x02" + WORDS[(n // self.every - 1) % len(WORDS)]
-                                        .encode())
+                if np.sqrt(np.mean(frame ** 2)) > 0.01:  # words only while it speaks
+                    spoken += 1
+                    if spoken % self.every == 0:  # a step's text goes before its audio
+                        await ws.send_bytes(b"\x02" + WORDS[(spoken // self.every - 1)
+                                                            % len(WORDS)].encode())
                 if arcus and self.user_text and n % 10 == 0:
                     await ws.send_bytes(b"\x04" + json.dumps({
                         "type": "user_text", "text": " you", "start": (n - 6) * 0.08}).encode())

@@ -56,7 +56,7 @@ def test_the_app_talks_through_a_team_server_and_shows_the_round_trip(qtbot, pul
 
     tone = (0.3 * np.sin(2 * np.pi * 300 * np.arange(24_000) / 24_000)).astype(np.float32)
     stop = threading.Event()
-    feeder = feed(pulse, tone, stop, loop=True)
+    feeder = feed(pulse, tone, stop, loop=True, realtime=True)
     with StandIn() as server:
         app = ArcusApp(hotkey_backend=no_hotkey, tray=False, settings=server_settings(server.url))
         qtbot.addWidget(app.window)
