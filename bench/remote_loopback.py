@@ -7,7 +7,7 @@ back: Opus both ways, two websocket hops, the server's own decode/encode), the w
 the jitter buffer, and the loop's own CPU time; plus the websocket round trip and the
 jitter buffer's counts. Figures quoted in docs/ARCHITECTURE.md.
 
-    python bench/remote_loopback.py [--seconds 20] [--jitter-ms 0]
+    python bench/remote_loopback.py [--seconds 20] [--jitter-ms 0] [--net-jitter-ms 0]
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from arcus_desktop.remote.jitter import FRAME, FRAME_S  # noqa: E402
 from tests.conftest import AUDIO  # noqa: E402
 
 
-def serve(port_out, stop) -> None:
+def serve(port_out, stop, net_jitter_s) -> None:
     from tests.remote_stand_in import StandIn
 
-    with StandIn(junk=False) as server:
+    with StandIn(junk=False, net_jitter_s=net_jitter_s) as server:
         port_out.send(server.url)
         stop.wait()
 
@@ -43,11 +43,15 @@ def main() -> None:
     parser.add_argument("--jitter-ms", type=float, default=0.0,
                         help="delay each tick's frame by up to this much (random), as a "
                              "busy laptop's audio thread might")
+    parser.add_argument("--net-jitter-ms", type=float, default=0.0,
+                        help="the stand-in holds each answer up to this long (random, in "
+                             "order), as an uneven network would")
     args = parser.parse_args()
     ctx = multiprocessing.get_context("spawn")
     here, there = ctx.Pipe()
     stop = ctx.Event()
-    server = ctx.Process(target=serve, args=(there, stop), daemon=True)
+    server = ctx.Process(target=serve, args=(there, stop, args.net_jitter_ms / 1000),
+                         daemon=True)
     server.start()
     url = here.recv()
 
@@ -78,7 +82,7 @@ def main() -> None:
             local_ms.append((time.perf_counter() - t0) * 1000)
             if played and loop.jitter.position is not None:
                 played_at.setdefault(loop.jitter.position - 1, k)
-        rtt = 1000 * loop._ws.latency
+        rtt = loop.ping_ms
         shown = loop.latency_ms
         stats = loop.jitter.stats()
     stop.set()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import threading
 
 from aiohttp import WSMsgType, web
@@ -20,7 +21,8 @@ WORDS = (" Hello", " there", ",", " my", " friend", ".")
 class StandIn:
     def __init__(self, token: str | None = None, max_sessions: int = 4, every: int = 4,
                  extensions: bool = True, junk: bool = True, user_text: bool = False,
-                 full_as_http: bool = False, voices: bool = False) -> None:
+                 full_as_http: bool = False, voices: bool = False,
+                 net_jitter_s: float = 0.0) -> None:
         self.token = token
         self.max_sessions = max_sessions
         self.every = every  # frames between text pieces
@@ -29,6 +31,7 @@ class StandIn:
         self.user_text = user_text
         self.full_as_http = full_as_http  # refuse with HTTP 503 instead of a 1013 close
         self.voices = voices  # take uploaded voices (POST /api/voices), as ours does
+        self.net_jitter_s = net_jitter_s  # hold each answer up to this long (benchmarks)
         self.uploads: list[bytes] = []
         self.queries: list[dict] = []  # each conversation's query parameters
         self.headers: list[dict] = []
@@ -145,6 +148,7 @@ class StandIn:
         reader, writer = sphn.OpusStreamReader(24_000), sphn.OpusStreamWriter(24_000)
         pending = np.zeros(0, np.float32)
         n = spoken = 0
+        due = 0.0
         async for message in ws:
             if message.type != WSMsgType.BINARY or not message.data:
                 continue
@@ -174,7 +178,13 @@ class StandIn:
                         "frame_ms_p99": 5.0, "backlog_frames": 0, "sessions": self.sessions,
                         "max_sessions": self.max_sessions}).encode())
                 data = writer.append_pcm(frame)
-                if data:
+                if data and self.net_jitter_s:  # a slow, uneven network: late, in order
+                    due = max(due, asyncio.get_running_loop().time()
+                              + random.uniform(0, self.net_jitter_s))
+                    asyncio.get_running_loop().call_at(
+                        due, lambda d=data: asyncio.ensure_future(ws.send_bytes(b"\x01" + d)))
+                    self.frames_out += 1
+                elif data:
                     await ws.send_bytes(b"\x01" + data)
                     self.frames_out += 1
                 if self.junk and n % 7 == 0:

@@ -81,10 +81,10 @@ class RemoteLoop:
         self._lock = threading.Lock()
         self._pieces: collections.deque = collections.deque()  # (seq, piece)
         self._user: collections.deque = collections.deque()  # (seconds, piece)
-        self._depths: collections.deque = collections.deque(maxlen=25)
+        self._trips: collections.deque = collections.deque(maxlen=25)  # ms, latest frames
         self._ready = threading.Event()
         self._received = threading.Condition()  # audio frames in, for flush_user
-        self._stream = SimpleNamespace(seq=0, sent=0)
+        self._stream = SimpleNamespace(seq=0, sent=0, handed={})
         self._ws = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing: asyncio.Event | None = None
@@ -123,11 +123,14 @@ class RemoteLoop:
             raise self.error
         self.frames += 1
         try:
-            self._loop.call_soon_threadsafe(self._offer, np.array(mic, np.float32))
+            self._loop.call_soon_threadsafe(self._offer, np.array(mic, np.float32),
+                                            time.monotonic())
         except RuntimeError:  # the network thread has ended: it set the error first
             raise self.error or ArcusError("The team server connection ended.")
-        pcm, _ = self.jitter.pop()
-        self._depths.append(self.jitter.stats().depth)
+        pcm, seq = self.jitter.pop()
+        handed = self._stream.handed.pop(seq, None) if seq is not None else None
+        if handed is not None:  # the server answers frame n with its frame n
+            self._trips.append(1000 * (time.monotonic() - handed))
         step = Step(pcm)
         with self._lock:
             step.piece = self._due_piece()
@@ -148,7 +151,7 @@ class RemoteLoop:
             waiting = self._stream.sent - self._stream.seq + self._outbox.qsize()
             want = self.received + waiting + FLUSH_FRAMES
         for _ in range(FLUSH_FRAMES):
-            self._loop.call_soon_threadsafe(self._offer, silence)
+            self._loop.call_soon_threadsafe(self._offer, silence, time.monotonic())
         self.wait_audio(want, 2.0 + FLUSH_FRAMES * FRAME_S)  # it answers each frame it steps
         steps = [Step(silence.copy()) for _ in range(FLUSH_FRAMES)]
         with self._lock:
@@ -167,13 +170,19 @@ class RemoteLoop:
 
     @property
     def latency_ms(self) -> float | None:
-        """The network's round trip plus the audio waiting in the jitter buffer: what the
-        server adds to a local engine's delay (its own frame time aside)."""
+        """The round trip through the server, as the user hears it: from a microphone
+        frame handed in to the server's answer to it leaving for the speaker (network
+        both ways, the server's tick and step, the codecs, the jitter buffer); median of
+        the latest frames. A local engine answers in the same frame."""
+        trips = list(self._trips)
+        return round(float(np.median(trips)), 1) if trips else None
+
+    @property
+    def ping_ms(self) -> float | None:
+        """The websocket's own round trip (ping and pong), network only."""
         ws = self._ws
         rtt = getattr(ws, "latency", 0.0) if ws is not None else 0.0
-        if not rtt or not self._depths:
-            return None
-        return round(1000 * rtt + float(np.mean(self._depths)) * FRAME_S * 1000, 1)
+        return round(1000 * rtt, 2) if rtt else None
 
     def close(self) -> None:
         loop, closing = self._loop, self._closing
@@ -228,13 +237,13 @@ class RemoteLoop:
                 return
             ws = await self._reconnect(ended)
 
-    def _offer(self, pcm: np.ndarray) -> None:
+    def _offer(self, pcm: np.ndarray, handed: float) -> None:
         if self._ws is None:  # reconnecting: the server would not hear it in time
             return
         if self._outbox.full():
             self.mic_dropped += 1
             return
-        self._outbox.put_nowait(pcm)
+        self._outbox.put_nowait((pcm, handed))
 
     async def _open(self, first: bool = False) -> object:
         """A connection with its conversation ready (the handshake received)."""
@@ -311,9 +320,9 @@ class RemoteLoop:
         with self._lock:  # the words of the last connection go out with what is left
             self._pieces = collections.deque((-1, p) for _, p in self._pieces)
         with self._received:
-            self._stream = stream = SimpleNamespace(seq=0, sent=0, said="", error="",
-                                                    start_s=self.frames * FRAME_S,
-                                                    pending=np.zeros(0, np.float32))
+            self._stream = stream = SimpleNamespace(
+                seq=0, sent=0, handed={}, said="", error="", start_s=self.frames * FRAME_S,
+                pending=np.zeros(0, np.float32))
         while not self._outbox.empty():  # stale microphone audio
             self._outbox.get_nowait()
         self._ws = ws
@@ -407,8 +416,10 @@ class RemoteLoop:
 
     async def _send(self, ws, writer, stream) -> None:
         while True:
-            pcm = await self._outbox.get()
+            pcm, handed = await self._outbox.get()
             data = writer.append_pcm(pcm)
+            stream.handed[stream.sent] = handed
+            stream.handed.pop(stream.sent - 200, None)  # never answered (a dropped frame)
             stream.sent += 1
             if data:
                 await ws.send(bytes([P.AUDIO]) + data)
@@ -481,8 +492,7 @@ class RemoteLoop:
             self._events.send(Loading(fraction, what))
 
     def _tell_if_far(self) -> None:
-        ws = self._ws
-        rtt = 1000 * (getattr(ws, "latency", 0.0) or 0.0)
+        rtt = self.ping_ms or 0.0
         if rtt > self.settings.far_ms and not self._told_far:
             self._told_far = True
             self._notice(f"The team server is far away: {rtt:.0f} ms there and back.",

@@ -79,6 +79,7 @@ def test_a_conversation_echoes_audio_and_words_arrive_with_it():
     assert loop.server_ms == (3.0, 5.0)  # the stand-in's stats event
     assert all(s.compute_ms == 3.0 for s in steps[25:])
     assert loop.jitter.stats().lost == 0 and loop.connections == 1
+    assert loop.latency_ms is not None
     assert events.notices() == []
 
 
