@@ -1,5 +1,5 @@
 """Command line: the tray app by default (`--toggle`: start or end a conversation in the
-running one), plus converse, download, testkit, voices, doctor.
+running one), plus converse, serve, download, testkit, voices, doctor.
 
 Heavy imports happen inside each command so the tray starts without loading torch.
 """
@@ -7,6 +7,7 @@ Heavy imports happen inside each command so the tray starts without loading torc
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import traceback
@@ -64,6 +65,31 @@ def _parser() -> argparse.ArgumentParser:
                    help="put memories about TOPIC (default: the last conversation) into the persona")
     c.add_argument("--remember", action="store_true",
                    help="keep this conversation in the memory store")
+
+    sv = sub.add_parser("serve", help="the team server: many conversations on this GPU over "
+                        "PersonaPlex's websocket protocol (docs/PROTOCOL.md)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this "
+                    "computer only; anything else needs a token and --ssl)")
+    sv.add_argument("--port", type=int, default=8998)
+    sv.add_argument("--ssl", metavar="DIR", help="folder with cert.pem and key.pem: serve https/wss")
+    sv.add_argument("--make-cert", metavar="DIR", help="write a self-signed cert.pem and key.pem "
+                    "into DIR for this host (plus --cert-name names) and exit")
+    sv.add_argument("--cert-name", action="append", default=[], metavar="NAME",
+                    help="with --make-cert: another host name or IP address clients use")
+    token = sv.add_mutually_exclusive_group()
+    token.add_argument("--token", help="the token clients must send (visible to other local "
+                       "users in the process list: prefer --token-file or $ARCUS_SERVER_TOKEN)")
+    token.add_argument("--token-file", help="a file holding the token")
+    sv.add_argument("--max-sessions", type=int, default=8,
+                    help="conversations at once (each holds about 1.5 GiB of GPU memory)")
+    sv.add_argument("--prompt-budget", type=int, default=200, help="token budget of a persona's role")
+    sv.add_argument("--model-dir", help="checkpoint folder (default: the downloaded model)")
+    sv.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    sv.add_argument("--mode", default="bf16", choices=("bf16", "int8", "int4"),
+                    help="weights in full precision or 8/4-bit")
+    ss = sv.add_mutually_exclusive_group()
+    ss.add_argument("--stt-dir", help="speech-to-text model folder for the users' words")
+    ss.add_argument("--no-stt", action="store_true", help="no user transcript")
 
     d = sub.add_parser("download", help="download PersonaPlex-7B from Hugging Face")
     d.add_argument("--model-dir", help="download into this folder instead of the HF cache")
@@ -209,6 +235,34 @@ def _remember(store, persona, recording: str, transcript, user=None) -> None:
         print(f"memory: kept {len(capture.turns)} turns of both sides", file=sys.stderr)
 
 
+def cmd_serve(args) -> int:
+    from .server import config as server_config
+
+    if args.make_cert:
+        from .server.tls import make_cert
+
+        fingerprint = make_cert(Path(args.make_cert), args.cert_name)
+        print(f"wrote {args.make_cert}/cert.pem and key.pem (self-signed)")
+        print(f"SHA-256 fingerprint: {fingerprint}")
+        print("Clients must trust cert.pem (or check this fingerprint); serve with --ssl "
+              f"{args.make_cert}")
+        return 0
+    config = server_config.ServerConfig(
+        host=args.host, port=args.port, ssl_dir=Path(args.ssl) if args.ssl else None,
+        token=server_config.read_token(args.token, args.token_file),
+        max_sessions=args.max_sessions, prompt_budget=args.prompt_budget)
+    server_config.check(config)  # before the long load
+    # The event loop (websockets, Opus) runs next to the model: torch's worker threads
+    # spinning on every core starve it (as in the engine host). Set before torch loads.
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) - 1)))
+    from .server.run import open_server, serve
+
+    server = open_server(config, args.model_dir, args.device, args.mode, stt_dir=args.stt_dir,
+                         user_words=not args.no_stt)
+    serve(server)
+    return 0
+
+
 def cmd_download(args) -> int:
     from .engine.download import download_model
 
@@ -303,7 +357,7 @@ def cmd_toggle(args) -> int:
     return 0
 
 
-COMMANDS = {"converse": cmd_converse, "download": cmd_download, "testkit": cmd_testkit,
+COMMANDS = {"converse": cmd_converse, "serve": cmd_serve, "download": cmd_download, "testkit": cmd_testkit,
             "voices": cmd_voices, "doctor": cmd_doctor, "sync": cmd_sync, None: cmd_app}
 
 

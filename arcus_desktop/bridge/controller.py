@@ -206,13 +206,17 @@ class AppController(QObject):
     def _on_state(self, state: str, detail: str) -> None:
         if self.sender() is not None and self.sender() is not self.engine:
             return  # a replaced engine's last words
-        self.engine_state = state
+        previous, self.engine_state = self.engine_state, state
         if state == "loading":
             self.error = None  # a restart after a crash: the notification said why
         elif state == "ready":
             self.speaking, self._quiet = False, 0
-            # After a crash the supervisor resumes the conversation it had by itself.
-            if self.want_talk and self.conversation is None:
+            if previous in ("talking", "failed") and self.conversation is not None:
+                # The engine ended it (a device gone, a voice file unreadable: `failed`
+                # said why); after a crash it is "loading" first and resumes by itself.
+                self.want_talk = False
+                self._finish_conversation()
+            elif self.want_talk and self.conversation is None:
                 self._send_talk()
         elif state == "talking":
             # Not wanted: ended while it was starting, and the stop is on its way.

@@ -13,7 +13,7 @@ import uuid
 
 from PySide6.QtCore import QObject, Signal
 
-from ..core.events import (EngineFailed, FrameStats, Levels, Loading, Notice, RecordingStarted,
+from ..core.events import (DeviceChanged, EngineFailed, FrameStats, Levels, Loading, Notice, RecordingStarted,
                            RecordingStopped, StateChanged, TextPiece)
 from ..core.turns import Backchannel, TurnEnded, TurnStarted
 from ..engine.host import EXIT_TOLD, FRAME_S, HostConfig, main as host_main
@@ -37,6 +37,7 @@ class EngineSupervisor(QObject):
     # starts `part_offset` seconds into the conversation (later than 0 after a restart).
     turn = Signal(object)
     recording = Signal(str)  # the WAV this part of the conversation is recorded to
+    devices_changed = Signal(str, str)  # input, output now in use (a device came or went)
     target = staticmethod(host_main)  # the engine process's entry point
 
     def __init__(self, config: HostConfig, parent: QObject | None = None) -> None:
@@ -80,6 +81,8 @@ class EngineSupervisor(QObject):
                 if event.state == "ready" and self._resume:
                     self._resume = False
                     self._send("start", self._start_args())
+                elif event.state == "ready":  # any conversation has ended (maybe on an error)
+                    self._end_conversation()
                 self.state_changed.emit(event.state, event.detail)
             elif isinstance(event, TextPiece) and event.speaker == "user":
                 self.user_text.emit(event.piece, event.time)
@@ -97,6 +100,10 @@ class EngineSupervisor(QObject):
                 self.turn.emit(event)
             elif isinstance(event, RecordingStarted):
                 self.recording.emit(event.path)
+            elif isinstance(event, DeviceChanged):
+                self.devices_changed.emit(event.input_name, event.output_name)
+                self.notice.emit(event.message, "Choose devices in Settings > Audio."
+                                 if event.reason in ("lost", "fallback") else "")
             elif isinstance(event, (Notice, RecordingStopped)):
                 self.notice.emit(event.message, event.hint)
             elif isinstance(event, EngineFailed):
@@ -165,6 +172,11 @@ class EngineSupervisor(QObject):
 
     def set_volume(self, volume: float) -> None:
         self._send("volume", volume)
+
+    def set_devices(self, input_device: str | None, output_device: str | None) -> None:
+        """Other microphone and speaker (names; None: the system's), now if talking."""
+        self.config.input_device, self.config.output_device = input_device, output_device
+        self._send("devices", (input_device, output_device))
 
     def shutdown(self, timeout_s: float = 20.0) -> int | None:
         """Ask the engine to finish and wait for it; its exit code."""

@@ -37,6 +37,14 @@ class Notice:  # something the user should know that did not stop the conversati
 
 
 @dataclass
+class DeviceChanged:  # the audio devices in use are not the ones they were (and why)
+    reason: str  # lost, restarted, fallback, changed
+    message: str
+    input_name: str
+    output_name: str
+
+
+@dataclass
 class FrameStats:
     frames: int
     compute_ms_p50: float
@@ -45,7 +53,9 @@ class FrameStats:
     capture_overruns: int
     playback_underruns: int  # samples of silence the speaker got since the first reply
     dropped_levels: int = 0  # waveform levels the app was too slow to take
-    latency_ms: float | None = None  # a team server's round trip, with its jitter buffer
+    capture_queue_ms: float = 0.0  # microphone audio waiting for the engine
+    playback_queue_ms: float = 0.0  # reply audio waiting for the speaker
+    latency_ms: float | None = None  # a team server's round trip as heard (net, server, buffer)
 
 
 @dataclass

@@ -21,6 +21,15 @@ if TYPE_CHECKING:
     from .stt import SpeechToText
 
 
+@dataclass(frozen=True)
+class VoiceCodes:
+    """A voice as Mimi codes [V, 8], with a name to show and a content key."""
+
+    name: str
+    codes: "torch.Tensor"
+    key: str
+
+
 @dataclass
 class PreparedPersona:
     persona: Persona
@@ -65,14 +74,22 @@ class Engine:
         speech, note = stt.attach(loaded, stt_dir, enabled=user_words)
         return cls(loaded, stt=speech, stt_note=note)
 
-    def prepare(self, persona: Persona) -> PreparedPersona:
-        """Everything the persona's prefill needs; errors say what to fix."""
+    def prepare(self, persona: Persona, voice_codes: "VoiceCodes | None" = None) -> PreparedPersona:
+        """Everything the persona's prefill needs; errors say what to fix.
+
+        `voice_codes`, when given, is the voice (already Mimi-encoded elsewhere, as the
+        server does for uploads) instead of `persona.voice`/`voice_file`; nothing here
+        touches Mimi then, so it is safe on any thread."""
         text = prompt.encode(self.tokenizer, persona.text, persona.token_budget, persona.truncate)
         notes = []
         if text.truncated:
             notes.append(f"The persona text was cut by {text.dropped_tokens} tokens to fit "
                          f"the budget of {text.budget}.")
-        if persona.voice_file:
+        if voice_codes is not None:
+            plan = generator.plan_prompt(self.lm, text.tokens, voice_codes=voice_codes.codes)
+            label = voice_codes.name
+            voice_id = "codes:" + voice_codes.key
+        elif persona.voice_file:
             rec = prepare_recording(persona.voice_file, self.mimi, self.loaded.files.mimi, self.cache_dir)
             if rec.trimmed_seconds:
                 notes.append(f"Only the first 30 s of the voice recording are used "
@@ -90,8 +107,9 @@ class Engine:
         return PreparedPersona(persona, plan, text, label, notes, key)
 
     def generator(self, batch_size: int = 1, sampling: generator.Sampling = generator.Sampling(),
-                  cuda_graphs: bool = True) -> generator.Generator:
-        return generator.Generator(self.lm, batch_size, sampling, cuda_graphs)
+                  cuda_graphs: bool = True, per_row_sampling: bool = False) -> generator.Generator:
+        return generator.Generator(self.lm, batch_size, sampling, cuda_graphs,
+                                   per_row_sampling=per_row_sampling)
 
     def warm_up(self, frames: int = 3) -> None:
         """Run a short silent conversation so that library start-up (cuBLAS, cuDNN,

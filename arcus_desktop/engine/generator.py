@@ -25,6 +25,7 @@ from moshi.utils.sampling import sample_token
 
 from . import constants as C
 from . import depformer, trunk
+from .row_sampling import RowSampling
 
 FREE = -1  # a token to sample rather than force
 
@@ -138,10 +139,13 @@ class Generator:
     """A batch of independent PersonaPlex sessions on one LMModel."""
 
     def __init__(self, lm: LMModel, batch_size: int = 1, sampling: Sampling = Sampling(),
-                 cuda_graphs: bool = True, lean: bool = True) -> None:
+                 cuda_graphs: bool = True, lean: bool = True, per_row_sampling: bool = False) -> None:
         self.lm = lm
         self.batch_size = batch_size
         self.sampling = sampling
+        # Per-row settings (a server's conversations each choose theirs); None: `sampling`
+        # for every row, drawn exactly as moshi draws.
+        self.rows = RowSampling(batch_size, lm.device, sampling) if per_row_sampling else None
         self.device = lm.device
         self.dep_steps = lm.dep_q
         self._delayed = _delay_mask(lm).to(self.device)
@@ -201,6 +205,17 @@ class Generator:
     def stop(self, row: int) -> None:
         self.active[row] = False
         self.lm.set_exec_mask(self.active)
+
+    def set_running(self, mask: torch.Tensor) -> None:
+        """Which rows the next steps advance; the others keep their state untouched (a
+        paused row resumes as if the skipped steps never happened)."""
+        self.active.copy_(mask.to(self.device))
+        self.lm.set_exec_mask(self.active)
+
+    def set_sampling(self, row: int, sampling: Sampling) -> None:
+        if self.rows is None:
+            raise RuntimeError("this generator samples every row alike (per_row_sampling=False)")
+        self.rows.set(row, sampling)
 
     def snapshot(self, row: int) -> PersonaState:
         """The state of `row` right after `start`, for `restore` into any row later."""
@@ -293,7 +308,9 @@ class Generator:
         for kv, index, old in saved:
             kv.cache.scatter_(3, index, torch.where(keep, old, kv.cache.gather(3, index)))
 
-    def _sample(self, logits: torch.Tensor, temperature: float, top_k: int) -> torch.Tensor:
+    def _sample(self, logits: torch.Tensor, temperature: float, top_k: int, which: int) -> torch.Tensor:
+        if self.rows is not None:
+            return self.rows.sample(logits, which)
         s = self.sampling
         use = not s.greedy and temperature > 0
         return sample_token(logits.float(), use, temperature, top_k)
@@ -301,7 +318,7 @@ class Generator:
     def _core(self, cur: torch.Tensor, forced: torch.Tensor, with_logits: bool = False):
         lm, s = self.lm, self.sampling
         hidden, text_logits = self._trunk(self.embed(cur[:, None]))
-        text = self._sample(text_logits[:, 0], s.text_temperature, s.text_top_k)
+        text = self._sample(text_logits[:, 0], s.text_temperature, s.text_top_k, RowSampling.TEXT)
         text = torch.where(forced[:, 0] >= 0, forced[:, 0], text)
         nxt = forced.clone()
         nxt[:, 0] = text
@@ -317,7 +334,7 @@ class Generator:
                     logits = self._depformer.logits(k, prev, hidden)
                 if with_logits:
                     audio_logits.append(logits.float())
-                token = self._sample(logits, s.temperature, s.top_k)
+                token = self._sample(logits, s.temperature, s.top_k, RowSampling.AUDIO)
                 token = torch.where(forced[:, k + 1] >= 0, forced[:, k + 1], token)
                 nxt[:, k + 1] = token
                 prev = token

@@ -3,7 +3,7 @@ crosses a process boundary and a crash or out-of-memory error cannot take the ap
 Commands come in on one pipe, events go out on another (see core/events.py).
 
 Commands: ("start", {"persona": {...}, "sampling": {...}, "seed": n, "conversation": id,
-"offset": seconds, "persona_name": str}),
+"offset": seconds, "persona_name": str}), ("devices", (input name, output name)),
 ("stop", None), ("mute", bool), ("volume", float), ("shutdown", None)."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import ArcusError
-from ..core.events import (EngineFailed, FrameStats, Levels, Loading, Notice, RecordingStarted,
-                           RecordingStopped, StateChanged, TextPiece)
+from ..core.events import (DeviceChanged, EngineFailed, FrameStats, Levels, Loading, Notice,
+                           RecordingStarted, RecordingStopped, StateChanged, TextPiece)
 from ..core.persona import Persona
 from .event_sender import EventSender
 
@@ -59,11 +59,7 @@ def main(config: HostConfig, commands, connection) -> None:
 
 
 def _serve(config: HostConfig, commands, events: EventSender) -> None:
-    from ..audio.duplex import DuplexAudio
-    from ..audio.echo import EchoCanceller
-    from .engine import Engine, seed_everything
-    from .frame_loop import FrameLoop
-    from .generator import Sampling
+    from .engine import Engine
     events.send(StateChanged("loading"))
     mode, context = _mode(config, events)
     engine = Engine.load(config.model_dir, config.device, quant_mode=mode, context=context,
@@ -82,23 +78,70 @@ def _serve(config: HostConfig, commands, events: EventSender) -> None:
             muted = bool(arg)
         elif command == "volume":
             volume = float(arg)
+        elif command == "devices":
+            _set_devices(config, arg)
         elif command == "start":
-            start = arg or {}
-            persona = Persona(**(start.get("persona") or {}))
-            sampling = Sampling(**(start.get("sampling") or {}))
-            seed_everything(start.get("seed"))
-            echo = EchoCanceller(enabled=config.echo_cancellation)
-            with DuplexAudio(config.input_device, config.output_device, echo) as audio, \
-                    FrameLoop(engine, engine.prepare(persona), sampling) as loop:
-                audio.muted, audio.volume = muted, volume
-                events.send(StateChanged("talking", start.get("conversation") or ""))
-                stop = converse_live(loop, audio, commands, events, float(start.get("offset", 0)),
-                                     persona_name=start.get("persona_name", ""))
-                muted, volume = audio.muted, audio.volume
+            try:
+                stop, muted, volume = _talk(engine, config, arg or {}, muted, volume, commands,
+                                            events)
+            except ArcusError as e:  # no device, a bad voice file: this conversation only
+                events.send(EngineFailed(e.message, e.hint))
+                stop = None
             events.send(StateChanged("ready"))
             if stop == "shutdown":
                 events.send(StateChanged("stopped", "shut down"))
                 return
+
+
+def _set_devices(config: HostConfig, pair) -> None:
+    config.input_device, config.output_device = pair
+
+
+def _talk(engine, config: HostConfig, start: dict, muted: bool, volume: float, commands,
+          events: EventSender) -> tuple[str, bool, float]:
+    """One conversation on the devices; the command that ended it, and the mute and volume
+    it ended with."""
+    from ..audio.duplex import DuplexAudio
+    from ..audio.echo import EchoCanceller
+    from .engine import seed_everything
+    from .frame_loop import FrameLoop
+    from .generator import Sampling
+
+    persona = Persona(**(start.get("persona") or {}))
+    sampling = Sampling(**(start.get("sampling") or {}))
+    prepared = engine.prepare(persona)  # a bad voice file fails here, before the devices
+    seed_everything(start.get("seed"))
+
+    def notice(n) -> None:
+        events.send(DeviceChanged(n.reason, n.message, n.input_name, n.output_name))
+
+    audio = DuplexAudio(config.input_device, config.output_device,
+                        EchoCanceller(enabled=config.echo_cancellation), on_notice=notice)
+    try:
+        with audio, FrameLoop(engine, prepared, sampling) as loop:
+            audio.muted, audio.volume = muted, volume
+            events.send(StateChanged("talking", start.get("conversation") or ""))
+            stop = converse_live(loop, audio, commands, events, float(start.get("offset", 0)),
+                                 persona_name=start.get("persona_name", ""),
+                                 on_devices=lambda pair: _set_devices(config, pair))
+    except ArcusError as e:
+        if audio.stuck:  # the sound system hangs: only a new process can use it again
+            _leave(events, EngineFailed(e.message, e.hint), 1)
+        raise
+    if audio.stuck:  # the stream would not close: exiting normally would wait on it forever
+        if stop == "shutdown":
+            _leave(events, StateChanged("stopped", "shut down"), 0)
+        _leave(events, EngineFailed("The sound system stopped responding.",
+                                    "The engine is restarting."), 1)
+    return stop, audio.muted, audio.volume
+
+
+def _leave(events: EventSender, last, code: int) -> None:
+    """End the process now, past sounddevice's exit handler (it would wait on a stuck
+    stream forever), once `last` and what is waiting have been sent."""
+    events.send(last)
+    events.close()
+    os._exit(code)
 
 
 def _mode(config: HostConfig, events: EventSender) -> tuple[str, int | None]:
@@ -135,7 +178,7 @@ def _loading_reporter(events: EventSender):
 
 
 def converse_live(loop, audio, commands, events, offset: float = 0.0,
-                  persona_name: str = "") -> str:
+                  persona_name: str = "", on_devices=None) -> str:
     """Frames until told to stop; returns the command that ended the conversation.
     `commands` needs poll() and recv(); `events` needs send() and send_levels().
     Turns and the recording start with the first frame; their times are seconds into
@@ -151,7 +194,7 @@ def converse_live(loop, audio, commands, events, offset: float = 0.0,
         events.send(RecordingStarted(str(recorder.wav_path), recorder.started_at))
     ended = False
     try:
-        stop = _frames(loop, audio, commands, events, offset, tracker, recorder)
+        stop = _frames(loop, audio, commands, events, offset, tracker, recorder, on_devices)
         ended = True
         return stop
     finally:  # the turns so far and the recording are kept however the loop ended
@@ -188,7 +231,7 @@ def _recording_error(recorder, events) -> None:
         events.send(RecordingStopped(error.message, error.hint))
 
 
-def _frames(loop, audio, commands, events, offset, tracker, recorder) -> str:
+def _frames(loop, audio, commands, events, offset, tracker, recorder, on_devices) -> str:
     fault_at = int(os.environ.get(FAULT_ENV, "0") or 0)
     times: list[float] = []
     n = 0
@@ -202,6 +245,10 @@ def _frames(loop, audio, commands, events, offset, tracker, recorder) -> str:
                 audio.muted = bool(arg)
             elif command == "volume":
                 audio.volume = float(arg)
+            elif command == "devices":  # the user chose others, mid-conversation
+                audio.reopen(*arg)
+                if on_devices is not None:
+                    on_devices(arg)
         mic = audio.read_frame(timeout=2.0)
         if mic is None:
             raise ArcusError("The microphone stopped delivering audio.",
@@ -235,4 +282,6 @@ def _frames(loop, audio, commands, events, offset, tracker, recorder) -> str:
                                    stats.capture_overruns,
                                    stats.playback_underruns - underruns_before,
                                    getattr(events, "dropped_levels", 0),
+                                   round(stats.capture_queue_ms, 1),
+                                   round(stats.playback_queue_ms, 1),
                                    getattr(loop, "latency_ms", None)))  # a team server's

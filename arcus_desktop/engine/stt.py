@@ -51,6 +51,7 @@ class SpeechToText:
         self._trunk = trunk.Trunk(lm, lambda: trunk.offset_tensors(lm)) if lean else None
         self._started: torch.Tensor | None = None
         self._prev: torch.Tensor | None = None
+        self._running: torch.Tensor | None = None
 
     @contextmanager
     def streaming(self, batch_size: int = 1) -> Iterator["SpeechToText"]:
@@ -59,13 +60,34 @@ class SpeechToText:
             self._started = torch.zeros(batch_size, dtype=torch.bool, device=self.device)
             self._prev = torch.full((batch_size,), self.lm.text_initial_token_id,
                                     dtype=torch.long, device=self.device)
+            self._running = torch.ones(batch_size, dtype=torch.bool, device=self.device)
             try:
-                if self.prefix_codes is not None:
-                    for codes in self.prefix_codes:
-                        self.step(codes.expand(batch_size, -1))
+                self._step_prefix(batch_size)
                 yield self
             finally:
-                self._started = self._prev = None
+                self._started = self._prev = self._running = None
+
+    def _step_prefix(self, batch_size: int) -> None:
+        if self.prefix_codes is not None:
+            for codes in self.prefix_codes:
+                self.step(codes.expand(batch_size, -1))
+
+    def set_running(self, mask: torch.Tensor) -> None:
+        """Which rows the next steps advance (as Generator.set_running)."""
+        self._running.copy_(mask.to(self.device))
+        self.lm.set_exec_mask(self._running)
+
+    @torch.no_grad()
+    def restart(self, row: int) -> None:
+        """A fresh stream in `row` (a new conversation there); other rows untouched.
+        Leaves only `row` running: call set_running before the next batch step."""
+        mask = torch.zeros_like(self._running)
+        mask[row] = True
+        self.lm.reset_streaming(mask)
+        self._started[row] = False
+        self._prev[row] = self.lm.text_initial_token_id
+        self.set_running(mask)
+        self._step_prefix(mask.shape[0])
 
     @torch.no_grad()
     def step(self, codes: torch.Tensor) -> torch.Tensor:
@@ -88,8 +110,9 @@ class SpeechToText:
         if lm.out_norm:
             hidden = lm.out_norm(hidden)
         token = lm.text_linear(hidden)[:, 0].float().argmax(-1)
-        self._prev.copy_(token)
-        self._started.fill_(True)
+        run = self._running
+        self._prev.copy_(torch.where(run, token, self._prev))
+        self._started.copy_(self._started | run)
         return token
 
     def piece(self, token: int) -> str | None:

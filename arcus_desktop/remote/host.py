@@ -1,16 +1,21 @@
 """The remote engine's process: engine/host.py's commands and events, the same audio,
 turns and recording (engine.host.converse_live), but the model is a team server
 (client.RemoteLoop). Nothing here loads torch: a laptop without it talks through a
-server. The token comes from the keyring here, off the app's GUI thread."""
+server. The token comes from the keyring here, off the app's GUI thread.
+
+As with the local engine, a conversation that cannot start or goes on failing (the
+server unreachable, the token refused, the server full, the connection lost for good)
+ends with EngineFailed and the process stays ready for the next."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import traceback
 from dataclasses import dataclass, field
 
 from ..core.errors import ArcusError
-from ..core.events import EngineFailed, Loading, StateChanged
+from ..core.events import DeviceChanged, EngineFailed, Loading, StateChanged
 from ..engine.event_sender import EventSender
 from ..engine.host import EXIT_TOLD, converse_live
 from .client import ClientSettings, RemoteLoop
@@ -31,7 +36,7 @@ def main(config: RemoteConfig, commands, connection) -> None:
     events = EventSender(connection)
     try:
         _serve(config, commands, events)
-    except ArcusError as e:  # unreachable, refused, full, lost: told, not restarted
+    except ArcusError as e:  # no address: restarting would not help
         events.send(EngineFailed(e.message, e.hint))
         events.close()
         raise SystemExit(EXIT_TOLD)
@@ -44,15 +49,22 @@ def main(config: RemoteConfig, commands, connection) -> None:
 
 
 class _Controls:
-    """Mute and volume as the app last set them, across conversations."""
-    muted = False
-    volume = 1.0
+    """What the app set that outlives a conversation: mute, volume, devices."""
+
+    def __init__(self, config: RemoteConfig) -> None:
+        self.config = config
+        self.muted, self.volume = False, 1.0
 
     def take(self, command: str, arg) -> None:
         if command == "mute":
             self.muted = bool(arg)
         elif command == "volume":
             self.volume = float(arg)
+        elif command == "devices":
+            self.devices(arg)
+
+    def devices(self, pair) -> None:
+        self.config.input_device, self.config.output_device = pair
 
 
 def _serve(config: RemoteConfig, commands, events: EventSender) -> None:
@@ -62,7 +74,7 @@ def _serve(config: RemoteConfig, commands, events: EventSender) -> None:
                          "Enter it in Settings > Engine, e.g. https://gpu-box:8998.")
     events.send(Loading(1.0, "Ready"))
     events.send(StateChanged("ready"))
-    controls = _Controls()
+    controls = _Controls(config)
     while True:
         command, arg = commands.recv()
         controls.take(command, arg)
@@ -70,7 +82,11 @@ def _serve(config: RemoteConfig, commands, events: EventSender) -> None:
             events.send(StateChanged("stopped", "shut down"))
             return
         if command == "start":
-            stop = _conversation(config, arg or {}, commands, events, controls)
+            try:
+                stop = _conversation(config, arg or {}, commands, events, controls)
+            except ArcusError as e:  # this conversation only: the next may work
+                events.send(EngineFailed(e.message, e.hint))
+                stop = None
             events.send(StateChanged("ready"))
             if stop == "shutdown":
                 events.send(StateChanged("stopped", "shut down"))
@@ -78,9 +94,6 @@ def _serve(config: RemoteConfig, commands, events: EventSender) -> None:
 
 
 def _conversation(config: RemoteConfig, start: dict, commands, events, controls) -> str:
-    from ..audio.duplex import DuplexAudio
-    from ..audio.echo import EchoCanceller
-
     token = config.token
     if token is None:
         from ..settings.app_settings import server_token
@@ -96,12 +109,45 @@ def _conversation(config: RemoteConfig, start: dict, commands, events, controls)
                 controls.take(command, arg)
                 if command in ("stop", "shutdown"):
                     return command
-        echo = EchoCanceller(enabled=config.echo_cancellation)
-        with DuplexAudio(config.input_device, config.output_device, echo) as audio:
+        return _talk(remote, config, start, commands, events, controls)
+
+
+def _talk(remote: RemoteLoop, config: RemoteConfig, start: dict, commands, events,
+          controls) -> str:
+    """The conversation on the devices, as engine.host._talk has it."""
+    from ..audio.duplex import DuplexAudio
+    from ..audio.echo import EchoCanceller
+
+    def notice(n) -> None:
+        events.send(DeviceChanged(n.reason, n.message, n.input_name, n.output_name))
+
+    audio = DuplexAudio(config.input_device, config.output_device,
+                        EchoCanceller(enabled=config.echo_cancellation), on_notice=notice)
+    try:
+        with audio:
             audio.muted, audio.volume = controls.muted, controls.volume
             events.send(StateChanged("talking", start.get("conversation") or ""))
             stop = converse_live(remote, audio, commands, events, float(start.get("offset", 0)),
-                                 persona_name=start.get("persona_name", ""))
+                                 persona_name=start.get("persona_name", ""),
+                                 on_devices=controls.devices)
             controls.muted, controls.volume = audio.muted, audio.volume
+    except ArcusError as e:
+        if audio.stuck:  # the sound system hangs: only a new process can use it again
+            remote.close()
+            _leave(events, EngineFailed(e.message, e.hint), 1)
+        raise
+    if audio.stuck:  # the stream would not close: exiting normally would wait on it
+        remote.close()
+        if stop == "shutdown":
+            _leave(events, StateChanged("stopped", "shut down"), 0)
+        _leave(events, EngineFailed("The sound system stopped responding.",
+                                    "The engine is restarting."), 1)
     return stop
 
+
+def _leave(events: EventSender, last, code: int) -> None:
+    """End the process now, past sounddevice's exit handler (it would wait on a stuck
+    stream forever), once `last` and what is waiting have been sent."""
+    events.send(last)
+    events.close()
+    os._exit(code)

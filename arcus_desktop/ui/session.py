@@ -3,8 +3,8 @@ starts with, and memory both ways.
 
 - Settings: the engine process is started with the audio devices, echo cancellation
   and mode they name; each conversation with their persona, voice and sampling.
-  Changes to the engine's or audio's settings restart the engine when no conversation
-  is going on (at the end of the current one otherwise).
+  Other devices are switched to in place; other changes to the engine's settings
+  restart it when no conversation is going on (at the end of the current one otherwise).
 - Memory (when on): the persona for the next conversation, with the memories it would
   recall, is prepared in the background whenever it may have changed, so starting to
   talk never waits on the database; the live turns are stored the moment they end.
@@ -41,6 +41,10 @@ def host_config(s: AppSettings) -> HostConfig | RemoteConfig:
     return HostConfig(quant_mode=s.engine.mode, input_device=s.audio.input_device or None,
                       output_device=s.audio.output_device or None,
                       echo_cancellation=s.audio.echo_cancellation)
+
+
+def _without_devices(config: HostConfig | RemoteConfig) -> HostConfig | RemoteConfig:
+    return replace(config, input_device=None, output_device=None)
 
 
 class Session(QObject):
@@ -158,7 +162,12 @@ class Session(QObject):
     def _settings_changed(self, new: AppSettings, old: AppSettings) -> None:
         self.window.engine_mode = MODES.get(new.engine.mode, "local-gpu")
         self.window.echo_cancellation = new.audio.echo_cancellation
-        if host_config(new) != host_config(old):
+        engine = self.controller.engine
+        devices = (new.audio.input_device or None, new.audio.output_device or None)
+        if devices != (old.audio.input_device or None, old.audio.output_device or None) and \
+                hasattr(engine, "set_devices"):
+            engine.set_devices(*devices)  # switched in place, mid-conversation too
+        if _without_devices(host_config(new)) != _without_devices(host_config(old)):
             if self.controller.talking:
                 self._restart_engine = True
             else:

@@ -66,10 +66,15 @@ def test_duplex_frames_in_and_out_through_pulseaudio(pulse):
 
 
 def test_a_device_that_cannot_be_opened_says_what_to_do(pulse):
+    # A chosen device that is missing falls back to the default (test_audio_device_loss.py);
+    # with no sound system at all, nothing opens.
     from arcus_desktop.audio.duplex import AudioDeviceError
 
+    subprocess.run(["pactl", "exit"], check=True, capture_output=True)  # the daemon ends
+    list_devices(refresh=True)
     with pytest.raises(AudioDeviceError) as e:
         DuplexAudio(input_device=999, output_device=999)
+    assert "could be opened" in e.value.message
     assert "settings" in e.value.hint
 
 

@@ -77,6 +77,12 @@ def test_a_live_conversation_survives_an_engine_crash(qtbot, speaking, tiny_mode
         assert max(a for _, a in seen.levels) > 0  # and the model's audio came out
         with capsys.disabled():  # speed belongs to bench/, but say what happened here
             print(f"\nlive tiny model: {seen.stats[-1]}")
+        # The speaker was fed: on these 2 shared cores the tiny model sometimes takes
+        # longer than a frame (up to ~240 ms seen), so some silence is expected; a speaker
+        # starved for half the time means the playback path is broken.
+        last = seen.stats[-1]
+        assert last.playback_underruns < 0.5 * last.frames * 0.08 * 44_100
+        assert last.capture_queue_ms < 2000  # the engine kept up with the microphone
 
         first, before, turns_before = supervisor.process.pid, len(seen.pieces), len(seen.turns)
         os.kill(first, signal.SIGKILL)  # a GPU crash would look like this
@@ -99,8 +105,10 @@ def test_a_live_conversation_survives_an_engine_crash(qtbot, speaking, tiny_mode
     # is mended when a later recording opens.
     user_turns = [e.turn for e in seen.turns if isinstance(e, TurnEnded) and e.turn.speaker == "user"]
     assert all(t.end > t.start for t in user_turns)
-    assert len(seen.recordings) == 2
-    first_wav, second_wav = (Path(p) for p in seen.recordings)
+    # One recording per engine process that held the conversation (a sound system that
+    # hangs after the kill can cost one more restart; rare, and handled the same way).
+    assert len(seen.recordings) == 1 + len(seen.restarts), (seen.failed, seen.restarts)
+    first_wav, second_wav = Path(seen.recordings[0]), Path(seen.recordings[-1])
     assert second_wav.with_suffix(".json").is_file()  # finished cleanly at shutdown
     transcript = json.loads(second_wav.with_suffix(".json").read_text())
     assert any(t["speaker"] == "user" for t in transcript["turns"])
@@ -157,6 +165,28 @@ def test_the_users_words_come_from_the_speech_to_text_model(qtbot, speaking, tin
     transcript = json.loads(Path(seen.recordings[0]).with_suffix(".json").read_text())
     said = "".join(p for p, _ in seen.user_pieces).replace("\u2581", " ").split()
     assert [w["text"] for w in transcript["words"]["user"]][:len(said)] == said
+
+
+def test_a_bad_start_ends_only_that_conversation_and_a_missing_device_falls_back(
+        qtbot, speaking, tiny_model, tmp_path):
+    supervisor = EngineSupervisor(HostConfig(model_dir=str(tiny_model), device="cpu",
+                                             input_device="Studio Microphone (unplugged)"))
+    seen = Watch(supervisor)
+    try:
+        qtbot.waitUntil(lambda: seen.count("ready") == 1, timeout=WAIT_MS)
+        first = supervisor.process.pid
+        supervisor.talk({"voice_file": str(tmp_path / "gone.wav")})
+        qtbot.waitUntil(lambda: bool(seen.failed) and seen.count("ready") == 2, timeout=WAIT_MS)
+        assert "gone.wav" in seen.failed[0][0] and seen.failed[0][1]
+        assert supervisor.conversation is None and seen.restarts == []
+        assert supervisor.process.pid == first  # the engine stays loaded
+
+        supervisor.talk({"text": "You are a calm helper."})
+        qtbot.waitUntil(lambda: len(seen.stats) >= 1, timeout=WAIT_MS)
+        assert any("Studio Microphone" in m and hint for m, hint in seen.notices)
+    finally:
+        code = supervisor.shutdown()
+    assert code == 0
 
 
 def test_a_missing_model_is_reported_once_not_restarted(qtbot, tmp_path):

@@ -137,9 +137,12 @@ def test_a_server_that_cannot_be_used_fails_with_a_way_forward(qtbot, case):
         try:
             qtbot.waitUntil(lambda: seen.count("ready") == 1, timeout=WAIT_MS)
             supervisor.talk({"text": "Hi"})
-            qtbot.waitUntil(lambda: seen.count("failed") == 1, timeout=WAIT_MS)
+            qtbot.waitUntil(lambda: bool(seen.failed) and seen.count("ready") == 2,
+                            timeout=WAIT_MS)
+            assert supervisor.process.is_alive()  # ready for the next conversation
         finally:
-            supervisor.shutdown(timeout_s=5)
+            code = supervisor.shutdown(timeout_s=5)
+    assert code == 0
     assert seen.restarts == [] and seen.count("talking") == 0  # told, not retried
     (message, hint), = seen.failed
     assert {"unreachable": "Nothing answers at 127.0.0.1:",

@@ -55,6 +55,9 @@ class ScriptedEngine(QObject):
     def mute(self, muted: bool) -> None:
         self.calls.append(("mute", muted))
 
+    def set_devices(self, input_device, output_device) -> None:
+        self.calls.append(("devices", input_device, output_device))
+
     def shutdown(self, timeout_s: float = 20.0) -> int:
         self.calls.append(("shutdown",))
         return 0

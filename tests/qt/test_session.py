@@ -83,12 +83,17 @@ def test_engine_settings_restart_the_engine_between_conversations(qtbot):
     rig.talk()
     new = rig.settings.settings
     new.audio.input_device = "USB headset"
+    rig.settings.apply(new)  # other devices: switched to in place
+    assert rig.engine.calls[-1] == ("devices", "USB headset", None)
+    new = rig.settings.settings
+    new.audio.echo_cancellation = False
     rig.settings.apply(new)  # during the conversation: it goes on
     assert len(rig.engines) == 1 and "shutdown" not in rig.engine.names()
     rig.app.controller.end_talk()
     assert "shutdown" in rig.engine.names()  # when it ended, the old engine went
     rig.talk()
     assert len(rig.engines) == 2 and rig.configs[1].input_device == "USB headset"
+    assert rig.configs[1].echo_cancellation is False
     new = rig.settings.settings
     new.persona.text = "You are brief."
     rig.settings.apply(new)  # not an engine setting: the engine stays

@@ -320,6 +320,52 @@ def test_the_systems_devices_are_listed_on_a_worker_thread(qtbot, service, tiny_
     assert dialog.audio.devices_message.text() == ""
 
 
+WATCH = """
+import sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from arcus_desktop.bridge.device_watch import DeviceWatch
+app = QApplication([])
+watch = DeviceWatch()
+watch.changed.connect(lambda: (print("changed", flush=True), app.quit()))
+QTimer.singleShot(0, lambda: print("watching", flush=True))
+QTimer.singleShot(30_000, lambda: app.exit(1))
+sys.exit(app.exec())
+"""
+
+
+def test_the_device_watch_sees_a_device_plugged_in(pulse):
+    # Its own process: Qt connects to the sound server once per process, and tests that
+    # ran before this one had none.
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    child = subprocess.Popen([sys.executable, "-c", WATCH], stdout=subprocess.PIPE, text=True,
+                             env=env)
+    try:
+        assert child.stdout.readline().strip() == "watching"
+        # A real device appearing in the real sound server (a USB headset, say).
+        subprocess.run(["pactl", "load-module", "module-null-sink", "sink_name=usb"],
+                       check=True, capture_output=True)
+        assert child.stdout.readline().strip() == "changed"
+        assert child.wait(30) == 0
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_the_audio_page_looks_again_when_devices_change(qtbot, service, tiny_info):
+    refreshes = []
+    dialog = SettingsDialog(service, model_info=tiny_info,
+                            list_devices=lambda refresh=False: refreshes.append(refresh) or [])
+    qtbot.addWidget(dialog)
+    with qtbot.waitSignal(dialog.audio.devices_listed, timeout=WAIT_MS):
+        dialog.show()
+    page_of(dialog, dialog.audio)
+    qtbot.waitUntil(lambda: dialog.audio.watch is not None)
+    with qtbot.waitSignal(dialog.audio.devices_listed, timeout=WAIT_MS):
+        dialog.audio.watch.changed.emit()  # as when the system says (test above)
+    assert refreshes == [False, True]  # PortAudio was asked to look again
+
+
 # --- hotkey ----------------------------------------------------------------------------
 
 

@@ -16,13 +16,14 @@ OWNERS = {
 }
 # layer -> layers it must not import
 FORBIDDEN = {
-    "core": {"engine", "audio", "remote", "memory", "sync", "settings", "bridge", "ui"},
-    "engine": {"bridge", "ui", "memory", "sync", "remote"},
-    "audio": {"bridge", "ui", "engine", "memory", "sync", "remote"},
-    "settings": {"bridge", "ui", "engine"},
-    "memory": {"bridge", "ui", "engine", "audio", "sync", "remote"},
-    "sync": {"bridge", "ui", "engine", "audio", "remote"},
-    "bridge": {"ui"},
+    "core": {"engine", "audio", "remote", "server", "memory", "sync", "settings", "bridge", "ui"},
+    "engine": {"bridge", "ui", "memory", "sync", "remote", "server"},
+    "audio": {"bridge", "ui", "engine", "memory", "sync", "remote", "server"},
+    "settings": {"bridge", "ui", "engine", "server"},
+    "memory": {"bridge", "ui", "engine", "audio", "sync", "remote", "server"},
+    "sync": {"bridge", "ui", "engine", "audio", "remote", "server"},
+    "server": {"bridge", "ui", "memory", "sync", "settings"},
+    "bridge": {"ui", "server"},
 }
 
 
@@ -70,4 +71,19 @@ def test_no_upward_imports():
             target = _target_layer(path, module, level)
             if target in FORBIDDEN.get(layer, ()):
                 wrong.append(f"{path.relative_to(PACKAGE)} imports {target}")
+    assert not wrong, wrong
+
+
+def test_the_server_loads_the_engine_only_when_it_runs():
+    """`arcus-desktop serve --help` stays fast: server modules import engine modules (and
+    so torch) inside functions only."""
+    wrong = []
+    for path in (PACKAGE / "server").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                module = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+                target = _target_layer(path, module or "", getattr(node, "level", 0))
+                if target == "engine":
+                    wrong.append(f"{path.relative_to(PACKAGE)} imports the engine at load time")
     assert not wrong, wrong

@@ -47,8 +47,19 @@ class AudioPage(Page):
                                                        stretch=False), focus=self.volume)
         self._wanted = ("", "")  # saved names, chosen again once the list arrives
         self.task = None
+        self.watch = None  # follows devices plugged in or out while the page is shown
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self.watch is None:
+            from ...bridge.device_watch import DeviceWatch
+
+            self.watch = DeviceWatch(self)
+            self.watch.changed.connect(lambda: self.list_devices(refresh=True))
 
     def list_devices(self, refresh: bool = False) -> None:
+        if self.task is not None and not self.task.finished:
+            return  # a listing is on its way
         self.refresh.setEnabled(False)
         self.devices_message.show_text("Looking for audio devices…", "info")
         lister = self._list_devices

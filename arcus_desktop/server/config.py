@@ -1,0 +1,90 @@
+"""What a server is started with, and the rule that keeps it safe by default."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..core.errors import ArcusError
+
+DEFAULT_PORT = 8998
+MIN_TOKEN_CHARS = 16
+TOKEN_ENV = "ARCUS_SERVER_TOKEN"
+
+
+@dataclass
+class Limits:
+    message_bytes: int = 64 * 1024  # one websocket message
+    messages_per_s: float = 200.0  # sustained; bursts of `burst_s` seconds' worth pass
+    bytes_per_s: float = 256 * 1024
+    burst_s: float = 2.0
+    backlog_s: float = 10.0  # the client's audio waiting to be stepped
+    pending_frames: int = 250  # frames the client has not read yet (20 s)
+    idle_s: float = 30.0  # nothing at all from the client
+    upload_bytes: int = 8 * 2**20  # POST /api/voices
+    uploaded_voices: int = 64
+
+
+@dataclass
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    ssl_dir: Path | None = None
+    token: str = ""
+    max_sessions: int = 8
+    prompt_budget: int = 200  # the persona text's token budget
+    limits: Limits = field(default_factory=Limits)
+    drain_s: float = 600.0  # on SIGTERM, how long running conversations may go on
+
+    @property
+    def tls(self) -> bool:
+        return self.ssl_dir is not None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def check(config: ServerConfig) -> None:
+    """Refuse to listen beyond this computer without a token and TLS."""
+    if config.max_sessions < 1:
+        raise ArcusError("--max-sessions must be at least 1.")
+    if config.token and len(config.token) < MIN_TOKEN_CHARS:
+        raise ArcusError(f"The token is too short ({len(config.token)} characters); use at "
+                         f"least {MIN_TOKEN_CHARS}.",
+                         "For example: python -c 'import secrets; print(secrets.token_urlsafe(24))'")
+    if config.tls:
+        for name in ("cert.pem", "key.pem"):
+            if not (Path(config.ssl_dir) / name).is_file():
+                raise ArcusError(f"{Path(config.ssl_dir) / name} does not exist.",
+                                 "Give --ssl a folder with cert.pem and key.pem, or make one "
+                                 "with `arcus-desktop serve --make-cert DIR`.")
+    if is_loopback(config.host):
+        return
+    missing = [what for what, ok in (("a token", bool(config.token)), ("TLS", config.tls)) if not ok]
+    if missing:
+        raise ArcusError(
+            f"Listening on {config.host} lets other computers connect, which needs "
+            f"{' and '.join(missing)}.",
+            f"Set a token with --token-file FILE or ${TOKEN_ENV}, and TLS with --ssl DIR "
+            "(`arcus-desktop serve --make-cert DIR` makes a self-signed certificate). "
+            "Or listen on 127.0.0.1 only.")
+
+
+def read_token(token: str | None, token_file: str | None) -> str:
+    """--token, else --token-file, else $ARCUS_SERVER_TOKEN; surrounding spaces dropped."""
+    if token:
+        return token.strip()
+    if token_file:
+        try:
+            return Path(token_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as e:
+            raise ArcusError(f"The token file {token_file} cannot be read.") from e
+    return os.environ.get(TOKEN_ENV, "").strip()

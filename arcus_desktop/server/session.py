@@ -1,0 +1,238 @@
+"""One websocket conversation: the client's Opus in, the model's Opus and text out.
+
+Two tasks per conversation: `run` (persona, handshake, then everything sent) and
+`_receive` (everything the client sends). The engine's thread reports through
+`_Bridge` into one queue that `run` reads, so the engine never waits on a client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from typing import TYPE_CHECKING
+
+import sphn
+from aiohttp import WSMsgType, web
+
+from . import protocol as P
+from .rate import Bucket
+
+if TYPE_CHECKING:
+    from .app import Server
+
+log = logging.getLogger(__name__)
+SAMPLE_RATE = 24000
+FRAME_SIZE = 1920
+STATS_EVERY = 25  # frames (2 s)
+CLOSE_WAIT_S = 5.0
+
+
+class _Bridge:
+    """The slot's sink: engine thread to this conversation's event loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, events: asyncio.Queue) -> None:
+        self._loop = loop
+        self._events = events
+
+    def _post(self, kind: str, value) -> None:
+        self._loop.call_soon_threadsafe(self._events.put_nowait, (kind, value))
+
+    def ready(self, info) -> None:
+        self._post("ready", info)
+
+    def frame(self, frame) -> None:
+        self._post("frame", frame)
+
+    def failed(self, error: BaseException) -> None:
+        self._post("failed", error)
+
+
+class Session:
+    def __init__(self, server: "Server", ws: web.WebSocketResponse, request: web.Request) -> None:
+        self.server = server
+        self.ws = ws
+        self.request = request
+        self.id = secrets.token_hex(4)
+        self.slot = None
+        self.events: asyncio.Queue = asyncio.Queue()
+        self.extensions = False
+        self.sampling = None
+        self._reader = sphn.OpusStreamReader(SAMPLE_RATE)
+        self._writer = sphn.OpusStreamWriter(SAMPLE_RATE)
+        limits = server.config.limits
+        now = asyncio.get_running_loop().time()
+        self._messages = Bucket(limits.messages_per_s, limits.burst_s, now)
+        self._bytes = Bucket(limits.bytes_per_s, limits.burst_s, now)
+        self._max_backlog = int(limits.backlog_s * SAMPLE_RATE / FRAME_SIZE)
+
+    # -- the conversation -------------------------------------------------------------------
+    async def run(self) -> None:
+        receiver = None
+        try:
+            self.extensions = self.request.query.get("arcus", "") == "1"
+            chat = P.parse_chat(self.request.query)
+            self.slot = self.server.take_slot()
+            receiver = asyncio.create_task(self._receive())
+            prepared = await asyncio.to_thread(self.server.prepare, chat)
+            self.sampling = self.server.sampling(chat.sampling)
+            self.slot.start(prepared, self.sampling, _Bridge(asyncio.get_running_loop(), self.events))
+            await self._converse(prepared, chat)
+        except P.ProtocolError as e:
+            self.server.count_refusal(e.code)
+            await self._close(e.code, e.message)
+        except (ConnectionError, asyncio.CancelledError):
+            pass  # the client went away, or the server is stopping
+        except Exception as e:  # one conversation's failure never reaches the others
+            log.exception("conversation %s failed", self.id)
+            await self._close("internal", f"The server failed ({type(e).__name__}).")
+        finally:
+            if self.slot is not None:
+                self.slot.close()
+            if receiver is not None:
+                receiver.cancel()
+            if not self.ws.closed:
+                await self._close_ws(1000, "")
+
+    async def _converse(self, prepared, chat: P.ChatRequest) -> None:
+        while True:
+            kind, value = await self.events.get()
+            if kind == "frame":
+                await self._send_frame(value)
+            elif kind == "ready":
+                await self.ws.send_bytes(bytes([P.HANDSHAKE]))
+                self.server.count_start()
+                if self.extensions:
+                    await self.ws.send_bytes(P.metadata(self._session_event(prepared, value)))
+            elif kind == "failed":
+                log.error("conversation %s failed in the engine: %r", self.id, value)
+                raise P.ProtocolError("internal", _failure_text(value))
+            elif kind == "error":
+                raise value
+            elif kind == "gone":
+                return
+
+    async def _send_frame(self, frame) -> None:
+        ogg = self._writer.append_pcm(frame.pcm)
+        if ogg:
+            await self.ws.send_bytes(P.audio(ogg))
+        if frame.piece is not None:
+            await self.ws.send_bytes(P.text(frame.piece))
+        if not self.extensions:
+            return
+        if frame.user_piece is not None:
+            await self.ws.send_bytes(P.metadata({
+                "type": "user_text", "text": frame.user_piece.replace("\u2581", " "),
+                "start": round(frame.user_time, 3)}))
+        if (frame.index + 1) % STATS_EVERY == 0:
+            await self.ws.send_bytes(P.metadata(self._stats_event(frame)))
+
+    def _session_event(self, prepared, info) -> dict:
+        s = self.sampling
+        return {
+            "type": "session", "protocol": 1, "session": self.id, "voice": prepared.voice,
+            "prompt_tokens": len(prepared.text.tokens), "prompt_budget": prepared.text.budget,
+            "notes": list(prepared.notes), "sampling": {
+                "text_temperature": s.text_temperature, "text_topk": s.text_top_k,
+                "audio_temperature": s.temperature, "audio_topk": s.top_k},
+            "persona_cached": info.persona_cached, "persona_ms": round(info.persona_ms, 1),
+            "sample_rate": SAMPLE_RATE, "frame_rate": SAMPLE_RATE / FRAME_SIZE,
+            "user_text": self.server.user_text,
+        }
+
+    def _stats_event(self, frame) -> dict:
+        stats = self.server.loop.stats()
+        recent = sorted(stats.frame_ms[-STATS_EVERY:]) or [0.0]
+        return {
+            "type": "stats", "frames": frame.index + 1,
+            "frame_ms_p50": round(recent[len(recent) // 2], 2),
+            "frame_ms_p99": round(recent[min(len(recent) - 1, int(len(recent) * 0.99))], 2),
+            "backlog_frames": frame.backlog, "sessions": stats.sessions,
+            "max_sessions": stats.max_sessions,
+        }
+
+    # -- what the client sends ---------------------------------------------------------------
+    async def _receive(self) -> None:
+        """Reads until the client leaves; reports the end (or a reason to end) as an event."""
+        try:
+            while True:
+                msg = await self.ws.receive(timeout=self.server.config.limits.idle_s)
+                if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                    break
+                self._check_rate(msg)
+                if msg.type == WSMsgType.BINARY and msg.data:
+                    await self._on_message(msg.data)
+        except asyncio.TimeoutError:
+            self.events.put_nowait(("error", P.ProtocolError(
+                "idle", f"Nothing came from the client for {self.server.config.limits.idle_s:g} s.")))
+            return
+        except P.ProtocolError as e:
+            self.events.put_nowait(("error", e))
+            return
+        except (ConnectionError, RuntimeError):
+            pass
+        self.events.put_nowait(("gone", None))
+
+    def _check_rate(self, msg) -> None:
+        limits = self.server.config.limits
+        size = len(msg.data) if isinstance(msg.data, (bytes, str)) else 0
+        if size > limits.message_bytes:
+            raise P.ProtocolError("message_too_big", f"A message of {size} bytes is over the "
+                                  f"limit of {limits.message_bytes}.")
+        now = asyncio.get_running_loop().time()
+        if not self._messages.take(1, now) or not self._bytes.take(size, now):
+            raise P.ProtocolError("rate_limited", "The client sends too many messages or bytes.")
+
+    async def _on_message(self, data: bytes) -> None:
+        kind = data[0]
+        if kind == P.AUDIO:
+            try:
+                pcm = self._reader.append_bytes(data[1:])
+            except ValueError:
+                raise P.ProtocolError("bad_audio", "The audio is not an Ogg/Opus stream.") from None
+            if pcm.size and self.slot is not None:
+                backlog = self.slot.push(pcm)
+                if backlog > self._max_backlog:
+                    raise P.ProtocolError("rate_limited", "Audio arrives faster than real time: "
+                                          f"more than {self._max_backlog} frames are waiting.")
+            if self.events.qsize() > self.server.config.limits.pending_frames:
+                # It sends but does not read: nothing can be told to it, cut it off.
+                log.warning("conversation %s: the client does not read; dropped", self.id)
+                self.server.count_refusal("slow_client")
+                self._abort()
+        elif kind == P.PING and len(data) <= 1 + P.MAX_PING_BYTES:
+            await self.ws.send_bytes(data)
+        # Other kinds are ignored, as the reference server does.
+
+    # -- ending ----------------------------------------------------------------------------
+    async def _close(self, code: str, message: str) -> None:
+        if self.ws.closed:
+            return
+        try:
+            if self.extensions:
+                await self.ws.send_bytes(P.metadata({"type": "error", "code": code, "message": message}))
+            await self.ws.send_bytes(P.error(message))
+        except (ConnectionError, RuntimeError):
+            pass
+        await self._close_ws(P.CLOSE_CODES.get(code, 1011), P.close_reason(code, message))
+
+    async def _close_ws(self, code: int, reason: str) -> None:
+        try:
+            await asyncio.wait_for(self.ws.close(code=code, message=reason.encode("utf-8")),
+                                   CLOSE_WAIT_S)
+        except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+            self._abort()
+
+    def _abort(self) -> None:
+        transport = self.request.transport
+        if transport is not None:
+            transport.abort()
+
+    async def shut_down(self, code: str, message: str) -> None:
+        """The server is stopping: tell this client why and close."""
+        await self._close(code, message)
+
+
+def _failure_text(error: BaseException) -> str:
+    text = getattr(error, "message", "") or type(error).__name__
+    return f"The server could not go on with this conversation ({text})."

@@ -1,0 +1,218 @@
+"""End-to-end latency the live audio path adds, through a real PulseAudio daemon
+(tests/pulse.py: a pipe source as the microphone, a null sink as the speaker): a
+stand-in engine hands each microphone frame straight back, clicks go into the
+microphone, and the speaker's monitor (recorded with parec) says when they come out.
+
+    python bench/audio_latency.py [--sessions 3] [--clicks 8] [--cold] [--json out.json]
+
+Times, per click (it "sounds" when the feed's clock reaches it; the feed hands the
+microphone 20 ms blocks, each once its last sample has sounded, as a sound card does):
+  capture   click sounds → read_frame returns the frame holding it (the feed's block,
+            PulseAudio's record buffer, PortAudio's input buffer and 20 ms block, our
+            capture ring, resampling, and waiting for the 80 ms frame to fill)
+  framing   the part of capture spent waiting for the rest of the 80 ms frame
+  held      microphone audio newer than the frame, already captured and resampled but
+            kept for the next frame when read_frame returned (it delays that frame)
+  playback  write_frame returns → the click reaches the speaker's monitor (our playback
+            ring, PortAudio's output buffer, the sink). The null sink renders 20 ms
+            blocks ahead of time and parec hands them on ~10 ms later: good to ±10 ms.
+  ring      the part of playback spent queued in our playback ring
+Normally the null sink is kept running (tests/pulse.py steady_sink), as a sound card
+runs; `--cold` leaves it idle, and each stream then starts ~1.8 s late with that much
+microphone backlog behind it for good (the sink's idle block, see steady_sink).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from arcus_desktop.audio.devices import list_devices  # noqa: E402
+from arcus_desktop.audio.duplex import FRAME, RATE, DuplexAudio  # noqa: E402
+from tests.pulse import pulse_server, steady_sink  # noqa: E402
+
+CHUNK = 480  # the microphone feed's 20 ms writes
+THRESHOLD = 0.2
+LEAD_S, GAP_S = 1.0, 0.9
+
+
+def _click() -> np.ndarray:
+    n = np.arange(48)  # 2 ms of 3 kHz under a Hann window
+    return (0.8 * np.hanning(48) * np.sin(2 * np.pi * 3000 * n / RATE)).astype(np.float32)
+
+
+def _onsets(x: np.ndarray, refractory: int = RATE // 4) -> list[int]:
+    """Indices where the signal first rises above THRESHOLD after a quiet spell."""
+    out, last = [], -refractory
+    for i in np.flatnonzero(np.abs(x) > THRESHOLD):
+        if i - last >= refractory:
+            out.append(int(i))
+        last = i
+    return out
+
+
+class Monitor:
+    """parec on the speaker's monitor, each read stamped with when it arrived."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            ["parec", "-d", "spk.monitor", "--raw", "--format=float32le", f"--rate={RATE}",
+             "--channels=1", "--latency-msec=10"], stdout=subprocess.PIPE)
+        self.reads: list[tuple[float, np.ndarray]] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        fd, rest = self.proc.stdout.fileno(), b""
+        while data := os.read(fd, 960):
+            now = time.monotonic()
+            data, rest = rest + data, b""
+            whole = len(data) // 4 * 4
+            data, rest = data[:whole], data[whole:]
+            self.reads.append((now, np.frombuffer(data, "<f4")))
+
+    def clicks(self) -> list[float]:
+        """When each click reached the monitor: the arrival of its read, less the samples
+        that came after it in that read."""
+        audio = np.concatenate([r for _, r in self.reads])
+        ends = np.cumsum([r.size for _, r in self.reads])
+        times = []
+        for i in _onsets(audio):
+            k = int(np.searchsorted(ends, i, side="right"))
+            times.append(self.reads[k][0] - (ends[k] - 1 - i) / RATE)
+        return times
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.thread.join(10)
+
+
+def _feed(fifo, clicks: int, written: list[float], stop: threading.Event) -> None:
+    """Silence with a click every GAP_S (plus a little, so clicks land at every point of
+    the 80 ms framing), written 20 ms at a time as a microphone delivers it, then
+    silence until `stop` (a pipe source without a writer stops the stream's callbacks,
+    which DuplexAudio would take for a lost device). `written` gets when each click
+    sounded, once it is written."""
+    starts = [int((LEAD_S + i * GAP_S + i * 0.013) * RATE) for i in range(clicks)]
+    pcm = np.zeros(starts[-1] + RATE, np.float32)
+    for s in starts:
+        pcm[s:s + 48] = _click()
+    data = (pcm * 32767).astype("<i2").tobytes()
+    begun = time.monotonic()
+    silence = bytes(2 * CHUNK)
+    with open(fifo, "wb") as f:
+        for k in range(0, 1 << 62, CHUNK):
+            # A block exists once its last sample has sounded, as a sound card's does.
+            if stop.wait(begun + (k + CHUNK) / RATE - time.monotonic()):
+                return
+            f.write(data[2 * k:2 * (k + CHUNK)] if k < pcm.size else silence)
+            f.flush()
+            written.extend(begun + s / RATE for s in starts if k <= s < k + CHUNK)
+
+
+def session(fifo, clicks: int) -> tuple[list[dict], dict]:
+    monitor = Monitor()
+    written: list[float] = []
+    seen: list[dict] = []
+    notices: list[str] = []
+    stop = threading.Event()
+    with DuplexAudio(on_notice=lambda n: notices.append(n.message)) as audio:
+        feeder = threading.Thread(target=_feed, args=(fifo, clicks, written, stop), daemon=True)
+        feeder.start()
+        deadline = time.monotonic() + LEAD_S + clicks * GAP_S + 10
+        last = -1.0
+        while time.monotonic() < deadline and not (
+                len(written) == clicks and time.monotonic() > written[-1] + 1.5):
+            frame = audio.read_frame(timeout=5.0)  # the engine's loop, minus the model
+            if frame is None:
+                break
+            read_at = time.monotonic()
+            held = audio._pending.size / RATE  # captured already, kept for the next frame
+            audio.write_frame(frame)
+            written_at = time.monotonic()
+            peaks = np.flatnonzero(np.abs(frame) > THRESHOLD)
+            if peaks.size and read_at - last > 0.3:
+                last = read_at
+                queued = audio._playback.available() / audio.device_rate
+                seen.append({"read": read_at, "written": written_at, "held": held,
+                             "framing": (FRAME - peaks[0]) / RATE, "playback_ring": queued})
+        latency = audio._stream.latency
+        info = {"notices": notices, "device_rate": audio.device_rate,
+                "input_latency": latency[0], "output_latency": latency[1],
+                "block": audio.device_rate // 50 / audio.device_rate}
+        stop.set()
+    monitor.stop()
+    out = monitor.clicks()
+    trials = []
+    for t_in in written:  # each click: the first frame, then the first output, after it
+        got = next((s for s in seen if t_in <= s["read"] < t_in + 3), None)
+        heard = got and next((t for t in out if got["written"] <= t < got["written"] + 3), None)
+        if got and heard:
+            seen.remove(got)
+            out.remove(heard)
+            trials.append({"capture": got["read"] - t_in, "framing": got["framing"],
+                           "playback": heard - got["written"], "ring": got["playback_ring"],
+                           "held": got["held"], "total": heard - t_in})
+    return trials, info
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sessions", type=int, default=3)
+    ap.add_argument("--clicks", type=int, default=8)
+    ap.add_argument("--cold", action="store_true", help="leave the null sink idle")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    trials, infos = [], []
+    with pulse_server() as fifo:
+        list_devices(refresh=True)
+        with contextlib.nullcontext() if args.cold else steady_sink():
+            for _ in range(args.sessions):
+                got, info = session(fifo, args.clicks)
+                trials += got
+                infos.append(info)
+    if not trials:
+        print("no click came through", file=sys.stderr)
+        return 1
+    info = infos[0]
+    print(f"{len(trials)} clicks of {args.sessions * args.clicks} matched, "
+          f"{args.sessions} sessions, device rate {info['device_rate']} Hz, "
+          f"{'idle' if args.cold else 'running'} null sink")
+    print(f"PortAudio reports: input {1000 * info['input_latency']:.0f} ms, output "
+          f"{1000 * info['output_latency']:.0f} ms; block {1000 * info['block']:.0f} ms; "
+          f"frame {1000 * FRAME / RATE:.0f} ms")
+    for notice in (n for i in infos for n in i["notices"]):
+        print("device notice:", notice)
+    print(f"{'piece':<44}{'median':>9}{'max':>9}")
+    rows = [("capture: mic → read_frame", "capture"),
+            ("  of it, filling the 80 ms frame", "framing"),
+            ("  newer audio already held for the next frame", "held"),
+            ("playback: write_frame → speaker monitor", "playback"),
+            ("  of it, queued in the playback ring", "ring"), ("end to end", "total")]
+    summary = {}
+    for label, key in rows:
+        values = [1000 * t[key] for t in trials]
+        summary[key] = {"median_ms": statistics.median(values), "max_ms": max(values)}
+        print(f"{label:<44}{statistics.median(values):>8.1f} {max(values):>8.1f}")
+    if args.json:
+        args.json.write_text(json.dumps({"summary": summary, "info": infos, "trials": trials},
+                                        indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,73 @@
+"""`arcus-desktop serve` as a team runs it: a process of its own; SIGTERM drains it (the
+running conversation finishes, a new one is refused) and it exits cleanly."""
+
+import asyncio
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from arcus_desktop.audio.files import read_mono
+from arcus_desktop.engine import constants as C
+
+from ..conftest import AUDIO
+from .wire import FRAME, Client
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_sigterm_drains_then_exits(tiny_model):
+    speech = read_mono(AUDIO / "input_service.wav", C.SAMPLE_RATE)[: 8 * FRAME]
+    port = _free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NO_TORCH_COMPILE="1")
+    env.pop("ARCUS_SERVER_TOKEN", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "arcus_desktop", "serve", "--model-dir", str(tiny_model),
+         "--device", "cpu", "--port", str(port), "--max-sessions", "2", "--no-stt"],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=ROOT)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stderr], daemon=True).start()
+
+    def wait_line(word: str) -> str:
+        while True:
+            line = lines.get(timeout=120)
+            if word in line:
+                return line
+
+    try:
+        assert "2 conversation slots" in wait_line("serving")
+        base = f"ws://127.0.0.1:{port}"
+
+        async def go():
+            async with await Client.open(base, text_prompt="Hi.", voice_prompt="NATF2.pt") as c:
+                await c.handshake()
+                await c.stream(speech[: 4 * FRAME])
+                proc.send_signal(signal.SIGTERM)
+                await asyncio.to_thread(wait_line, "draining")
+                late = await Client.open(base, text_prompt="Hi.")
+                refused = await late.read_close()
+                await late.close()
+                await c.stream(speech[4 * FRAME:])
+                return refused, c.got.samples
+
+        (code, reason), samples = asyncio.run(go())
+        assert code == 1013 and reason.startswith("draining:")
+        assert samples >= 8 * FRAME
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
