@@ -33,6 +33,7 @@ class StandIn:
         self.voices = voices  # take uploaded voices (POST /api/voices), as ours does
         self.net_jitter_s = net_jitter_s  # hold each answer up to this long (benchmarks)
         self.uploads: list[bytes] = []
+        self._voices: set[str] = set()  # the uploaded voices' names it still knows
         self.queries: list[dict] = []  # each conversation's query parameters
         self.headers: list[dict] = []
         self.frames_in = 0
@@ -67,6 +68,10 @@ class StandIn:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 
+    def forget_voices(self) -> None:
+        """As a restarted server: the uploaded voices are gone."""
+        self._voices.clear()
+
     def drop_all(self) -> None:
         """Cut every connection without a close frame, as a crash or a lost network would."""
         def drop():
@@ -94,7 +99,8 @@ class StandIn:
         if self.token and request.headers.get("Authorization") != f"Bearer {self.token}":
             return web.json_response({"error": "unauthorized"}, status=401)
         self.uploads.append(await request.read())
-        return web.json_response({"voice_prompt": f"custom-{len(self.uploads):04d}",
+        self._voices.add(name := f"custom-{len(self.uploads):04d}")
+        return web.json_response({"voice_prompt": name,
                                   "seconds": 9.6, "trimmed_seconds": 0.0})
 
     async def _chat(self, request: web.Request):
@@ -120,6 +126,16 @@ class StandIn:
                                                           "message": said}).encode())
             await ws.send_bytes(b"\x05" + said.encode())
             await ws.close(code=1013, message=b"full: no free conversation slot")
+            return ws
+        voice = request.query.get("voice_prompt", "")
+        if voice.startswith("custom-") and voice not in self._voices:
+            said = "No voice has that name; upload it again."
+            if arcus:
+                await ws.send_bytes(b"\x04" + json.dumps({"type": "error", "code": "unknown_voice",
+                                                          "message": said}).encode())
+            await ws.send_bytes(b"\x05" + said.encode())
+            await ws.close(code=1008, message=b"unknown_voice: no such voice")
+            self.refused.append("unknown_voice")
             return ws
         self._sessions[ws] = request
         self.queries.append(dict(request.query))

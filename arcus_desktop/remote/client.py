@@ -247,6 +247,15 @@ class RemoteLoop:
 
     async def _open(self, first: bool = False) -> object:
         """A connection with its conversation ready (the handshake received)."""
+        try:
+            return await self._open_once(first)
+        except P.ServerRefused as e:
+            if getattr(e, "code", "") != "unknown_voice" or not self._persona.get("voice_file"):
+                raise
+            self._voice_name = None  # a restarted server forgot the upload: send it again
+            return await self._open_once(first)
+
+    async def _open_once(self, first: bool) -> object:
         from websockets.asyncio.client import connect
         from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
@@ -260,7 +269,8 @@ class RemoteLoop:
         try:
             ws = await connect(url, additional_headers=headers, compression=None,
                                open_timeout=s.connect_timeout_s, ping_interval=s.ping_every_s,
-                               ping_timeout=s.ping_timeout_s, max_size=2 ** 20,
+                               ping_timeout=s.ping_timeout_s, close_timeout=2.0,
+                               max_size=2 ** 20,
                                user_agent_header="arcus-desktop")
         except InvalidStatus as e:
             raise P.http_refusal(e.response.status_code, e.response.body or b"",

@@ -181,8 +181,14 @@ def test_the_users_own_voice_is_uploaded_or_the_preset_used_with_a_notice(tmp_pa
     with StandIn(voices=True) as server, RemoteLoop(server.url, None, persona, None, None,
                                                     Events(), FAST) as loop:
         talk(loop, 2)
-    assert server.uploads == [recording.read_bytes()]
-    assert server.queries[0]["voice_prompt"] == "custom-0001"
+        # The server restarts: the upload is forgotten; the reconnect sends it again.
+        server.forget_voices()
+        server.drop_all()
+        wait_until(lambda: loop.connections == 2, "the reconnect")
+        talk(loop, 2)
+    assert server.uploads == [recording.read_bytes()] * 2
+    assert [q["voice_prompt"] for q in server.queries] == ["custom-0001", "custom-0002"]
+    assert server.refused == ["unknown_voice"]
     events = Events()
     with StandIn(voices=False) as server, RemoteLoop(server.url, None, persona, None, None,
                                                      events, FAST) as loop:
