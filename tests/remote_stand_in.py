@@ -22,7 +22,7 @@ class StandIn:
     def __init__(self, token: str | None = None, max_sessions: int = 4, every: int = 4,
                  extensions: bool = True, junk: bool = True, user_text: bool = False,
                  full_as_http: bool = False, voices: bool = False,
-                 net_jitter_s: float = 0.0) -> None:
+                 net_jitter_s: float = 0.0, hold_handshake: bool = False) -> None:
         self.token = token
         self.max_sessions = max_sessions
         self.every = every  # frames between text pieces
@@ -32,6 +32,7 @@ class StandIn:
         self.full_as_http = full_as_http  # refuse with HTTP 503 instead of a 1013 close
         self.voices = voices  # take uploaded voices (POST /api/voices), as ours does
         self.net_jitter_s = net_jitter_s  # hold each answer up to this long (benchmarks)
+        self.hold_handshake = hold_handshake  # the persona takes until release() is called
         self.uploads: list[bytes] = []
         self._voices: set[str] = set()  # the uploaded voices' names it still knows
         self.queries: list[dict] = []  # each conversation's query parameters
@@ -68,6 +69,10 @@ class StandIn:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 
+    def release(self) -> None:
+        """Let held handshakes go (see hold_handshake)."""
+        self._loop.call_soon_threadsafe(self._go.set)
+
     def forget_voices(self) -> None:
         """As a restarted server: the uploaded voices are gone."""
         self._voices.clear()
@@ -83,6 +88,7 @@ class StandIn:
 
     def _run(self, started: threading.Event) -> None:
         self._loop = asyncio.new_event_loop()
+        self._go = asyncio.Event()
         app = web.Application()
         app.router.add_get("/api/chat", self._chat)
         if self.voices:
@@ -150,6 +156,8 @@ class StandIn:
         import numpy as np
         import sphn
 
+        if self.hold_handshake:
+            await self._go.wait()
         await ws.send_bytes(b"\x00")
         if arcus:
             await ws.send_bytes(b"\x04" + json.dumps({

@@ -97,6 +97,9 @@ class RemoteLoop:
 
     def start(self) -> None:
         """Connect in the background; `wait_ready` says when it is done."""
+        # Made here, so that close() can reach the thread from the first moment.
+        self._loop = asyncio.new_event_loop()
+        self._closing = asyncio.Event()
         self._thread = threading.Thread(target=self._thread_main, name="remote-engine",
                                         daemon=True)
         self._thread.start()
@@ -212,22 +215,22 @@ class RemoteLoop:
     # -- the network thread --------------------------------------------------------------
 
     def _thread_main(self) -> None:
+        asyncio.set_event_loop(self._loop)
         try:
-            asyncio.run(self._main())
+            self._loop.run_until_complete(self._main())
         except BaseException as e:  # a bug here must not leave the frame loop waiting
             log.exception("remote engine thread")
             self._fail(ArcusError(f"The team server connection failed: {type(e).__name__}: {e}"))
         finally:
+            self._loop.close()
             self._ready.set()
             with self._received:
                 self._received.notify_all()
 
     async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._closing = asyncio.Event()
         self._outbox = asyncio.Queue(OUTBOX)
         try:
-            ws = await self._open(first=True)
+            ws = await self._unless_closing(self._open(first=True))
         except ArcusError as e:
             self._fail(e)
             return
@@ -236,6 +239,23 @@ class RemoteLoop:
             if self._closing.is_set():
                 return
             ws = await self._reconnect(ended)
+
+    async def _unless_closing(self, opening):
+        """A connection from `opening`, or None when the conversation ends first (the
+        user may stop while the server prepares the persona)."""
+        task = asyncio.ensure_future(opening)
+        closing = asyncio.ensure_future(self._closing.wait())
+        await asyncio.wait({task, closing}, return_when=asyncio.FIRST_COMPLETED)
+        closing.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            return None
+        ws = task.result()
+        if self._closing.is_set():
+            await ws.close()
+            return None
+        return ws
 
     def _offer(self, pcm: np.ndarray, handed: float) -> None:
         if self._ws is None:  # reconnecting: the server would not hear it in time
@@ -302,6 +322,9 @@ class RemoteLoop:
 
         try:
             await asyncio.wait_for(handshake(), s.handshake_timeout_s)
+        except asyncio.CancelledError:  # the conversation ended before it began
+            ws.transport.abort()
+            raise
         except ConnectionClosed as e:
             code, reason = (e.rcvd.code, e.rcvd.reason) if e.rcvd is not None else (1006, "")
             raise self._closed(code, reason, said, error, started=False) from None
@@ -449,7 +472,9 @@ class RemoteLoop:
             except (TimeoutError, asyncio.TimeoutError):
                 pass
             try:
-                ws = await self._open()
+                ws = await self._unless_closing(self._open())
+                if ws is None:
+                    return None
             except P.ServerUnavailable as e:
                 last = e
                 continue

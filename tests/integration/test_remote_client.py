@@ -120,6 +120,19 @@ def test_a_dropped_connection_is_opened_again_and_the_conversation_goes_on():
     assert loop.error is None
 
 
+def test_stopping_while_the_server_prepares_the_persona_leaves_at_once():
+    with StandIn(hold_handshake=True) as server:
+        loop = RemoteLoop(server.url, None, {}, None, None, Events(), FAST)
+        loop.start()
+        wait_until(lambda: server.sessions == 1, "the server to have the conversation")
+        assert not loop.wait_ready(0)
+        loop.close()  # the user stopped: no handshake to wait for
+        assert not loop._thread.is_alive() and loop.error is None
+        server.release()  # the persona is ready: to a connection that has gone
+        wait_until(lambda: server.sessions == 0, "the server to see it go")
+        assert server.frames_in == 0
+
+
 def test_a_server_that_stays_away_ends_the_conversation_with_a_reason():
     events = Events()
     server = StandIn().__enter__()

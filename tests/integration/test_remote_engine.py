@@ -150,3 +150,22 @@ def test_a_server_that_cannot_be_used_fails_with_a_way_forward(qtbot, case):
             "full": "All 0 conversation slots are in use"}[case] in message
     assert {"unreachable": "Settings > Engine", "wrong token": "Settings > Engine",
             "full": "Try again in a few minutes"}[case] in hint
+
+
+def test_stopping_while_the_server_prepares_the_persona(qtbot):
+    with StandIn(hold_handshake=True) as server:
+        supervisor = RemoteSupervisor(RemoteConfig(server_url=server.url, token="",
+                                                   client=FAST))
+        seen = Watch(supervisor)
+        try:
+            qtbot.waitUntil(lambda: seen.count("ready") == 1, timeout=WAIT_MS)
+            supervisor.talk({"text": "Hi"})
+            qtbot.waitUntil(lambda: server.sessions == 1, timeout=WAIT_MS)
+            supervisor.stop_talking()
+            qtbot.waitUntil(lambda: seen.count("ready") == 2, timeout=WAIT_MS)
+            server.release()
+            qtbot.waitUntil(lambda: server.sessions == 0, timeout=WAIT_MS)
+        finally:
+            code = supervisor.shutdown()
+    assert code == 0 and seen.count("talking") == 0 and seen.failed == []
+    assert any("preparing the persona" in what for _, what in seen.loading)
