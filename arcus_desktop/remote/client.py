@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import json
 import logging
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -26,6 +23,7 @@ import numpy as np
 from ..core.errors import ArcusError
 from ..core.events import Loading, Notice
 from . import protocol as P
+from . import voices
 from .jitter import FRAME, FRAME_S, JitterBuffer
 
 log = logging.getLogger(__name__)
@@ -500,7 +498,7 @@ class RemoteLoop:
         if self._voice_name is None:
             try:
                 self._voice_name = await asyncio.to_thread(
-                    upload_voice, self.server_url, path, self._token,
+                    voices.upload, self.server_url, path, self._token,
                     self.settings.connect_timeout_s)
             except ArcusError as e:
                 self._voice_name = preset
@@ -534,36 +532,3 @@ class RemoteLoop:
                          "Arcus will answer later than usual; a wired network or a "
                          "closer server helps.")
 
-
-def upload_voice(server_url: str, path: str, token: str | None, timeout: float) -> str:
-    """POST the user's voice recording to the server's /api/voices (an extension); the
-    name to use as voice_prompt. Raises ArcusError when the server will not take it."""
-    at = P.where(server_url)
-    try:
-        with open(path, "rb") as f:
-            body = f.read(8 * 2 ** 20 + 1)
-    except OSError as e:
-        raise ArcusError(f"Your voice recording cannot be read ({e.strerror}).") from None
-    request = urllib.request.Request(f"{P.base_url(server_url, False)}/api/voices", data=body,
-                                     method="POST",
-                                     headers={"Content-Type": "application/octet-stream",
-                                              "User-Agent": "arcus-desktop"})
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            name = json.loads(response.read(65536)).get("voice_prompt")
-    except urllib.error.HTTPError as e:
-        if e.code in (404, 405):
-            raise ArcusError(f"The team server at {at} cannot use your own voice "
-                             "recording.") from None
-        if e.code == 413:
-            raise ArcusError("Your voice recording is too large for the team server "
-                             "(8 MiB at most).") from None
-        raise ArcusError(f"The team server at {at} did not take your voice recording "
-                         f"(HTTP {e.code}).") from None
-    except (OSError, ValueError, AttributeError) as e:
-        raise ArcusError(f"Your voice recording could not be sent to {at} ({e}).") from None
-    if not isinstance(name, str) or not name:
-        raise ArcusError(f"The team server at {at} did not name your uploaded voice.")
-    return name
