@@ -83,6 +83,16 @@ def test_a_conversation_echoes_audio_and_words_arrive_with_it():
     assert events.notices() == []
 
 
+def test_a_server_with_only_the_reference_protocol():
+    # NVIDIA's server: no extension events, so no session, user's words or stats.
+    with StandIn(extensions=False, junk=False) as server, RemoteLoop(
+            server.url, None, {}, None, None, Events(), FAST) as loop:
+        steps = talk(loop, 20)
+    assert loop.session == {} and loop.stt is None and loop.server_ms is None
+    assert words(steps) == " Hello there, my"  # the 5th piece's audio plays 2 frames on
+    assert all(s.compute_ms < 80 for s in steps)  # the loop's own time, for want of the server's
+
+
 def test_kinds_it_does_not_know_are_ignored():
     for message in (b"\x09junk", b"\x04{not json", "a text frame", b"", b"\x0b" + bytes(9)):
         kind, _ = P.parse(message)
