@@ -38,6 +38,7 @@ class EngineSupervisor(QObject):
     turn = Signal(object)
     recording = Signal(str)  # the WAV this part of the conversation is recorded to
     devices_changed = Signal(str, str)  # input, output now in use (a device came or went)
+    target = staticmethod(host_main)  # the engine process's entry point
 
     def __init__(self, config: HostConfig, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -60,7 +61,7 @@ class EngineSupervisor(QObject):
     def _start(self) -> None:
         commands_here, commands_there = self._ctx.Pipe()
         events_here, events_there = self._ctx.Pipe(duplex=False)
-        self.process = self._ctx.Process(target=host_main, name="arcus-engine", daemon=True,
+        self.process = self._ctx.Process(target=self.target, name="arcus-engine", daemon=True,
                                          args=(self.config, commands_there, events_there))
         self.process.start()
         commands_there.close()

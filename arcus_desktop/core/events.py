@@ -55,6 +55,7 @@ class FrameStats:
     dropped_levels: int = 0  # waveform levels the app was too slow to take
     capture_queue_ms: float = 0.0  # microphone audio waiting for the engine
     playback_queue_ms: float = 0.0  # reply audio waiting for the speaker
+    latency_ms: float | None = None  # a team server's round trip as heard (net, server, buffer)
 
 
 @dataclass

@@ -283,4 +283,5 @@ def _frames(loop, audio, commands, events, offset, tracker, recorder, on_devices
                                    stats.playback_underruns - underruns_before,
                                    getattr(events, "dropped_levels", 0),
                                    round(stats.capture_queue_ms, 1),
-                                   round(stats.playback_queue_ms, 1)))
+                                   round(stats.playback_queue_ms, 1),
+                                   getattr(loop, "latency_ms", None)))  # a team server's

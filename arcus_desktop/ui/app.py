@@ -125,10 +125,16 @@ class StatusWindow(QMainWindow):
 
 
 def _start_engine(config=None) -> QObject:
-    """The engine process (started on the first conversation, then kept)."""
+    """The engine process (started on the first conversation, then kept): a local one,
+    or one that talks to a team server (a RemoteConfig, settings' mode "server")."""
     from ..bridge.engine_supervisor import EngineSupervisor
     from ..engine.host import HostConfig
+    from ..remote.host import RemoteConfig
 
+    if isinstance(config, RemoteConfig):
+        from ..bridge.remote_supervisor import RemoteSupervisor
+
+        return RemoteSupervisor(config)
     return EngineSupervisor(config or HostConfig())
 
 

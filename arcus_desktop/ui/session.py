@@ -22,6 +22,7 @@ from ..bridge.controller import AppController
 from ..bridge.settings_store import SettingsService
 from ..core.turns import TurnEnded
 from ..engine.host import HostConfig
+from ..remote.host import RemoteConfig
 from ..settings.app_settings import AppSettings
 from .conversation import ConversationWindow
 
@@ -30,13 +31,19 @@ MODES = {"auto": "local-gpu", "bf16": "local-gpu", "int8": "low-memory", "int4":
          "offload": "cpu-offload", "server": "remote"}
 
 
-def host_config(s: AppSettings) -> HostConfig:
+def host_config(s: AppSettings) -> HostConfig | RemoteConfig:
+    """The engine process's settings: a team server's (mode "server"), or a local one's."""
+    if s.engine.mode == "server":
+        return RemoteConfig(server_url=s.engine.server_url,
+                            input_device=s.audio.input_device or None,
+                            output_device=s.audio.output_device or None,
+                            echo_cancellation=s.audio.echo_cancellation)
     return HostConfig(quant_mode=s.engine.mode, input_device=s.audio.input_device or None,
                       output_device=s.audio.output_device or None,
                       echo_cancellation=s.audio.echo_cancellation)
 
 
-def _without_devices(config: HostConfig) -> HostConfig:
+def _without_devices(config: HostConfig | RemoteConfig) -> HostConfig | RemoteConfig:
     return replace(config, input_device=None, output_device=None)
 
 
@@ -80,7 +87,7 @@ class Session(QObject):
                              "text_top_k": sampling.text_top_k},
                 "seed": sampling.seed}
 
-    def host_config(self) -> HostConfig:
+    def host_config(self) -> HostConfig | RemoteConfig:
         return host_config(self.settings.settings)
 
     def show(self) -> None:

@@ -36,6 +36,17 @@ def test_engine_frame_time_and_echo_cancellation(qtbot):
     assert status.summary.text() == "Ready · Remote server · echo cancellation on"
 
 
+def test_a_team_servers_round_trip_is_shown_while_talking(qtbot):
+    status = make(qtbot)
+    status.set_engine_mode("remote")
+    status.show_state("talking")
+    status.show_stats(FrameStats(25, 21.3, 24.0, 0.27, 0, 0, latency_ms=187.4))
+    assert status.summary.text() == "In conversation · Remote server · 21 ms a frame · " \
+                                    "187 ms round trip"
+    status.show_state("ready")
+    assert "round trip" not in status.summary.text()
+
+
 def test_falling_behind_real_time_warns_until_it_keeps_up(qtbot):
     status = make(qtbot)
     status.show_state("talking")

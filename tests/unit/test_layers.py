@@ -23,6 +23,9 @@ FORBIDDEN = {
     "memory": {"bridge", "ui", "engine", "audio", "sync", "remote", "server"},
     "sync": {"bridge", "ui", "engine", "audio", "remote", "server"},
     "server": {"bridge", "ui", "memory", "sync", "settings"},
+    # The remote engine reuses the engine process's torch-free loop (engine.host); the
+    # no-torch test in tests/qt/test_remote_app.py runs it with torch unimportable.
+    "remote": {"bridge", "ui", "memory", "sync", "server"},
     "bridge": {"ui", "server"},
 }
 

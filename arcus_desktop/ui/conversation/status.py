@@ -143,6 +143,7 @@ class StatusLine(QWidget):
         self.echo_cancellation: bool | None = None
         self.state = ""
         self.frame_ms: float | None = None
+        self.latency_ms: float | None = None  # a team server's round trip
         self.warning = ""
         self._underruns: int | None = None
         self._overruns: int | None = None
@@ -207,6 +208,7 @@ class StatusLine(QWidget):
     def show_stats(self, stats) -> None:
         """FrameStats (core/events.py): frame time, keeping up with real time."""
         self.frame_ms = float(stats.compute_ms_p50)
+        self.latency_ms = getattr(stats, "latency_ms", None)
         warnings = []  # (short, for the line; long, for the tooltip)
         if stats.real_time_factor > 1.0:
             warnings.append((f"Falling behind real time ({stats.real_time_factor:.1f}×)",
@@ -245,6 +247,8 @@ class StatusLine(QWidget):
             parts.append(engine_mode_label(self.engine_mode))
         if self.frame_ms is not None and self.state == "talking":
             parts.append(f"{self.frame_ms:.0f} ms a frame")
+        if self.latency_ms is not None and self.state == "talking":
+            parts.append(f"{self.latency_ms:.0f} ms round trip")
         if self.echo_cancellation is not None:
             parts.append("echo cancellation " + ("on" if self.echo_cancellation else "off"))
         text = " · ".join(parts)

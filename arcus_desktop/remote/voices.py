@@ -1,0 +1,47 @@
+"""The user's own voice recording, sent to the team server (`POST /api/voices`, an
+extension of ours): the server answers with the name to use as voice_prompt."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+from ..core.errors import ArcusError
+from . import protocol as P
+
+LIMIT = 8 * 2 ** 20  # the server takes at most 8 MiB
+
+
+def upload(server_url: str, path: str, token: str | None, timeout: float) -> str:
+    """POST the user's voice recording to the server's /api/voices (an extension); the
+    name to use as voice_prompt. Raises ArcusError when the server will not take it."""
+    at = P.where(server_url)
+    try:
+        with open(path, "rb") as f:
+            body = f.read(LIMIT + 1)
+    except OSError as e:
+        raise ArcusError(f"Your voice recording cannot be read ({e.strerror}).") from None
+    request = urllib.request.Request(f"{P.base_url(server_url, False)}/api/voices", data=body,
+                                     method="POST",
+                                     headers={"Content-Type": "application/octet-stream",
+                                              "User-Agent": "arcus-desktop"})
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            name = json.loads(response.read(65536)).get("voice_prompt")
+    except urllib.error.HTTPError as e:
+        if e.code in (404, 405):
+            raise ArcusError(f"The team server at {at} cannot use your own voice "
+                             "recording.") from None
+        if e.code == 413:
+            raise ArcusError("Your voice recording is too large for the team server "
+                             "(8 MiB at most).") from None
+        raise ArcusError(f"The team server at {at} did not take your voice recording "
+                         f"(HTTP {e.code}).") from None
+    except (OSError, ValueError, AttributeError) as e:
+        raise ArcusError(f"Your voice recording could not be sent to {at} ({e}).") from None
+    if not isinstance(name, str) or not name:
+        raise ArcusError(f"The team server at {at} did not name your uploaded voice.")
+    return name
