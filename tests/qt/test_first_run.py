@@ -34,6 +34,7 @@ from ..health_stub import TOKEN as HEALTH_TOKEN
 from ..health_stub import health_server
 from ..hubstub import HubStub
 from ..secret_service import saved_names
+from .settings_fixtures import ini, service  # noqa: F401 (fixtures)
 from .conversation_helpers import differs_from, screenshot_dir
 
 WAIT_MS = 20_000
@@ -53,15 +54,6 @@ def no_keyring():
     yield
     keyring.set_keyring(before)
 
-
-@pytest.fixture
-def ini(tmp_path) -> Path:
-    return tmp_path / "arcus.ini"
-
-
-@pytest.fixture
-def service(ini) -> SettingsService:
-    return SettingsService(QSettingsStore.ini_file(ini))
 
 
 @pytest.fixture

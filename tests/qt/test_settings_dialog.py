@@ -29,6 +29,7 @@ from arcus_desktop.ui.settings.persona_page import PREVIEW_DELAY_MS
 
 from ..health_stub import health_server as serve_health
 from ..secret_service import saved_names
+from .settings_fixtures import ini, service  # noqa: F401 (fixtures)
 
 WAIT_MS = 10_000
 DEVICES = [Device(0, "Built-in Microphone", 2, 0, 48000.0, True),
@@ -39,15 +40,6 @@ DEVICES = [Device(0, "Built-in Microphone", 2, 0, 48000.0, True),
 def fake_devices(refresh: bool = False) -> list[Device]:
     return list(DEVICES)
 
-
-@pytest.fixture
-def ini(tmp_path) -> Path:
-    return tmp_path / "arcus.ini"
-
-
-@pytest.fixture
-def service(ini) -> SettingsService:
-    return SettingsService(QSettingsStore.ini_file(ini))
 
 
 @pytest.fixture(scope="session")
