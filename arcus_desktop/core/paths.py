@@ -22,3 +22,10 @@ def cache_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir(APP, appauthor=False))
+
+
+def use_data_dir(folder: str | os.PathLike | None) -> None:
+    """The user's own data folder (a setting) for this process and the processes it
+    starts. ARCUS_DATA_DIR set from outside (tests, portable installs) wins."""
+    if folder and not os.environ.get("ARCUS_DATA_DIR"):
+        os.environ["ARCUS_DATA_DIR"] = str(Path(folder).expanduser())

@@ -311,6 +311,11 @@ def run(argv: list[str] | None = None) -> int:
     from ..bridge.memory_service import MemoryService
     from ..bridge.settings_store import SettingsService
 
+    from ..bridge.settings_store import QSettingsStore
+    from ..core import paths
+
+    # The data folder first: the settings' sync part, memories and recordings live there.
+    paths.use_data_dir(QSettingsStore().value("data/folder"))
     settings = SettingsService(parent=app)
     memory = MemoryService(parent=app)  # opened on its own thread at first use
     arcus = ArcusApp(instance=instance, settings=settings, memory=memory)
