@@ -27,6 +27,7 @@ from arcus_desktop.settings import app_settings as a
 from arcus_desktop.ui.settings import SettingsDialog
 from arcus_desktop.ui.settings.persona_page import PREVIEW_DELAY_MS
 
+from ..conftest import AUDIO
 from ..health_stub import health_server as serve_health
 from ..secret_service import saved_names
 from .settings_fixtures import ini, service  # noqa: F401 (fixtures)
@@ -583,3 +584,22 @@ def test_settings_modules_import_neither_torch_nor_supabase():
             "print('torch' in sys.modules, 'supabase' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"
+
+
+def test_the_own_recording_can_be_listened_to(qtbot, service, tiny_info, pulse):
+    # Played through Qt Multimedia to the real PulseAudio daemon's speaker, to the end.
+    dialog = SettingsDialog(service, model_info=tiny_info, list_devices=fake_devices)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    page = dialog.voice
+    page_of(dialog, page)
+    page.own_choice.setChecked(True)
+    page.listen.click()  # nothing chosen yet: says so
+    assert "Choose a recording first" in page.fields["voice/own_recording"][1].text()
+    page.path.setText(str(AUDIO / "input_service.wav"))
+    with qtbot.waitSignal(page.listen.finished, timeout=60_000):
+        page.listen.click()
+        qtbot.waitUntil(lambda: page.listen.playing, timeout=10_000)
+        assert page.listen.text() == "&Stop"
+        page.listen.click()  # and stopped again
+    assert page.listen.text() == "&Listen"

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QFileDialog, QLineEdit, 
 from ...settings.app_settings import (RECORDING_SUFFIXES, AppSettings, Problem, Secrets,
                                       describe_voice)
 from .common import Message, Note, Page, row
+from .listen import ListenButton
 
 CONSENT = "I have the &speaker's consent"
 CONSENT_NOTE = ("Tick this only if you are the person speaking in this recording, or they "
@@ -43,19 +44,23 @@ class VoicePage(Page):
         self.browse = QPushButton("&Browse…")
         self.browse.setAccessibleName("Browse for a recording")
         self.browse.clicked.connect(self._browse)
-        self.add_field("voice/own_recording", "Recor&ding:", row(self.path, self.browse,
-                                                                  stretch=False),
-                       note="10 to 30 seconds of one person speaking clearly, without music "
-                            "or other voices. Recording inside Arcus is not available yet: "
-                            "use any recorder app and choose the file here.",
-                       focus=self.path)
+        self.listen = ListenButton()
+        self.path.textChanged.connect(lambda text: setattr(self.listen, "path", text.strip()))
+        recording_message = self.add_field(
+            "voice/own_recording", "Recor&ding:",
+            row(self.path, self.browse, self.listen, stretch=False),
+            note="10 to 30 seconds of one person speaking clearly, without music or other "
+                 "voices. Recording inside Arcus is not available yet: use any recorder app "
+                 "and choose the file here; Listen plays it.",
+            focus=self.path)
+        self.listen.failed.connect(recording_message.show_text)
         self.consent = QCheckBox(CONSENT)
         self.consent.setAccessibleName("Consent to use this voice")
         self.own_note = Note("The recording stays on this computer. Arcus prepares it once "
                              "and keeps the result in its cache.")
         self.add_field("voice/consent", "", self.consent, extra=(Note(CONSENT_NOTE),
                                                                  self.own_note))
-        self.own_widgets = (self.path, self.browse, self.consent)
+        self.own_widgets = (self.path, self.browse, self.listen, self.consent)
 
         self.choice.buttonToggled.connect(self._choice_changed)
         self.path.textEdited.connect(lambda _t: self.consent.setChecked(False))
