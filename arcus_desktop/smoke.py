@@ -25,6 +25,10 @@ THIRD_PARTY = ("numpy", "torch", "moshi", "sentencepiece", "safetensors", "soxr"
                "sounddevice", "soundfile", "sqlite_vec", "keyring", "wordllama",
                "livekit.rtc", "huggingface_hub", "websockets", "aiohttp", "supabase",
                "PySide6.QtWidgets", "PySide6.QtSvg", "PySide6.QtNetwork")
+if sys.platform.startswith("linux"):
+    # keyring's Secret Service backend (GNOME Keyring, KWallet) needs these; without them
+    # a bundle silently falls back to saving no tokens.
+    THIRD_PARTY += ("secretstorage", "jeepney")
 
 
 def check_imports() -> str:
