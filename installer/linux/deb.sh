@@ -27,6 +27,9 @@ SIZE_KB="$(du -sk "$PKG" | cut -f1)"
 sed -e "s/@VERSION@/$VERSION/" -e "s/@SIZE_KB@/$SIZE_KB/" "$ROOT/installer/linux/deb/control" \
     > "$PKG/DEBIAN/control"
 install -m 755 "$ROOT/installer/linux/deb/postrm" "$PKG/DEBIAN/postrm"
-# xz at a low level: the torch libraries are large and compress slowly.
-dpkg-deb --root-owner-group -Zxz -z1 --build "$PKG" "$OUT/arcus-desktop_${VERSION}_amd64.deb"
+# xz at a low level: the torch libraries are large and compress slowly (13.5 min for
+# 6.6 GB on 2 busy cores, docs/PERFORMANCE.md). DEB_COMPRESS=zstd is much faster and
+# needs dpkg >= 1.21.18 (Debian 12, Ubuntu 21.10) on the laptops.
+dpkg-deb --root-owner-group -Z"${DEB_COMPRESS:-xz}" -z1 --build "$PKG" "$OUT/arcus-desktop_${VERSION}_amd64.deb"
+rm -rf "$PKG"
 ls -lh "$OUT/arcus-desktop_${VERSION}_amd64.deb"
