@@ -1,5 +1,5 @@
 """Command line: the tray app by default (`--toggle`: start or end a conversation in the
-running one), plus converse, serve, download, testkit, voices, doctor.
+running one; `--smoke-test`: a headless self-check), plus converse, serve, download, testkit, voices, doctor.
 
 Heavy imports happen inside each command so the tray starts without loading torch.
 """
@@ -23,6 +23,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--toggle", action="store_true", help=(
         "start or end a conversation in the running app (bind this to a key in your "
         "desktop's keyboard settings where the app's own hotkey does not work)"))
+    p.add_argument("--smoke-test", action="store_true", help=(
+        "check headless that this install works (libraries, database, audio, the engine on "
+        "a tiny test model, the windows) and print one success line"))
     sub = p.add_subparsers(dest="command")
 
     c = sub.add_parser("converse", help="hold a conversation with a recording, or --live")
@@ -379,6 +382,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.toggle and args.command is not None:
         parser.error("--toggle goes alone: it talks to the running app")
+    if args.smoke_test:
+        if args.command is not None or args.toggle:
+            parser.error("--smoke-test goes alone")
+        from .smoke import run as smoke_test
+
+        return smoke_test()  # reports its own failures, tracebacks included
     try:
         return COMMANDS[args.command](args)
     except ArcusError as e:

@@ -1,0 +1,37 @@
+"""The windows built offscreen for `arcus-desktop --smoke-test` (arcus_desktop/smoke.py):
+a missing Qt plugin, image format or module shows up here, not on a user's desk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from ..bridge.settings_store import QSettingsStore, SettingsService
+from . import tray_icons
+from .conversation.window import ConversationWindow
+from .first_run.wizard import FirstRunWizard
+from .settings.dialog import SettingsDialog
+
+
+def build_windows(folder: Path) -> str:
+    """Show and close each window; raises on what a user would see broken."""
+    app = QApplication.instance() or QApplication(["arcus-desktop"])
+    if QIcon(str(tray_icons.ICON)).isNull():
+        raise RuntimeError(f"the icon {tray_icons.ICON} does not load (svg plugin or file missing)")
+    if tray_icons.state_icon("idle").isNull():
+        raise RuntimeError("the tray icon does not render")
+    service = SettingsService(QSettingsStore.ini_file(folder / "settings.ini"))
+    windows = [ConversationWindow(),
+               SettingsDialog(service, list_devices=lambda refresh=False: []),
+               FirstRunWizard(service, detect_gpu=lambda: None)]
+    for w in windows:
+        w.show()
+    app.processEvents()
+    names = ", ".join(type(w).__name__ for w in windows)
+    for w in windows:
+        w.close()
+        w.deleteLater()
+    app.processEvents()
+    return f"{names} on the {app.platformName()} platform"

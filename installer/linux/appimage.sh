@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Wrap the built onedir bundle as an AppImage (run installer/linux/build.sh first).
+#   bash installer/linux/appimage.sh
+# Needs appimagetool on PATH (https://github.com/AppImage/appimagetool); without it the
+# AppDir is still written, ready for appimagetool on another machine.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+OUT="${ARCUS_BUILD_DIR:-$ROOT/build}"
+BUNDLE="$OUT/dist/arcus-desktop"
+APP_ID=io.arcus.ArcusDesktop
+VERSION="$(sed -n 's/^__version__ = "\(.*\)"/\1/p' "$ROOT/arcus_desktop/__init__.py")"
+[ -x "$BUNDLE/arcus-desktop" ] || { echo "error: no bundle in $BUNDLE: run build.sh" >&2; exit 2; }
+
+APPDIR="$OUT/appimage/ArcusDesktop.AppDir"
+rm -rf "$APPDIR"
+mkdir -p "$APPDIR/usr/share/applications" "$APPDIR/usr/share/icons/hicolor/scalable/apps"
+cp -a "$BUNDLE" "$APPDIR/usr/arcus-desktop"
+cat > "$APPDIR/AppRun" <<'RUN'
+#!/bin/sh
+HERE="$(dirname "$(readlink -f "$0")")"
+exec "$HERE/usr/arcus-desktop/arcus-desktop" "$@"
+RUN
+chmod 755 "$APPDIR/AppRun"
+install -m 644 "$ROOT/resources/linux/$APP_ID.desktop" "$APPDIR/$APP_ID.desktop"
+install -m 644 "$ROOT/resources/linux/$APP_ID.desktop" "$APPDIR/usr/share/applications/"
+install -m 644 "$ROOT/resources/icons/arcus.svg" "$APPDIR/$APP_ID.svg"
+install -m 644 "$ROOT/resources/icons/arcus.svg" "$APPDIR/usr/share/icons/hicolor/scalable/apps/$APP_ID.svg"
+
+if ! command -v appimagetool >/dev/null; then
+    echo "appimagetool is not installed: AppDir written to $APPDIR" >&2
+    echo "  finish with: ARCH=x86_64 appimagetool $APPDIR ArcusDesktop-$VERSION-x86_64.AppImage" >&2
+    exit 3
+fi
+ARCH=x86_64 appimagetool --comp zstd "$APPDIR" "$OUT/ArcusDesktop-$VERSION-x86_64.AppImage"
+ls -lh "$OUT/ArcusDesktop-$VERSION-x86_64.AppImage"

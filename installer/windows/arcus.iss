@@ -1,0 +1,70 @@
+; Inno Setup script for Arcus Desktop: a per-user install (no administrator rights) of
+; the PyInstaller onedir bundle. Build the bundle first (installer/windows/build.ps1 does
+; both). Signing: pass /DSIGN and a sign tool named "arcus" to iscc, e.g.
+;   iscc /DSIGN "/Sarcus=signtool sign /fd sha256 /tr http://timestamp.digicert.com /td sha256 /a $f" arcus.iss
+
+#define AppName "Arcus Desktop"
+#define AppId "io.arcus.ArcusDesktop"
+#define AppExe "arcus-desktop.exe"
+#ifndef AppVersion
+  #define AppVersion "0.1.0"
+#endif
+#ifndef BundleDir
+  #define BundleDir "..\..\build\dist\arcus-desktop"
+#endif
+
+[Setup]
+AppId={{6C2F3E1A-8E0B-4C57-9B1D-A7C5D3E2F410}
+AppName={#AppName}
+AppVersion={#AppVersion}
+AppPublisher=Arcus team
+DefaultDirName={autopf}\{#AppName}
+DefaultGroupName={#AppName}
+PrivilegesRequired=lowest
+PrivilegesRequiredOverridesAllowed=dialog
+ArchitecturesAllowed=x64compatible
+ArchitecturesInstallIn64BitMode=x64compatible
+OutputDir=..\..\build\installer
+OutputBaseFilename=ArcusDesktop-{#AppVersion}-setup
+UninstallDisplayIcon={app}\{#AppExe}
+Compression=lzma2/fast
+SolidCompression=no
+; torch's CUDA libraries make the bundle larger than one setup file may be (about 2 GB):
+; spanning writes setup.exe plus setup-N.bin slices that ship together.
+DiskSpanning=yes
+DiskSliceSize=max
+WizardStyle=modern
+#ifdef SIGN
+SignTool=arcus
+SignedUninstaller=yes
+#endif
+
+[Tasks]
+Name: "desktopicon"; Description: "Create a &desktop shortcut"; Flags: unchecked
+Name: "autostart"; Description: "Start Arcus when I sign in"; Flags: unchecked
+
+[Files]
+Source: "{#BundleDir}\*"; DestDir: "{app}"; Flags: ignoreversion recursesubdirs createallsubdirs
+
+[Icons]
+Name: "{group}\{#AppName}"; Filename: "{app}\{#AppExe}"
+Name: "{group}\Uninstall {#AppName}"; Filename: "{uninstallexe}"
+Name: "{autodesktop}\{#AppName}"; Filename: "{app}\{#AppExe}"; Tasks: desktopicon
+
+[Registry]
+; The same value the app's own autostart setting writes (arcus_desktop/settings/autostart.py).
+Root: HKCU; Subkey: "Software\Microsoft\Windows\CurrentVersion\Run"; ValueType: string; \
+  ValueName: "{#AppId}"; ValueData: """{app}\{#AppExe}"""; Tasks: autostart; Flags: uninsdeletevalue
+
+[Run]
+Filename: "{app}\{#AppExe}"; Description: "Start {#AppName}"; Flags: nowait postinstall skipifsilent
+
+[Code]
+// Uninstalling keeps memories, recordings and settings unless the user asks otherwise.
+procedure CurUninstallStepChanged(CurUninstallStep: TUninstallStep);
+begin
+  if (CurUninstallStep = usPostUninstall) and not UninstallSilent then
+    if MsgBox('Also delete your Arcus memories, recordings and settings?', mbConfirmation,
+              MB_YESNO or MB_DEFBUTTON2) = IDYES then
+      DelTree(ExpandConstant('{localappdata}\arcus-desktop'), True, True, True);
+end;
