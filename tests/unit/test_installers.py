@@ -90,7 +90,9 @@ def test_deb_control_and_postrm():
     for key in ("Package", "Version", "Architecture", "Maintainer", "Depends", "Description"):
         assert key in fields
     postrm = (INSTALLER / "linux" / "deb" / "postrm").read_text()
-    assert '"$1" = "purge"' in postrm  # plain removal keeps user data
+    assert '"$1" = "purge"' in postrm
+    assert "rm -rf ~/" not in postrm.replace('echo "  rm -rf ~/', "")  # never deletes it itself
+    assert "/home/" not in postrm  # a package keeps out of home folders
 
 
 @pytest.mark.parametrize("script", ["linux/build.sh", "linux/smoke.sh", "linux/deb.sh",
