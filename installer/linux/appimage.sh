@@ -4,12 +4,7 @@
 # Needs appimagetool on PATH (https://github.com/AppImage/appimagetool); without it the
 # AppDir is still written, ready for appimagetool on another machine.
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-OUT="${ARCUS_BUILD_DIR:-$ROOT/build}"
-BUNDLE="$OUT/dist/arcus-desktop"
-APP_ID=io.arcus.ArcusDesktop
-VERSION="$(sed -n 's/^__version__ = "\(.*\)"/\1/p' "$ROOT/arcus_desktop/__init__.py")"
-[ -x "$BUNDLE/arcus-desktop" ] || { echo "error: no bundle in $BUNDLE: run build.sh" >&2; exit 2; }
+. "$(dirname "$0")/bundle.sh"
 
 APPDIR="$OUT/appimage/ArcusDesktop.AppDir"
 rm -rf "$APPDIR"

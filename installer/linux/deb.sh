@@ -4,12 +4,7 @@
 # --autostart: also start the app at every user's login (/etc/xdg/autostart), for managed
 # team laptops; without it each user turns it on in the app's settings.
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-OUT="${ARCUS_BUILD_DIR:-$ROOT/build}"
-BUNDLE="$OUT/dist/arcus-desktop"
-APP_ID=io.arcus.ArcusDesktop
-VERSION="$(sed -n 's/^__version__ = "\(.*\)"/\1/p' "$ROOT/arcus_desktop/__init__.py")"
-[ -x "$BUNDLE/arcus-desktop" ] || { echo "error: no bundle in $BUNDLE: run build.sh" >&2; exit 2; }
+. "$(dirname "$0")/bundle.sh"
 
 PKG="$OUT/deb/arcus-desktop_${VERSION}_amd64"
 rm -rf "$PKG"

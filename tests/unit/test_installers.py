@@ -95,8 +95,9 @@ def test_deb_control_and_postrm():
     assert "/home/" not in postrm  # a package keeps out of home folders
 
 
-@pytest.mark.parametrize("script", ["linux/build.sh", "linux/smoke.sh", "linux/deb.sh",
-                                    "linux/appimage.sh", "linux/deb/postrm", "macos/dmg.sh"])
+@pytest.mark.parametrize("script", ["linux/build.sh", "linux/smoke.sh", "linux/bundle.sh",
+                                    "linux/deb.sh", "linux/appimage.sh", "linux/deb/postrm",
+                                    "macos/dmg.sh"])
 def test_shell_scripts_parse(script):
     shell = "sh" if script.endswith("postrm") else "bash"
     subprocess.run([shell, "-n", str(INSTALLER / script)], check=True)
