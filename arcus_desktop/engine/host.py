@@ -43,15 +43,21 @@ def main(config: HostConfig, commands, connection) -> None:
     # Audio threads run next to the model here: torch's worker threads spinning on every
     # core starve them (a CPU frame went from 10 ms to over 200 ms). Set before torch loads.
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) - 1)))
+    run_process(_serve, config, commands, connection, "The engine")
+
+
+def run_process(serve, config, commands, connection, name: str) -> None:
+    """An engine process's life around `serve(config, commands, events)`: its events
+    flushed however it ends, and every failure told (also the remote engine's)."""
     events = EventSender(connection)
     try:
-        _serve(config, commands, events)
-    except ArcusError as e:  # no model, no device, out of memory: a way forward, no retry
+        serve(config, commands, events)
+    except ArcusError as e:  # no model, no device, no address: a way forward, no retry
         events.send(EngineFailed(e.message, e.hint))
         events.close()
         raise SystemExit(EXIT_TOLD)
     except Exception as e:  # a bug or a device fault: told, and the process ends
-        events.send(EngineFailed(f"The engine stopped: {type(e).__name__}: {e}",
+        events.send(EngineFailed(f"{name} stopped: {type(e).__name__}: {e}",
                                  "It is restarting; details: " + traceback.format_exc(limit=3)))
         events.close()
         raise
@@ -125,15 +131,23 @@ def _talk(engine, config: HostConfig, start: dict, muted: bool, volume: float, c
                                  persona_name=start.get("persona_name", ""),
                                  on_devices=lambda pair: _set_devices(config, pair))
     except ArcusError as e:
-        if audio.stuck:  # the sound system hangs: only a new process can use it again
-            _leave(events, EngineFailed(e.message, e.hint), 1)
+        leave_if_stuck(audio, events, EngineFailed(e.message, e.hint))
         raise
-    if audio.stuck:  # the stream would not close: exiting normally would wait on it forever
-        if stop == "shutdown":
-            _leave(events, StateChanged("stopped", "shut down"), 0)
-        _leave(events, EngineFailed("The sound system stopped responding.",
-                                    "The engine is restarting."), 1)
+    leave_if_stuck(audio, events, stop=stop)
     return stop, audio.muted, audio.volume
+
+
+def leave_if_stuck(audio, events: EventSender, failed: EngineFailed | None = None,
+                   stop: str | None = None) -> None:
+    """After a conversation: a stream that would not close means only a new process can
+    use the sound system, and exiting normally would wait on it forever. Tell `failed`
+    (or that the sound system stopped), or that the process was shut down, and leave."""
+    if not audio.stuck:
+        return
+    if failed is None and stop == "shutdown":
+        _leave(events, StateChanged("stopped", "shut down"), 0)
+    _leave(events, failed or EngineFailed("The sound system stopped responding.",
+                                          "The engine is restarting."), 1)
 
 
 def _leave(events: EventSender, last, code: int) -> None:

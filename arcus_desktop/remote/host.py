@@ -10,14 +10,12 @@ ends with EngineFailed and the process stays ready for the next."""
 from __future__ import annotations
 
 import contextlib
-import os
-import traceback
 from dataclasses import dataclass, field
 
 from ..core.errors import ArcusError
 from ..core.events import DeviceChanged, EngineFailed, Loading, StateChanged
 from ..engine.event_sender import EventSender
-from ..engine.host import EXIT_TOLD, converse_live
+from ..engine.host import converse_live, leave_if_stuck, run_process
 from .client import ClientSettings, RemoteLoop
 
 
@@ -33,19 +31,7 @@ class RemoteConfig:
 
 def main(config: RemoteConfig, commands, connection) -> None:
     """The process's entry point (spawned), as engine.host.main."""
-    events = EventSender(connection)
-    try:
-        _serve(config, commands, events)
-    except ArcusError as e:  # no address: restarting would not help
-        events.send(EngineFailed(e.message, e.hint))
-        events.close()
-        raise SystemExit(EXIT_TOLD)
-    except Exception as e:
-        events.send(EngineFailed(f"The remote engine stopped: {type(e).__name__}: {e}",
-                                 "It is restarting; details: " + traceback.format_exc(limit=3)))
-        events.close()
-        raise
-    events.close()
+    run_process(_serve, config, commands, connection, "The remote engine")
 
 
 class _Controls:
@@ -132,22 +118,11 @@ def _talk(remote: RemoteLoop, config: RemoteConfig, start: dict, commands, event
                                  on_devices=controls.devices)
             controls.muted, controls.volume = audio.muted, audio.volume
     except ArcusError as e:
-        if audio.stuck:  # the sound system hangs: only a new process can use it again
+        if audio.stuck:
             remote.close()
-            _leave(events, EngineFailed(e.message, e.hint), 1)
+        leave_if_stuck(audio, events, EngineFailed(e.message, e.hint))
         raise
-    if audio.stuck:  # the stream would not close: exiting normally would wait on it
+    if audio.stuck:
         remote.close()
-        if stop == "shutdown":
-            _leave(events, StateChanged("stopped", "shut down"), 0)
-        _leave(events, EngineFailed("The sound system stopped responding.",
-                                    "The engine is restarting."), 1)
+    leave_if_stuck(audio, events, stop=stop)
     return stop
-
-
-def _leave(events: EventSender, last, code: int) -> None:
-    """End the process now, past sounddevice's exit handler (it would wait on a stuck
-    stream forever), once `last` and what is waiting have been sent."""
-    events.send(last)
-    events.close()
-    os._exit(code)
