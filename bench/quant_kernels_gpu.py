@@ -69,13 +69,37 @@ def rel_err(y: torch.Tensor, ref: torch.Tensor) -> float:
     return float((y.float() - ref.float()).norm() / ref.float().norm())
 
 
+def wiring(dev: torch.device) -> dict:
+    """QuantLinear as the model uses it (kernels chosen by the layer, int4 repacked by
+    quant.use_kernels) against its own expanded weights before any repacking."""
+    out = {}
+    for mode in ("int8", "int4"):
+        for n, k in ((12288, 4096), (4096, 11264), (1024, 1024)):
+            layer = quant.QuantLinear(n, k, mode, torch.bfloat16, device=dev)
+            layer.codes, layer.scales = quant.quantize(torch.randn(n, k, device=dev) / k ** 0.5, mode)
+            w = layer.weight
+            x = torch.randn(3, k, device=dev, dtype=torch.bfloat16)
+            ref = F.linear(x, w)
+            packed = quant.use_kernels(layer)
+            out[f"{mode}_{n}x{k}"] = {"repacked": packed, "forward_err": rel_err(layer(x), ref),
+                                      "weight_err": rel_err(layer.weight, w)}
+    print(json.dumps({"wiring": out}), flush=True)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out")
     ap.add_argument("--batch", type=int, nargs="+", default=[1])
+    ap.add_argument("--wiring-only", action="store_true")
     args = ap.parse_args()
     torch.manual_seed(0)
     dev = torch.device("cuda")
+    checked = wiring(dev)
+    if args.wiring_only:
+        if args.out:
+            Path(args.out).write_text(json.dumps({"wiring": checked}, indent=1))
+        return 0
     int8_blocks = [(8, 256), (16, 256), (32, 256), (16, 512), (32, 128), (64, 128), (4, 512)]
     rows = []
     for (n, k), count in frame_shapes().items():
@@ -119,7 +143,7 @@ def main() -> int:
             totals[f"batch{m}_{key[:-3]}_ms"] = round(sum(r.get(key, float("nan")) * r["count"]
                                                           for r in rows if r["batch"] == m) / 1000, 2)
     result = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__,
-              "rows": rows, "per_frame_matmuls": totals}
+              "wiring": checked, "rows": rows, "per_frame_matmuls": totals}
     print(json.dumps(totals, indent=1))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1))

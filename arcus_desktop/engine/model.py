@@ -136,6 +136,8 @@ def load_lm(
             checkpoint.REDOWNLOAD_HINT,
         ) from e
     _materialize_buffers(model, device)
+    if precision == "int4":
+        quant.use_kernels(model)
     if stream is not None:
         stream.attach(model)
     return model.eval()

@@ -17,6 +17,7 @@ On a CPU device the same steps run with plain copies, which is what the tests ch
 from __future__ import annotations
 
 import math
+import mmap
 import re
 
 from .torch_env import torch
@@ -47,15 +48,15 @@ class HostMemory:
     """A [layers, nbytes] uint8 tensor in host memory, page-locked for the GPU when `pin`.
 
     Registered with cudaHostRegister rather than allocated with pin_memory(): torch's
-    pinned allocator rounds up to a power of two (13 GB would take 16)."""
-
-    PAGE = 4096
+    pinned allocator rounds up to a power of two (13 GB would take 16). The memory is an
+    anonymous mapping, so it starts on a page boundary (older drivers require that) and
+    the registered range is the tensor's whole storage: torch asks whether the storage's
+    first byte is pinned before it lets a CUDA graph capture a copy from it."""
 
     def __init__(self, layers: int, nbytes: int, pin: bool) -> None:
-        # Starts on a page boundary, as older drivers require for registering.
-        raw = torch.empty(layers * nbytes + self.PAGE, dtype=torch.uint8)
-        skip = -raw.data_ptr() % self.PAGE
-        self.tensor = raw[skip:skip + layers * nbytes].view(layers, nbytes)
+        self._map = mmap.mmap(-1, max(layers * nbytes, 1))
+        flat = torch.frombuffer(self._map, dtype=torch.uint8)  # holds a reference to the map
+        self.tensor = flat[:layers * nbytes].view(layers, nbytes)
         self._pinned = False
         if pin and self.tensor.numel():
             err = int(torch.cuda.cudart().cudaHostRegister(self.tensor.data_ptr(), self.tensor.numel(), 0))

@@ -1,12 +1,14 @@
 """Weight-only quantization for GPUs too small for the bf16 model: int8 with one scale
 per output row, or 4-bit with one scale per group of 64 inputs. Weights are quantized
-as they are read, so the bf16 model never has to fit on the GPU, and are expanded back
-to bf16 one matrix at a time inside each matmul."""
+as they are read, so the bf16 model never has to fit on the GPU. On a GPU the matmuls read
+the packed weights directly (quant_kernels.py); elsewhere they are expanded back to bf16
+one slice of rows at a time inside each matmul."""
 
 from __future__ import annotations
 
 import re
 
+from . import quant_kernels as K
 from .torch_env import torch
 
 F = torch.nn.functional
@@ -99,7 +101,25 @@ class QuantLinear(torch.nn.Linear):
     @property
     def weight(self) -> torch.Tensor:
         """The bf16 weight, rebuilt (moshi reads `.weight` for its device and dtype)."""
+        if self.packed:
+            return self._unpacked()
         return self._rows(0, self.out_features)
+
+    @property
+    def packed(self) -> bool:
+        """Whether the int4 codes are in tinygemm's layout (see `use_kernels`)."""
+        return self.codes.dtype == torch.int32
+
+    def _unpacked(self) -> torch.Tensor:
+        # The kernel applied to slices of the identity gives the weight's columns; there
+        # is no other way back from tinygemm's tiles.
+        k, cols = self.in_features, []
+        for c in range(0, k, FORWARD_ROWS):
+            n = min(FORWARD_ROWS, k - c)
+            eye = torch.zeros(n, k, dtype=torch.bfloat16, device=self.codes.device)
+            eye[torch.arange(n), torch.arange(c, c + n)] = 1
+            cols.append(K.int4_linear(eye, self.codes, self.scales, group_size(k), self.out_features))
+        return torch.cat(cols).t().contiguous().to(self.dtype)
 
     def _rows(self, start: int, stop: int) -> torch.Tensor:
         codes, scales = self.codes[start:stop], self.scales[start:stop]
@@ -111,12 +131,33 @@ class QuantLinear(torch.nn.Linear):
         return (q * scales[..., None]).view(stop - start, self.in_features).to(self.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.packed:
+            return K.int4_linear(x, self.codes, self.scales, group_size(self.in_features),
+                                 self.out_features)
+        if (self.mode == "int8" and x.numel() <= K.INT8_MAX_ROWS * self.in_features
+                and K.available("int8", x.device, self.in_features, self.out_features, 0)):
+            return K.int8_linear(x, self.codes, self.scales)
         # A slice of rows at a time: the expanded bf16 copy (and its temporaries) stays
         # small, which is the point of this mode on a small GPU.
         if self.out_features <= FORWARD_ROWS:
             return F.linear(x, self.weight)
         return torch.cat([F.linear(x, self._rows(r, min(r + FORWARD_ROWS, self.out_features)))
                           for r in range(0, self.out_features, FORWARD_ROWS)], dim=-1)
+
+
+def use_kernels(model: torch.nn.Module) -> int:
+    """Repack int4 weights into tinygemm's layout where its kernel runs (same bytes, so
+    no extra memory once each matrix is done); returns how many were repacked. int8
+    needs nothing: its kernel reads the codes as they are."""
+    count = 0
+    for module in model.modules():
+        if (isinstance(module, QuantLinear) and module.mode == "int4" and not module.packed
+                and K.available("int4", module.codes.device, module.in_features,
+                                module.out_features, group_size(module.in_features))):
+            module.codes, module.scales = K.int4_pack(module.codes, module.scales,
+                                                      group_size(module.in_features))
+            count += 1
+    return count
 
 
 def swap_in(model: torch.nn.Module, names: list[str], mode: str, dtype: torch.dtype) -> None:

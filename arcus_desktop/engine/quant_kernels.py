@@ -16,10 +16,16 @@ expands the weights as before.
 from __future__ import annotations
 
 import functools
+import os
 
 from .torch_env import torch
 
 INNER_K_TILES = 8  # tinygemm's tile depth: 2, 4 or 8
+
+
+# ARCUS_QUANT_KERNELS=0 falls back to expanding the weights (benchmarks compare both;
+# also a way out should a kernel misbehave on some GPU).
+ENABLED = os.environ.get("ARCUS_QUANT_KERNELS", "1") != "0"
 
 
 @functools.cache
@@ -29,7 +35,9 @@ def _capability(index: int) -> tuple[int, int]:
 
 def available(mode: str, device: torch.device, in_features: int, out_features: int,
               group: int) -> bool:
-    if device.type != "cuda" or _capability(device.index or 0) < (8, 0):
+    if mode == "int8" and device.type == "cpu" and os.environ.get("TRITON_INTERPRET") == "1":
+        return ENABLED and _triton() is not None  # Triton's interpreter: how CPU tests run it
+    if not ENABLED or device.type != "cuda" or _capability(device.index or 0) < (8, 0):
         return False
     if mode == "int4":
         return (hasattr(torch.ops.aten, "_weight_int4pack_mm") and group in (32, 64, 128, 256)
@@ -91,8 +99,12 @@ def _triton():
     return triton, gemv
 
 
-INT8_BLOCK_N = 16
-INT8_BLOCK_K = 256
+# Best on the H200 at one row for every PersonaPlex shape (bench/quant_kernels_gpu.py).
+INT8_BLOCK_N = 4
+INT8_BLOCK_K = 512
+# Each program reads its weights once per input row: past 16 rows (sessions served in one
+# batch) expanding the weights costs less.
+INT8_MAX_ROWS = 16
 
 
 def int8_linear(x: torch.Tensor, codes: torch.Tensor, scales: torch.Tensor,

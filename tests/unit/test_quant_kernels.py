@@ -37,3 +37,34 @@ def test_int8_kernel_matches_the_expanded_weights():
     assert [shape for shape, _ in results] == [[1, 1, 48], [1, 3, 50], [1, 2, 16]]
     # bf16 output rounding only: the same sums as F.linear on the expanded weights
     assert all(err < 0.01 for _, err in results)
+
+
+WIRED = r"""
+import json, torch
+from arcus_desktop.engine import quant, quant_kernels as K
+calls = []
+kernel = K.int8_linear
+K.int8_linear = lambda *a, **kw: calls.append(a[0].shape) or kernel(*a, **kw)
+torch.manual_seed(1)
+layer = quant.QuantLinear(40, 64, "int8", torch.bfloat16)
+layer.codes, layer.scales = quant.quantize(torch.randn(40, 64), "int8")
+out = []
+for rows in (1, K.INT8_MAX_ROWS, K.INT8_MAX_ROWS + 1):
+    x = torch.randn(1, rows, 64, dtype=torch.bfloat16)
+    ref = torch.nn.functional.linear(x.float(), layer.weight.float())
+    before = len(calls)
+    y = layer(x)
+    out.append([rows, len(calls) - before, float((y.float() - ref).norm() / ref.norm())])
+print(json.dumps(out))
+"""
+
+
+def test_int8_layers_use_the_kernel_up_to_its_row_limit():
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    out = subprocess.run([sys.executable, "-c", WIRED], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    results = json.loads(out.stdout.strip().splitlines()[-1])
+    # the kernel for one row and up to its limit, the expanded weights past it
+    assert [calls for _, calls, _ in results] == [1, 1, 0]
+    assert all(err < 0.01 for _, _, err in results)
