@@ -94,10 +94,11 @@ def load_lm(
         index = checkpoint.tensor_index(path)
         wanted = {name: _trimmed_shape(name, shape, ckpt_steps, dep_steps)
                   for name, (_, shape, _, _) in index.items() if _keep(name, dep_steps)}
-        targets = {}
+        targets, packed = {}, {}
         if precision != "bf16":
             targets = {n: mods for n in wanted if (mods := quant.modules_for(n, dep_steps))}
-            quant.swap_in(model, [m for mods in targets.values() for m in mods], precision, dtype)
+            packed = quant.swap_in(model, [m for mods in targets.values() for m in mods], precision,
+                                   dtype, device)
         stream, streamed = None, frozenset()
         if offloaded:
             streamed = frozenset(n for n in wanted if offload.layer_of(n) is not None)
@@ -107,6 +108,8 @@ def load_lm(
         def convert(name: str, tensor: torch.Tensor) -> dict[str, torch.Tensor]:
             if name in targets:
                 out = quant.split(*quant.quantize(tensor, precision), targets[name])
+                if targets[name][0] in packed:
+                    out = quant.pack(out, packed[targets[name][0]])
             elif tensor.dtype.is_floating_point and tensor.dtype != dtype:
                 out = {name: tensor.to(dtype)}
             else:
@@ -136,8 +139,6 @@ def load_lm(
             checkpoint.REDOWNLOAD_HINT,
         ) from e
     _materialize_buffers(model, device)
-    if precision == "int4":
-        quant.use_kernels(model)
     if stream is not None:
         stream.attach(model)
     return model.eval()

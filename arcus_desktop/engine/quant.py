@@ -87,7 +87,7 @@ class QuantLinear(torch.nn.Linear):
     """
 
     def __init__(self, out_features: int, in_features: int, mode: str, dtype: torch.dtype,
-                 device=None) -> None:
+                 device=None, packed: bool = False) -> None:
         torch.nn.Module.__init__(self)
         if mode not in ("int8", "int4") or (mode == "int4" and in_features % 2):
             raise ValueError(f"cannot quantize a {out_features}x{in_features} matrix to {mode}")
@@ -95,6 +95,8 @@ class QuantLinear(torch.nn.Linear):
         self.dtype = dtype
         self.bias = None
         codes, scales = _empty(out_features, in_features, mode, device)
+        if packed:
+            codes, scales = K.int4_pack(codes, scales, group_size(in_features))
         self.register_buffer("codes", codes)
         self.register_buffer("scales", scales)
 
@@ -107,7 +109,7 @@ class QuantLinear(torch.nn.Linear):
 
     @property
     def packed(self) -> bool:
-        """Whether the int4 codes are in tinygemm's layout (see `use_kernels`)."""
+        """Whether the int4 codes are in tinygemm's layout (see `pack`)."""
         return self.codes.dtype == torch.int32
 
     def _unpacked(self) -> torch.Tensor:
@@ -145,28 +147,47 @@ class QuantLinear(torch.nn.Linear):
                           for r in range(0, self.out_features, FORWARD_ROWS)], dim=-1)
 
 
-def use_kernels(model: torch.nn.Module) -> int:
-    """Repack int4 weights into tinygemm's layout where its kernel runs (same bytes, so
-    no extra memory once each matrix is done); returns how many were repacked. int8
-    needs nothing: its kernel reads the codes as they are."""
-    count = 0
-    for module in model.modules():
-        if (isinstance(module, QuantLinear) and module.mode == "int4" and not module.packed
-                and K.available("int4", module.codes.device, module.in_features,
-                                module.out_features, group_size(module.in_features))):
-            module.codes, module.scales = K.int4_pack(module.codes, module.scales,
-                                                      group_size(module.in_features))
-            count += 1
-    return count
+def packs(mode: str, device: torch.device, out_features: int, in_features: int) -> bool:
+    """Whether a matrix is kept in tinygemm's layout on `device` (int4 where it runs)."""
+    return mode == "int4" and K.available("int4", torch.device(device), in_features, out_features,
+                                          group_size(in_features))
 
 
-def swap_in(model: torch.nn.Module, names: list[str], mode: str, dtype: torch.dtype) -> None:
-    """Put QuantLinear modules (on the meta device) in place of the Linears `names`."""
+def pack(state: dict[str, torch.Tensor], in_features: int) -> dict[str, torch.Tensor]:
+    """`split`'s int4 entries in tinygemm's layout (same bytes: no extra memory kept)."""
+    out = {}
+    for key in [k for k in state if k.endswith(".codes")]:
+        base = key[:-len(".codes")]
+        out[key], out[f"{base}.scales"] = K.int4_pack(state[key], state[f"{base}.scales"],
+                                                      group_size(in_features))
+    return out
+
+
+def use_kernels(layer: QuantLinear) -> bool:
+    """Repack one int4 layer built by hand (the loader packs as it reads instead)."""
+    if layer.packed or not packs(layer.mode, layer.codes.device, layer.out_features, layer.in_features):
+        return False
+    packed = pack({"w.codes": layer.codes, "w.scales": layer.scales}, layer.in_features)
+    layer.codes, layer.scales = packed["w.codes"], packed["w.scales"]
+    return True
+
+
+def swap_in(model: torch.nn.Module, names: list[str], mode: str, dtype: torch.dtype,
+            device: torch.device) -> dict[str, int]:
+    """Put QuantLinear modules (on the meta device) in place of the Linears `names`, in
+    the layout their weights will have on `device`; returns the in_features of those
+    kept in tinygemm's layout (their state entries go through `pack`)."""
+    packed = {}
     for name in names:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name)
         old = getattr(parent, child)
-        setattr(parent, child, QuantLinear(old.out_features, old.in_features, mode, dtype, device="meta"))
+        kernel = packs(mode, device, old.out_features, old.in_features)
+        setattr(parent, child, QuantLinear(old.out_features, old.in_features, mode, dtype,
+                                           device="meta", packed=kernel))
+        if kernel:
+            packed[name] = old.in_features
+    return packed
 
 
 def state_shapes(names: list[str], shape: list[int], mode: str) -> dict[str, tuple[torch.dtype, list[int]]]:

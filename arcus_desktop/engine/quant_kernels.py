@@ -54,8 +54,10 @@ def int4_pack(codes: torch.Tensor, scales: torch.Tensor, group: int,
     """quant.py's int4 layout (low nibble first, offset 8; scales [out, in / group]) to
     tinygemm's: high nibble first, then tiled; scales and zero points [in / group, out, 2]
     (zero 0: the codes are symmetric around 8, which tinygemm subtracts itself)."""
-    swapped = ((codes & 15) << 4) | (codes >> 4)
-    packed = torch.ops.aten._convert_weight_to_int4pack(swapped.contiguous(), inner_k_tiles)
+    # Few temporaries: this runs while the model loads, on a GPU that is nearly full.
+    swapped = codes.bitwise_left_shift(4).bitwise_or_(codes >> 4)  # uint8: the low nibble's bits move out
+    packed = torch.ops.aten._convert_weight_to_int4pack(swapped, inner_k_tiles)
+    del swapped
     s = scales.to(torch.bfloat16).t().contiguous()
     scales_and_zeros = torch.stack([s, torch.zeros_like(s)], dim=-1).contiguous()
     return packed, scales_and_zeros
