@@ -24,8 +24,11 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("NO_TORCH_COMPILE", "1")
 
 CHILD = r"""
-import json, sys, time
+import json, os, sys, time
 t0 = time.perf_counter()
+if os.environ.get("BENCH_PREFETCH") == "1":  # as the engine process and the server start
+    from arcus_desktop.engine import prefetch
+    prefetch.start(sys.argv[1])
 from arcus_desktop.engine.engine import Engine
 import torch
 t1 = time.perf_counter()
@@ -82,11 +85,14 @@ def main() -> int:
     reuse = args.reuse and (folder / "config.json").is_file()
     result = {"write_s": None if reuse else round(write_checkpoint(folder), 1),
               "lm_file_gb": round((folder / "model.safetensors").stat().st_size / 1e9, 2)}
-    dropped = subprocess.run("sync && echo 3 > /proc/sys/vm/drop_caches", shell=True,
-                             capture_output=True).returncode == 0
-    result["page_cache_dropped"] = dropped
-    for run in ("cold", "warm page cache"):
-        extra = [f"{args.profile}-{run.split()[0]}.txt"] if args.profile else []
+    runs = {"cold, prefetch": (True, "1"), "cold, no prefetch": (True, "0"),
+            "warm page cache": (False, "1")}
+    for run, (drop, prefetch) in runs.items():
+        if drop:
+            result[f"{run}: page cache dropped"] = subprocess.run(
+                "sync && echo 3 > /proc/sys/vm/drop_caches", shell=True, capture_output=True).returncode == 0
+        os.environ["BENCH_PREFETCH"] = prefetch
+        extra = [f"{args.profile}-{run.split(',')[0]}-{prefetch}.txt"] if args.profile else []
         result[run] = run_child(CHILD, str(folder), *extra)
     report(result, args.out)
     return 0

@@ -82,7 +82,8 @@ def wiring(dev: torch.device) -> dict:
             ref = F.linear(x, w)
             packed = quant.use_kernels(layer)
             out[f"{mode}_{n}x{k}"] = {"repacked": packed, "forward_err": rel_err(layer(x), ref),
-                                      "weight_err": rel_err(layer.weight, w)}
+                                      "weight_err": rel_err(layer.dequantized(), w),
+                                      "weight_stand_in": [str(layer.weight.dtype), list(layer.weight.shape)]}
     print(json.dumps({"wiring": out}), flush=True)
     return out
 

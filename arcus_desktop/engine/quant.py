@@ -102,10 +102,18 @@ class QuantLinear(torch.nn.Linear):
 
     @property
     def weight(self) -> torch.Tensor:
-        """The bf16 weight, rebuilt (moshi reads `.weight` for its device and dtype)."""
+        """The bf16 weight, rebuilt (moshi reads `.weight` for its device and dtype when
+        a conversation starts). A packed layer gives a stand-in of the right shape, device
+        and dtype that takes no memory, full of NaN so that any use of its values shows:
+        rebuilding the matrix there would not fit beside a small GPU's full model.
+        `dequantized()` gives the values."""
         if self.packed:
-            return self._unpacked()
+            return torch.full((), float("nan"), dtype=self.dtype,
+                              device=self.codes.device).expand(self.out_features, self.in_features)
         return self._rows(0, self.out_features)
+
+    def dequantized(self) -> torch.Tensor:
+        return self._unpacked() if self.packed else self._rows(0, self.out_features)
 
     @property
     def packed(self) -> bool:
