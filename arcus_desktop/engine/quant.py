@@ -6,10 +6,13 @@ one slice of rows at a time inside each matmul."""
 
 from __future__ import annotations
 
+import functools
 import re
 
 from . import quant_kernels as K
-from .torch_env import torch
+from .torch_env import torch  # first: it sets what moshi reads at import
+
+from moshi.modules.gating import ActivationGating, gating_forward_generic
 
 F = torch.nn.functional
 MODES = ("bf16", "int8", "int4")
@@ -180,6 +183,10 @@ def use_kernels(layer: QuantLinear) -> bool:
     return True
 
 
+def _gate_through_modules(gating: "ActivationGating", x: torch.Tensor) -> torch.Tensor:
+    return gating_forward_generic(gating.linear_in, gating.linear_out, gating.activation, x)
+
+
 def swap_in(model: torch.nn.Module, names: list[str], mode: str, dtype: torch.dtype,
             device: torch.device) -> dict[str, int]:
     """Put QuantLinear modules (on the meta device) in place of the Linears `names`, in
@@ -193,6 +200,11 @@ def swap_in(model: torch.nn.Module, names: list[str], mode: str, dtype: torch.dt
         kernel = packs(mode, device, old.out_features, old.in_features)
         setattr(parent, child, QuantLinear(old.out_features, old.in_features, mode, dtype,
                                            device="meta", packed=kernel))
+        if isinstance(parent, ActivationGating):
+            # moshi's gating multiplies by `linear_in.weight` itself when its projections
+            # are Linears (as QuantLinear is): that would rebuild whole matrices, or read
+            # a packed layer's stand-in. Its generic path calls the modules instead.
+            parent.forward = functools.partial(_gate_through_modules, parent)
         if kernel:
             packed[name] = old.in_features
     return packed

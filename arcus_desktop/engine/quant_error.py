@@ -15,6 +15,7 @@ class QuantError:
     audio_rel: float  # the same for the audio logits (all depformer steps)
     text_top1: float  # share of positions where both pick the same text token
     audio_top1: float
+    finite: float = 1.0  # share of the quantized model's logits that are numbers at all
 
 
 @torch.no_grad()
@@ -36,4 +37,5 @@ def measure(ref, quantized, frames: int = 32, seed: int = 0) -> QuantError:
     def top1(a, b):
         return float((a.argmax(-1) == b.argmax(-1)).float().mean())
 
-    return QuantError(rel(qt, rt, ok_t), rel(qa, ra, ok_a), top1(qt, rt), top1(qa, ra))
+    finite = float(torch.cat([torch.isfinite(qt).flatten(), torch.isfinite(qa).flatten()]).float().mean())
+    return QuantError(rel(qt, rt, ok_t), rel(qa, ra, ok_a), top1(qt, rt), top1(qa, ra), finite)
