@@ -81,7 +81,9 @@ def wiring(dev: torch.device) -> dict:
             x = torch.randn(3, k, device=dev, dtype=torch.bfloat16)
             ref = F.linear(x, w)
             packed = quant.use_kernels(layer)
+            sliced = torch.cat([x, x], dim=-1)[:, :k]  # not contiguous, as moshi passes some
             out[f"{mode}_{n}x{k}"] = {"repacked": packed, "forward_err": rel_err(layer(x), ref),
+                                      "sliced_err": rel_err(layer(sliced), ref),
                                       "weight_err": rel_err(layer.dequantized(), w),
                                       "weight_stand_in": [str(layer.weight.dtype), list(layer.weight.shape)]}
     print(json.dumps({"wiring": out}), flush=True)

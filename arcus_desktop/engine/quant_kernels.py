@@ -66,7 +66,8 @@ def int4_pack(codes: torch.Tensor, scales: torch.Tensor, group: int,
 def int4_linear(x: torch.Tensor, packed: torch.Tensor, scales_and_zeros: torch.Tensor,
                 group: int, out_features: int) -> torch.Tensor:
     shape = x.shape
-    y = torch.ops.aten._weight_int4pack_mm(x.reshape(-1, shape[-1]).to(torch.bfloat16), packed,
+    rows = x.reshape(-1, shape[-1]).to(torch.bfloat16).contiguous()  # moshi passes slices
+    y = torch.ops.aten._weight_int4pack_mm(rows, packed,
                                            group, scales_and_zeros)
     return y.reshape(*shape[:-1], out_features).to(x.dtype)
 
