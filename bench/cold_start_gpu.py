@@ -24,11 +24,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("NO_TORCH_COMPILE", "1")
 
 CHILD = r"""
-import json, os, sys, time
+import json, sys, time
 t0 = time.perf_counter()
-if os.environ.get("BENCH_PREFETCH") == "1":  # as the engine process and the server start
-    from arcus_desktop.engine import prefetch
-    prefetch.start(sys.argv[1])
 from arcus_desktop.engine.engine import Engine
 import torch
 t1 = time.perf_counter()
@@ -85,19 +82,16 @@ def main() -> int:
     reuse = args.reuse and (folder / "config.json").is_file()
     result = {"write_s": None if reuse else round(write_checkpoint(folder), 1),
               "lm_file_gb": round((folder / "model.safetensors").stat().st_size / 1e9, 2)}
-    # (drop the page cache, then import the libraries once so only the weights are cold, prefetch)
-    runs = {"cold, prefetch": (True, False, "1"), "cold, no prefetch": (True, False, "0"),
-            "weights cold, libraries warm, prefetch": (True, True, "1"),
-            "weights cold, libraries warm, no prefetch": (True, True, "0"),
-            "warm page cache": (False, False, "1")}
-    for run, (drop, warm_libs, prefetch) in runs.items():
+    # (drop the page cache first, then import the libraries once so only the weights are cold)
+    runs = {"cold": (True, False), "weights cold, libraries warm": (True, True),
+            "warm page cache": (False, False)}
+    for run, (drop, warm_libs) in runs.items():
         if drop:
             result[f"{run}: page cache dropped"] = subprocess.run(
                 "sync && echo 3 > /proc/sys/vm/drop_caches", shell=True, capture_output=True).returncode == 0
         if warm_libs:
             run_child("import json, arcus_desktop.engine.engine, torch; torch.zeros(1, device='cuda'); print('{}')")
-        os.environ["BENCH_PREFETCH"] = prefetch
-        extra = [f"{args.profile}-{run.split(',')[0]}-{prefetch}.txt"] if args.profile else []
+        extra = [f"{args.profile}-{run.split(',')[0]}.txt"] if args.profile else []
         result[run] = run_child(CHILD, str(folder), *extra)
     report(result, args.out)
     return 0

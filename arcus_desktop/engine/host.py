@@ -65,9 +65,6 @@ def run_process(serve, config, commands, connection, name: str) -> None:
 
 
 def _serve(config: HostConfig, commands, events: EventSender) -> None:
-    from . import prefetch
-
-    prefetch.start(config.model_dir)  # before torch is imported: see prefetch.py
     from .engine import Engine
     events.send(StateChanged("loading"))
     mode, context = _mode(config, events)

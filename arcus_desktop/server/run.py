@@ -26,9 +26,6 @@ def open_server(config: ServerConfig, model_dir=None, device: str | None = None,
     from ..engine.engine import Engine
 
     if engine is None:
-        from ..engine import prefetch
-
-        prefetch.start(model_dir)  # the disk reads while torch imports
         engine = Engine.load(model_dir, device, quant_mode=mode, context=context,
                              stt_dir=stt_dir, user_words=user_words)
         engine.warm_up()
