@@ -3,14 +3,21 @@
 #   bash installer/linux/deb.sh [--autostart]
 # --autostart: also start the app at every user's login (/etc/xdg/autostart), for managed
 # team laptops; without it each user turns it on in the app's settings.
+# DEB_COMPRESS: dpkg-deb's compressor, xz (default), zstd or none (tests/bundle uses none:
+# xz takes over 13 minutes for the 6.6 GB bundle).
 set -euo pipefail
 . "$(dirname "$0")/bundle.sh"
 
 PKG="$OUT/deb/arcus-desktop_${VERSION}_amd64"
 rm -rf "$PKG"
-mkdir -p "$PKG/DEBIAN" "$PKG/opt" "$PKG/usr/bin" "$PKG/usr/share/applications" \
+mkdir -p "$PKG/DEBIAN" "$PKG/opt/arcus-desktop" "$PKG/usr/bin" "$PKG/usr/share/applications" \
          "$PKG/usr/share/icons/hicolor/scalable/apps"
-cp -a "$BUNDLE" "$PKG/opt/arcus-desktop"
+# Hard links where the staging folder shares the bundle's file system (dpkg-deb only reads
+# them, and the staging folder is removed below): 6.6 GB less disk and no copying time.
+# "$BUNDLE/." also follows a bundle folder that is a symbolic link.
+cp -al "$BUNDLE/." "$PKG/opt/arcus-desktop/" 2>/dev/null || {
+    rm -rf "$PKG/opt/arcus-desktop"; mkdir "$PKG/opt/arcus-desktop"
+    cp -a "$BUNDLE/." "$PKG/opt/arcus-desktop/"; }
 ln -s /opt/arcus-desktop/arcus-desktop "$PKG/usr/bin/arcus-desktop"
 install -m 644 "$ROOT/resources/linux/$APP_ID.desktop" "$PKG/usr/share/applications/"
 install -m 644 "$ROOT/resources/icons/arcus.svg" "$PKG/usr/share/icons/hicolor/scalable/apps/$APP_ID.svg"

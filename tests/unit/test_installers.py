@@ -4,6 +4,7 @@ and installer/linux/build.sh the real Linux bundle.)"""
 
 import ast
 import configparser
+import os
 import plistlib
 import re
 import shutil
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from arcus_desktop.settings import autostart
+from tests import debroot
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALLER = ROOT / "installer"
@@ -119,3 +121,44 @@ def test_deb_builds_from_a_stand_in_bundle(tmp_path):
                  f"./usr/share/icons/hicolor/scalable/apps/{autostart.APP_ID}.svg"):
         assert path in listing
     assert "etc/xdg/autostart" not in listing  # only with --autostart
+
+
+@pytest.mark.skipif(bool(debroot.missing_tools()), reason=f"{debroot.missing_tools()}")
+def test_deb_installs_into_a_clean_root_and_purge_keeps_user_data(tmp_path):
+    """The .deb of a stand-in bundle, installed with dpkg into a throwaway root (the
+    maintainer scripts run without chroot, with DPKG_ROOT), then purged.
+    tests/bundle/test_installed_deb.py does the same with the real bundle."""
+    bundle = tmp_path / "build" / "dist" / "arcus-desktop"
+    bundle.mkdir(parents=True)
+    (bundle / "arcus-desktop").write_text("#!/bin/sh\necho stand-in\n")
+    (bundle / "arcus-desktop").chmod(0o755)
+    subprocess.run(["bash", str(INSTALLER / "linux" / "deb.sh"), "--autostart"], check=True,
+                   capture_output=True, env={"ARCUS_BUILD_DIR": str(tmp_path / "build"),
+                                             "DEB_COMPRESS": "none", "PATH": "/usr/bin:/bin"})
+    deb = next((tmp_path / "build").glob("arcus-desktop_*_amd64.deb"))
+    root = tmp_path / "root"
+    debroot.make_root(root, deb)
+    proc = debroot.dpkg(root, "--install", str(deb))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert debroot.status(root) == "install ok installed"
+    assert (root / "usr/bin/arcus-desktop").readlink() == Path("/opt/arcus-desktop/arcus-desktop")
+    assert os.access(root / "opt/arcus-desktop/arcus-desktop", os.X_OK)
+    entry = root / "usr/share/applications" / f"{autostart.APP_ID}.desktop"
+    assert entry.read_bytes() == (ROOT / "resources/linux" / entry.name).read_bytes()
+    assert (root / "etc/xdg/autostart" / entry.name).read_bytes() == entry.read_bytes()
+    assert (root / "usr/share/icons/hicolor/scalable/apps" / f"{autostart.APP_ID}.svg").is_file()
+
+    home = root / "home" / "someone"
+    kept = debroot.write_user_data(home)
+    proc = debroot.dpkg(root, "--purge", "arcus-desktop")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert debroot.status(root) in ("", "unknown ok not-installed")
+    for gone in ("opt/arcus-desktop", "usr/bin/arcus-desktop", "etc/xdg/autostart",
+                 f"usr/share/applications/{entry.name}"):
+        assert not (root / gone).exists() and not (root / gone).is_symlink(), gone
+    assert {path: path.read_bytes() for path in kept} == kept
+    # The command purge prints deletes every file of the user's, and nothing else.
+    (home / "Documents").mkdir()
+    debroot.run_purge_command(debroot.purge_command(proc.stdout), home)
+    assert [path for path in kept if path.exists()] == []
+    assert (home / "Documents").is_dir()
