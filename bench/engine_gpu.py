@@ -185,8 +185,10 @@ def main() -> int:
 
     result = {
         "date": time.strftime("%Y-%m-%d"),
-        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                 text=True, cwd=ROOT).stdout.strip() or os.environ.get("COMMIT", "?"),
+        # $COMMIT first: the device machine's .git can be older than the tree it was sent
+        "commit": os.environ.get("COMMIT") or subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+            cwd=ROOT).stdout.strip() or "?",
         "device": torch.cuda.get_device_name() if device.type == "cuda" else platform.processor(),
         "torch": torch.__version__,
         "shape": args.shape,

@@ -280,15 +280,18 @@ def main() -> int:
 
 
 def _commit() -> str:
-    """The commit measured: git's, else $COMMIT (the device machine's copy has no .git)."""
+    """The commit measured: $COMMIT when set (the device machine's copy of .git can be
+    older than the working tree it was sent with), else git's."""
     import subprocess
 
+    if os.environ.get("COMMIT"):
+        return os.environ["COMMIT"]
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                               text=True, timeout=10).stdout.strip()
     except OSError:
         head = ""
-    return head or os.environ.get("COMMIT", "?")
+    return head or "?"
 
 
 if __name__ == "__main__":
