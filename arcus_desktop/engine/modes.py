@@ -1,7 +1,7 @@
 """Which way to run the model on this machine: full precision, int8 or 4-bit on the
-GPU, CPU offload, or a team server. The GPU thresholds are the peaks measured on an H100
-at one session (docs/PERFORMANCE.md) plus half a GiB for the CUDA context; the offload
-threshold is computed from the shapes (not measured yet)."""
+GPU, CPU offload, or a team server. The GPU thresholds are the peaks measured at one
+session (docs/PERFORMANCE.md) plus half a GiB for the CUDA context; the offload threshold
+is computed from the shapes and was confirmed by a run capped to 3.25 GiB."""
 
 from __future__ import annotations
 
@@ -36,22 +36,24 @@ def offload_need(context: int = OFFLOAD_CONTEXT) -> float:
 
 # mode -> (free GPU memory it needs, context frames or None for the model's own)
 NEEDS = {
-    "bf16": (17.5 * GIB, None),  # peak 16.5 GiB, frame p99 15 ms
-    "int8": (10.5 * GIB, None),  # peak 9.8 GiB, frame p99 72 ms
-    "int4": (6.5 * GIB, 1500),   # peak 5.9 GiB with a 2-minute context, p99 100 ms: slow
-    # 6.1 GiB of int8 layers stay in main memory and cross PCIe every frame: far slower
-    # than real time (predicted ≈ 145 ms a frame on PCIe 5; docs/PERFORMANCE.md).
+    # Peaks and frame p99 on the H200 (H100 alike for memory):
+    "bf16": (17.5 * GIB, None),  # peak 16.5 GiB, frame p99 12.7 ms
+    "int8": (10.5 * GIB, None),  # peak 9.8 GiB, p99 11.5 ms (Triton GEMV; 72 ms expanding)
+    "int4": (6.5 * GIB, 1500),   # peak 6.0 GiB with a 2-minute context, p99 10.6 ms (tinygemm)
+    # 6.1 GiB of int8 layers stay in main memory and cross PCIe every frame: 126 ms a
+    # frame measured on PCIe 5 (55 GB/s), 1.6x slower than real time.
     "offload": (math.ceil(offload_need() / GIB * 4) / 4 * GIB, OFFLOAD_CONTEXT),  # 3.75 GiB
 }
 NOTES = {
     "bf16": "Full precision on this GPU.",
     "int8": "8-bit weights: this GPU has too little memory for full precision.",
-    "int4": "4-bit weights with a 2-minute memory of the conversation: this GPU is small, "
-            "and replies may lag behind real time; a team server will sound better.",
+    "int4": "4-bit weights with a 2-minute memory of the conversation: this GPU is small; "
+            "on older or slower GPUs replies may lag behind real time, and a team server "
+            "will sound better.",
     "offload": "CPU offload with a 2-minute memory of the conversation: this GPU is too "
                "small to hold the model, so its layers are moved from main memory (about "
-               "7 GB of it) every frame. Replies will be far slower than real time; a team "
-               "server will sound much better.",
+               "7 GB of it) every frame. Replies come about 1.6 times slower than real "
+               "time even on the fastest PCIe; a team server will sound much better.",
 }
 
 
