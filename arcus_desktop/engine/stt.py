@@ -26,7 +26,7 @@ import sentencepiece
 from moshi.models.compression import MimiModel
 from moshi.models.lm import LMModel
 
-from ..core.errors import ArcusError, CheckpointShapeError
+from ..core.errors import ArcusError, CheckpointShapeError, DeviceError
 from ..core.transcript import Transcript
 from . import checkpoint, model, stt_checkpoint, trunk
 from . import constants as C
@@ -196,14 +196,47 @@ def attach(loaded: model.LoadedModel, stt_dir: str | os.PathLike | None = None,
     try:
         files = stt_checkpoint.locate(stt_dir)
         check_codec(files, loaded.mimi, loaded.files.mimi)
+        _check_room(loaded, files)
         speech = load(files, loaded.device, loaded.lm.dtype)
         speech.prefix_codes = _silence_codes(loaded.mimi, speech.n_q, speech.prefix_frames)
     except ArcusError as e:
+        if loaded.device.type == "cuda":
+            torch.cuda.empty_cache()  # what a failed load took goes back to PersonaPlex
         if explicit:
             raise
         return None, (f"The speech-to-text model cannot be used: {e.message} {e.hint} "
                       "User speech appears as timed turns without words.")
     return speech, ""
+
+
+GIB = 2**30
+STT_STATE = 0.15 * GIB  # its streaming state (0.09 GiB measured) and activations
+CONVERSATION_WORKING = 0.5 * GIB  # PersonaPlex's activations and CUDA graph pools
+
+
+def shortfall(free: int, stt_bytes: int, persona_later: int) -> float:
+    """Bytes missing for the STT's weights and state once PersonaPlex has taken what its
+    conversations allocate later (0 when it fits)."""
+    return max(0.0, stt_bytes + STT_STATE + persona_later + CONVERSATION_WORKING - free)
+
+
+def _check_room(loaded: model.LoadedModel, files: SttFiles) -> None:
+    """PersonaPlex comes first: its key/value cache is only allocated when a conversation
+    starts, so an STT loaded into that room would make every conversation fail."""
+    if loaded.device.type != "cuda":
+        return
+    from . import modes
+
+    lm = loaded.lm
+    free, _ = torch.cuda.mem_get_info(loaded.device)
+    later = modes.kv_bytes(lm.context or 0, len(lm.transformer.layers), lm.dim)
+    short = shortfall(free, files.lm.stat().st_size, later)
+    if short:
+        raise DeviceError(
+            f"The GPU has too little memory for the speech-to-text model next to PersonaPlex "
+            f"({short / GIB:.1f} GiB short).",
+            "Close other programs that use the GPU, or choose a lower-precision mode in "
+            "Settings > Engine.")
 
 
 @torch.no_grad()
