@@ -28,12 +28,17 @@ print(json.dumps(errors))
 """
 
 
-def test_int8_kernel_matches_the_expanded_weights():
+def _interpreted(code: str) -> list:
+    """What `code` prints last, run with Triton's interpreter in a fresh Python."""
     env = dict(os.environ, TRITON_INTERPRET="1")
-    out = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True, env=env,
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    results = json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_int8_kernel_matches_the_expanded_weights():
+    results = _interpreted(CHECK)
     assert [shape for shape, _ in results] == [[1, 1, 48], [1, 3, 50], [1, 2, 16]]
     # bf16 output rounding only: the same sums as F.linear on the expanded weights
     assert all(err < 0.01 for _, err in results)
@@ -60,11 +65,7 @@ print(json.dumps(out))
 
 
 def test_int8_layers_use_the_kernel_up_to_its_row_limit():
-    env = dict(os.environ, TRITON_INTERPRET="1")
-    out = subprocess.run([sys.executable, "-c", WIRED], capture_output=True, text=True, env=env,
-                         timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    results = json.loads(out.stdout.strip().splitlines()[-1])
+    results = _interpreted(WIRED)
     # the kernel for one row and up to its limit, the expanded weights past it
     assert [calls for _, calls, _ in results] == [1, 1, 0]
     assert all(err < 0.01 for _, _, err in results)
