@@ -60,6 +60,9 @@ async def _main(server: Server) -> None:
           f"{scheme}://{config.host}:{config.port} (websocket /api/chat"
           f"{', token required' if config.token else ''}); Ctrl+C drains and stops",
           file=sys.stderr, flush=True)
+    if config.tls and (fingerprint := tls.fingerprint_of(config.ssl_dir)):
+        # What teammates compare with what their app shows (Settings > Engine).
+        print(f"certificate SHA-256 fingerprint: {fingerprint}", file=sys.stderr, flush=True)
     signals = asyncio.Queue()
     aio = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
