@@ -201,4 +201,3 @@ class EnginePage(Page):
     def _fingerprint_edited(self, _text: str) -> None:
         if not self._loading:
             self._pinned_for = self.server_url.text()
-
