@@ -113,6 +113,21 @@ def test_a_different_pin_is_refused_as_a_possible_interception(running, made):
     assert requests(running) == before
 
 
+def test_a_certificate_this_computer_trusts_keeps_the_usual_checks(running, made,
+                                                                    monkeypatch):
+    """As if the admin's certificate were in the system's store (or from a CA): no pin
+    needed, and the usual checks (CA, host name) are what accept it."""
+    from arcus_desktop.bridge.server_check import check_server
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(made[0] / "cert.pem"))  # OpenSSL's trust store
+    with open_loop(running, "") as loop:
+        assert loop.session.get("protocol") == 1
+    running.wait_idle()
+    check = check_server(running.http, TOKEN)
+    assert check.ok and "trusted" not in check.text  # no pin involved
+    assert tls.client_context("") is None  # the library's default context
+
+
 @pytest.mark.parametrize("pin", ["", "wrong"])
 def test_the_app_s_engine_process_says_so_too(qtbot, running, made, pin):
     """The settings' fingerprint reaches the engine process (RemoteConfig), whose
