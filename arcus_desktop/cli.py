@@ -247,8 +247,11 @@ def cmd_serve(args) -> int:
         fingerprint = make_cert(Path(args.make_cert), args.cert_name)
         print(f"wrote {args.make_cert}/cert.pem and key.pem (self-signed)")
         print(f"SHA-256 fingerprint: {fingerprint}")
-        print("Clients must trust cert.pem (or check this fingerprint); serve with --ssl "
-              f"{args.make_cert}")
+        print("Give this fingerprint to your team by a channel they trust (chat, email, in "
+              "person): in Arcus they enter it in Settings > Engine > Team server > "
+              "Certificate fingerprint, or compare it when the app offers to trust the "
+              "certificate.")
+        print(f"Then serve with --ssl {args.make_cert}")
         return 0
     config = server_config.ServerConfig(
         host=args.host, port=args.port, ssl_dir=Path(args.ssl) if args.ssl else None,

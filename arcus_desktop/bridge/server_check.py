@@ -1,6 +1,8 @@
 """"Test connection" for a team server: one GET of `<address>/healthz` (what `serve`
-answers for orchestrators and clients), told in words a user can act on. Blocking:
-run it through `bridge.tasks`, never on the GUI thread."""
+answers for orchestrators and clients), told in words a user can act on. With a pinned
+certificate fingerprint it accepts exactly that certificate, as the remote engine does
+(remote/tls.py); a certificate the user could trust is reported with its fingerprint.
+Blocking: run it through `bridge.tasks`, never on the GUI thread."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import urllib.request
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+from ..remote import tls
+
 TIMEOUT_S = 5.0
 
 
@@ -20,6 +24,7 @@ TIMEOUT_S = 5.0
 class ServerCheck:
     ok: bool
     text: str
+    presented: str = ""  # the fingerprint of a refused certificate the user may trust
 
 
 def health_url(address: str) -> str:
@@ -33,7 +38,8 @@ def health_url(address: str) -> str:
     return urlunsplit((scheme, parts.netloc, f"{path}/healthz", "", ""))
 
 
-def check_server(address: str, token: str = "", timeout: float = TIMEOUT_S) -> ServerCheck:
+def check_server(address: str, token: str = "", timeout: float = TIMEOUT_S,
+                 fingerprint: str = "") -> ServerCheck:
     parts = urlsplit(address.strip())
     if parts.scheme.lower() not in ("http", "https", "ws", "wss") or not parts.hostname:
         return ServerCheck(False, "Enter the server's address first, "
@@ -47,21 +53,29 @@ def check_server(address: str, token: str = "", timeout: float = TIMEOUT_S) -> S
     request = urllib.request.Request(url, headers={"User-Agent": "arcus-desktop"})
     if token.strip():
         request.add_header("Authorization", f"Bearer {token.strip()}")
+    pinned = request.type == "https" and bool(fingerprint.strip())
+    try:
+        context = tls.client_context(fingerprint) if pinned else None
+    except ValueError:
+        return ServerCheck(False, "The certificate fingerprint is not a SHA-256 fingerprint: "
+                                  "32 pairs of hex digits, like 3A:F1:…, as the server's "
+                                  "owner gave it.")
     start = time.monotonic()
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             body = response.read(4096)
     except urllib.error.HTTPError as e:
         return ServerCheck(False, _http_error(e.code, where))
     except urllib.error.URLError as e:
-        return ServerCheck(False, _unreachable(e.reason, where, timeout))
+        return _unreachable(e.reason, where, url, timeout)
     except (TimeoutError, socket.timeout):
         return ServerCheck(False, f"{where} did not answer within {timeout:g} s.")
     except OSError as e:  # a connection reset halfway, and the like
-        return ServerCheck(False, _unreachable(e, where, timeout))
+        return _unreachable(e, where, url, timeout)
     ms = (time.monotonic() - start) * 1000
+    trusted = "; its certificate is the one you trusted" if pinned else ""
     return ServerCheck(True, f"Connected: {where} is ready (answered in {ms:.0f} ms)"
-                             f"{_details(body)}.")
+                             f"{_details(body)}{trusted}.")
 
 
 def _details(body: bytes) -> str:
@@ -90,10 +104,17 @@ def _http_error(code: int, where: str) -> str:
     return f"{where} answered with an error (HTTP {code})."
 
 
-def _unreachable(reason, where: str, timeout: float) -> str:
+def _unreachable(reason, where: str, url: str, timeout: float) -> ServerCheck:
     if isinstance(reason, ssl.SSLCertVerificationError):
-        return (f"{where}'s certificate is not trusted ({reason.verify_message}). "
-                "Install the server's certificate, or ask its owner for a trusted one.")
+        shown = getattr(reason, "presented", "")  # a pin mismatch knows it
+        if not shown and tls.offers_pin(reason):
+            shown = tls.presented(url, timeout)
+        return ServerCheck(False, tls.refusal(reason, where, shown, here=True).user_text(),
+                           shown)
+    return ServerCheck(False, _why(reason, where, timeout))
+
+
+def _why(reason, where: str, timeout: float) -> str:
     if isinstance(reason, ssl.SSLError):
         return (f"A secure connection to {where} failed: does the server use https? "
                 "Try http:// instead.")

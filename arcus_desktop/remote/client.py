@@ -23,6 +23,7 @@ import numpy as np
 from ..core.errors import ArcusError
 from ..core.events import Loading, Notice
 from . import protocol as P
+from . import tls as T
 from . import voices
 from .jitter import FRAME, FRAME_S, JitterBuffer
 
@@ -59,10 +60,11 @@ class Step:  # what converse_live reads of a frame loop's result
 class RemoteLoop:
     def __init__(self, server_url: str, token: str | None, persona: dict | None = None,
                  sampling: dict | None = None, seed: int | None = None, events=None,
-                 settings: ClientSettings | None = None) -> None:
+                 settings: ClientSettings | None = None, fingerprint: str = "") -> None:
         self.server_url = server_url.strip()
         self.where = P.where(self.server_url)
         self._token = token or None
+        self._pin = fingerprint.strip()  # the server's certificate, pinned (remote/tls.py)
         self._persona = dict(persona or {})
         self._sampling, self._seed = sampling, seed
         self._events = events
@@ -282,6 +284,9 @@ class RemoteLoop:
         url = P.chat_url(self.server_url, self._persona.get("text") or "", voice,
                          self._sampling, self._seed)
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else None
+        tls_kwargs = {}
+        if url.startswith("wss:") and self._pin:
+            tls_kwargs["ssl"] = self._context()
         if first:
             self._progress(0.2, f"Connecting to the team server at {self.where}")
         try:
@@ -289,7 +294,7 @@ class RemoteLoop:
                                open_timeout=s.connect_timeout_s, ping_interval=s.ping_every_s,
                                ping_timeout=s.ping_timeout_s, close_timeout=2.0,
                                max_size=2 ** 20,
-                               user_agent_header="arcus-desktop")
+                               user_agent_header="arcus-desktop", **tls_kwargs)
         except InvalidStatus as e:
             raise P.http_refusal(e.response.status_code, e.response.body or b"",
                                  self.server_url, self._token is not None) from None
@@ -301,7 +306,11 @@ class RemoteLoop:
             raise P.ServerRefused(f"{self.where} did not answer as a team server ({e}).",
                                   "Check the address in Settings > Engine.") from None
         except (OSError, TimeoutError) as e:
-            raise P.unreachable(e, self.server_url, s.connect_timeout_s) from None
+            shown = ""
+            if T.offers_pin(e) and not isinstance(e, T.PinMismatch):  # for the user to compare
+                shown = await asyncio.to_thread(T.presented, self.server_url,
+                                                s.connect_timeout_s)
+            raise P.unreachable(e, self.server_url, s.connect_timeout_s, shown) from None
         if first:
             self._progress(0.5, "The team server is preparing the persona")
         said, error = "", ""
@@ -334,6 +343,14 @@ class RemoteLoop:
                 "It may be busy with another conversation (NVIDIA's reference server holds "
                 "one at a time) or overloaded; try again in a minute.") from None
         return ws
+
+    def _context(self):
+        try:
+            return T.client_context(self._pin)
+        except ValueError:
+            raise ArcusError(f"The certificate fingerprint for {self.where} is not a SHA-256 "
+                             "fingerprint.", "Check it in Settings > Engine: 32 pairs of "
+                             "hex digits, like 3A:F1:…, as the server's owner gave it.") from None
 
     def _closed(self, code: int | None, reason: str, said: str, error: str,
                 started: bool) -> ArcusError:
@@ -499,7 +516,7 @@ class RemoteLoop:
             try:
                 self._voice_name = await asyncio.to_thread(
                     voices.upload, self.server_url, path, self._token,
-                    self.settings.connect_timeout_s)
+                    self.settings.connect_timeout_s, self._pin)
             except ArcusError as e:
                 self._voice_name = preset
                 if first:

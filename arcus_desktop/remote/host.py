@@ -23,6 +23,7 @@ from .client import ClientSettings, RemoteLoop
 class RemoteConfig:
     server_url: str = ""
     token: str | None = field(default=None, repr=False)  # None: the keyring's, at each start
+    fingerprint: str = ""  # the server's certificate, pinned; "" for the usual checks
     input_device: object = None
     output_device: object = None
     echo_cancellation: bool = True
@@ -85,7 +86,7 @@ def _conversation(config: RemoteConfig, start: dict, commands, events, controls)
         from ..settings.app_settings import server_token
         token = server_token()
     remote = RemoteLoop(config.server_url, token, start.get("persona"), start.get("sampling"),
-                        start.get("seed"), events, config.client)
+                        start.get("seed"), events, config.client, config.fingerprint)
     remote.start()
     with contextlib.closing(remote):
         # The server may take seconds to get the persona ready: the app may stop meanwhile.

@@ -11,6 +11,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from ..core.errors import ArcusError, AuthError, NetworkError
 from ..core.transcript import SPACE
+from . import tls
 
 HANDSHAKE, AUDIO, TEXT, EVENT, CLOSING, PING = 0x00, 0x01, 0x02, 0x04, 0x05, 0x06
 RATE = 24_000
@@ -170,13 +171,14 @@ def closed(code: int | None, reason: str, said: str, error: str, server_url: str
                                                 "server's owner to look at its log."))
 
 
-def unreachable(error: BaseException, server_url: str, timeout: float) -> ArcusError:
+def unreachable(error: BaseException, server_url: str, timeout: float,
+                shown: str = "") -> ArcusError:
+    """`shown`: the fingerprint of the certificate the server presented, when that
+    certificate was refused (tls.presented)."""
     at = where(server_url)
     if isinstance(error, ssl.SSLCertVerificationError):
-        return ServerRefused(f"The team server at {at} has a certificate this computer does "
-                             f"not trust ({error.verify_message}).",
-                             "Install the server's certificate on this computer, or ask its "
-                             "owner for a trusted one.")
+        told = tls.refusal(error, at, shown)
+        return ServerRefused(told.message, told.hint)
     if isinstance(error, ssl.SSLError):
         return ServerRefused(f"A secure connection to {at} failed.",
                              "If the server does not use TLS, use an http:// address in "

@@ -9,13 +9,16 @@ import urllib.request
 
 from ..core.errors import ArcusError
 from . import protocol as P
+from . import tls
 
 LIMIT = 8 * 2 ** 20  # the server takes at most 8 MiB
 
 
-def upload(server_url: str, path: str, token: str | None, timeout: float) -> str:
+def upload(server_url: str, path: str, token: str | None, timeout: float,
+           fingerprint: str = "") -> str:
     """POST the user's voice recording to the server's /api/voices (an extension); the
-    name to use as voice_prompt. Raises ArcusError when the server will not take it."""
+    name to use as voice_prompt. Raises ArcusError when the server will not take it.
+    `fingerprint`: the server's pinned certificate (remote/tls.py)."""
     at = P.where(server_url)
     try:
         with open(path, "rb") as f:
@@ -29,7 +32,8 @@ def upload(server_url: str, path: str, token: str | None, timeout: float) -> str
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        context = tls.client_context(fingerprint) if request.type == "https" else None
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             name = json.loads(response.read(65536)).get("voice_prompt")
     except urllib.error.HTTPError as e:
         if e.code in (404, 405):

@@ -55,15 +55,19 @@ async def stop(server: Server, runner: web.AppRunner) -> None:
 async def _main(server: Server) -> None:
     config = server.config
     runner = await listen(server)
+    # Before saying it serves: a SIGTERM sent as soon as the log says so must drain.
+    signals = asyncio.Queue()
+    aio = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        aio.add_signal_handler(sig, signals.put_nowait, sig)
     scheme = "https" if config.tls else "http"
     print(f"serving {server.config.max_sessions} conversation slots on "
           f"{scheme}://{config.host}:{config.port} (websocket /api/chat"
           f"{', token required' if config.token else ''}); Ctrl+C drains and stops",
           file=sys.stderr, flush=True)
-    signals = asyncio.Queue()
-    aio = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        aio.add_signal_handler(sig, signals.put_nowait, sig)
+    if config.tls and (fingerprint := tls.fingerprint_of(config.ssl_dir)):
+        # What teammates compare with what their app shows (Settings > Engine).
+        print(f"certificate SHA-256 fingerprint: {fingerprint}", file=sys.stderr, flush=True)
     await signals.get()
     server.draining = True
     print(f"draining: {server.loop.sessions} conversations go on (up to {config.drain_s:g} s); "

@@ -3,14 +3,16 @@ self-signed certificate for teams without their own."""
 
 from __future__ import annotations
 
+import base64
 import datetime
-import hashlib
 import ipaddress
 import os
+import re
 import socket
 import ssl
 from pathlib import Path
 
+from ..core.certs import fingerprint
 from ..core.errors import ArcusError
 
 VALID_DAYS = 825  # the longest validity browsers accept for a server certificate
@@ -71,7 +73,18 @@ def make_cert(folder: Path, names: list[str] | None = None) -> str:
     with os.fdopen(fd, "wb") as f:
         f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                   serialization.NoEncryption()))
-    der = cert.public_bytes(serialization.Encoding.DER)
     (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    digest = hashlib.sha256(der).hexdigest().upper()
-    return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+    return fingerprint(cert.public_bytes(serialization.Encoding.DER))
+
+
+_PEM = re.compile(rb"-----BEGIN CERTIFICATE-----(.+?)-----END CERTIFICATE-----", re.DOTALL)
+
+
+def fingerprint_of(folder: Path) -> str:
+    """The SHA-256 fingerprint of the certificate the server presents (the first one in
+    cert.pem; a chain follows it); "" when there is none to read."""
+    try:
+        found = _PEM.search((folder / "cert.pem").read_bytes())
+        return fingerprint(base64.b64decode(found[1])) if found else ""
+    except (OSError, ValueError):
+        return ""

@@ -16,7 +16,9 @@ import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit
 
+from ..core.certs import normalize as normal_fingerprint
 from ..core.persona import ARCUS_COMPANION, DEFAULT_TOKEN_BUDGET, DEFAULT_VOICE, Persona
 from . import secrets as secret_store
 from . import sync as sync_settings
@@ -127,6 +129,9 @@ class SamplingSettings:
 class EngineSettings:
     mode: str = "auto"
     server_url: str = ""  # its token is a secret: keyring only
+    # The server's certificate, pinned by its SHA-256 ("AB:CD:…"); "" for the usual CA
+    # checks. It belongs to the server at server_url: a new server forgets it.
+    server_fingerprint: str = ""
 
 
 @dataclass
@@ -249,6 +254,16 @@ def check(s: AppSettings) -> list[Problem]:
         problems.append(Problem("engine/server_url",
                                 "The address must start with http://, https://, ws:// or wss:// "
                                 "and name a host, e.g. https://gpu-box:8998."))
+    pin = s.engine.server_fingerprint.strip()
+    if pin and normal_fingerprint(pin) is None:
+        problems.append(Problem("engine/server_fingerprint",
+                                "This is not a SHA-256 fingerprint: it has 32 pairs of hex "
+                                "digits, like 3A:F1:…. Copy it as the server's owner gave it, "
+                                "or leave it empty."))
+    elif pin and not url.lower().startswith(("https://", "wss://")):
+        problems.append(Problem("engine/server_fingerprint",
+                                "A certificate fingerprint needs a secure address: use "
+                                "https:// (or clear the fingerprint for a server without TLS)."))
     if not shortcut_ok(s.hotkey.shortcut):
         problems.append(Problem("hotkey/shortcut",
                                 "Use a combination with Ctrl, Alt, Shift or Meta, e.g. Ctrl+Alt+Space."))
@@ -267,6 +282,20 @@ def check(s: AppSettings) -> list[Problem]:
         if not s.sync.anon_key.strip():
             problems.append(Problem("sync/anon_key", "Enter the project's anon (public) key."))
     return problems
+
+
+def same_server(a: str, b: str) -> bool:
+    """Whether two addresses name the same server (host and port; the scheme's default
+    port when none is given), so that its pinned certificate still applies."""
+    def key(url: str):
+        parts = urlsplit(url.strip())
+        try:
+            port = parts.port
+        except ValueError:
+            return None
+        default = 443 if parts.scheme.lower() in ("https", "wss") else 80
+        return (parts.hostname, port or default) if parts.hostname else None
+    return key(a) is not None and key(a) == key(b)
 
 
 def server_url_ok(url: str) -> bool:

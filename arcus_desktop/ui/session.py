@@ -35,6 +35,7 @@ def host_config(s: AppSettings) -> HostConfig | RemoteConfig:
     """The engine process's settings: a team server's (mode "server"), or a local one's."""
     if s.engine.mode == "server":
         return RemoteConfig(server_url=s.engine.server_url,
+                            fingerprint=s.engine.server_fingerprint,
                             input_device=s.audio.input_device or None,
                             output_device=s.audio.output_device or None,
                             echo_cancellation=s.audio.echo_cancellation)

@@ -446,6 +446,38 @@ def test_team_server_path_tests_the_connection_and_keeps_the_token_in_the_keyrin
     assert not needs_setup(s)
 
 
+def test_a_self_signed_team_server_is_trusted_by_its_fingerprint(qtbot, service, tmp_path,
+                                                                  os_keyring):
+    from PySide6.QtWidgets import QMessageBox
+
+    from arcus_desktop.server.tls import make_cert
+
+    fingerprint = make_cert(tmp_path / "cert")
+    with health_server(ssl_dir=tmp_path / "cert") as url:
+        wizard = open_wizard(qtbot, service, None)
+        wizard.next()
+        page = wizard.server
+        qtbot.keyClicks(page.url, url)
+        qtbot.keyClicks(page.token, HEALTH_TOKEN)
+        with qtbot.waitSignal(page.tested, timeout=WAIT_MS) as result:
+            page.test.click()
+        assert not result.args[0].ok and fingerprint in page.result.text()
+        page.trust_button.click()
+        box = page.trust_box
+        qtbot.waitUntil(box.isVisible, timeout=WAIT_MS)
+        assert fingerprint.split(":")[0] in box.text()
+        trust = next(b for b in box.buttons()
+                     if box.buttonRole(b) == QMessageBox.ButtonRole.AcceptRole)
+        with qtbot.waitSignal(page.tested, timeout=WAIT_MS) as result:
+            trust.click()
+        assert result.args[0].ok and "the one you trusted" in page.result.text()
+        assert fingerprint in page.pin_note.text()
+        wizard.next()
+        finish(wizard)
+    s = service.settings
+    assert (s.engine.server_url, s.engine.server_fingerprint) == (url, fingerprint)
+
+
 def test_needs_setup_without_a_model_or_a_server():
     s = SettingsService(DictStore()).settings
     assert needs_setup(s)

@@ -1,5 +1,6 @@
 """Step 2 for a laptop without a suitable GPU: the team server's address and token
-(keyring only), with "Test connection" (bridge/server_check.py, off the GUI thread)."""
+(keyring only), with "Test connection" (bridge/server_check.py, off the GUI thread),
+which offers to trust a self-signed certificate by its fingerprint."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from ...bridge import tasks
 from ...bridge.server_check import ServerCheck, check_server
 from ...core.errors import ArcusError
 from ...settings import secrets
-from ...settings.app_settings import SECRET_NAMES, server_url_ok
+from ...remote.protocol import where
+from ...settings.app_settings import SECRET_NAMES, same_server, server_url_ok
+from ..settings import trust
 from ..settings.common import Message, Note, row
 from ..settings.engine_page import secret_field
 from .wizard import DONE
@@ -38,6 +41,15 @@ class ServerPage(QWizardPage):
         self.test.clicked.connect(self.test_connection)
         self.result = Message()
         self.result.setAccessibleName("Connection test result")
+        self.trust_button = QPushButton("T&rust this certificate…")
+        self.trust_button.clicked.connect(self.ask_trust)
+        self.trust_row = row(self.trust_button)
+        self.trust_row.hide()
+        self.pin_note = Note()  # the trusted certificate, when there is one
+        self.pin_note.hide()
+        self.fingerprint, self._pinned_for = "", ""
+        self._presented: tuple[str, str] | None = None  # (address, fingerprint) to trust
+        self.trust_box = None
         self.message = Message()  # the keyring refused the token
         url_label = QLabel("Server &address:")
         url_label.setBuddy(self.url)
@@ -55,13 +67,17 @@ class ServerPage(QWizardPage):
         layout.addWidget(self.keyring_note)
         layout.addWidget(row(self.test))
         layout.addWidget(self.result)
+        layout.addWidget(self.trust_row)
+        layout.addWidget(self.pin_note)
         layout.addWidget(self.message)
         layout.addStretch(1)
         self.task = None
 
     def initializePage(self) -> None:  # noqa: N802 (Qt's name)
         if not self.url.text():
-            self.url.setText(self.wizard().service.settings.engine.server_url)
+            engine = self.wizard().service.settings.engine
+            self.url.setText(engine.server_url)
+            self._pin(engine.server_url, engine.server_fingerprint)
         if not self.token.text():
             self.token.setText(secrets.get_secret(TOKEN) or "")
         ok = secrets.available()
@@ -79,25 +95,55 @@ class ServerPage(QWizardPage):
 
     def _edited(self) -> None:
         self.result.clear()
+        self.trust_row.hide()
+        self._presented = None
+        if self.fingerprint and not same_server(self.url.text(), self._pinned_for):
+            self._pin("", "")  # a pinned certificate belongs to its server
         self.wizard().choices.server_check = None
         self.completeChanged.emit()
 
     def test_connection(self) -> None:
-        url, token = self.url.text().strip(), self.token.text()
+        url, token, pin = self.url.text().strip(), self.token.text(), self.fingerprint
         self.test.setEnabled(False)
+        self.trust_row.hide()
         self.result.show_text(f"Asking {url or 'the server'}…", "info")
-        self.task = tasks.run(lambda: check_server(url, token), self._tested,
-                              lambda text: self._tested(ServerCheck(False, text)),
+        self.task = tasks.run(lambda: (url, check_server(url, token, fingerprint=pin)),
+                              self._tested,
+                              lambda text: self._tested((url, ServerCheck(False, text))),
                               "testing the team server")
 
-    def _tested(self, check: ServerCheck) -> None:
+    def _tested(self, answer: tuple[str, ServerCheck]) -> None:
+        url, check = answer
         self.test.setEnabled(True)
         self.result.show_text(check.text, "ok" if check.ok else "error")
+        if check.presented and url == self.url.text().strip():
+            self._presented = (url, check.presented)
+            self.trust_row.show()
         self.wizard().choices.server_check = check
         self.tested.emit(check)
 
+    def ask_trust(self) -> None:
+        if self._presented is None:
+            return
+        url, presented = self._presented
+        self.trust_box = trust.ask(self, where(url), presented,
+                                   self.fingerprint if self.fingerprint != presented else "",
+                                   lambda fp: self._trusted(url, fp))
+
+    def _trusted(self, url: str, presented: str) -> None:
+        if url != self.url.text().strip():
+            return  # the address changed meanwhile
+        self._pin(url, presented)
+        self.test_connection()  # shows that it now connects
+
+    def _pin(self, url: str, fingerprint: str) -> None:
+        self.fingerprint, self._pinned_for = fingerprint, url
+        self.pin_note.setText(f"Trusted certificate: SHA-256 {fingerprint}")
+        self.pin_note.setVisible(bool(fingerprint))
+
     def validatePage(self) -> bool:  # noqa: N802 (Qt's name)
         self.wizard().choices.server_url = self.url.text().strip()
+        self.wizard().choices.server_fingerprint = self.fingerprint
         if not self.token.isEnabled():
             return True
         token = self.token.text().strip()

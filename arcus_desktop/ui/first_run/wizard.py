@@ -30,6 +30,7 @@ class Choices:
     model_dir: Path | None = None
     stt_dir: Path | None = None
     server_url: str = ""
+    server_fingerprint: str = ""  # its certificate, trusted on the server page
     server_check: ServerCheck | None = None
 
     @property
@@ -49,6 +50,7 @@ class Choices:
         s.engine.mode = self.saved_mode
         if self.mode == "server":
             s.engine.server_url = self.server_url.strip()
+            s.engine.server_fingerprint = self.server_fingerprint
         return s
 
 

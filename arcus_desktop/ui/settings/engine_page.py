@@ -1,5 +1,6 @@
 """Engine: how the model runs (on this GPU, smaller, or on the team's server), the team
-server's address and token with a connection test, and the Hugging Face token."""
+server's address, certificate fingerprint and token with a connection test (which offers
+to trust a self-signed certificate), and the Hugging Face token."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from PySide6.QtWidgets import QComboBox, QLineEdit, QPushButton, QToolButton
 
 from ...bridge import tasks
 from ...bridge.server_check import ServerCheck, check_server
+from ...core.certs import normalize
 from ...engine.modes import GIB, NEEDS
-from ...settings.app_settings import ENGINE_MODES, AppSettings, Secrets
+from ...remote.protocol import where
+from ...settings.app_settings import ENGINE_MODES, AppSettings, Secrets, same_server
+from . import trust
 from .common import Message, Note, Page, row
 
 
@@ -65,14 +69,34 @@ class EnginePage(Page):
         self.server_url.setPlaceholderText("https://gpu-box:8998")
         self.server_url.setClearButtonEnabled(True)
         self.add_field("engine/server_url", "&Team server:", self.server_url)
+        self.fingerprint = QLineEdit()
+        self.fingerprint.setPlaceholderText("Only for a self-signed certificate: AB:CD:…")
+        self.fingerprint.setClearButtonEnabled(True)
+        self.add_field("engine/server_fingerprint", "Certificate &fingerprint:",
+                       self.fingerprint,
+                       note="The SHA-256 fingerprint the server's owner gave you (`serve "
+                            "--make-cert` prints it). Arcus then accepts exactly that "
+                            "certificate from this server. Leave it empty for a certificate "
+                            "from a trusted authority.")
         self.server_token, show = secret_field("Token from the server's owner, if it needs one")
         self.test = QPushButton("Test &connection")
         self.test.clicked.connect(self.test_connection)
         self.test_result = Message()
         self.test_result.setAccessibleName("Connection test result")
+        self.trust_button = QPushButton("T&rust this certificate…")
+        self.trust_button.setToolTip("Compare the server's certificate fingerprint with the "
+                                     "one its owner gave you, and trust it if they match.")
+        self.trust_button.clicked.connect(self.ask_trust)
+        self.trust_row = row(self.trust_button)
+        self.trust_row.hide()
         self.add_field("secrets/server_token", "Ser&ver token:",
                        row(self.server_token, show, stretch=False), focus=self.server_token,
-                       extra=(row(self.test), self.test_result))
+                       extra=(row(self.test), self.test_result, self.trust_row))
+        self.server_url.textChanged.connect(self._address_edited)
+        self.fingerprint.textChanged.connect(self._fingerprint_edited)
+        self._pinned_for = ""  # the address the fingerprint was given for
+        self._presented: tuple[str, str] | None = None  # (address, fingerprint) to trust
+        self.trust_box = None
 
         self.hf_token, show_hf = secret_field("hf_…")
         self.keyring_note = Note("Tokens are kept in the system's password store, never in "
@@ -100,12 +124,16 @@ class EnginePage(Page):
         self.mode.setCurrentIndex(max(0, self.mode.findData(s.engine.mode)))
         self._mode_changed()
         self.server_url.setText(s.engine.server_url)
+        self.fingerprint.setText(s.engine.server_fingerprint)
+        self._pinned_for = s.engine.server_url
         self.server_token.setText(secrets.server_token)
         self.hf_token.setText(secrets.hf_token)
 
     def store(self, s: AppSettings, secrets: Secrets) -> None:
         s.engine.mode = self.mode.currentData()
         s.engine.server_url = self.server_url.text().strip()
+        pin = self.fingerprint.text().strip()
+        s.engine.server_fingerprint = normalize(pin) or pin  # as typed when wrong: checked
         if self.server_token.isEnabled():
             secrets.server_token = self.server_token.text().strip()
             secrets.hf_token = self.hf_token.text().strip()
@@ -118,15 +146,58 @@ class EnginePage(Page):
     def test_connection(self) -> None:
         """GET <address>/healthz on a worker thread; the answer shows under the button."""
         url, token = self.server_url.text().strip(), self.server_token.text()
+        pin = self.fingerprint.text().strip()
         self.test.setEnabled(False)
+        self.trust_row.hide()
+        self._presented = None
         self.test_result.show_text(f"Asking {url or 'the server'}…", "info")
-        self.task = tasks.run(lambda: check_server(url, token), self._tested, self._test_failed,
-                              "testing the team server")
+        self.task = tasks.run(lambda: (url, check_server(url, token, fingerprint=pin)),
+                              self._tested, self._test_failed, "testing the team server")
 
-    def _tested(self, result: ServerCheck) -> None:
+    def _tested(self, answer: tuple[str, ServerCheck]) -> None:
+        url, result = answer
         self.test.setEnabled(True)
         self.test_result.show_text(result.text, "ok" if result.ok else "error")
+        if result.presented and url == self.server_url.text().strip():
+            self._presented = (url, result.presented)
+            self.trust_row.show()
         self.tested.emit(result)
 
     def _test_failed(self, text: str) -> None:
-        self._tested(ServerCheck(False, text))
+        self._tested((self.server_url.text().strip(), ServerCheck(False, text)))
+
+    # --- trusting the server's certificate ----------------------------------------------
+
+    def ask_trust(self) -> None:
+        """Show the presented fingerprint and ask the user to compare it with the
+        owner's; trusting puts it in the fingerprint field (saved with the settings)."""
+        if self._presented is None:
+            return
+        url, presented = self._presented
+        pinned = normalize(self.fingerprint.text()) or ""
+        self.trust_box = trust.ask(self, where(url), presented,
+                                   pinned if pinned != presented else "",
+                                   lambda fp: self._trust(url, fp))
+
+    def _trust(self, url: str, presented: str) -> None:
+        if url != self.server_url.text().strip():
+            return  # the address changed meanwhile: this certificate is another server's
+        self.fingerprint.setText(presented)  # an edit like typing it: Apply saves it
+        self._pinned_for = url
+        self._presented = None
+        self.trust_row.hide()
+        self.test_connection()  # shows that it now connects
+
+    def _address_edited(self, text: str) -> None:
+        # A pinned certificate belongs to its server: another address forgets it, and a
+        # certificate offered for the old one is not offered any more.
+        if self._loading:
+            return
+        self.trust_row.hide()
+        self._presented = None
+        if self.fingerprint.text() and not same_server(text, self._pinned_for):
+            self.fingerprint.clear()
+
+    def _fingerprint_edited(self, _text: str) -> None:
+        if not self._loading:
+            self._pinned_for = self.server_url.text()
