@@ -86,9 +86,11 @@ def test_a_conversation_through_a_team_server(qtbot, speaking, os_keyring):
     # Both sides' turns, from the local turn tracker.
     ended = [e.turn for e in seen.turns if isinstance(e, TurnEnded)]
     assert {"user", "assistant"} <= {t.speaker for t in ended}
-    # The round trip is in the statistics: on loopback, mostly the two frames in hand.
+    # The round trip is in the statistics: on loopback, mostly the frames in hand (two,
+    # fewer for a moment after the buffer trims; audio callbacks that come bunched
+    # shorten a few trips further), never the seconds a stall would show.
     latency = [s.latency_ms for s in seen.stats]
-    assert all(ms is not None and 100 < ms < 500 for ms in latency), latency
+    assert all(ms is not None and 40 < ms < 500 for ms in latency), latency
     # The frame time is the server's, once its first stats event came (after 2 s).
     assert all(s.compute_ms_p50 == 3.0 for s in seen.stats[1:])
     # The conversation was recorded here, the assistant's words with it.
