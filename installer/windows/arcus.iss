@@ -6,6 +6,8 @@
 #define AppName "Arcus Desktop"
 #define AppId "io.arcus.ArcusDesktop"
 #define AppExe "arcus-desktop.exe"
+; Where QSettings keeps the app's settings on Windows (bridge/settings_store.py).
+#define SettingsKey "Software\Arcus\arcus-desktop"
 #ifndef AppVersion
   #define AppVersion "0.1.0"
 #endif
@@ -61,10 +63,24 @@ Filename: "{app}\{#AppExe}"; Description: "Start {#AppName}"; Flags: nowait post
 
 [Code]
 // Uninstalling keeps memories, recordings and settings unless the user asks otherwise.
+// A data folder moved in Settings is the user's own choice of place (it may hold other
+// files): it is named, never deleted.
 procedure CurUninstallStepChanged(CurUninstallStep: TUninstallStep);
+var
+  Moved: String;
 begin
   if (CurUninstallStep = usPostUninstall) and not UninstallSilent then
     if MsgBox('Also delete your Arcus memories, recordings and settings?', mbConfirmation,
               MB_YESNO or MB_DEFBUTTON2) = IDYES then
+    begin
+      if not RegQueryStringValue(HKCU, '{#SettingsKey}\data', 'folder', Moved) then
+        Moved := '';
       DelTree(ExpandConstant('{localappdata}\arcus-desktop'), True, True, True);
+      RegDeleteKeyIncludingSubkeys(HKCU, '{#SettingsKey}');
+      RegDeleteKeyIfEmpty(HKCU, 'Software\Arcus');
+      if Moved <> '' then
+        MsgBox('Your Arcus data folder was moved to ' + Moved + ' and has been left there: ' +
+               'delete it yourself if you no longer want it. Saved tokens are in Windows ' +
+               'Credential Manager under "arcus-desktop".', mbInformation, MB_OK);
+    end;
 end;

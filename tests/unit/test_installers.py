@@ -162,3 +162,17 @@ def test_deb_installs_into_a_clean_root_and_purge_keeps_user_data(tmp_path):
     debroot.run_purge_command(debroot.purge_command(proc.stdout), home)
     assert [path for path in kept if path.exists()] == []
     assert (home / "Documents").is_dir()
+
+
+def test_iss_uninstall_deletes_the_apps_own_settings_when_asked():
+    from arcus_desktop.bridge import settings_store
+
+    iss = _iss()
+    key = re.search(r'#define SettingsKey "([^"]+)"', iss).group(1)
+    assert key == f"Software\\{settings_store.ORGANIZATION}\\{settings_store.APPLICATION}"
+    code = iss.split("[Code]")[1]
+    asked = code.split("= IDYES then")[1]
+    assert "RegDeleteKeyIncludingSubkeys(HKCU, '{#SettingsKey}')" in asked
+    # a moved data folder (the "data/folder" setting) is named, never deleted
+    assert "RegQueryStringValue(HKCU, '{#SettingsKey}\\data', 'folder', Moved)" in asked
+    assert "DelTree(Moved" not in code
