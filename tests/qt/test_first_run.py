@@ -43,6 +43,8 @@ TOKEN = "hf_5ecretTestToken"
 GPU_24 = "NVIDIA GeForce RTX 4090, 24564, 24010\n"
 GPU_12 = "NVIDIA GeForce RTX 3060, 12288, 11822\n"
 GPU_8 = "NVIDIA GeForce RTX 3070, 8192, 7814\n"
+GPU_6 = "NVIDIA GeForce RTX 2060, 6144, 5730\n"
+GPU_3 = "NVIDIA GeForce GTX 1050, 3072, 2900\n"
 
 
 @pytest.fixture(autouse=True)
@@ -143,6 +145,8 @@ def finish(wizard) -> None:
     (GPU_24, "bf16", "holds the whole model"),
     (GPU_12, "int8", "full precision (about 17.5 GiB) does not fit"),
     (GPU_8, "int4", "only 4-bit weights fit"),
+    (GPU_6, "offload", "1.6 times slower than real time"),
+    (GPU_3, "server", "too small for the model"),
     (None, "server", "Without an NVIDIA GPU"),
     ("No devices were found\n", "server", "Without an NVIDIA GPU"),
 ])

@@ -21,6 +21,8 @@ WHY = {  # what each way means, in a line
     "bf16": "The best sound. Needs an NVIDIA GPU with about {need} of free memory.",
     "int8": "Nearly the same sound in less memory: about {need}.",
     "int4": "Fits about {need}, remembers only the last two minutes and may lag behind.",
+    "offload": "Fits about {need} by keeping most of the model in this computer's memory: "
+               "about 1.6 times slower than real time, so replies lag far behind.",
     "server": "The model runs on a computer your team shares; this one only sends and "
               "plays the audio. Works on any laptop.",
 }
@@ -61,8 +63,14 @@ def because(mode: str, gpu: gpu_probe.Gpu | None) -> str:
     if mode == "int4":
         return (f"With {free} free, only 4-bit weights fit. Replies may lag behind and Arcus "
                 "remembers only the last two minutes: a team server would sound better.")
+    if mode == "offload":
+        return (f"With {free} free, even 4-bit weights (about {_gib(NEEDS['int4'][0])}) do not "
+                "fit, so most of the model stays in this computer's memory and crosses to the "
+                "GPU every frame: about 1.6 times slower than real time. Choose a team server "
+                "if your team has one: it will sound much better.")
     return (f"With {free} free, this GPU is too small for the model (it needs at least "
-            f"{_gib(NEEDS['int4'][0])}), so a team server does the work.")
+            f"{_gib(NEEDS['offload'][0])}, even with most of it in this computer's memory), "
+            "so a team server does the work.")
 
 
 class ComputerPage(QWizardPage):

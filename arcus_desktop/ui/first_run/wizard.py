@@ -16,7 +16,7 @@ from ...engine.modes import ModePick
 from ...settings.app_settings import AppSettings
 
 COMPUTER, LICENCE, DOWNLOAD, SERVER, DONE = range(5)
-LOCAL_MODES = ("bf16", "int8", "int4")
+LOCAL_MODES = ("bf16", "int8", "int4", "offload")
 
 
 @dataclass
