@@ -39,6 +39,23 @@ def describe() -> list[tuple[str, str]]:
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         rows.append(("gpu", f"{props.name}, {props.total_memory / 2**30:.1f} GiB"))
+        rows.append(("low-memory kernels", low_memory_kernels(torch.device("cuda", 0))))
     else:
         rows.append(("gpu", "none (the engine would run on the CPU, far slower than real time)"))
     return rows
+
+
+def low_memory_kernels(device: torch.device) -> str:
+    """Whether the 8-bit and 4-bit modes multiply by packed weights here (fast) or must
+    expand them first (4-bit then lags behind real time)."""
+    from . import quant_kernels as K
+
+    if not K.ENABLED:
+        return "switched off (ARCUS_QUANT_KERNELS=0): 8-bit and 4-bit expand their weights"
+    slow = [name for mode, name in (("int8", "8-bit"), ("int4", "4-bit"))
+            if not K.available(mode, device, 4096, 4096, 64)]
+    if not slow:
+        return "8-bit and 4-bit read packed weights"
+    cc = ".".join(map(str, torch.cuda.get_device_capability(device)))
+    return (f"{' and '.join(slow)} must expand weights here (compute capability {cc}; the "
+            "kernels need 8.0 or newer, e.g. an RTX 30-series, and Triton): slower")
