@@ -72,7 +72,23 @@ def tiny_check(tiny: Path, tiny_stt: Path, pcm: np.ndarray, device: str, frames:
     }
 
 
-def full_shape(pcm: np.ndarray, frames: int, warmup: int) -> dict:
+def quantized(lm, mode: str, dtype):
+    """The random STT LM with its matrices quantized in place, as loading would (the
+    bench builds random weights in memory instead of reading a checkpoint)."""
+    from arcus_desktop.engine import quant
+
+    state = lm.state_dict()
+    targets = {n: mods for n in state if (mods := quant.modules_for(n, 0))}
+    quant.swap_in(lm, [m for mods in targets.values() for m in mods], mode, dtype, state[next(iter(targets))].device)
+    for name, (module_name,) in targets.items():
+        layer = lm.get_submodule(module_name)
+        layer.codes, layer.scales = quant.quantize(state[name], mode)
+    del state
+    torch.cuda.empty_cache()
+    return lm
+
+
+def full_shape(pcm: np.ndarray, frames: int, warmup: int, stt_mode: str = "bf16") -> dict:
     device, dtype = torch.device("cuda"), torch.bfloat16
     lm = random_lm(dict(C.PERSONAPLEX_LM_KWARGS, dep_q=C.NUM_CODEBOOKS), device, dtype)
     mimi = random_mimi(None, device)
@@ -86,8 +102,10 @@ def full_shape(pcm: np.ndarray, frames: int, warmup: int) -> dict:
     kwargs = {k: v for k, v in STT_1B.items()
               if k not in stt_checkpoint._NOT_KWARGS and k != "conditioners"}
     stt_lm = random_lm(kwargs, device, dtype)
+    if stt_mode != "bf16":
+        stt_lm = quantized(stt_lm, stt_mode, dtype)
     speech = stt.SpeechToText(stt_lm, tokenizer, stt_checkpoint.SttFiles(tok_dir, STT_1B))
-    params = sum(p.numel() for p in stt_lm.parameters())
+    params = sum(p.numel() for p in stt_lm.parameters())  # left unquantized: embeddings, norms
     sync(device)
     weights = torch.cuda.memory_allocated() - before
 
@@ -99,7 +117,7 @@ def full_shape(pcm: np.ndarray, frames: int, warmup: int) -> dict:
     plan = generator.plan_prompt(lm, text, voice_embeddings=voice_emb, voice_ring=ring)
     persona = PreparedPersona(Persona(), plan, prompt.TextPrompt("", text, len(text)), "random")
 
-    result = {"stt_params": params, "stt_weights_gib": weights / 2**30}
+    result = {"stt_mode": stt_mode, "stt_params_unquantized": params, "stt_weights_gib": weights / 2**30}
     for name, engine in (("without_stt", Engine(loaded, cache_dir=tok_dir)),
                          ("with_stt", Engine(loaded, cache_dir=tok_dir, stt=speech))):
         times = []
@@ -151,6 +169,9 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--device", default="cuda", help="cpu runs the tiny check only (no graphs)")
+    ap.add_argument("--stt-modes", nargs="+", default=["bf16"], choices=("bf16", "int8"),
+                    help="the STT's precision in the full-shape runs (int8: as beside a "
+                         "low-memory PersonaPlex)")
     ap.add_argument("--out")
     args = ap.parse_args()
     pcm = read_wav(Path(args.wav))
@@ -159,8 +180,11 @@ def main() -> int:
               "tiny": tiny_check(Path(args.tiny), Path(args.tiny_stt), pcm, args.device)}
     print(json.dumps(report, indent=1), flush=True)
     if args.device == "cuda":
-        report["full_shape"] = full_shape(pcm, args.frames, args.warmup)
-        print(json.dumps(report["full_shape"], indent=1))
+        for mode in args.stt_modes:
+            key = "full_shape" if mode == "bf16" else f"full_shape_stt_{mode}"
+            report[key] = full_shape(pcm, args.frames, args.warmup, mode)
+            print(json.dumps(report[key], indent=1), flush=True)
+            torch.cuda.empty_cache()
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=1))
     return 0 if all(v for k, v in report["tiny"].items() if k != "distinct_stt_tokens") else 1

@@ -146,8 +146,9 @@ def timed_words(tokens: Iterable[int], piece: Callable[[int], str | None], delay
 
 
 def load(files: SttFiles, device: torch.device, dtype: torch.dtype | None = None,
-         lean: bool = True) -> SpeechToText:
-    """Check, then load the LM and tokenizer of a speech-to-text checkpoint."""
+         lean: bool = True, quant_mode: str = "bf16") -> SpeechToText:
+    """Check, then load the LM and tokenizer of a speech-to-text checkpoint (its
+    weights quantized as they are read with quant_mode int8, as quant.py does)."""
     from .torch_env import default_dtype
 
     try:
@@ -157,7 +158,8 @@ def load(files: SttFiles, device: torch.device, dtype: torch.dtype | None = None
             raise CheckpointShapeError(
                 f"The speech-to-text tokenizer has {tokenizer.vocab_size()} pieces but the "
                 f"model knows {kwargs['text_card']}.", HINT)
-        lm = model.load_lm(files.lm, kwargs, 0, device, dtype or default_dtype(device), dep_steps=0)
+        lm = model.load_lm(files.lm, kwargs, 0, device, dtype or default_dtype(device), dep_steps=0,
+                           quant_mode=quant_mode)
     except ArcusError as e:
         raise _reworded(e) from e
     return SpeechToText(lm, tokenizer, files, lean)
@@ -196,8 +198,9 @@ def attach(loaded: model.LoadedModel, stt_dir: str | os.PathLike | None = None,
     try:
         files = stt_checkpoint.locate(stt_dir)
         check_codec(files, loaded.mimi, loaded.files.mimi)
-        _check_room(loaded, files)
-        speech = load(files, loaded.device, loaded.lm.dtype)
+        mode = quant_mode_for(loaded.quant_mode)
+        _check_room(loaded, files, mode)
+        speech = load(files, loaded.device, loaded.lm.dtype, quant_mode=mode)
         speech.prefix_codes = _silence_codes(loaded.mimi, speech.n_q, speech.prefix_frames)
     except ArcusError as e:
         if loaded.device.type == "cuda":
@@ -214,13 +217,24 @@ STT_STATE = 0.15 * GIB  # its streaming state (0.09 GiB measured) and activation
 CONVERSATION_WORKING = 0.5 * GIB  # PersonaPlex's activations and CUDA graph pools
 
 
+INT8_SHARE = 0.6  # of the bf16 file's bytes once quantized (its embeddings stay bf16)
+
+
+def quant_mode_for(personaplex_mode: str) -> str:
+    """The STT's precision next to PersonaPlex in `personaplex_mode`: full precision
+    beside the full model; on a GPU small enough for a low-memory mode, 8-bit weights
+    (1.1 instead of 1.8 GiB), which is what lets the user's words fit beside 8-bit
+    PersonaPlex on a 12 GB card."""
+    return "bf16" if personaplex_mode == "bf16" else "int8"
+
+
 def shortfall(free: int, stt_bytes: int, persona_later: int) -> float:
     """Bytes missing for the STT's weights and state once PersonaPlex has taken what its
     conversations allocate later (0 when it fits)."""
     return max(0.0, stt_bytes + STT_STATE + persona_later + CONVERSATION_WORKING - free)
 
 
-def _check_room(loaded: model.LoadedModel, files: SttFiles) -> None:
+def _check_room(loaded: model.LoadedModel, files: SttFiles, mode: str) -> None:
     """PersonaPlex comes first: its key/value cache is only allocated when a conversation
     starts, so an STT loaded into that room would make every conversation fail."""
     if loaded.device.type != "cuda":
@@ -230,7 +244,8 @@ def _check_room(loaded: model.LoadedModel, files: SttFiles) -> None:
     lm = loaded.lm
     free, _ = torch.cuda.mem_get_info(loaded.device)
     later = modes.kv_bytes(lm.context or 0, len(lm.transformer.layers), lm.dim)
-    short = shortfall(free, files.lm.stat().st_size, later)
+    size = files.lm.stat().st_size * (INT8_SHARE if mode == "int8" else 1)
+    short = shortfall(free, int(size), later)
     if short:
         raise DeviceError(
             f"The GPU has too little memory for the speech-to-text model next to PersonaPlex "

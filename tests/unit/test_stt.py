@@ -122,6 +122,26 @@ def test_frame_loop_with_stt_keeps_personaplex_tokens(tiny_engine, tiny_stt_engi
     assert tiny_stt_engine.mimi.num_codebooks == C.NUM_CODEBOOKS
 
 
+def test_beside_a_low_memory_personaplex_the_stt_is_8_bit_too(tiny_model, tiny_stt, tiny_stt_engine,
+                                                              speech):
+    from arcus_desktop.engine import quant
+
+    engine = Engine.load(tiny_model, "cpu", quant_mode="int8", stt_dir=tiny_stt)
+    quantized = [m for m in engine.stt.lm.modules() if isinstance(m, quant.QuantLinear)]
+    assert quantized and all(m.mode == "int8" for m in quantized)
+    assert not any(isinstance(m, quant.QuantLinear) for m in tiny_stt_engine.stt.lm.modules())
+    # It still hears: the user's tokens mostly agree with the full-precision STT's on the
+    # same 8-bit PersonaPlex conversation.
+    pcm = speech[: 30 * C.FRAME_SIZE]
+    persona = Persona(voice="NATM1")
+    low = [r.user_token for r in _run(engine, persona, pcm, Sampling(greedy=True), 3)]
+    full_stt = Engine(engine.loaded, stt=stt.load(stt_checkpoint.locate(tiny_stt), torch.device("cpu")))
+    full_stt.stt.prefix_codes = engine.stt.prefix_codes
+    full = [r.user_token for r in _run(full_stt, persona, pcm, Sampling(greedy=True), 3)]
+    assert len(low) == len(full) == 37
+    assert sum(a == b for a, b in zip(low, full)) >= 0.8 * len(full)
+
+
 def test_user_tokens_match_a_separate_encode_and_step(tiny_stt_engine, speech):
     """Inside the frame loop, the user's tokens are those of a plain 32-codebook encode
     stepped through the speech-to-text model on its own."""
