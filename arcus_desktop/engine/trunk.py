@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from moshi.models.lm import LMModel
 
 from . import offload
-from .depformer import _rms_norm
+from .depformer import _rms_norm, keep_float32_scales
 
 
 def supported(lm: LMModel) -> bool:
@@ -66,6 +66,7 @@ class Trunk:
         half = self.head_dim // 2
         ds = torch.arange(half, device=lm.device, dtype=torch.float32)
         self.freqs = torch.exp(ds * (-math.log(lm.transformer.rope.max_period) * 2 / self.head_dim))
+        keep_float32_scales([n for layer in lm.transformer.layers for n in (layer.norm1, layer.norm2)])
 
     def step(self, x: torch.Tensor) -> torch.Tensor:
         """Run one frame's input [B, 1, dim] through all layers (no output norm)."""
