@@ -113,3 +113,19 @@ def purge_command(output: str) -> str:
 def run_purge_command(command: str, home: Path) -> None:
     subprocess.run(["sh", "-c", command], check=True, timeout=60,
                    env={"HOME": str(home), "PATH": "/usr/bin:/bin"})
+
+
+def check_purged(root: Path, proc: subprocess.CompletedProcess, home: Path,
+                 kept: dict[Path, bytes], gone: list[str]) -> None:
+    """After `dpkg --purge` (proc): the package's files (`gone`, relative to root) are
+    gone, the user's files are untouched, and the command purge prints deletes every
+    one of them and nothing else."""
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert status(root) in ("", "unknown ok not-installed")
+    for path in gone:
+        assert not (root / path).exists() and not (root / path).is_symlink(), path
+    assert {path: path.read_bytes() for path in kept} == kept
+    (home / "Documents").mkdir()
+    run_purge_command(purge_command(proc.stdout), home)
+    assert [path for path in kept if path.exists()] == []
+    assert (home / "Documents").is_dir()

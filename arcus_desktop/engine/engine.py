@@ -15,7 +15,7 @@ from ..core.persona import Persona
 from . import checkpoint, generator, model, prompt
 from . import constants as C
 from .persona_cache import PersonaCache
-from .voices import VoiceLibrary, prepare_recording, recording_key
+from .voices import VoiceLibrary, prepare_recording
 
 if TYPE_CHECKING:
     from .stt import SpeechToText

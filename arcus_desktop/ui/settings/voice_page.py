@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QFileDialog, QLineEdit, 
 
 from ...settings.app_settings import (RECORDING_SUFFIXES, AppSettings, Problem, Secrets,
                                       describe_voice)
-from .common import Message, Note, Page, row
+from .common import Note, Page, row
 from .listen import ListenButton
 
 CONSENT = "I have the &speaker's consent"
