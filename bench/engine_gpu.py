@@ -28,6 +28,7 @@ os.environ.setdefault("NO_TORCH_COMPILE", "1")
 
 import torch  # noqa: E402
 from moshi.models import loaders  # noqa: E402
+from moshi.models.compression import MimiModel  # noqa: E402
 from moshi.models.lm import LMModel  # noqa: E402
 
 from arcus_desktop.core.persona import Persona  # noqa: E402
@@ -58,6 +59,17 @@ def random_mimi(config: dict | None, device: torch.device):
     return mimi.eval()
 
 
+def random_model(shape: str, device: torch.device) -> tuple[LMModel, MimiModel]:
+    """PersonaPlex's full shape or the test kit's tiny one (all 8 depformer steps), random
+    weights: bf16 on a GPU, float32 on the CPU."""
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    if shape == "full":
+        kwargs, mimi_config = dict(C.PERSONAPLEX_LM_KWARGS, dep_q=C.NUM_CODEBOOKS), None
+    else:
+        kwargs, mimi_config = dict(testkit.TINY_LM_KWARGS, dep_q=C.NUM_CODEBOOKS), testkit.TINY_MIMI_CONFIG
+    return random_lm(kwargs, device, dtype), random_mimi(mimi_config, device)
+
+
 def read_wav(path: Path) -> np.ndarray:
     with wave.open(str(path)) as w:
         assert w.getframerate() == C.SAMPLE_RATE and w.getnchannels() == 1 and w.getsampwidth() == 2
@@ -86,16 +98,11 @@ def main() -> int:
     args = ap.parse_args()
 
     device = torch.device(args.device)
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    if args.shape == "full":
-        kwargs, mimi_config = dict(C.PERSONAPLEX_LM_KWARGS, dep_q=C.NUM_CODEBOOKS), None
-    else:
-        kwargs, mimi_config = dict(testkit.TINY_LM_KWARGS, dep_q=C.NUM_CODEBOOKS), testkit.TINY_MIMI_CONFIG
     torch.manual_seed(0)
 
     t0 = time.perf_counter()
-    lm = random_lm(kwargs, device, dtype)
-    mimi = random_mimi(mimi_config, device)
+    lm, mimi = random_model(args.shape, device)
+    dtype = lm.dtype
     sync(device)
     build_s = time.perf_counter() - t0
     params = sum(p.numel() for p in lm.parameters())
@@ -112,7 +119,7 @@ def main() -> int:
     voice_emb = (torch.randn(args.voice_frames - 1, lm.dim, generator=g) * 0.02).to(dtype)
     voice_ring = torch.randint(0, 2048, (C.NUM_STREAMS, 4), generator=g)
     voice_ring[0] = C.TEXT_PAD
-    text = torch.randint(4, kwargs["text_card"], (args.text_tokens,), generator=g).tolist()
+    text = torch.randint(4, lm.text_card, (args.text_tokens,), generator=g).tolist()
 
     def prepared() -> PreparedPersona:
         plan = generator.plan_prompt(lm, text, voice_embeddings=voice_emb, voice_ring=voice_ring)

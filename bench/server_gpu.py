@@ -120,15 +120,9 @@ def build_engine(args):
     device = torch.device(args.device)
     if args.model_dir:
         return Engine.load(args.model_dir, args.device, user_words=False)
-    from engine_gpu import random_lm, random_mimi
+    from engine_gpu import random_model
 
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    if args.shape == "full":
-        kwargs, mimi_config = dict(C.PERSONAPLEX_LM_KWARGS, dep_q=C.NUM_CODEBOOKS), None
-    else:
-        kwargs, mimi_config = dict(testkit.TINY_LM_KWARGS, dep_q=C.NUM_CODEBOOKS), testkit.TINY_MIMI_CONFIG
-    lm = random_lm(kwargs, device, dtype)
-    mimi = random_mimi(mimi_config, device)
+    lm, mimi = random_model(args.shape, device)
     folder = Path(tempfile.mkdtemp(prefix="server-bench-"))
     testkit._write_tokenizer(folder / C.TOKENIZER_FILE)
     testkit.write_voices(folder / C.VOICES_FILE, lm, mimi, VOICES)

@@ -20,10 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from engine_gpu import pct, random_lm, random_mimi, read_wav, sync  # noqa: E402
+from engine_gpu import pct, random_model, read_wav, sync  # noqa: E402
 from moshi.utils.compile import CUDAGraphed  # noqa: E402
 
-from arcus_desktop.engine import constants as C, generator, testkit  # noqa: E402
+from arcus_desktop.engine import constants as C, generator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,16 +77,10 @@ def main() -> int:
     ap.add_argument("--out")
     args = ap.parse_args()
     device = torch.device(args.device)
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    if args.shape == "full":
-        kwargs, mimi_config = dict(C.PERSONAPLEX_LM_KWARGS, dep_q=C.NUM_CODEBOOKS), None
-    else:
-        kwargs, mimi_config = dict(testkit.TINY_LM_KWARGS, dep_q=C.NUM_CODEBOOKS), testkit.TINY_MIMI_CONFIG
-    lm = random_lm(kwargs, device, dtype)
-    mimi = random_mimi(mimi_config, device)
+    lm, mimi = random_model(args.shape, device)
     g = torch.Generator().manual_seed(1)
     plan = generator.plan_prompt(
-        lm, torch.randint(4, kwargs["text_card"], (200,), generator=g).tolist(),
+        lm, torch.randint(4, lm.text_card, (200,), generator=g).tolist(),
         voice_codes=torch.randint(0, 2048, (125, 8), generator=g))
     with generator.Generator(lm, 1) as gen:
         gen.start(0, plan)
