@@ -4,12 +4,11 @@ conversation renders in light and dark palettes (screenshots kept)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
+from arcus_desktop.core.turns import Backchannel, Turn, TurnEnded
 from arcus_desktop.ui.conversation import ASSISTANT, USER, ConversationWindow
 
 from .conversation_helpers import DARK, LIGHT, palette, pixels, screenshot_dir
@@ -140,26 +139,6 @@ def test_speech_to_text_and_turn_events_plug_in(qtbot, window):
     engine.user_text.emit("▁Hello", 0.1)
     engine.user_text.emit("▁there", 0.6)
     assert [(t.speaker, t.text) for t in window.model.turns] == [(USER, "Hello there")]
-
-    @dataclass
-    class Backchannel:  # the shapes a turn detector sends (see the turns work)
-        speaker: str
-        start: float
-        end: float
-        text: str = ""
-
-    @dataclass
-    class Turn:
-        speaker: str
-        text: str
-        start: float
-        end: float
-        interrupted: bool = False
-        backchannels: list = field(default_factory=list)
-
-    @dataclass
-    class TurnEnded:
-        turn: Turn
 
     engine.turn.emit(TurnEnded(Turn(ASSISTANT, "Hi there.", 2.0, 3.0, True,
                                     [Backchannel(USER, 2.4, 2.7, "mhm")])))
