@@ -69,9 +69,18 @@ def rel_err(y: torch.Tensor, ref: torch.Tensor) -> float:
     return float((y.float() - ref.float()).norm() / ref.float().norm())
 
 
+def repack(layer: quant.QuantLinear) -> bool:
+    """A hand-built int4 layer in tinygemm's layout, as the loader writes it while reading."""
+    if not quant.packs(layer.mode, layer.codes.device, layer.out_features, layer.in_features):
+        return False
+    packed = quant.pack({"w.codes": layer.codes, "w.scales": layer.scales}, layer.in_features)
+    layer.codes, layer.scales = packed["w.codes"], packed["w.scales"]
+    return True
+
+
 def wiring(dev: torch.device) -> dict:
     """QuantLinear as the model uses it (kernels chosen by the layer, int4 repacked by
-    quant.use_kernels) against its own expanded weights before any repacking."""
+    the loader's packing, `repack`) against its own expanded weights before any repacking."""
     out = {}
     for mode in ("int8", "int4"):
         for n, k in ((12288, 4096), (4096, 11264), (1024, 1024)):
@@ -80,7 +89,7 @@ def wiring(dev: torch.device) -> dict:
             w = layer.weight
             x = torch.randn(3, k, device=dev, dtype=torch.bfloat16)
             ref = F.linear(x, w)
-            packed = quant.use_kernels(layer)
+            packed = repack(layer)
             sliced = torch.cat([x, x], dim=-1)[:, :k]  # not contiguous, as moshi passes some
             out[f"{mode}_{n}x{k}"] = {"repacked": packed, "forward_err": rel_err(layer(x), ref),
                                       "sliced_err": rel_err(layer(sliced), ref),

@@ -174,15 +174,6 @@ def pack(state: dict[str, torch.Tensor], in_features: int) -> dict[str, torch.Te
     return out
 
 
-def use_kernels(layer: QuantLinear) -> bool:
-    """Repack one int4 layer built by hand (the loader packs as it reads instead)."""
-    if layer.packed or not packs(layer.mode, layer.codes.device, layer.out_features, layer.in_features):
-        return False
-    packed = pack({"w.codes": layer.codes, "w.scales": layer.scales}, layer.in_features)
-    layer.codes, layer.scales = packed["w.codes"], packed["w.scales"]
-    return True
-
-
 def _gate_through_modules(gating: "ActivationGating", x: torch.Tensor) -> torch.Tensor:
     return gating_forward_generic(gating.linear_in, gating.linear_out, gating.activation, x)
 
