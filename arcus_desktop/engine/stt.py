@@ -30,6 +30,7 @@ from ..core.errors import ArcusError, CheckpointShapeError, DeviceError
 from ..core.transcript import Transcript
 from . import checkpoint, model, stt_checkpoint, trunk
 from . import constants as C
+from .modes import GIB, kv_bytes
 from .stt_checkpoint import HINT, NOT_INSTALLED, SttFiles
 
 FRAME_SECONDS = C.FRAME_SIZE / C.SAMPLE_RATE
@@ -212,11 +213,8 @@ def attach(loaded: model.LoadedModel, stt_dir: str | os.PathLike | None = None,
     return speech, ""
 
 
-GIB = 2**30
 STT_STATE = 0.15 * GIB  # its streaming state (0.09 GiB measured) and activations
 CONVERSATION_WORKING = 0.5 * GIB  # PersonaPlex's activations and CUDA graph pools
-
-
 # Of the bf16 file's bytes, what an 8-bit STT takes: 1.31 of 1.84 GiB measured (its
 # embedding tables, 0.42 B parameters, stay bf16), with a margin.
 INT8_SHARE = 0.75
@@ -241,11 +239,9 @@ def _check_room(loaded: model.LoadedModel, files: SttFiles, mode: str) -> None:
     starts, so an STT loaded into that room would make every conversation fail."""
     if loaded.device.type != "cuda":
         return
-    from . import modes
-
     lm = loaded.lm
     free, _ = torch.cuda.mem_get_info(loaded.device)
-    later = modes.kv_bytes(lm.context or 0, len(lm.transformer.layers), lm.dim)
+    later = kv_bytes(lm.context or 0, len(lm.transformer.layers), lm.dim)
     size = files.lm.stat().st_size * (INT8_SHARE if mode == "int8" else 1)
     short = shortfall(free, int(size), later)
     if short:
