@@ -1,12 +1,17 @@
-"""One duplex stream on the user's devices at whatever rate they run, turned into the
-engine's 80 ms frames at 24 kHz. The PortAudio callback only copies between the device
-and two rings; resampling, muting, volume, echo cancellation and replacing a device
-that went away happen on the reader's thread."""
+"""The user's microphone and speaker, turned into the engine's 80 ms frames at 24 kHz
+with as little delay as the devices allow (bench/audio_latency.py measures it).
+
+The PortAudio callbacks (audio/streams.py) only copy between the devices and rings;
+resampling, muting, volume, echo cancellation, keeping the delay from creeping up and
+replacing a device that went away happen on the reader's thread. Delay never creeps:
+microphone audio that waited longer than STALE_S is dropped (the engine hears the
+present, not a backlog), and a playback queue that stays longer than it needs is
+shortened at the speaker's next block."""
 
 from __future__ import annotations
 
-import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
@@ -16,6 +21,9 @@ from ..core.errors import ArcusError
 from . import devices
 from .echo import EchoCanceller
 from .ring import Ring
+from .clock import Clock
+from .streams import BLOCK_S, Streams, pick_rate
+from .tape import Tape
 
 RATE = 24_000
 FRAME = 1920  # 80 ms at 24 kHz
@@ -24,7 +32,13 @@ CHECK_S = 0.1  # how often a reader waiting for the microphone checks on the str
 # gone; a stream may start with a few and then wait (PulseAudio's null sink: 1.8 s).
 STALL_S = 1.0
 FLOWING = 25
-CLOSE_S = 3.0  # a stream that takes longer to close is stuck in the sound system's library
+# Microphone audio more than this behind the frame being read is stale: dropped.
+STALE_S = 0.06
+# The playback queue, just before a reply is added, should hold what the speaker needs
+# until that reply reaches it: one block, and SLACK_S for the engine's jitter. Above
+# that for a whole TRIM_FRAMES, the excess is dropped.
+SLACK_S = 0.01
+TRIM_FRAMES = 8
 NO_DEVICE_HINT = ("Plug in a headset, or speakers and a microphone, or choose other devices "
                   "in the settings; then resume the conversation.")
 
@@ -54,6 +68,11 @@ class AudioStats:
     input_latency_ms: float
     capture_queue_ms: float = 0.0  # microphone audio waiting to be framed (the engine lags)
     playback_queue_ms: float = 0.0  # reply audio waiting to be played
+    # What our path adds between the user's voice and the reply's sound: the frame,
+    # PortAudio's latencies and the playback queue a reply finds (its recent least).
+    added_delay_ms: float = 0.0
+    stale_ms: float = 0.0  # microphone audio dropped after stalls
+    trimmed_ms: float = 0.0  # playback queue dropped after stalls
 
 
 def _quoted(inp: str, out: str) -> str:
@@ -77,30 +96,30 @@ class DuplexAudio:
         self.on_notice = on_notice
         self.muted = False
         self.volume = 1.0
-        self.device_rate = 0
+        self.in_rate = self.out_rate = 0
         self.input_name = self.output_name = ""
         self._buffer_s = buffer_s
-        self._capture = self._playback = self._to_engine = self._to_device = None
+        self._capture = self._playback = self._tape = None
+        self._to_engine = self._to_device = None  # resamplers, where a device is not at 24 kHz
         self._pending = np.zeros(0, np.float32)  # 24 kHz microphone audio not yet a frame
-        self._played = np.zeros(FRAME, np.float32)  # the reference for echo cancellation
-        self._dropped = [0, 0]  # counts of rings replaced when the device rate changed
-        self._xruns = 0
-        self._stream = None
+        self._pending_at = 0.0  # the microphone's sample index of _pending[0], at in_rate
+        self._dropped = [0, 0]  # samples lost when rings were replaced: capture, playback
+        self._stale = 0  # microphone samples (24 kHz) dropped as stale
+        self._trimmed = 0  # playback samples (device rate) dropped from a queue too long
+        self._queued: deque[int] = deque(maxlen=TRIM_FRAMES)  # playback queue before writes
+        self._streams: Streams | None = None
+        self._clock = Clock(RATE, RATE)
+        self._xruns = 0  # of streams closed already
         self._started = False
         self._stuck = False  # a stream would not close: PortAudio cannot be restarted now
-        self._calls = self._seen_calls = 0  # callbacks so far; those the reader has seen
-        self._progress_at = 0.0  # when the reader last saw the count move
+        self._seen = [0, 0]  # callbacks the reader has seen, per stream
+        self._progress_at = [0.0, 0.0]  # when the reader last saw each count move
         self._tell("fallback", self._fallback_message(self._open(input_device, output_device)))
 
-    # -- the PortAudio thread ------------------------------------------------------------
-
-    def _callback(self, indata, outdata, frames, time, status) -> None:
-        # Copy in, copy out, count, nothing else.
-        self._calls += 1
-        if status.input_overflow or status.output_underflow:
-            self._xruns += 1
-        self._capture.write(indata[:, 0])
-        self._playback.read_into(outdata[:, 0])
+    @property
+    def device_rate(self) -> int:
+        """The speaker's rate (the microphone's is in_rate)."""
+        return self.out_rate
 
     # -- opening and replacing devices -------------------------------------------------
 
@@ -134,68 +153,68 @@ class DuplexAudio:
 
     def _start_stream(self, inp: int | None, out: int | None) -> None:
         sd = self._sd
-        rate = int(sd.query_devices(out, "output")["default_samplerate"])
-        # 20 ms blocks: each callback takes the GIL, and tiny blocks would take it
-        # hundreds of times a second from the thread running the model.
-        stream = sd.Stream(samplerate=rate, channels=1, dtype="float32", device=(inp, out),
-                           blocksize=rate // 50, callback=self._callback)
-        self._use_rate(rate)
-        self._calls = self._seen_calls = 0
-        self._progress_at = time.monotonic()
+        in_rate, out_rate = pick_rate(sd, inp, "input"), pick_rate(sd, out, "output")
+        self._use_rates(in_rate, out_rate)
+        streams = Streams(sd, inp, out, in_rate, out_rate, self._capture, self._playback,
+                          self._tape)
+        self._seen, self._progress_at = [0, 0], [time.monotonic()] * 2
         if self._started:
             try:
-                stream.start()
+                streams.start()
             except sd.PortAudioError:
-                stream.close(ignore_errors=True)
+                streams.close(drain=False)
                 raise
-        self._stream = stream
+        self._streams = streams
+        self._clock = Clock(in_rate, out_rate)
+        self._queued.clear()
         self.input_name = devices.name_of(inp, "input")
         self.output_name = devices.name_of(out, "output")
         if self.echo is not None:
-            latency = stream.latency
-            self.echo.set_delay_ms(round(1000 * (latency[0] + latency[1])))
+            # The reference is what the speaker played while the microphone heard the
+            # frame (read_frame): what is left is the way through the air.
+            self.echo.set_delay_ms(0)
 
-    def _use_rate(self, rate: int) -> None:
-        """Rings and resamplers for a device at `rate`; what the old ones held carries over
-        (the user's last words, the assistant's next ones)."""
-        if rate == self.device_rate:
-            return
-        old, capture, playback, to_engine = (self.device_rate, self._capture, self._playback,
-                                             self._to_engine)
-        self._capture = Ring(int(rate * self._buffer_s))
-        self._playback = Ring(int(rate * self._buffer_s))
-        self._to_engine = self._soxr.ResampleStream(rate, RATE, 1, dtype="float32")
-        self._to_device = self._soxr.ResampleStream(RATE, rate, 1, dtype="float32")
-        self.device_rate = rate
-        if old:
-            heard = to_engine.resample_chunk(capture.read(capture.available()), last=True)
-            self._pending = np.concatenate([self._pending, heard])
-            queued = playback.read(playback.available())
-            if queued.size:
-                self._playback.write(self._soxr.resample(queued, old, rate).astype(np.float32))
-            self._dropped[0] += capture.overruns
-            self._dropped[1] += playback.underruns
+    def _use_rates(self, in_rate: int, out_rate: int) -> None:
+        """Rings and resamplers for devices at these rates; what the old ones held carries
+        over (the user's last words, the assistant's next ones)."""
+        soxr = self._soxr
+
+        def stream(a, b):  # "QQ": no burst held back (the better qualities hold 20-35 ms)
+            return soxr.ResampleStream(a, b, 1, dtype="float32", quality="QQ") if a != b else None
+
+        if in_rate != self.in_rate:
+            old, to_engine = self._capture, self._to_engine
+            self._capture = Ring(int(in_rate * self._buffer_s))
+            self._to_engine = stream(in_rate, RATE)
+            if old is not None:
+                heard = old.read(old.available())
+                if to_engine is not None:
+                    heard = to_engine.resample_chunk(heard, last=True)
+                self._append(heard)
+                self._dropped[0] += old.overruns
+            self.in_rate = in_rate
+        if out_rate != self.out_rate:
+            old_rate, old = self.out_rate, self._playback
+            self._playback = Ring(int(out_rate * self._buffer_s))
+            self._tape = Tape(out_rate)  # a second of what was played
+            self._to_device = stream(RATE, out_rate)
+            if old is not None:
+                queued = old.read(old.available())
+                if queued.size:
+                    self._playback.write(soxr.resample(queued, old_rate, out_rate)
+                                         .astype(np.float32))
+                self._dropped[1] += old.underruns
+            self.out_rate = out_rate
 
     def _close_stream(self, drain: bool) -> bool:
-        """Close the stream from a helper thread, waiting CLOSE_S at most: when the sound
-        server dies, libpulse can deadlock inside PortAudio's abort (seen with the ALSA
-        pulse plugin), and the engine's thread must not hang with it. False if stuck."""
-        stream, self._stream = self._stream, None
-        if stream is None:
+        """False if the streams would not close (see Streams.close)."""
+        streams, self._streams = self._streams, None
+        if streams is None:
             return True
-
-        def shut():
-            if drain:
-                stream.stop(ignore_errors=True)
-            else:
-                stream.abort(ignore_errors=True)  # a broken device may never drain
-            stream.close(ignore_errors=True)
-
-        closer = threading.Thread(target=shut, name="arcus-audio-close", daemon=True)
-        closer.start()
-        closer.join(CLOSE_S)
-        self._stuck = self._stuck or closer.is_alive()
-        return not closer.is_alive()
+        self._xruns += streams.xruns
+        closed = streams.close(drain)
+        self._stuck = self._stuck or not closed
+        return closed
 
     @staticmethod
     def _stuck_error() -> AudioDeviceError:
@@ -204,17 +223,19 @@ class DuplexAudio:
                                 "system) to get sound back.")
 
     def _lost(self) -> bool:
-        """PortAudio ended the stream (it does on a device error), or its callbacks,
-        which were flowing, stopped."""
-        if self._stream is None or not self._started:
+        """PortAudio ended a stream (it does on a device error), or the callbacks of
+        one, which were flowing, stopped."""
+        if self._streams is None or not self._started:
             return False
-        if not self._stream.active:
+        if not self._streams.active:
             return True
         now = time.monotonic()
-        if self._calls != self._seen_calls:
-            self._seen_calls, self._progress_at = self._calls, now
-            return False
-        return self._seen_calls >= FLOWING and now - self._progress_at > STALL_S
+        for i, calls in enumerate(self._streams.calls):
+            if calls != self._seen[i]:
+                self._seen[i], self._progress_at[i] = calls, now
+            elif calls >= FLOWING and now - self._progress_at[i] > STALL_S:
+                return True
+        return False
 
     def _recover(self) -> None:
         """Reopen on the system's default devices, as the system sees them now."""
@@ -275,10 +296,10 @@ class DuplexAudio:
 
     def start(self) -> None:
         self._started = True
-        if self._stream is not None:
-            self._progress_at = time.monotonic()
+        if self._streams is not None:
+            self._progress_at = [time.monotonic()] * 2
             try:
-                self._stream.start()
+                self._streams.start()
             except self._sd.PortAudioError:  # opened, but went away before it started
                 self._recover()
 
@@ -296,44 +317,103 @@ class DuplexAudio:
 
     def read_frame(self, timeout: float = 1.0) -> np.ndarray | None:
         """The next 80 ms of microphone at 24 kHz (echo removed, zeros when muted), or
-        None when the device delivered nothing for `timeout` seconds. A device that went
-        away is noticed here within about a second and replaced by the system default
-        (with a notice); AudioDeviceError when no device can be opened."""
-        if self._stream is None:  # the last attempt found none: try again
+        None when the device delivered nothing for `timeout` seconds. Audio more than
+        STALE_S older than that is dropped. A device that went away is noticed here
+        within about a second and replaced by the system default (with a notice);
+        AudioDeviceError when no device can be opened."""
+        if self._streams is None:  # the last attempt found none: try again
             self._recover()
         deadline = time.monotonic() + timeout
         while self._pending.size < FRAME:
             wait = max(0.0, min(CHECK_S, deadline - time.monotonic()))
-            # Take each block as it comes: waiting for a frame's worth of device audio
-            # held up to a frame of newer audio back (the resampler lets its output out
-            # in bursts), and so delayed every frame by ~60 ms (bench/audio_latency.py).
             if self._capture.wait_for(1, wait):
-                got = self._to_engine.resample_chunk(self._capture.read(self._capture.available()))
-                self._pending = np.concatenate([self._pending, got])
+                self._take_capture()
             elif self._lost():
                 self._recover()
                 deadline = time.monotonic() + timeout  # the new device gets the whole wait
             elif time.monotonic() >= deadline:
                 return None
-        frame, self._pending = self._pending[:FRAME], self._pending[FRAME:]
+        self._take_capture()  # what came meanwhile counts towards staleness
+        stale = self._pending.size - FRAME
+        if stale > STALE_S * RATE:  # a stall (slow frame, busy computer, device hiccup)
+            self._drop_pending(stale)
+        frame, heard_at = self._pending[:FRAME], self._clock.heard_at(self._pending_at)
+        self._drop_pending(FRAME, stale=False)
         if self.muted:
             return np.zeros(FRAME, np.float32)
-        if self.echo is not None:
-            frame = self.echo.cancel(frame, self._played)
+        if self.echo is not None and self.echo.enabled:
+            frame = self.echo.cancel(frame, self._played_at(heard_at))
         return frame
 
+    def _take_capture(self) -> None:
+        """The capture ring's audio onto _pending, at 24 kHz, with the time it was heard."""
+        ring = self._capture
+        first, n = ring.written - ring.available(), ring.available()
+        if n == 0:
+            return
+        heard = ring.read(n)
+        if self._to_engine is not None:
+            heard = self._to_engine.resample_chunk(heard)
+        self._clock.note(self._streams)
+        if self._pending.size == 0:
+            self._pending_at = first  # the microphone's sample index, at in_rate
+        self._append(heard)
+
+    def _append(self, heard: np.ndarray) -> None:
+        self._pending = np.concatenate([self._pending, heard.astype(np.float32, copy=False)])
+
+    def _drop_pending(self, n: int, stale: bool = True) -> None:
+        self._pending = self._pending[n:]
+        self._pending_at += n * self.in_rate / RATE
+        if stale:
+            self._stale += n
+
+    def _played_at(self, heard_at: float) -> np.ndarray:
+        """What the speaker played during the 80 ms heard from `heard_at` on, at 24 kHz:
+        the echo that can be in that frame comes from it."""
+        start = self._clock.played_index(heard_at)
+        if start is None:
+            return np.zeros(FRAME, np.float32)
+        rate = self.out_rate
+        if rate == RATE:
+            return self._tape.read_at(round(start), FRAME)
+        n = int(np.ceil(FRAME * rate / RATE)) + 2
+        base = int(np.floor(start))
+        played = self._tape.read_at(base, n)
+        where = start - base + np.arange(FRAME) * rate / RATE
+        return np.interp(where, np.arange(n), played).astype(np.float32)
+
     def write_frame(self, pcm: np.ndarray) -> None:
-        """80 ms of the assistant at 24 kHz, to the speaker (at the set volume)."""
+        """80 ms of the assistant at 24 kHz, to the speaker (at the set volume). A queue
+        that stayed longer than the speaker needs for TRIM_FRAMES is shortened."""
         pcm = np.asarray(pcm, np.float32) * self.volume
-        self._played = pcm
-        self._playback.write(self._to_device.resample_chunk(pcm))
+        if self._to_device is not None:
+            pcm = self._to_device.resample_chunk(pcm)
+        self._keep_queue_short()
+        self._playback.write(pcm)
+
+    def _keep_queue_short(self) -> None:
+        if self._streams is None:
+            return
+        self._queued.append(self._playback.available())
+        need = round(self.out_rate * (BLOCK_S + SLACK_S))
+        excess = min(self._queued) - need
+        if len(self._queued) == self._queued.maxlen and excess > 0:
+            self._streams.skip(excess)
+            self._trimmed += excess
+            self._queued.clear()
 
     @property
     def stats(self) -> AudioStats:
-        latency = self._stream.latency if self._stream is not None else (0.0, 0.0)
-        rate = self.device_rate or RATE
+        latency = self._streams.latency if self._streams is not None else (0.0, 0.0)
+        xruns = self._xruns + (self._streams.xruns if self._streams is not None else 0)
+        in_rate, out_rate = self.in_rate or RATE, self.out_rate or RATE
+        capture_ms = 1000 * (self._capture.available() / in_rate + self._pending.size / RATE)
+        playback_ms = 1000 * self._playback.available() / out_rate
+        queued = 1000 * (min(self._queued) if self._queued else 0) / out_rate
         return AudioStats(self._dropped[0] + self._capture.overruns,
-                          self._dropped[1] + self._playback.underruns, self._xruns,
-                          1000 * latency[1], 1000 * latency[0],
-                          1000 * (self._capture.available() / rate + self._pending.size / RATE),
-                          1000 * self._playback.available() / rate)
+                          self._dropped[1] + self._playback.underruns, xruns,
+                          1000 * latency[1], 1000 * latency[0], capture_ms, playback_ms,
+                          added_delay_ms=1000 * (FRAME / RATE + sum(latency)) + queued,
+                          stale_ms=1000 * self._stale / RATE,
+                          trimmed_ms=1000 * self._trimmed / out_rate)

@@ -22,6 +22,11 @@ class Ring:
     def capacity(self) -> int:
         return self._buf.size
 
+    @property
+    def written(self) -> int:
+        """Samples ever written (the writer's count)."""
+        return self._written
+
     def available(self) -> int:
         return self._written - self._read
 
@@ -53,6 +58,12 @@ class Ring:
         out = np.empty(min(n, self.available()), np.float32)
         self.read_into(out)
         return out
+
+    def skip(self, n: int) -> int:
+        """Drop up to `n` of the oldest samples (the reader's side); how many went."""
+        n = max(0, min(n, self.available()))
+        self._read += n
+        return n
 
     def wait_for(self, n: int, timeout: float) -> bool:
         """Block until `n` samples can be read, or `timeout` seconds pass."""

@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 from arcus_desktop.audio.devices import list_devices
-from arcus_desktop.audio.duplex import CLOSE_S, FRAME, RATE, AudioDeviceError, DuplexAudio
+from arcus_desktop.audio.duplex import FRAME, RATE, AudioDeviceError, DuplexAudio
+from arcus_desktop.audio.streams import CLOSE_S
 
 from ..pulse import feed, headset, steady_sink
 

@@ -1,0 +1,135 @@
+"""The microphone and the speaker as two PortAudio streams, each on its own callback.
+
+Two streams, not one duplex stream: a duplex stream reads the microphone only as fast as
+the speaker drains, so audio that piled up while it started late (or stalled) stays
+queued in the sound system for good, out of our reach. Apart, the input callback hands
+over whatever the microphone has, and DuplexAudio drops what is stale.
+
+The callbacks only copy and stamp: the microphone into the capture ring, the speaker's
+block out of the playback ring and onto the tape (the echo canceller's reference), each
+with PortAudio's time for its first sample."""
+
+from __future__ import annotations
+
+import threading
+
+from .ring import Ring
+from .tape import Tape
+
+RATE = 24_000  # the engine's rate: asked of the devices first (see pick_rate)
+BLOCK_S = 0.01  # PortAudio keeps about two blocks queued for the speaker: small blocks, short delay
+CLOSE_S = 3.0  # a stream that takes longer to close is stuck in the sound system's library
+
+
+def pick_rate(sd, device: int | None, kind: str) -> int:
+    """24 kHz where the device takes it: a sound server (PulseAudio, PipeWire, CoreAudio,
+    Windows' audio engine) resamples anyway, with less delay than a second resampler of
+    ours would add. Otherwise the device's own rate, and DuplexAudio resamples."""
+    check = sd.check_input_settings if kind == "input" else sd.check_output_settings
+    try:
+        check(device=device, channels=1, dtype="float32", samplerate=RATE,
+              extra_settings=_extra(sd, device, kind))
+        return RATE
+    except (sd.PortAudioError, ValueError):
+        return int(sd.query_devices(device, kind)["default_samplerate"])
+
+
+def _extra(sd, device: int | None, kind: str):
+    """Windows' shared mode takes other rates only when asked to convert them."""
+    info = sd.query_devices(device, kind)
+    if "WASAPI" in sd.query_hostapis(info["hostapi"])["name"] and hasattr(sd, "WasapiSettings"):
+        return sd.WasapiSettings(auto_convert=True)
+    return None
+
+
+class Streams:
+    """Open (not started) on `inp` and `out` (PortAudio indices, None for the default).
+    `capture` and `playback` are at in_rate and out_rate; `tape` gets every block the
+    speaker is given (silence included) at out_rate."""
+
+    def __init__(self, sd, inp, out, in_rate: int, out_rate: int, capture: Ring,
+                 playback: Ring, tape: Tape) -> None:
+        self.in_rate, self.out_rate = in_rate, out_rate
+        self._capture, self._playback, self._tape = capture, playback, tape
+        self.xruns = 0
+        self.calls = [0, 0]  # callbacks so far: input, output
+        # (index of the block's first sample, PortAudio time it was heard / will sound)
+        self.in_stamp: tuple[int, float] | None = None
+        self.out_stamp: tuple[int, float] | None = None
+        self._skip_asked = self._skip_done = 0  # playback samples to drop (see skip())
+        self._input = sd.InputStream(samplerate=in_rate, channels=1, dtype="float32", device=inp,
+                                     blocksize=round(in_rate * BLOCK_S), latency="low",
+                                     extra_settings=_extra(sd, inp, "input"),
+                                     callback=self._heard)
+        try:
+            self._output = sd.OutputStream(
+                samplerate=out_rate, channels=1, dtype="float32", device=out,
+                blocksize=round(out_rate * BLOCK_S), latency="low",
+                extra_settings=_extra(sd, out, "output"), callback=self._play)
+        except BaseException:
+            self._input.close(ignore_errors=True)
+            raise
+
+    # -- PortAudio's threads: copy, stamp, count ----------------------------------------
+
+    def _heard(self, indata, frames, when, status) -> None:
+        self.calls[0] += 1
+        if status.input_overflow:
+            self.xruns += 1
+        at = when.inputBufferAdcTime or when.currentTime - self._input.latency
+        self.in_stamp = (self._capture.written, at)
+        self._capture.write(indata[:, 0])
+
+    def _play(self, outdata, frames, when, status) -> None:
+        self.calls[1] += 1
+        if status.output_underflow:
+            self.xruns += 1
+        asked = self._skip_asked
+        if asked != self._skip_done:  # what was not there to drop is forgotten
+            self._playback.skip(asked - self._skip_done)
+            self._skip_done = asked
+        self._playback.read_into(outdata[:, 0])
+        at = when.outputBufferDacTime or when.currentTime + self._output.latency
+        self.out_stamp = (self._tape.total, at)
+        self._tape.write(outdata[:, 0])
+
+    # -- the reader's side ---------------------------------------------------------------
+
+    def skip(self, n: int) -> None:
+        """Drop the oldest `n` queued playback samples, at the speaker's next block."""
+        self._skip_asked += n
+
+    @property
+    def latency(self) -> tuple[float, float]:
+        """PortAudio's own input and output latency, seconds."""
+        return self._input.latency, self._output.latency
+
+    @property
+    def active(self) -> bool:
+        return self._input.active and self._output.active
+
+    def start(self) -> None:
+        self._output.start()
+        try:
+            self._input.start()
+        except BaseException:
+            self._output.abort(ignore_errors=True)
+            raise
+
+    def close(self, drain: bool) -> bool:
+        """Close both from a helper thread, waiting CLOSE_S at most: when the sound server
+        dies, libpulse can deadlock inside PortAudio's abort (seen with the ALSA pulse
+        plugin), and the engine's thread must not hang with it. False if stuck."""
+
+        def shut():
+            for stream in (self._input, self._output):
+                if drain:
+                    stream.stop(ignore_errors=True)
+                else:
+                    stream.abort(ignore_errors=True)  # a broken device may never drain
+                stream.close(ignore_errors=True)
+
+        closer = threading.Thread(target=shut, name="arcus-audio-close", daemon=True)
+        closer.start()
+        closer.join(CLOSE_S)
+        return not closer.is_alive()
