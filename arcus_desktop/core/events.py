@@ -56,6 +56,9 @@ class FrameStats:
     capture_queue_ms: float = 0.0  # microphone audio waiting for the engine
     playback_queue_ms: float = 0.0  # reply audio waiting for the speaker
     latency_ms: float | None = None  # a team server's round trip as heard (net, server, buffer)
+    # What the audio path on this computer adds to it (frame, devices, queues): see
+    # audio.duplex.AudioStats.added_delay_ms.
+    added_delay_ms: float | None = None
 
 
 @dataclass

@@ -298,4 +298,5 @@ def _frames(loop, audio, commands, events, offset, tracker, recorder, on_devices
                                    getattr(events, "dropped_levels", 0),
                                    round(stats.capture_queue_ms, 1),
                                    round(stats.playback_queue_ms, 1),
-                                   getattr(loop, "latency_ms", None)))  # a team server's
+                                   getattr(loop, "latency_ms", None),  # a team server's
+                                   round(stats.added_delay_ms, 1)))

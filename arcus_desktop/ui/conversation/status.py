@@ -144,6 +144,7 @@ class StatusLine(QWidget):
         self.state = ""
         self.frame_ms: float | None = None
         self.latency_ms: float | None = None  # a team server's round trip
+        self.added_delay_ms: float | None = None  # what this computer's audio path adds
         self.warning = ""
         self._underruns: int | None = None
         self._overruns: int | None = None
@@ -209,6 +210,7 @@ class StatusLine(QWidget):
         """FrameStats (core/events.py): frame time, keeping up with real time."""
         self.frame_ms = float(stats.compute_ms_p50)
         self.latency_ms = getattr(stats, "latency_ms", None)
+        self.added_delay_ms = getattr(stats, "added_delay_ms", None)
         warnings = []  # (short, for the line; long, for the tooltip)
         if stats.real_time_factor > 1.0:
             warnings.append((f"Falling behind real time ({stats.real_time_factor:.1f}×)",
@@ -249,6 +251,8 @@ class StatusLine(QWidget):
             parts.append(f"{self.frame_ms:.0f} ms a frame")
         if self.latency_ms is not None and self.state == "talking":
             parts.append(f"{self.latency_ms:.0f} ms round trip")
+        if self.added_delay_ms is not None and self.state == "talking":
+            parts.append(f"audio path {self.added_delay_ms:.0f} ms")
         if self.echo_cancellation is not None:
             parts.append("echo cancellation " + ("on" if self.echo_cancellation else "off"))
         text = " · ".join(parts)
