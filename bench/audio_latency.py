@@ -42,6 +42,8 @@ sys.path.insert(0, str(ROOT))
 
 from arcus_desktop.audio.devices import list_devices  # noqa: E402
 from arcus_desktop.audio.duplex import FRAME, RATE, DuplexAudio  # noqa: E402
+from arcus_desktop.audio.echo import EchoCanceller  # noqa: E402
+from arcus_desktop.audio.streams import BLOCK_S  # noqa: E402
 from tests.pulse import pulse_server, steady_sink  # noqa: E402
 
 CHUNK = 480  # the microphone feed's 20 ms writes
@@ -67,7 +69,8 @@ def _onsets(x: np.ndarray, refractory: int = RATE // 4) -> list[int]:
 class Monitor:
     """parec on the speaker's monitor, each read stamped with when it arrived."""
 
-    def __init__(self) -> None:
+    def __init__(self, refractory_s: float = 0.25) -> None:
+        self.refractory = int(refractory_s * RATE)
         self.proc = subprocess.Popen(
             ["parec", "-d", "spk.monitor", "--raw", "--format=float32le", f"--rate={RATE}",
              "--channels=1", "--latency-msec=10"], stdout=subprocess.PIPE)
@@ -90,7 +93,7 @@ class Monitor:
         audio = np.concatenate([r for _, r in self.reads])
         ends = np.cumsum([r.size for _, r in self.reads])
         times = []
-        for i in _onsets(audio):
+        for i in _onsets(audio, self.refractory):
             k = int(np.searchsorted(ends, i, side="right"))
             times.append(self.reads[k][0] - (ends[k] - 1 - i) / RATE)
         return times
@@ -101,13 +104,11 @@ class Monitor:
         self.thread.join(10)
 
 
-def _feed(fifo, clicks: int, written: list[float], stop: threading.Event) -> None:
-    """Silence with a click every GAP_S (plus a little, so clicks land at every point of
-    the 80 ms framing), written 20 ms at a time as a microphone delivers it, then
-    silence until `stop` (a pipe source without a writer stops the stream's callbacks,
-    which DuplexAudio would take for a lost device). `written` gets when each click
-    sounded, once it is written."""
-    starts = [int((LEAD_S + i * GAP_S + i * 0.013) * RATE) for i in range(clicks)]
+def _feed(fifo, starts: list[int], written: list[float], stop: threading.Event) -> None:
+    """Silence with a click at each of `starts` (samples), written 20 ms at a time as a
+    microphone delivers it, then silence until `stop` (a pipe source without a writer
+    stops the stream's callbacks, which DuplexAudio would take for a lost device).
+    `written` gets when each click sounded, once it is written."""
     pcm = np.zeros(starts[-1] + RATE, np.float32)
     for s in starts:
         pcm[s:s + 48] = _click()
@@ -124,16 +125,24 @@ def _feed(fifo, clicks: int, written: list[float], stop: threading.Event) -> Non
             written.extend(begun + s / RATE for s in starts if k <= s < k + CHUNK)
 
 
-def session(fifo, clicks: int) -> tuple[list[dict], dict]:
-    monitor = Monitor()
+def session(fifo, clicks: int, gap: float = GAP_S, stall: float = 0.0,
+            echo: bool = True) -> tuple[list[dict], dict]:
+    """One conversation of `clicks` clicks `gap` apart (plus a little, so clicks land at
+    every point of the 80 ms framing). `stall`: the stand-in engine stops for that long
+    once, half-way through (a slow frame, a busy computer)."""
+    monitor = Monitor(gap / 2)
     written: list[float] = []
     seen: list[dict] = []
     notices: list[str] = []
     stop = threading.Event()
-    with DuplexAudio(on_notice=lambda n: notices.append(n.message)) as audio:
-        feeder = threading.Thread(target=_feed, args=(fifo, clicks, written, stop), daemon=True)
+    starts = [int((LEAD_S + i * gap + i * 0.013) * RATE) for i in range(clicks)]
+    stall_window = None
+    canceller = EchoCanceller(enabled=echo)
+    with DuplexAudio(echo=canceller, on_notice=lambda n: notices.append(n.message)) as audio:
+        feeder = threading.Thread(target=_feed, args=(fifo, starts, written, stop), daemon=True)
         feeder.start()
-        deadline = time.monotonic() + LEAD_S + clicks * GAP_S + 10
+        begun = time.monotonic()
+        deadline = begun + starts[-1] / RATE + stall + 10
         last = -1.0
         while time.monotonic() < deadline and not (
                 len(written) == clicks and time.monotonic() > written[-1] + 1.5):
@@ -141,19 +150,25 @@ def session(fifo, clicks: int) -> tuple[list[dict], dict]:
             if frame is None:
                 break
             read_at = time.monotonic()
-            held = audio._pending.size / RATE  # captured already, kept for the next frame
+            if stall and stall_window is None and read_at - begun > starts[clicks // 2] / RATE - 0.1:
+                time.sleep(stall)  # the engine is stuck; the devices run on
+                stall_window = (read_at, time.monotonic())
+            held = audio.stats.capture_queue_ms / 1000  # captured, kept for the next frame
             audio.write_frame(frame)
             written_at = time.monotonic()
             peaks = np.flatnonzero(np.abs(frame) > THRESHOLD)
-            if peaks.size and read_at - last > 0.3:
+            if peaks.size and read_at - last > gap / 2:
                 last = read_at
-                queued = audio._playback.available() / audio.device_rate
+                queued = audio.stats.playback_queue_ms / 1000
                 seen.append({"read": read_at, "written": written_at, "held": held,
                              "framing": (FRAME - peaks[0]) / RATE, "playback_ring": queued})
-        latency = audio._stream.latency
+        stats = audio.stats
         info = {"notices": notices, "device_rate": audio.device_rate,
-                "input_latency": latency[0], "output_latency": latency[1],
-                "block": audio.device_rate // 50 / audio.device_rate}
+                "input_latency": stats.input_latency_ms / 1000,
+                "output_latency": stats.output_latency_ms / 1000, "block": BLOCK_S,
+                "added_delay_ms": stats.added_delay_ms, "stale_ms": stats.stale_ms,
+                "trimmed_ms": stats.trimmed_ms, "xruns": stats.device_xruns,
+                "stall": stall_window}
         stop.set()
     monitor.stop()
     out = monitor.clicks()
@@ -164,17 +179,53 @@ def session(fifo, clicks: int) -> tuple[list[dict], dict]:
         if got and heard:
             seen.remove(got)
             out.remove(heard)
-            trials.append({"capture": got["read"] - t_in, "framing": got["framing"],
+            trials.append({"at": t_in, "capture": got["read"] - t_in, "framing": got["framing"],
                            "playback": heard - got["written"], "ring": got["playback_ring"],
                            "held": got["held"], "total": heard - t_in})
+        else:
+            trials.append({"at": t_in, "lost": True})
     return trials, info
+
+
+def _stall_report(trials: list[dict], info: dict) -> None:
+    """Each click's delay by when it sounded, against the stall; and how long after the
+    stall the delay stayed within 20 ms of its value before it."""
+    begin, end = info["stall"]
+    before = [t["total"] for t in trials if t["at"] < begin and not t.get("lost")]
+    steady = statistics.median(before)
+    print(f"stall of {1000 * (end - begin):.0f} ms; delay before it: median "
+          f"{1000 * steady:.1f} ms over {len(before)} clicks")
+    print(f"{'click at (s from stall end)':<30}{'delay ms':>10}")
+    recovered = None
+    for t in trials:
+        rel = t["at"] - end
+        delay = "dropped" if t.get("lost") else f"{1000 * t['total']:.1f}"
+        print(f"{rel:<30.2f}{delay:>10}")
+        if rel >= 0 and recovered is None and not t.get("lost") \
+                and abs(t["total"] - steady) <= 0.020:
+            recovered = rel
+        elif rel >= 0 and recovered is not None and (t.get("lost") or
+                                                      abs(t["total"] - steady) > 0.020):
+            recovered = None  # not for good yet
+    after = [t["total"] for t in trials if 0 <= t["at"] - end <= 2 and not t.get("lost")]
+    print(f"dropped as stale: {info['stale_ms']:.0f} ms of microphone, "
+          f"{info['trimmed_ms']:.0f} ms of playback queue")
+    if after:
+        print(f"delay in the 2 s after the stall: median {1000 * statistics.median(after):.1f} "
+              f"ms, max {1000 * max(after):.1f} ms")
+    print("back within 20 ms of before, for good: "
+          + (f"{recovered:.2f} s after the stall" if recovered is not None else "never"))
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sessions", type=int, default=3)
     ap.add_argument("--clicks", type=int, default=8)
+    ap.add_argument("--gap", type=float, default=GAP_S, help="seconds between clicks")
     ap.add_argument("--cold", action="store_true", help="leave the null sink idle")
+    ap.add_argument("--stall", type=float, default=0.0,
+                    help="the stand-in engine stops this long once, mid-session")
+    ap.add_argument("--no-echo-cancellation", dest="echo", action="store_false")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     trials, infos = [], []
@@ -182,21 +233,28 @@ def main() -> int:
         list_devices(refresh=True)
         with contextlib.nullcontext() if args.cold else steady_sink():
             for _ in range(args.sessions):
-                got, info = session(fifo, args.clicks)
-                trials += got
+                got, info = session(fifo, args.clicks, args.gap, args.stall, args.echo)
+                trials.append(got)
                 infos.append(info)
-    if not trials:
+    heard = [t for ts in trials for t in ts if not t.get("lost")]
+    if not heard:
         print("no click came through", file=sys.stderr)
         return 1
     info = infos[0]
-    print(f"{len(trials)} clicks of {args.sessions * args.clicks} matched, "
+    print(f"{len(heard)} clicks of {args.sessions * args.clicks} matched, "
           f"{args.sessions} sessions, device rate {info['device_rate']} Hz, "
-          f"{'idle' if args.cold else 'running'} null sink")
+          f"{'idle' if args.cold else 'running'} null sink, echo cancellation "
+          f"{'on' if args.echo else 'off'}")
     print(f"PortAudio reports: input {1000 * info['input_latency']:.0f} ms, output "
           f"{1000 * info['output_latency']:.0f} ms; block {1000 * info['block']:.0f} ms; "
-          f"frame {1000 * FRAME / RATE:.0f} ms")
+          f"frame {1000 * FRAME / RATE:.0f} ms; the app's own estimate of the added delay "
+          f"{info['added_delay_ms']:.0f} ms; device xruns {sum(i['xruns'] for i in infos)}")
     for notice in (n for i in infos for n in i["notices"]):
         print("device notice:", notice)
+    if args.stall:
+        for got, info in zip(trials, infos):
+            if info["stall"]:
+                _stall_report(got, info)
     print(f"{'piece':<44}{'median':>9}{'max':>9}")
     rows = [("capture: mic → read_frame", "capture"),
             ("  of it, filling the 80 ms frame", "framing"),
@@ -205,12 +263,14 @@ def main() -> int:
             ("  of it, queued in the playback ring", "ring"), ("end to end", "total")]
     summary = {}
     for label, key in rows:
-        values = [1000 * t[key] for t in trials]
+        values = [1000 * t[key] for t in heard]
         summary[key] = {"median_ms": statistics.median(values), "max_ms": max(values)}
         print(f"{label:<44}{statistics.median(values):>8.1f} {max(values):>8.1f}")
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "info": infos, "trials": trials},
                                         indent=1))
+    total = summary["total"]
+    print(f"end-to-end p50 {total['median_ms']:.0f} ms, max {total['max_ms']:.0f} ms")
     return 0
 
 
