@@ -153,11 +153,12 @@ def headset(name: str = "headset", rate: int = 24_000):
         _restore(saved)
 
 
-def feed(fifo, pcm, stop=None, loop: bool = False, realtime: bool = False) -> threading.Thread:
+def feed(fifo, pcm, stop=None, loop: bool = False, realtime: bool = True) -> threading.Thread:
     """A thread playing `pcm` (24 kHz float) into the microphone FIFO, once or until
     `stop` is set; it ends quietly when the daemon goes away. `realtime` writes 20 ms
-    at a time as a microphone would: the pipe source takes whatever is written at once,
-    so otherwise audio piles up in buffers (and a loop spins a core)."""
+    at a time as a microphone would; without it the pipe source takes whatever is
+    written at once, as no microphone delivers (the app drops audio that arrives in
+    such a heap as stale, and a loop spins a core)."""
     import numpy as np
 
     data = (np.clip(pcm, -1, 1) * 32767).astype("<i2").tobytes()
