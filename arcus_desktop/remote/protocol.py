@@ -73,7 +73,9 @@ def chat_url(server_url: str, text: str, voice: str, sampling: dict | None = Non
         if (sampling or {}).get(ours) is not None:
             query[theirs] = str(sampling[ours])
     if seed is not None:
-        query["seed"] = str(seed)
+        # The names NVIDIA's web client sends. Never `seed`: their server's handler fails
+        # on it (it looks the value up in the wrong place) and the conversation never starts.
+        query["text_seed"] = query["audio_seed"] = str(seed)
     return f"{base_url(server_url, True)}/api/chat?{urlencode(query)}"
 
 

@@ -66,7 +66,8 @@ def test_a_conversation_echoes_audio_and_words_arrive_with_it():
     # The query is the documented one, sampling under the web client's names.
     assert server.queries == [{"text_prompt": "You are calm.", "voice_prompt": "NATM1.pt",
                                "arcus": "1", "audio_temperature": "0.6", "audio_topk": "100",
-                               "text_temperature": "0.5", "text_topk": "10", "seed": "7"}]
+                               "text_temperature": "0.5", "text_topk": "10",
+                               "text_seed": "7", "audio_seed": "7"}]
     assert server.frames_in == 40
     loud = [float(np.sqrt(np.mean(s.pcm ** 2))) for s in steps]
     assert loud[0] == 0.0 and max(loud) > 0.15  # silence while the buffer fills, then the echo
@@ -91,6 +92,17 @@ def test_a_server_with_only_the_reference_protocol():
     assert loop.session == {} and loop.stt is None and loop.server_ms is None
     assert words(steps) == " Hello there, my"  # the 5th piece's audio plays 2 frames on
     assert all(s.compute_ms < 80 for s in steps)  # the loop's own time, for want of the server's
+
+
+def test_a_seed_does_not_break_the_reference_server():
+    # NVIDIA's server fails on a `seed` parameter (issue 15): the client sends the names
+    # their web client sends instead, which that server ignores.
+    with StandIn(extensions=False, junk=False) as server, RemoteLoop(
+            server.url, None, {}, None, 7, Events(), FAST) as loop:
+        steps = talk(loop, 8)
+    assert server.refused == [] and len(steps) == 8
+    assert server.queries[0]["text_seed"] == server.queries[0]["audio_seed"] == "7"
+    assert "seed" not in server.queries[0]
 
 
 def test_kinds_it_does_not_know_are_ignored():
