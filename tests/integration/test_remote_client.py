@@ -209,6 +209,34 @@ def test_the_token_goes_in_a_header_never_in_the_address():
     assert "token" not in server.queries[0]
 
 
+@pytest.mark.parametrize("scheme", ["http", "ws"])
+def test_no_token_or_voice_is_sent_in_clear_beyond_this_computer(tmp_path, scheme):
+    # 0.0.0.0 is not a loopback address, yet reaches the stand-in on this computer: what
+    # the client sends to it is what it would send in clear across a network (issue 15).
+    recording = tmp_path / "me.wav"
+    recording.write_bytes(b"RIFF....WAVEfmt " + bytes(100))
+    with StandIn(token="s3cret-team-token", voices=True) as server:
+        loop = RemoteLoop(f"{scheme}://0.0.0.0:{server.port}", "s3cret-team-token",
+                          {"voice_file": str(recording)}, None, None, Events(), FAST)
+        loop.start()
+        with pytest.raises(P.ArcusError) as e:
+            loop.wait_ready(30)
+        loop.close()
+        assert server.headers == [] and server.uploads == [] and server.refused == []
+    assert "not encrypted" in e.value.message and f"{scheme}s://" in e.value.hint
+    assert "SSH tunnel" in e.value.hint
+
+
+def test_cleartext_is_fine_on_loopback_only():
+    for url in ("http://127.0.0.1:8998", "ws://localhost:8998", "http://[::1]:8998",
+                "http://127.3.2.1", "https://gpu-box:8998", "wss://10.0.0.7:8998"):
+        assert P.chat_url(url, "Hi.", "NATF2")
+    for url in ("http://gpu-box:8998", "ws://10.0.0.7:8998", "http://0.0.0.0:8998",
+                "http://[::ffff:10.0.0.1]:8998", "http://localhost.example.com"):
+        with pytest.raises(P.ArcusError, match="not encrypted"):
+            P.chat_url(url, "Hi.", "NATF2")
+
+
 def test_the_users_own_voice_is_uploaded_or_the_preset_used_with_a_notice(tmp_path):
     recording = tmp_path / "me.wav"
     recording.write_bytes(b"RIFF....WAVEfmt " + bytes(100))
