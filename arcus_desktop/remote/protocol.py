@@ -11,6 +11,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from ..core.addresses import cleartext_problem
 from ..core.errors import ArcusError, AuthError, NetworkError
+from ..core.system_tag import clean
 from ..core.transcript import SPACE
 from . import tls
 
@@ -70,7 +71,8 @@ def chat_url(server_url: str, text: str, voice: str, sampling: dict | None = Non
     """The websocket address of one conversation. `sampling` has the engine's names
     (temperature, top_k, text_temperature, text_top_k); the server takes the names
     NVIDIA's web client sends."""
-    query = {"text_prompt": text, "voice_prompt": voice_name(voice), "arcus": "1"}
+    # Cleaned here: NVIDIA's server wraps the role as it comes, tags and all.
+    query = {"text_prompt": clean(text), "voice_prompt": voice_name(voice), "arcus": "1"}
     names = {"temperature": "audio_temperature", "top_k": "audio_topk",
              "text_temperature": "text_temperature", "text_top_k": "text_topk"}
     for ours, theirs in names.items():
