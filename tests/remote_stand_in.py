@@ -133,6 +133,12 @@ class StandIn:
             await ws.send_bytes(b"\x05" + said.encode())
             await ws.close(code=1013, message=b"full: no free conversation slot")
             return ws
+        if not self.extensions:
+            # NVIDIA's handler reads a `seed` parameter from the request's own storage,
+            # not its query: a KeyError after the upgrade, and the connection just drops.
+            if "seed" in request.query:
+                self.refused.append("seed")
+                raise KeyError("seed")
         voice = request.query.get("voice_prompt", "")
         if voice.startswith("custom-") and voice not in self._voices:
             said = "No voice has that name; upload it again."

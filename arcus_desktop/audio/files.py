@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import errno
+import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,16 +14,55 @@ from ..core.errors import AudioFileError, DiskFullError
 
 FORMATS_HINT = "Use a WAV, FLAC, MP3 or OGG recording."
 
+# Bounds on what is decoded, checked before decoding: a small file can claim hours of
+# audio (silence compresses to almost nothing) or an absurd sample rate, and the decoder
+# allocates the whole stretch asked for at once.
+MAX_FILE_BYTES = 1 << 30
+MIN_RATE, MAX_RATE = 4_000, 384_000
+MAX_CHANNELS = 8
+MAX_DECODE_BYTES = 512 << 20  # float32 samples of every channel, before mixing
+DEFAULT_MAX_SECONDS = 600.0
 
-def read_mono(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
-    """Samples of `path` mixed to mono and resampled to `sample_rate`, as float32."""
+
+@dataclass
+class Clip:
+    pcm: np.ndarray  # mono float32 at the asked rate, at most max_seconds of it
+    seconds: float  # the whole file's length, as far as it is known
+    trimmed: float  # seconds past max_seconds, left out
+
+
+def read_clip(path: str | os.PathLike, sample_rate: int, max_seconds: float,
+              max_bytes: int = MAX_FILE_BYTES) -> Clip:
+    """The first `max_seconds` of `path`, mixed to mono and resampled to `sample_rate`;
+    only that much is ever decoded. Raises AudioFileError."""
     import sphn
 
     path = Path(path)
     if not path.is_file():
         raise AudioFileError(f"{path} does not exist.", "Check the path and try again.")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise AudioFileError(f"{path.name} is {size / 2**20:.0f} MiB; the limit is "
+                             f"{max_bytes / 2**20:.0f} MiB.", "Use a shorter recording.")
     try:
-        data, rate = sphn.read(str(path))
+        reader = sphn.FileReader(str(path))
+        rate, channels, known = int(reader.sample_rate), int(reader.channels), reader.duration_sec
+    except (ValueError, OSError, RuntimeError) as e:
+        raise AudioFileError(f"{path.name} is not an audio file that can be read.", FORMATS_HINT) from e
+    if not (MIN_RATE <= rate <= MAX_RATE and 1 <= channels <= MAX_CHANNELS):
+        raise AudioFileError(f"{path.name} has {channels} channels at {rate} Hz, which is "
+                             "not supported.", f"Use a recording of 1 to {MAX_CHANNELS} channels "
+                             f"at {MIN_RATE // 1000} to {MAX_RATE // 1000} kHz.")
+    known = float(known) if known and math.isfinite(known) and known > 0 else None
+    # One frame past the cap tells whether there was more; the header's length (when
+    # there is one) keeps a short file from reserving the whole cap.
+    want = max_seconds + 0.1 if known is None else min(max_seconds + 0.1, known + 1.0)
+    if want * rate * channels * 4 > MAX_DECODE_BYTES:
+        raise AudioFileError(f"{path.name} is too large to read ({channels} channels at "
+                             f"{rate} Hz for {want:.0f} s).",
+                             "Convert it to mono or stereo at 48 kHz, or shorten it.")
+    try:
+        data = reader.decode(0.0, want)
     except (ValueError, OSError, RuntimeError) as e:
         raise AudioFileError(f"{path.name} is not an audio file that can be read.", FORMATS_HINT) from e
     data = np.asarray(data, dtype=np.float32)
@@ -29,16 +70,29 @@ def read_mono(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
         data = data[None]
     if data.size == 0 or data.shape[-1] == 0:
         raise AudioFileError(f"{path.name} holds no audio.", FORMATS_HINT)
-    mono = np.ascontiguousarray(data.mean(axis=0, keepdims=True))
+    decoded = data.shape[-1] / rate
+    seconds = max(decoded, known or 0.0) if decoded > max_seconds else decoded
+    trimmed = max(0.0, seconds - max_seconds)
+    data = data[:, : int(max_seconds * rate)]
+    mono = data if data.shape[0] == 1 else data.mean(axis=0, keepdims=True)
+    mono = np.ascontiguousarray(mono)
+    del data
     if rate != sample_rate:
         # The resampler adds a little tail; keep the duration exact.
-        want = round(mono.shape[-1] * sample_rate / rate)
-        mono = sphn.resample(mono, rate, sample_rate)[:, :want]
-        mono = np.pad(mono, ((0, 0), (0, want - mono.shape[-1])))
+        want_n = round(mono.shape[-1] * sample_rate / rate)
+        mono = sphn.resample(mono, rate, sample_rate)[:, :want_n]
+        mono = np.pad(mono, ((0, 0), (0, want_n - mono.shape[-1])))
     mono = mono[0]
     if not np.isfinite(mono).all():
         raise AudioFileError(f"{path.name} holds damaged samples.", FORMATS_HINT)
-    return np.ascontiguousarray(mono, dtype=np.float32)
+    return Clip(np.ascontiguousarray(mono, dtype=np.float32), seconds, trimmed)
+
+
+def read_mono(path: str | os.PathLike, sample_rate: int,
+              max_seconds: float = DEFAULT_MAX_SECONDS) -> np.ndarray:
+    """Samples of `path` mixed to mono and resampled to `sample_rate`, as float32: at
+    most its first `max_seconds`."""
+    return read_clip(path, sample_rate, max_seconds).pcm
 
 
 def normalize_loudness(pcm: np.ndarray, sample_rate: int, target_lufs: float = -24.0) -> np.ndarray:

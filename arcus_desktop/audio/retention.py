@@ -6,7 +6,6 @@ those of a conversation still in progress."""
 from __future__ import annotations
 
 import calendar
-import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -14,13 +13,13 @@ from pathlib import Path
 
 from ..core import paths
 
-STEM = re.compile(r"^(\d{8}-\d{6})-[0-9a-f]{6}$")
+STEM = paths.RECORDING_STEM
 SUFFIXES = (".wav", ".json", ".journal")
 active: set[str] = set()  # stems this process is recording now
 
 
 def folder() -> Path:
-    return paths.data_dir() / "recordings"
+    return paths.recordings_dir()
 
 
 def new_stem(started_at: float) -> str:

@@ -15,6 +15,7 @@ import urllib.request
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+from ..core.addresses import cleartext_problem
 from ..remote import tls
 
 TIMEOUT_S = 5.0
@@ -49,6 +50,9 @@ def check_server(address: str, token: str = "", timeout: float = TIMEOUT_S,
     except ValueError:
         return ServerCheck(False, f"The port in {address} is not a number from 1 to 65535.")
     where = parts.hostname + (f":{port}" if port else "")
+    problem = cleartext_problem(address)
+    if problem:  # the token would travel in clear: never send it there
+        return ServerCheck(False, " ".join(problem))
     url = health_url(address)
     request = urllib.request.Request(url, headers={"User-Agent": "arcus-desktop"})
     if token.strip():
@@ -116,8 +120,9 @@ def _unreachable(reason, where: str, url: str, timeout: float) -> ServerCheck:
 
 def _why(reason, where: str, timeout: float) -> str:
     if isinstance(reason, ssl.SSLError):
-        return (f"A secure connection to {where} failed: does the server use https? "
-                "Try http:// instead.")
+        return (f"A secure connection to {where} failed: does the server use TLS? A server "
+                "without it can be used only on its own computer, or through an SSH tunnel "
+                "as http://localhost:PORT.")
     if isinstance(reason, (TimeoutError, socket.timeout)):
         return f"{where} did not answer within {timeout:g} s."
     if isinstance(reason, socket.gaierror):

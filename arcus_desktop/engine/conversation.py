@@ -11,13 +11,16 @@ from typing import Callable
 import numpy as np
 
 from ..audio import files as audio_files
-from ..core.errors import DiskFullError
+from ..core.errors import AudioFileError, DiskFullError
 from ..core.persona import Persona
 from ..core.transcript import Transcript
 from . import constants as C
 from .engine import Engine, seed_everything
 from .frame_loop import FrameLoop
 from .generator import Sampling
+
+
+MAX_INPUT_SECONDS = 600.0  # 10 minutes: past 4 the persona has left the model's context
 
 
 @dataclass
@@ -36,7 +39,7 @@ def converse(engine: Engine, input_path: str | os.PathLike, output_path: str | o
              transcript_path: str | os.PathLike, persona: Persona, sampling: Sampling = Sampling(),
              seed: int | None = None,
              progress: Callable[[int, int], None] | None = None) -> ConversationResult:
-    pcm = audio_files.read_mono(input_path, C.SAMPLE_RATE)
+    pcm = _read_input(input_path)
     prepared = engine.prepare(persona)
     seed_everything(seed)
     n_frames = -(-pcm.size // C.FRAME_SIZE)
@@ -82,6 +85,18 @@ def converse(engine: Engine, input_path: str | os.PathLike, output_path: str | o
         "user": None if user is None else dict(user.to_dict(), delay=engine.stt.delay_s),
     })
     return result
+
+
+def _read_input(path) -> np.ndarray:
+    """The user's side, refused when longer than a conversation may be; only that much
+    is ever decoded (a small file can hold hours of silence)."""
+    clip = audio_files.read_clip(path, C.SAMPLE_RATE, MAX_INPUT_SECONDS)
+    if clip.trimmed > 0:
+        raise AudioFileError(
+            f"{Path(path).name} is {clip.seconds / 60:.0f} minutes long; a conversation "
+            f"takes at most {MAX_INPUT_SECONDS / 60:.0f} minutes.",
+            "Cut the recording into shorter parts and give them one at a time.")
+    return clip.pcm
 
 
 def _add_user(user: Transcript | None, res, seconds: float) -> None:

@@ -18,6 +18,7 @@ from . import constants as C
 
 PREP_VERSION = "1"  # bump when the way a recording is prepared changes
 MAX_VOICE_SECONDS = 30.0
+MAX_VOICE_FILE_BYTES = 256 * 2**20  # a long recording is fine (its first 30 s are used)
 
 
 @dataclass
@@ -127,10 +128,10 @@ def prepare_recording(path: str | os.PathLike, mimi, mimi_path: Path, cache_dir:
             return RecordedVoice(data["codes"].long(), path, True, float(data["trimmed"]), key)
         except (OSError, RuntimeError, KeyError):
             cached.unlink(missing_ok=True)  # a damaged cache entry is just rebuilt
-    pcm = audio_files.read_mono(path, C.SAMPLE_RATE)
-    limit = int(MAX_VOICE_SECONDS * C.SAMPLE_RATE)
-    trimmed = max(0, pcm.size - limit) / C.SAMPLE_RATE
-    pcm = audio_files.normalize_loudness(pcm[:limit], C.SAMPLE_RATE)
+    # Only the part used is decoded: a small file can hold hours of silence.
+    clip = audio_files.read_clip(path, C.SAMPLE_RATE, MAX_VOICE_SECONDS, MAX_VOICE_FILE_BYTES)
+    trimmed = clip.trimmed
+    pcm = audio_files.normalize_loudness(clip.pcm, C.SAMPLE_RATE)
     codes = encode_recording(mimi, pcm)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)

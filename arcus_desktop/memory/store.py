@@ -8,7 +8,7 @@ import os
 import re
 import time
 import uuid
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -360,11 +360,11 @@ class MemoryStore:
                          "VALUES (?, ?, ?)", (m.id, now, m.version + 1))
 
     def _remove_recording_if_unused(self, path: str) -> None:
-        """Only the app's own recordings (in its data folder) are ever deleted: a path
-        that came from an imported file must not be able to remove anything else."""
-        target = Path(path).resolve()
-        if not target.is_relative_to(paths.data_dir().resolve()):
+        """Only the app's own recordings are ever deleted: a path that came from an
+        imported file must not be able to remove anything else (the database, say)."""
+        if not paths.is_own_recording(path):
             return
+        target = Path(path).resolve()
         still = self.db.read("SELECT 1 FROM memories WHERE audio_path = ? UNION ALL "
                              "SELECT 1 FROM conversations WHERE recording_path = ? LIMIT 1",
                              (path, path))
@@ -447,6 +447,9 @@ class MemoryStore:
             for m in memories:
                 if m.kind not in KINDS or not isinstance(m.content, str) or not m.content.strip():
                     raise ValueError(f"memory {m.id} has no text or an unknown kind")
+            # A file may name any path as a recording: keep only the app's own ones.
+            conversations = [replace(c, recording_path=_own(c.recording_path)) for c in conversations]
+            memories = [replace(m, audio_path=_own(m.audio_path)) for m in memories]
         except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
             raise MemoryFileError(f"{Path(path).name} cannot be imported ({e}).",
                                   "Choose a file exported by Arcus Desktop.") from e
@@ -490,6 +493,11 @@ class MemoryStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _own(path) -> str | None:
+    """An imported recording path, if it names a recording the app made."""
+    return path if isinstance(path, str) and paths.is_own_recording(path) else None
 
 
 def fts_query(text: str, common: set[str] = frozenset()) -> str:

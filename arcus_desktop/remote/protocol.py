@@ -9,7 +9,9 @@ import socket
 import ssl
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from ..core.addresses import cleartext_problem
 from ..core.errors import ArcusError, AuthError, NetworkError
+from ..core.system_tag import clean
 from ..core.transcript import SPACE
 from . import tls
 
@@ -48,12 +50,15 @@ def where(server_url: str) -> str:
 
 def base_url(server_url: str, websocket: bool) -> str:
     """The server's root as ws(s):// or http(s)://, from an address given either way, with
-    or without /api/chat."""
+    or without /api/chat. An unencrypted address beyond loopback is refused."""
     parts = urlsplit(server_url.strip())
     secure = parts.scheme.lower() in ("https", "wss")
     if parts.scheme.lower() not in ("http", "https", "ws", "wss") or not parts.hostname:
         raise ArcusError(f"“{server_url}” is not a team server address.",
                          "Enter one like https://gpu-box:8998 in Settings > Engine.")
+    problem = cleartext_problem(server_url)
+    if problem:  # the token would travel in clear: never send it there
+        raise ServerRefused(*problem)
     scheme = ("wss" if secure else "ws") if websocket else ("https" if secure else "http")
     path = parts.path.rstrip("/")
     if path.endswith("/api/chat"):
@@ -66,14 +71,17 @@ def chat_url(server_url: str, text: str, voice: str, sampling: dict | None = Non
     """The websocket address of one conversation. `sampling` has the engine's names
     (temperature, top_k, text_temperature, text_top_k); the server takes the names
     NVIDIA's web client sends."""
-    query = {"text_prompt": text, "voice_prompt": voice_name(voice), "arcus": "1"}
+    # Cleaned here: NVIDIA's server wraps the role as it comes, tags and all.
+    query = {"text_prompt": clean(text), "voice_prompt": voice_name(voice), "arcus": "1"}
     names = {"temperature": "audio_temperature", "top_k": "audio_topk",
              "text_temperature": "text_temperature", "text_top_k": "text_topk"}
     for ours, theirs in names.items():
         if (sampling or {}).get(ours) is not None:
             query[theirs] = str(sampling[ours])
     if seed is not None:
-        query["seed"] = str(seed)
+        # The names NVIDIA's web client sends. Never `seed`: their server's handler fails
+        # on it (it looks the value up in the wrong place) and the conversation never starts.
+        query["text_seed"] = query["audio_seed"] = str(seed)
     return f"{base_url(server_url, True)}/api/chat?{urlencode(query)}"
 
 
@@ -181,8 +189,9 @@ def unreachable(error: BaseException, server_url: str, timeout: float,
         return ServerRefused(told.message, told.hint)
     if isinstance(error, ssl.SSLError):
         return ServerRefused(f"A secure connection to {at} failed.",
-                             "If the server does not use TLS, use an http:// address in "
-                             "Settings > Engine.")
+                             "Check that the server runs with TLS (serve --ssl). A server "
+                             "without TLS can be used only on its own computer, or through "
+                             "an SSH tunnel as http://localhost:PORT.")
     if isinstance(error, (TimeoutError, socket.timeout)):
         return ServerUnavailable(f"The team server at {at} did not answer within {timeout:g} s.",
                                  "Check your network (a VPN?), or ask the server's owner "

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..core.addresses import is_loopback  # noqa: F401 (server/auth.py takes it from here)
 from ..core.errors import ArcusError
 
 DEFAULT_PORT = 8998
@@ -41,15 +41,6 @@ class ServerConfig:
     @property
     def tls(self) -> bool:
         return self.ssl_dir is not None
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve to anything
 
 
 def check(config: ServerConfig) -> None:

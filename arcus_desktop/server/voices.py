@@ -10,7 +10,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..audio.files import normalize_loudness, read_mono
+from ..audio.files import normalize_loudness, read_clip
 from ..core.errors import AudioFileError
 
 PREFIX = "custom-"
@@ -51,19 +51,17 @@ def name_of(body: bytes) -> tuple[str, str]:
 
 def decode(body: bytes, max_seconds: float) -> tuple[np.ndarray, float, float]:
     """24 kHz mono samples of an uploaded file, at most `max_seconds`, at -24 LUFS;
-    with the upload's length and what was cut. Raises AudioFileError."""
+    with the upload's length and what was cut. Only the part used is decoded: a small
+    file can hold hours of silence. Raises AudioFileError."""
     fd, path = tempfile.mkstemp(prefix="arcus-voice-")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(body)
-        pcm = read_mono(path, SAMPLE_RATE)
+        clip = read_clip(path, SAMPLE_RATE, max_seconds)
     except AudioFileError:
         raise
     except Exception as e:  # a decoder's own failure on hostile bytes
         raise AudioFileError("The upload is not an audio file that can be read.") from e
     finally:
         os.unlink(path)
-    seconds = pcm.size / SAMPLE_RATE
-    limit = int(max_seconds * SAMPLE_RATE)
-    trimmed = max(0, pcm.size - limit) / SAMPLE_RATE
-    return normalize_loudness(pcm[:limit], SAMPLE_RATE), seconds, trimmed
+    return normalize_loudness(clip.pcm, SAMPLE_RATE), clip.seconds, clip.trimmed

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from ..core.addresses import cleartext_problem
 from ..core.certs import normalize as normal_fingerprint
 from ..core.persona import ARCUS_COMPANION, DEFAULT_TOKEN_BUDGET, DEFAULT_VOICE, Persona
 from . import secrets as secret_store
@@ -254,6 +255,8 @@ def check(s: AppSettings) -> list[Problem]:
         problems.append(Problem("engine/server_url",
                                 "The address must start with http://, https://, ws:// or wss:// "
                                 "and name a host, e.g. https://gpu-box:8998."))
+    elif url and (problem := cleartext_problem(url)):
+        problems.append(Problem("engine/server_url", " ".join(problem)))
     pin = s.engine.server_fingerprint.strip()
     if pin and normal_fingerprint(pin) is None:
         problems.append(Problem("engine/server_fingerprint",
@@ -279,6 +282,8 @@ def check(s: AppSettings) -> list[Problem]:
         if not s.sync.url.strip().startswith(("http://", "https://")):
             problems.append(Problem("sync/url", "Enter the project's address, "
                                                 "e.g. https://abcd.supabase.co."))
+        elif problem := cleartext_problem(s.sync.url, "sync server"):
+            problems.append(Problem("sync/url", " ".join(problem)))
         if not s.sync.anon_key.strip():
             problems.append(Problem("sync/anon_key", "Enter the project's anon (public) key."))
     return problems

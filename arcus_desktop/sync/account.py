@@ -9,6 +9,7 @@ from supabase import Client, ClientOptions, create_client
 from supabase_auth._sync.storage import SyncSupportedStorage
 from supabase_auth.errors import AuthApiError, AuthError, AuthRetryableError
 
+from ..core.addresses import cleartext_problem
 from ..core.errors import ArcusError, NetworkError
 from ..settings import secrets
 
@@ -34,7 +35,11 @@ class KeyringStorage(SyncSupportedStorage):
 
 
 def connect(url: str, anon_key: str) -> Client:
-    """A client for the project; signed in already if a saved session is still valid."""
+    """A client for the project; signed in already if a saved session is still valid.
+    An unencrypted address beyond loopback is refused: passwords and tokens go there."""
+    problem = cleartext_problem(url, "sync server")
+    if problem:
+        raise ArcusError(*problem)
     return create_client(url, anon_key, ClientOptions(
         storage=KeyringStorage(url), persist_session=True, auto_refresh_token=True,
         postgrest_client_timeout=TIMEOUT))

@@ -3,9 +3,10 @@
 -- run again: every statement checks what exists.
 --
 -- Each user owns their rows; rows marked shared are readable by everyone in the row's
--- team (team membership lives in arcus_team_members); nobody can hard-delete through
--- the API (deletes are tombstones: deleted_at set, content cleared); the server stamps
--- updated_at and ignores writes that carry an older version than the row it has.
+-- team (team membership lives in arcus_team_members), and only the team's members may
+-- file rows under it; nobody can hard-delete through the API (deletes are tombstones:
+-- deleted_at set, content cleared); the server stamps updated_at and ignores writes
+-- that carry an older version than the row it has.
 
 create extension if not exists vector with schema extensions;
 
@@ -76,12 +77,17 @@ create policy "read own" on public.memories for select to authenticated
 drop policy if exists "read team shared" on public.memories;
 create policy "read team shared" on public.memories for select to authenticated
     using (shared and team_id in (select public.arcus_my_teams()));
+-- Writes: own rows only, and filed under no team or one of the writer's own teams, so
+-- nobody can put rows (shared or not) into a team they are not in.
 drop policy if exists "insert own" on public.memories;
 create policy "insert own" on public.memories for insert to authenticated
-    with check (user_id = auth.uid());
+    with check (user_id = auth.uid()
+                and (team_id is null or team_id in (select public.arcus_my_teams())));
 drop policy if exists "update own" on public.memories;
 create policy "update own" on public.memories for update to authenticated
-    using (user_id = auth.uid()) with check (user_id = auth.uid());
+    using (user_id = auth.uid())
+    with check (user_id = auth.uid()
+                and (team_id is null or team_id in (select public.arcus_my_teams())));
 drop policy if exists "see own teams" on public.arcus_team_members;
 create policy "see own teams" on public.arcus_team_members for select to authenticated
     using (user_id = auth.uid());

@@ -193,3 +193,20 @@ def test_broken_stt_folder_fails_in_one_line(cli_model, cli_stt, tmp_path):
     _assert_clean_failure(run_cli(*base, "--stt-dir", str(broken)), "Speech-to-text", "download --stt")
     _assert_clean_failure(run_cli(*base, "--stt-dir", str(tmp_path / "none")), "does not exist")
     assert not (tmp_path / "o.wav").exists()
+
+
+def test_an_input_longer_than_converse_takes_is_refused_without_decoding_it_all(cli_model, tmp_path):
+    # Issue 15: a small file of silence was decoded whole (hours of samples) and then
+    # conversed with, frame after frame.
+    from ..bombs import silent_flac
+
+    bomb = silent_flac(tmp_path / "hour.flac", 60 * 60)
+    result = subprocess.run(
+        [sys.executable, "-m", "arcus_desktop", "converse", "--input", str(bomb),
+         "--output", str(tmp_path / "out.wav"), "--transcript", str(tmp_path / "out.json"),
+         "--model-dir", str(cli_model), "--device", "cpu"],
+        capture_output=True, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"), timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "60 minutes long" in result.stderr and "at most 10 minutes" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out.wav").exists()

@@ -83,3 +83,15 @@ def test_wrong_password_and_unreachable_server_say_what_to_do(stack, store_keyri
     with pytest.raises(Exception, match="cannot be reached") as e:
         account.sign_in(offline, "lee@northwind.test", "right")
     assert "connection" in e.value.hint
+
+
+def test_a_password_is_never_sent_in_clear_beyond_this_computer(stack, store_keyring):
+    # 0.0.0.0 is not loopback, yet reaches the stack on this computer (issue 15).
+    stack.auth.add_user("lee@northwind.test", "right")
+    port = stack.url.rsplit(":", 1)[1]
+    calls = len(stack.auth.calls)
+    with pytest.raises(account.ArcusError) as e:
+        client = account.connect(f"http://0.0.0.0:{port}", stack.anon_key)
+        account.sign_in(client, "lee@northwind.test", "right")
+    assert "not encrypted" in e.value.message and "https://" in e.value.hint
+    assert len(stack.auth.calls) == calls  # nothing reached the server

@@ -135,3 +135,46 @@ def test_the_readme_shows_the_schema_that_ships():
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     assert f"```sql\n{schema_sql()}```" in readme
+
+
+def test_a_non_member_cannot_write_into_read_or_change_another_team(stack):
+    # Issue 15: the write policies checked only the owner, so anyone signed in could put
+    # shared rows into any team, and they reached its members' personas.
+    alice, bob, carol = (client(stack, u) for u in (ALICE, BOB, CAROL))
+    planted = memory(content="Carol: wire the budget to me", team_id=str(TEAM), shared=True)
+    with pytest.raises(APIError):
+        carol.table("memories").insert(planted).execute()
+    with pytest.raises(APIError):
+        carol.table("memories").upsert(planted).execute()
+    with pytest.raises(APIError):  # unshared, but filed under a team she is not in
+        carol.table("memories").insert(memory(team_id=str(TEAM))).execute()
+    # Her own row cannot be moved into the team afterwards either.
+    own = memory(content="Carol's own note", team_id=str(OTHER_TEAM), shared=True)
+    carol.table("memories").insert(own).execute()
+    with pytest.raises(APIError):
+        carol.table("memories").update({"team_id": str(TEAM), "version": 2}).eq(
+            "id", own["id"]).execute()
+    with pytest.raises(APIError):
+        carol.table("memories").upsert(memory(id=own["id"], content="moved", version=3,
+                                              team_id=str(TEAM), shared=True)).execute()
+    assert stack.sql("select count(*) from memories where team_id = %s and user_id = %s",
+                     TEAM, CAROL) == [(0,)]
+    # Nor can she read the team's shared rows, or change them.
+    team_row = memory(content="Team secret plan", team_id=str(TEAM), shared=True)
+    alice.table("memories").insert(team_row).execute()
+    assert carol.table("memories").select("id").eq("id", team_row["id"]).execute().data == []
+    near = team_row["embedding"]
+    found = carol.rpc("match_memories", {"query_embedding": near, "match_count": 200}).execute()
+    assert team_row["id"] not in ids(found.data)
+    changed = carol.table("memories").update({"content": "hijacked", "version": 5}).eq(
+        "id", team_row["id"]).execute()
+    assert changed.data == []
+    assert stack.sql("select content from memories where id = %s", team_row["id"]) == [
+        ("Team secret plan",)]
+    # Members still share with their team, and a tombstone (no team) always goes through.
+    shared = memory(content="Bob: standup moved to 10:00", team_id=str(TEAM), shared=True)
+    bob.table("memories").insert(shared).execute()
+    assert shared["id"] in ids(alice.table("memories").select("id").execute().data)
+    bob.table("memories").upsert(memory(id=shared["id"], content="", version=2, shared=False,
+                                        team_id=None, deleted_at="2026-11-24T09:00:00Z")).execute()
+    assert stack.sql("select content from memories where id = %s", shared["id"]) == [("",)]

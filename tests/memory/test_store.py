@@ -77,7 +77,7 @@ def recording(name):
 
 
 def test_delete_removes_row_words_vector_and_asked_for_recording(store, tmp_path):
-    rec = recording("rec.wav")
+    rec = recording("20260101-090000-0a0b0c.wav")
     m = store.add("episodic", "the zebra budget line", speaker="user", audio_path=str(rec))
     keep = store.add("episodic", "another zebra turn", speaker="user", audio_path=str(rec))
     assert store.keyword_search("zebra")
@@ -93,7 +93,7 @@ def test_delete_removes_row_words_vector_and_asked_for_recording(store, tmp_path
 
 
 def test_forget_a_whole_conversation(store, tmp_path):
-    rec = recording("conv.wav")
+    rec = recording("20260101-093000-0d0e0f.wav")
     cid = store.start_conversation(recording_path=str(rec))
     for text in ("first thing", "second thing"):
         store.add("episodic", text, speaker="user", conversation_id=cid, audio_path=str(rec))
@@ -168,6 +168,37 @@ def test_only_the_apps_own_recordings_are_ever_deleted(store, tmp_path):
     m = store.add("episodic", "a turn", speaker="user", audio_path=str(outside))
     assert store.delete(m.id, delete_recording=True)
     assert outside.read_text() == "keep me"
+
+
+def test_an_imported_file_cannot_make_a_delete_remove_other_data_files(store, tmp_path, embedder):
+    # Issue 15: an imported memory named a file in the data folder (here the memory
+    # database itself) as its recording, and deleting the memory deleted that file.
+    from arcus_desktop.core import paths
+
+    database = paths.data_dir() / "memory.db"
+    other = recording("notes.txt")
+    other.write_text("keep me")
+    own = recording("20260101-101500-a1b2c3.wav")
+    source = MemoryStore(tmp_path / "elsewhere.db", embedder=embedder)
+    cid = source.start_conversation("p", recording_path=str(database))
+    source.add("episodic", "first turn", speaker="user", conversation_id=cid,
+               audio_path=str(other))
+    source.add("episodic", "second turn", speaker="user", conversation_id=cid,
+               audio_path=str(database))
+    mine = source.add("episodic", "a real turn", speaker="user", audio_path=str(own))
+    exported = tmp_path / "planted.json"
+    source.export_json(exported)
+    source.close()
+    assert store.import_json(exported) == 3
+    assert {m.audio_path for m in store.conversation_memories(cid)} == {None}  # not ours
+    assert store.conversation(cid).recording_path is None
+    assert store.forget_conversation(cid, delete_recording=True) == 2
+    assert database.exists() and other.read_text() == "keep me"
+    assert store.count() == 1  # the store is still there, and still works
+    assert store.conversation(cid) is None
+    assert store.get(mine.id).audio_path == str(own)  # the app's own recording is kept
+    store.delete(mine.id, delete_recording=True)
+    assert not own.exists()
 
 
 @pytest.mark.parametrize("content", ['[]', '{"format": "arcus-memories"}',

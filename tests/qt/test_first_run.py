@@ -548,7 +548,7 @@ def test_the_app_opens_setup_at_start_only_when_needed(tmp_path, configured):
     if configured:  # a team server saved by an earlier setup
         (config / "Arcus").mkdir(parents=True)
         (config / "Arcus" / "arcus-desktop.conf").write_text(
-            "[engine]\nmode=server\nserver_url=http://gpu-box:8998\n")
+            "[engine]\nmode=server\nserver_url=https://gpu-box:8998\n")
     env = dict(os.environ, XDG_CONFIG_HOME=str(config), PATH="/usr/bin:/bin",
                PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     out = subprocess.run([sys.executable, "-c", RUN_APP], env=env, capture_output=True,

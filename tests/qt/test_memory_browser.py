@@ -67,8 +67,8 @@ def seeded(tmp_path, embedder) -> Seed:
     three days ago, a preference from today, a pinned fact from 40 days ago and a voice
     memo with its own recording."""
     data = tmp_path / "data"
-    recording = write_wav(data / "recordings" / "planning.wav", 12.0)
-    memo_recording = write_wav(data / "recordings" / "memo.wav", 3.0)
+    recording = write_wav(data / "recordings" / "20261120-100000-0a1b2c.wav", 12.0)
+    memo_recording = write_wav(data / "recordings" / "20261121-090000-3d4e5f.wav", 3.0)
     store = MemoryStore(data / "memory.db", embedder=embedder)
     now = time.time()
     today = QDate.currentDate().startOfDay().toSecsSinceEpoch()

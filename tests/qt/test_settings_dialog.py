@@ -283,7 +283,7 @@ def test_problems_show_under_their_field_and_mark_the_page(qtbot, dialog):
     dialog.sidebar.setCurrentRow(0)
     assert not dialog.apply()
     assert dialog.stack.currentWidget() is page and page.server_url.hasFocus()
-    qtbot.keyClicks(page.server_url, "http://gpu-box:8998")
+    qtbot.keyClicks(page.server_url, "https://gpu-box:8998")
     assert message(page, "engine/server_url") == ""
     assert dialog.sidebar.item(row).icon().isNull()
     assert dialog.apply()

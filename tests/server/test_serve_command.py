@@ -71,3 +71,41 @@ def test_sigterm_drains_then_exits(tiny_model):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.slow
+def test_an_upload_that_decodes_to_an_hour_is_read_only_as_far_as_used(tiny_model, tmp_path):
+    # Issue 15: a small FLAC of silence decoded whole (hours of samples resident) before
+    # the first 30 s were kept. Only what is used may be decoded.
+    import json
+    import urllib.request
+
+    from ..bombs import PeakMemory, silent_flac
+
+    bomb = silent_flac(tmp_path / "silence.flac", 60 * 60).read_bytes()  # 1 h: ~0.5 MB
+    assert len(bomb) < 2**20
+    port = _free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NO_TORCH_COMPILE="1")
+    env.pop("ARCUS_SERVER_TOKEN", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "arcus_desktop", "serve", "--model-dir", str(tiny_model),
+         "--device", "cpu", "--port", str(port), "--no-stt"],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=ROOT)
+    try:
+        for line in proc.stderr:
+            if "serving" in line:
+                break
+        threading.Thread(target=proc.stderr.read, daemon=True).start()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/voices", data=bomb,
+                                         method="POST")
+        with PeakMemory(proc.pid) as peak:
+            with urllib.request.urlopen(request, timeout=300) as r:
+                answer = json.loads(r.read())
+        assert answer["seconds"] == pytest.approx(3600, abs=1)
+        assert answer["trimmed_seconds"] == pytest.approx(3570, abs=1)
+        # The 30 s used, decoded and Mimi-encoded, took 168 MiB here; the whole hour
+        # decoded took 1978 MiB before the fix.
+        assert peak.grew < 500 * 2**20, f"{peak.grew / 2**20:.0f} MiB"
+    finally:
+        proc.kill()
+        proc.wait()

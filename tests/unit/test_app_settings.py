@@ -81,3 +81,22 @@ def test_checks_name_the_field_and_say_what_to_do(tmp_path):
     s.data.folder = str(tmp_path / "new folder")  # made when first used
     assert a.check(s) == []
     assert s.to_persona().voice_file == str(clip)
+
+
+def test_unencrypted_addresses_are_refused_beyond_this_computer():
+    s = AppSettings()
+    s.engine.mode = "server"
+    s.sync.enabled, s.sync.anon_key = True, "anon"
+    for server, sync in (("http://127.0.0.1:8998", "http://127.0.0.1:54321"),
+                         ("ws://localhost:8998", "http://[::1]:54321"),
+                         ("https://gpu-box:8998", "https://abcd.supabase.co")):
+        s.engine.server_url, s.sync.url = server, sync
+        assert a.check(s) == []
+    s.engine.server_url, s.sync.url = "http://gpu-box:8998", "http://abcd.supabase.co"
+    problems = {p.key: p.text for p in a.check(s)}
+    assert set(problems) == {"engine/server_url", "sync/url"}
+    assert "not encrypted" in problems["engine/server_url"]
+    assert "https://" in problems["engine/server_url"] and "SSH tunnel" in problems["engine/server_url"]
+    assert "not encrypted" in problems["sync/url"] and "https://" in problems["sync/url"]
+    s.engine.server_url, s.sync.url = "ws://192.168.1.20:8998", "https://abcd.supabase.co"
+    assert "wss://" in a.check(s)[0].text

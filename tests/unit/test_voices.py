@@ -117,3 +117,15 @@ def test_flac_mp3_and_ogg_recordings(tiny_engine, tmp_path, fmt, channels):
     assert 0.05 < float(np.abs(mono).max()) < 0.5
     prepared = tiny_engine.prepare(Persona(text="Hi.", voice_file=str(path)))
     assert prepared.voice == path.name
+
+
+def test_an_hour_long_recording_is_decoded_only_as_far_as_used(tiny_engine, tmp_path):
+    # Issue 15: a small file of silence was decoded whole before its first 30 s were kept.
+    from ..bombs import PeakMemory, silent_flac
+
+    path = silent_flac(tmp_path / "me.flac", 60 * 60)  # ~0.5 MB on disk
+    with PeakMemory() as peak:
+        prepared = tiny_engine.prepare(Persona(text="Hi.", voice_file=str(path)))
+    assert any("30 s" in note for note in prepared.notes), prepared.notes
+    # The whole hour decoded is ~2 GiB at 48 kHz; the 30 s used, encoded, far less.
+    assert peak.grew < 500 * 2**20, f"{peak.grew / 2**20:.0f} MiB"

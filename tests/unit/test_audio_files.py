@@ -1,0 +1,48 @@
+"""Reading audio files with bounds (issue 15): a file small on disk but long, or with an
+absurd header, is never decoded beyond what is used."""
+
+import pytest
+
+from arcus_desktop.audio import files
+from arcus_desktop.core.errors import AudioFileError
+
+from ..bombs import PeakMemory, silent_flac, wav_header
+
+MIB = 2**20
+
+
+def test_a_long_silent_flac_is_decoded_only_as_far_as_asked(tmp_path):
+    bomb = silent_flac(tmp_path / "silence.flac", 30 * 60)  # 30 min, ~300 KB on disk
+    assert bomb.stat().st_size < MIB
+    with PeakMemory() as peak:
+        clip = files.read_clip(bomb, 24_000, max_seconds=30)
+    assert clip.pcm.size == 30 * 24_000
+    assert clip.seconds == pytest.approx(1800) and clip.trimmed == pytest.approx(1770)
+    assert peak.grew < 64 * MIB  # the whole file decoded: 330 MiB at 48 kHz, then more
+
+
+def test_read_mono_is_bounded_by_default(tmp_path):
+    bomb = silent_flac(tmp_path / "silence.flac", 11 * 60)
+    assert files.read_mono(bomb, 24_000).size == int(files.DEFAULT_MAX_SECONDS * 24_000)
+
+
+@pytest.mark.parametrize("rate,channels", [(4_000_000_000, 1), (1, 1), (48_000, 64)])
+def test_an_absurd_header_is_refused_before_decoding(tmp_path, rate, channels):
+    # 4 GHz: the decoder would reserve 30 s of it at once (hundreds of GB) and abort.
+    path = wav_header(tmp_path / "odd.wav", rate, channels, bytes(channels * 2000))
+    with pytest.raises(AudioFileError) as e:
+        files.read_clip(path, 24_000, max_seconds=30)
+    assert "Hz" in e.value.message or "not an audio file" in e.value.message
+
+
+def test_a_file_over_the_size_limit_is_refused_unread(tmp_path):
+    path = wav_header(tmp_path / "big.wav", 48_000, 1, bytes(96_000))
+    with pytest.raises(AudioFileError, match="MiB"):
+        files.read_clip(path, 24_000, max_seconds=30, max_bytes=50_000)
+
+
+def test_a_short_file_comes_whole_and_exact(tmp_path):
+    path = wav_header(tmp_path / "short.wav", 16_000, 2, bytes(16_000 * 4 * 3))  # 3 s
+    clip = files.read_clip(path, 24_000, max_seconds=30)
+    assert clip.pcm.size == 3 * 24_000 and clip.seconds == pytest.approx(3.0)
+    assert clip.trimmed == 0.0
