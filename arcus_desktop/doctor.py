@@ -33,6 +33,31 @@ def _audio() -> str:
         return f"unavailable ({e}); install libportaudio2"
 
 
+def _audio_path() -> str:
+    """The delay the live audio path adds on the devices chosen in Settings."""
+    from .audio.expected import expected_delay
+    from .settings.app_settings import AppSettings
+
+    chosen = (_saved_settings() or AppSettings()).audio
+    try:
+        return expected_delay(chosen.input_device or None, chosen.output_device or None,
+                              chosen.echo_cancellation).describe()
+    except LookupError as e:
+        return f"the chosen device {e} is not connected; choose another in Settings > Audio"
+    except Exception as e:  # PortAudio's errors and a missing library alike: report them
+        return f"no sound device opens ({e}); plug one in or check the sound settings"
+
+
+def _saved_settings():
+    try:
+        from .bridge.settings_store import QSettingsStore
+        from .settings.app_settings import load
+
+        return load(QSettingsStore())
+    except Exception:  # unreadable settings: the defaults are what the app would use
+        return None
+
+
 def _keyring() -> str:
     try:
         import keyring
@@ -74,5 +99,6 @@ def report() -> list[tuple[str, str]]:
     except ImportError as e:
         rows.append(("torch", f"missing ({e})"))
     rows += [("model", _model()), ("speech-to-text", _speech_to_text()), ("memory database", _sqlite()),
-             ("memory embeddings", _embedder()), ("audio", _audio()), ("keyring", _keyring())]
+             ("memory embeddings", _embedder()), ("audio", _audio()),
+             ("audio path", _audio_path()), ("keyring", _keyring())]
     return rows

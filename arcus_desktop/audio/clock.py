@@ -32,6 +32,10 @@ class Clock:
                 into.append(at - index / rate)
         self._last = stamps
 
+    @property
+    def ready(self) -> bool:
+        return bool(self._heard) and bool(self._played)
+
     @staticmethod
     def _median(values) -> float:
         s = sorted(values)
@@ -41,6 +45,12 @@ class Clock:
         """PortAudio's time when microphone sample `index` was heard."""
         base = self._median(self._heard) if self._heard else 0.0
         return base + index / self.in_rate
+
+    def played_at(self, index: int) -> float | None:
+        """PortAudio's time when speaker (tape) sample `index` sounds; None before any."""
+        if not self._played:
+            return None
+        return self._median(self._played) + index / self.out_rate
 
     def played_index(self, at: float) -> float | None:
         """The speaker's (tape's) sample sounding at time `at`; None before any played."""

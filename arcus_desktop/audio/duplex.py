@@ -19,7 +19,7 @@ import numpy as np
 
 from ..core.errors import ArcusError
 from . import devices
-from .echo import EchoCanceller
+from .echo import OWN_DELAY_S, EchoCanceller
 from .ring import Ring
 from .clock import Clock
 from .streams import BLOCK_S, Streams, pick_rate
@@ -68,8 +68,9 @@ class AudioStats:
     input_latency_ms: float
     capture_queue_ms: float = 0.0  # microphone audio waiting to be framed (the engine lags)
     playback_queue_ms: float = 0.0  # reply audio waiting to be played
-    # What our path adds between the user's voice and the reply's sound: the frame,
-    # PortAudio's latencies and the playback queue a reply finds (its recent least).
+    # What our path adds between the user's voice and the reply's sound (the engine's own
+    # time aside): the frame, the devices, the queues, the echo canceller. Measured on
+    # PortAudio's clock over the last 2 s (DuplexAudio._measure).
     added_delay_ms: float = 0.0
     stale_ms: float = 0.0  # microphone audio dropped after stalls
     trimmed_ms: float = 0.0  # playback queue dropped after stalls
@@ -108,6 +109,8 @@ class DuplexAudio:
         self._trimmed = 0  # playback samples (device rate) dropped from a queue too long
         self._queued: deque[int] = deque(maxlen=TRIM_FRAMES)  # playback queue before writes
         self._streams: Streams | None = None
+        self._frame_heard_at: float | None = None  # the frame read last, if not answered
+        self._delays: deque[float] = deque(maxlen=25)  # measured by _measure, seconds
         self._clock = Clock(RATE, RATE)
         self._xruns = 0  # of streams closed already
         self._started = False
@@ -338,6 +341,7 @@ class DuplexAudio:
         if stale > STALE_S * RATE:  # a stall (slow frame, busy computer, device hiccup)
             self._drop_pending(stale)
         frame, heard_at = self._pending[:FRAME], self._clock.heard_at(self._pending_at)
+        self._frame_heard_at = heard_at if self._clock.ready else None
         self._drop_pending(FRAME, stale=False)
         if self.muted:
             return np.zeros(FRAME, np.float32)
@@ -390,7 +394,17 @@ class DuplexAudio:
         if self._to_device is not None:
             pcm = self._to_device.resample_chunk(pcm)
         self._keep_queue_short()
+        self._measure(self._tape.total + self._playback.available())
         self._playback.write(pcm)
+
+    def _measure(self, index: int) -> None:
+        """The delay this reply adds: from when the microphone heard the frame's first
+        sample to when the reply's first sample sounds (by PortAudio's clock: what the
+        devices really hold, not their nominal latency), plus the echo canceller's own."""
+        heard_at, self._frame_heard_at = self._frame_heard_at, None
+        sounds_at = self._clock.played_at(index)
+        if heard_at is not None and sounds_at is not None:
+            self._delays.append(sounds_at - heard_at + self._echo_s)
 
     def _keep_queue_short(self) -> None:
         if self._streams is None:
@@ -404,16 +418,24 @@ class DuplexAudio:
             self._queued.clear()
 
     @property
+    def _echo_s(self) -> float:
+        return OWN_DELAY_S if self.echo is not None and self.echo.enabled else 0.0
+
+    @property
     def stats(self) -> AudioStats:
         latency = self._streams.latency if self._streams is not None else (0.0, 0.0)
         xruns = self._xruns + (self._streams.xruns if self._streams is not None else 0)
         in_rate, out_rate = self.in_rate or RATE, self.out_rate or RATE
         capture_ms = 1000 * (self._capture.available() / in_rate + self._pending.size / RATE)
         playback_ms = 1000 * self._playback.available() / out_rate
-        queued = 1000 * (min(self._queued) if self._queued else 0) / out_rate
+        if self._delays:
+            added = 1000 * sorted(self._delays)[len(self._delays) // 2]
+        else:  # nothing measured yet: what the devices say, and the queue
+            queued = min(self._queued) if self._queued else 0
+            added = 1000 * (FRAME / RATE + sum(latency) + self._echo_s + queued / out_rate)
         return AudioStats(self._dropped[0] + self._capture.overruns,
                           self._dropped[1] + self._playback.underruns, xruns,
                           1000 * latency[1], 1000 * latency[0], capture_ms, playback_ms,
-                          added_delay_ms=1000 * (FRAME / RATE + sum(latency)) + queued,
+                          added_delay_ms=added,
                           stale_ms=1000 * self._stale / RATE,
                           trimmed_ms=1000 * self._trimmed / out_rate)

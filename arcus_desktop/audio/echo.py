@@ -1,6 +1,7 @@
 """Echo cancellation, so the model does not hear itself on laptop speakers: WebRTC's
 audio processing module (through livekit's bindings) on 10 ms blocks at 24 kHz, with
-what was played as the far-end reference and the output latency as the delay hint."""
+what the speaker played while the microphone heard each block as the far-end reference
+(audio/duplex.py lines the two up)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import numpy as np
 
 RATE = 24_000
 BLOCK = RATE // 100  # the module works on 10 ms blocks
+# The module hands each block back this much later (its own block processing; found by
+# cross-correlation at 24 kHz, see tests/unit/test_echo.py): the one delay it adds.
+OWN_DELAY_S = 224 / RATE
 
 
 def _to_int16(pcm: np.ndarray) -> np.ndarray:

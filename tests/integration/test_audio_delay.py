@@ -1,0 +1,86 @@
+"""The live audio path keeps its delay down, through a real PulseAudio daemon: after a
+stall, stale microphone audio is dropped and a long playback queue is shortened, and a
+stream whose speaker starts late (the idle null sink, as in every test here) leaves no
+backlog behind. The delay figures themselves are in bench/audio_latency.py."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from arcus_desktop.audio.duplex import FRAME, RATE, STALE_S, DuplexAudio
+from arcus_desktop.audio.echo import EchoCanceller
+
+from ..pulse import feed, steady_sink
+from ..supabase_stack import wait_until
+
+
+
+def _tone() -> np.ndarray:
+    return (0.2 * np.sin(2 * np.pi * 300 * np.arange(RATE) / RATE)).astype(np.float32)
+
+
+@pytest.fixture
+def microphone(pulse):
+    stop = threading.Event()
+    feed(pulse, _tone(), stop, loop=True)
+    yield pulse
+    stop.set()
+
+
+def _converse(audio: DuplexAudio, frames: int) -> None:
+    """The engine's loop with a stand-in that answers each frame at once."""
+    for _ in range(frames):
+        frame = audio.read_frame(timeout=5.0)
+        assert frame is not None
+        audio.write_frame(frame)
+
+
+def test_microphone_audio_left_waiting_by_a_stall_is_dropped(microphone):
+    with DuplexAudio(echo=EchoCanceller()) as audio:
+        _converse(audio, 10)
+        # The engine stops answering (a slow frame, a busy computer): a second of the
+        # microphone piles up behind it.
+        wait_until(lambda: audio.stats.capture_queue_ms >= 1000, "a second of backlog")
+        frame = audio.read_frame(timeout=5.0)
+        after = audio.stats
+    assert frame is not None
+    assert after.stale_ms >= 1000 - 1000 * FRAME / RATE  # all but the newest frame went
+    assert after.capture_queue_ms <= 1000 * STALE_S + 10  # what came while it was read
+
+
+def test_a_playback_queue_left_long_is_shortened(microphone):
+    with DuplexAudio() as audio:
+        _converse(audio, 5)
+        silence = np.zeros(FRAME, np.float32)
+        for _ in range(12):  # a burst of replies, as after a stall on the speaker's side
+            audio.write_frame(silence)
+        assert audio.stats.playback_queue_ms >= 900
+        _converse(audio, 30)  # 2.4 s of conversation
+        stats = audio.stats
+    assert stats.trimmed_ms >= 800
+    assert stats.playback_queue_ms <= 200  # one frame and what the speaker needs
+
+
+def test_a_speaker_that_starts_late_leaves_no_backlog(microphone):
+    # The null sink is idle: the speaker's first block comes ~1.8 s late, while the
+    # microphone already runs and replies pile up for it.
+    with DuplexAudio(echo=EchoCanceller()) as audio:
+        _converse(audio, 60)  # 4.8 s
+        stats = audio.stats
+    assert stats.playback_queue_ms <= 200
+    assert stats.capture_queue_ms <= 1000 * STALE_S + 10
+    # The delay measured on PortAudio's clock is back to what the path adds.
+    assert stats.added_delay_ms < 250, stats
+
+
+def test_the_delay_is_measured_on_the_devices_clock(microphone):
+    with steady_sink(), DuplexAudio(echo=EchoCanceller()) as audio:
+        _converse(audio, 40)
+        stats = audio.stats
+    # At least the frame, the canceller's own block and a block each way; at most what
+    # the devices say they hold plus a frame of queue.
+    assert 80 + 9 < stats.added_delay_ms < 80 + 9 + stats.input_latency_ms + \
+        stats.output_latency_ms + 80, stats

@@ -1,0 +1,44 @@
+"""The echo canceller's reference tape and the clock that finds a time on it."""
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from arcus_desktop.audio.clock import Clock
+from arcus_desktop.audio.tape import Tape
+
+
+def test_the_tape_gives_back_what_was_written_by_position():
+    tape = Tape(100)
+    data = np.arange(250, dtype=np.float32)
+    for start in range(0, 250, 30):  # writes that wrap around the buffer
+        tape.write(data[start:start + 30])
+    assert tape.total == 250
+    assert np.array_equal(tape.read_at(180, 50), data[180:230])
+    assert np.array_equal(tape.read_at(190, 20), data[190:210])  # across the wrap
+    # Older than it keeps, or not written yet: silence.
+    assert np.array_equal(tape.read_at(100, 60), np.concatenate([np.zeros(50), data[150:160]]))
+    assert np.array_equal(tape.read_at(240, 20), np.concatenate([data[240:250], np.zeros(10)]))
+
+
+def test_a_write_longer_than_the_tape_keeps_the_newest():
+    tape = Tape(10)
+    tape.write(np.arange(25, dtype=np.float32))
+    assert tape.total == 25
+    assert np.array_equal(tape.read_at(15, 10), np.arange(15, 25))
+
+
+def test_the_clock_lines_the_microphone_up_with_the_speaker_despite_noisy_stamps():
+    clock = Clock(24_000, 48_000)
+    rng = np.random.default_rng(0)
+    for k in range(60):  # a block every 10 ms; stamps off by up to a block, now and then
+        t = 5.0 + k * 0.01
+        late = 0.01 if rng.random() < 0.3 else 0.0
+        streams = SimpleNamespace(in_stamp=(k * 240, t - 0.02 + late),
+                                  out_stamp=(k * 480, t + 0.02))
+        clock.note(streams)
+    # Microphone sample 0 was heard at 4.98 s; the speaker sample sounding then is the
+    # one given 40 ms before speaker sample 0 sounded: index -1920 at 48 kHz.
+    assert abs(clock.heard_at(0) - 4.98) < 1e-6
+    assert abs(clock.played_index(clock.heard_at(0)) + 1920) < 1e-3
+    assert abs(clock.played_at(480) - 5.03) < 1e-6
