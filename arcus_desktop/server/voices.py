@@ -57,8 +57,8 @@ def decode(body: bytes, max_seconds: float) -> tuple[np.ndarray, float, float]:
         with os.fdopen(fd, "wb") as f:
             f.write(body)
         pcm = read_mono(path, SAMPLE_RATE)
-    except AudioFileError:
-        raise
+    except AudioFileError as e:  # its text names the temporary file: name the upload
+        raise AudioFileError(e.message.replace(os.path.basename(path), "The upload"), e.hint) from None
     except Exception as e:  # a decoder's own failure on hostile bytes
         raise AudioFileError("The upload is not an audio file that can be read.") from e
     finally:
