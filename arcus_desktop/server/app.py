@@ -19,6 +19,7 @@ from .session import Session
 
 log = logging.getLogger(__name__)
 PREPARED_CACHE = 32  # personas kept ready (tokens, voice, prompt plan)
+MAX_URL_BYTES = 64 * 1024  # a 4000-character role, percent-encoded UTF-8, fits
 
 
 class Server:
@@ -107,6 +108,10 @@ class Server:
 
     @web.middleware
     async def _guard(self, request: web.Request, handler):
+        if len(request.raw_path) > MAX_URL_BYTES:  # aiohttp's own check is per piece read
+            raise web.HTTPRequestURITooLong(
+                text='{"error": "bad_request", "message": "The address is too long."}',
+                content_type="application/json")
         if not auth.token_ok(self.config.token, request.headers, request.query):
             if request.path == "/api/chat":  # a refused conversation; not a health probe
                 self.count_refusal("unauthorized")

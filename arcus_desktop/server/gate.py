@@ -32,7 +32,7 @@ from .frames import FrameGuard
 log = logging.getLogger(__name__)
 HEAD_BYTES = 2**20  # what a connection may send before its request passes
 RESERVED_FILES = 64  # descriptors kept for authorised connections, logs, threads
-MAX_URL_BYTES = 64 * 1024  # a 4000-character role, percent-encoded UTF-8, fits
+MAX_URL_BYTES = 64 * 1024  # the parser's line limit (a piece at a time; app.py checks the whole)
 MAX_FIELD_BYTES = 8190
 
 
@@ -97,6 +97,11 @@ class Gate:
         if door is not None:
             door.authorise()
 
+    def shut_all(self) -> None:
+        """The server stops: close every connection still waiting for its request."""
+        for door in list(self.waiting):
+            door.shut()
+
     # -- the doors' bookkeeping --------------------------------------------------------
     def _admit(self, door: "_Door") -> bool:
         if self.per_address[door.address] >= self.limits.unauthorised_per_address:
@@ -132,6 +137,7 @@ class _Door(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._app_transport = None
         self._handshake: asyncio.Future | None = None
+        self._early = bytearray()  # what TLS decrypted before start_tls returned
 
     # -- the socket's side --------------------------------------------------------------
     def connection_made(self, transport) -> None:
@@ -169,6 +175,9 @@ class _Door(asyncio.Protocol):
         self.gate._by_transport[id(transport)] = self
         self.handler = self.gate.make_handler()
         self.handler.connection_made(transport)
+        if self._early:
+            early, self._early = bytes(self._early), bytearray()
+            self.handler.data_received(early)
 
     def data_received(self, data: bytes) -> None:
         if self._waiting:
@@ -179,6 +188,8 @@ class _Door(asyncio.Protocol):
                 return
         if self.handler is not None:
             self.handler.data_received(data)
+        else:  # the handshake has finished, start_tls has not returned yet
+            self._early += data
 
     def eof_received(self):
         return self.handler.eof_received() if self.handler is not None else None

@@ -85,6 +85,8 @@ async def listen(server: Server) -> web.AppRunner:
 
 
 async def stop(server: Server, runner: web.AppRunner) -> None:
+    if server.gate is not None:
+        server.gate.shut_all()
     await server.shut_down()
     await runner.cleanup()
     await asyncio.to_thread(server.loop.close)
