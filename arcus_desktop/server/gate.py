@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import resource
 import ssl
 from collections import Counter, OrderedDict
 from typing import Callable
@@ -38,6 +37,10 @@ MAX_FIELD_BYTES = 8190
 
 def raise_open_files_limit() -> int:
     """Raise the soft limit on open files to the hard one; returns the soft limit."""
+    try:
+        import resource
+    except ImportError:  # not a POSIX system
+        return 8192
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or hard > soft:
         try:

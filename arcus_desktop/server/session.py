@@ -187,6 +187,7 @@ class Session:
                 self._ping_sent = now
                 # Not awaited: its send may wait for the client to read.
                 self._ping_task = asyncio.ensure_future(self.ws.ping(self._pings.to_bytes(8, "big")))
+                self._ping_task.add_done_callback(_quiet)
             wake = [limits.ping_s, self._ping_sent + limits.unread_s - now]
             if self._last_audio is not None:
                 wake.append(self._last_audio + limits.idle_s - now)
@@ -293,6 +294,12 @@ class Session:
     async def shut_down(self, code: str, message: str) -> None:
         """The server is stopping: tell this client why and close."""
         await self._close(code, message)
+
+
+def _quiet(task: asyncio.Future) -> None:
+    """A ping's send failing means the client went away; `_receive` reports that."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _failure_text(error: BaseException) -> str:

@@ -321,6 +321,20 @@ def test_a_client_that_never_reads_is_cut(served, speech):
     assert cut and after.get(key, 0) == before.get(key, 0) + 1, (steps, after)
 
 
+def test_a_message_flood_is_cut(served, speech):
+    """A thousand small messages at once: rate_limited, the witness unharmed."""
+    async def go():
+        async with Witness(served.base, speech):
+            async with await Client.open(served.base, **PERSONA) as c:
+                await c.handshake()
+                for _ in range(1000):
+                    await c.ws.send_bytes(b"\x03")
+                return await c.read_close(timeout=ATTACK_S), c.got.errors
+
+    (code, reason), errors = asyncio.run(go())
+    assert code == 1008 and reason.startswith("rate_limited:") and errors
+
+
 def _frame_head(length: int, opcode: int = 0x2, fin: bool = True) -> bytes:
     """A masked client frame's head announcing `length` payload bytes (mask 0)."""
     return bytes([(0x80 if fin else 0) | opcode, 0x80 | 127]) + length.to_bytes(8, "big") + bytes(4)
