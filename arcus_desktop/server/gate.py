@@ -2,7 +2,7 @@
 passed the token check (or, on a server without a token, before it has sent one).
 
 Such a connection is "unauthorised". It has `header_s` from connecting (TLS handshake
-included) to a request that passes, and may send `head_bytes` meanwhile; each address
+included) to a request that passes, and may send HEAD_BYTES meanwhile; each address
 may have `unauthorised_per_address` of them (one more is closed at once) and the server
 `unauthorised_total` (one more closes the oldest: a real client needs milliseconds, so
 a flood of silent connections churns among itself). The total is also kept well under
@@ -42,6 +42,8 @@ def raise_open_files_limit() -> int:
     except ImportError:  # not a POSIX system
         return 8192
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 20
     if hard == resource.RLIM_INFINITY or hard > soft:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
