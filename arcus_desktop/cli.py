@@ -90,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--device", default="auto", help="auto, cpu or cuda")
     sv.add_argument("--mode", default="bf16", choices=("bf16", "int8", "int4"),
                     help="weights in full precision or 8/4-bit")
+    sv.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE",
+                    help="change one of the server's limits (docs/PROTOCOL.md, Server limits), "
+                    "e.g. --limit idle_s=60")
     ss = sv.add_mutually_exclusive_group()
     ss.add_argument("--stt-dir", help="speech-to-text model folder for the users' words")
     ss.add_argument("--no-stt", action="store_true", help="no user transcript")
@@ -257,6 +260,8 @@ def cmd_serve(args) -> int:
         host=args.host, port=args.port, ssl_dir=Path(args.ssl) if args.ssl else None,
         token=server_config.read_token(args.token, args.token_file),
         max_sessions=args.max_sessions, prompt_budget=args.prompt_budget)
+    for assignment in args.limit:
+        server_config.set_limit(config.limits, assignment)
     server_config.check(config)  # before the long load
     # The event loop (websockets, Opus) runs next to the model: torch's worker threads
     # spinning on every core starve it (as in the engine host). Set before torch loads.

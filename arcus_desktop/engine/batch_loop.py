@@ -111,6 +111,8 @@ class LoopStats:
     wait_ms: list[float] = field(default_factory=list)  # how long the last frames waited for their step
     gpu_memory: int | None = None
     gpu_memory_peak: int | None = None
+    frame_ms_sum: float = 0.0  # every step's time since the start
+    wait_ms_sum: float = 0.0  # every frame's wait since the start (slot_frames_total of them)
 
 
 class BatchLoop:
@@ -139,6 +141,8 @@ class BatchLoop:
         self._times: deque[float] = deque(maxlen=1000)
         self._waits: deque[float] = deque(maxlen=4000)
         self._frames_total = 0
+        self._frame_ms_sum = 0.0
+        self._wait_ms_sum = 0.0
         self._slot_frames = 0
         self._late = 0
         self._memory: tuple[int, int] | None = None
@@ -228,7 +232,8 @@ class BatchLoop:
             return LoopStats(len(self._taken), len(self._running), self.slots,
                              self._frames_total, self._late, self._slot_frames,
                              list(self._times), list(self._waits),
-                             memory[0] if memory else None, memory[1] if memory else None)
+                             memory[0] if memory else None, memory[1] if memory else None,
+                             self._frame_ms_sum, self._wait_ms_sum)
 
     # -- slot plumbing (other threads) ----------------------------------------------------
     def _queue(self, op: Callable[[], None]) -> None:
@@ -317,7 +322,9 @@ class BatchLoop:
             self._late += 1
         self._slot_frames += len(ready)
         for slot in ready:
-            self._waits.append((now - slot._ready_since) * 1e3)
+            wait_ms = (now - slot._ready_since) * 1e3
+            self._waits.append(wait_ms)
+            self._wait_ms_sum += wait_ms
             x[slot.row] = _take(slot)
             mask[slot.row] = True
             if slot.backlog:
@@ -339,6 +346,7 @@ class BatchLoop:
         ms = (time.perf_counter() - t0) * 1e3
         with self._cond:
             self._times.append(ms)
+            self._frame_ms_sum += ms
             self._frames_total += 1
             if self._frames_total % 25 == 1:
                 self._memory = _gpu_memory(self.engine.device)

@@ -19,7 +19,7 @@ from .session import Session
 
 log = logging.getLogger(__name__)
 PREPARED_CACHE = 32  # personas kept ready (tokens, voice, prompt plan)
-MAX_WS_MESSAGE = 1 * 2**20  # aiohttp's own hard cap; ours (64 KiB) gives a reason first
+MAX_URL_BYTES = 64 * 1024  # a 4000-character role, percent-encoded UTF-8, fits
 
 
 class Server:
@@ -35,6 +35,7 @@ class Server:
         self.started_total = 0
         self.refused: Counter[str] = Counter()
         self.voices = voices.VoiceStore(config.limits.uploaded_voices)
+        self.gate = None  # the connection gate, once listening (run.listen)
         self._prepared: OrderedDict[tuple, object] = OrderedDict()
         self._lock = threading.Lock()  # the two caches above: prepares run on worker threads
 
@@ -107,14 +108,22 @@ class Server:
 
     @web.middleware
     async def _guard(self, request: web.Request, handler):
+        if len(request.raw_path) > MAX_URL_BYTES:  # aiohttp's own check is per piece read
+            raise web.HTTPRequestURITooLong(
+                text='{"error": "bad_request", "message": "The address is too long."}',
+                content_type="application/json")
         if not auth.token_ok(self.config.token, request.headers, request.query):
-            self.count_refusal("unauthorized")
+            if request.path == "/api/chat":  # a refused conversation; not a health probe
+                self.count_refusal("unauthorized")
             raise web.HTTPUnauthorized(
                 text='{"error": "unauthorized", "message": "A valid server token is needed."}',
                 content_type="application/json", headers={"WWW-Authenticate": "Bearer"})
+        if self.gate is not None:
+            self.gate.authorised(request.transport)
         if request.method != "GET" or request.path == "/api/chat":
             if not auth.origin_ok(bool(self.config.token), request.headers):
-                self.count_refusal("forbidden_origin")
+                if request.path == "/api/chat":
+                    self.count_refusal("forbidden_origin")
                 raise web.HTTPForbidden(
                     text='{"error": "forbidden_origin", "message": "This server has no token, '
                          'so it only serves pages from this computer."}',
@@ -122,11 +131,17 @@ class Server:
         return await handler(request)
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(max_msg_size=MAX_WS_MESSAGE, compress=False, heartbeat=15.0)
+        # No heartbeat and no automatic pongs: the session pings and answers itself
+        # (what the client has read, session.py). aiohttp's own size cap is a backstop:
+        # the frame guard (gate.py) refuses a large message before it is buffered.
+        ws = web.WebSocketResponse(max_msg_size=self.config.limits.message_bytes + 1,
+                                   compress=False, autoping=False)
         if not ws.can_prepare(request).ok:
             raise web.HTTPBadRequest(text="This address speaks websocket: GET /api/chat with an upgrade.")
-        await ws.prepare(request)
         session = Session(self, ws, request)
+        if hasattr(request.protocol, "on_too_big"):
+            request.protocol.on_too_big = session.too_big
+        await ws.prepare(request)
         self.sessions.add(session)
         try:
             await session.run()
@@ -143,7 +158,7 @@ class Server:
         return web.json_response(body, status=200 if status == "ok" else 503)
 
     async def metrics(self, request: web.Request) -> web.Response:
-        text = metrics.render(self.loop.stats(), self.started_total, dict(self.refused))
+        text = metrics.render(self.loop.stats(), self.started_total, dict(self.refused), self.gate)
         return web.Response(text=text, content_type="text/plain", charset="utf-8",
                             headers={"X-Content-Type-Options": "nosniff"})
 
@@ -156,7 +171,11 @@ class Server:
     async def upload_voice(self, request: web.Request) -> web.Response:
         from ..engine.voices import MAX_VOICE_SECONDS
 
-        body = await request.read()  # aiohttp answers 413 beyond client_max_size
+        try:  # aiohttp answers 413 beyond client_max_size
+            body = await asyncio.wait_for(request.read(), self.config.limits.upload_s)
+        except asyncio.TimeoutError:
+            return web.json_response({"error": "timeout", "message": "The upload took over "
+                                      f"{self.config.limits.upload_s:g} s."}, status=408)
         name, digest = voices.name_of(body)
         with self._lock:
             known = self.voices.get(name) is not None

@@ -21,10 +21,19 @@ class Limits:
     bytes_per_s: float = 256 * 1024
     burst_s: float = 2.0
     backlog_s: float = 10.0  # the client's audio waiting to be stepped
-    pending_frames: int = 250  # frames the client has not read yet (20 s)
-    idle_s: float = 30.0  # nothing at all from the client
+    pending_frames: int = 250  # frames waiting to be sent to the client (20 s)
+    unread_s: float = 20.0  # the client has not read what was sent this long ago
+    ping_s: float = 2.0  # how often the server pings (to measure what the client has read)
+    idle_s: float = 30.0  # no audio from the client
     upload_bytes: int = 8 * 2**20  # POST /api/voices
+    upload_s: float = 60.0  # the whole upload's body
     uploaded_voices: int = 64
+    # Connections that have not yet sent a request with the token (or any request, on a
+    # server without one): how long they may take, and how many may wait.
+    header_s: float = 10.0  # from connecting (TLS handshake included) to the request's head
+    unauthorised_per_address: int = 16
+    unauthorised_total: int = 256  # also kept well under the open-files limit (gate.py)
+    keepalive_s: float = 15.0  # an idle HTTP keep-alive connection
 
 
 @dataclass
@@ -41,6 +50,23 @@ class ServerConfig:
     @property
     def tls(self) -> bool:
         return self.ssl_dir is not None
+
+
+def set_limit(limits: Limits, assignment: str) -> None:
+    """`--limit NAME=VALUE`: one field of Limits, of that field's type."""
+    name, _, value = assignment.partition("=")
+    name = name.strip().replace("-", "_")
+    current = getattr(limits, name, None) if name in Limits.__dataclass_fields__ else None
+    if current is None:
+        raise ArcusError(f"--limit {assignment}: there is no limit called {name!r}.",
+                         "Known limits: " + ", ".join(Limits.__dataclass_fields__) + ".")
+    try:
+        parsed = type(current)(value)
+    except ValueError:
+        raise ArcusError(f"--limit {assignment}: {value!r} is not a number.") from None
+    if parsed <= 0:
+        raise ArcusError(f"--limit {assignment}: the value must be above 0.")
+    setattr(limits, name, parsed)
 
 
 def check(config: ServerConfig) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 QUANTILES = (0.5, 0.9, 0.99)
+CLOSED_REASONS = ("header_timeout", "per_address", "total", "head_too_big")
 
 
-def render(stats, started: int, refused: dict[str, int]) -> str:
+def render(stats, started: int, refused: dict[str, int], gate=None) -> str:
     lines = []
 
     def metric(name: str, kind: str, help_: str, samples: list[tuple[str, float]]) -> None:
@@ -25,10 +26,19 @@ def render(stats, started: int, refused: dict[str, int]) -> str:
     metric("arcus_late_ticks_total", "counter",
            "Steps that started later than they could have (the engine was busy).",
            [("", stats.late_ticks)])
-    summary(lines, "arcus_frame_seconds", "Time of one step (encode, model, decode), last 1000.",
-            stats.frame_ms)
-    summary(lines, "arcus_frame_wait_seconds",
-            "How long a client's whole frame waited for its step, last 4000 frames.", stats.wait_ms)
+    summary(lines, "arcus_frame_seconds", "Time of one step (encode, model, decode); quantiles "
+            "of the last 1000.", stats.frame_ms, stats.frame_ms_sum, stats.frames_total)
+    summary(lines, "arcus_frame_wait_seconds", "How long a client's whole frame waited for its "
+            "step; quantiles of the last 4000 frames.", stats.wait_ms, stats.wait_ms_sum,
+            stats.slot_frames_total)
+    if gate is not None:
+        metric("arcus_connections_unauthorised", "gauge",
+               "Connections that have not yet sent a request with the token.", [("", len(gate.waiting))])
+        metric("arcus_connections_unauthorised_max", "gauge",
+               "How many such connections may wait at once.", [("", gate.total_cap)])
+        metric("arcus_connections_closed_total", "counter",
+               "Connections closed before their request passed, by reason.",
+               [(f'{{reason="{r}"}}', gate.closed[r]) for r in CLOSED_REASONS])
     if stats.gpu_memory is not None:
         metric("arcus_gpu_memory_bytes", "gauge", "GPU memory allocated by the engine.",
                [("", stats.gpu_memory)])
@@ -37,14 +47,17 @@ def render(stats, started: int, refused: dict[str, int]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def summary(lines: list[str], name: str, help_: str, values_ms: list[float]) -> None:
+def summary(lines: list[str], name: str, help_: str, values_ms: list[float], total_ms: float,
+            count: int) -> None:
+    """Quantiles of the recent values; `_sum` and `_count` since the start, as
+    Prometheus expects (rates are taken from them)."""
     values = sorted(values_ms)
     lines.append(f"# HELP {name} {help_}")
     lines.append(f"# TYPE {name} summary")
     for q in QUANTILES:
         lines.append(f'{name}{{quantile="{q}"}} {_quantile(values, q) / 1e3:g}')
-    lines.append(f"{name}_sum {sum(values) / 1e3:g}")
-    lines.append(f"{name}_count {len(values)}")
+    lines.append(f"{name}_sum {total_ms / 1e3:.6f}")
+    lines.append(f"{name}_count {count}")
 
 
 def _quantile(sorted_values: list[float], q: float) -> float:

@@ -9,13 +9,15 @@ import signal
 import sys
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ..core.errors import ArcusError
-from . import tls
+from . import gate, tls
 from .app import Server
 from .config import ServerConfig, check
 
 log = logging.getLogger(__name__)
+BACKLOG = 128  # connections the kernel holds before they are accepted
 
 
 def open_server(config: ServerConfig, model_dir=None, device: str | None = None,
@@ -35,18 +37,56 @@ def open_server(config: ServerConfig, model_dir=None, device: str | None = None,
     return Server(engine, loop, config)
 
 
+class _BadRequests(logging.Filter):
+    """A malformed request (an over-long URL, a broken header) is the client's doing:
+    one line in the log, without aiohttp's traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            record.msg, record.args = "bad request from %s (%s)", (remote, type(exc).__name__)
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+_http_log = logging.getLogger("arcus_desktop.server.http")
+_http_log.addFilter(_BadRequests())
+
+
 async def listen(server: Server) -> web.AppRunner:
-    """Start answering on the configured address; returns the runner to clean up."""
+    """Start answering on the configured address, every connection through the gate
+    (gate.py); returns the runner to clean up."""
     config = server.config
-    runner = web.AppRunner(server.app(), handle_signals=False, access_log=None)
+    limits = config.limits
+    options = dict(access_log=None, logger=_http_log, keepalive_timeout=limits.keepalive_s,
+                   max_line_size=gate.MAX_URL_BYTES, max_field_size=gate.MAX_FIELD_BYTES)
+    runner = web.AppRunner(server.app(), handle_signals=False, **options)
     await runner.setup()
     ssl_context = tls.context(config.ssl_dir) if config.tls else None
-    site = web.TCPSite(runner, config.host, config.port, ssl_context=ssl_context)
+    loop = asyncio.get_running_loop()
+
+    def handler() -> gate.Handler:
+        made = gate.Handler(runner.server, loop=loop, **options)
+        made.message_bytes = limits.message_bytes
+        return made
+
+    # The kernel's queue of connections not yet accepted also takes descriptors once
+    # they are: smaller under a small open-files limit.
+    backlog = min(BACKLOG, max(16, gate.raise_open_files_limit() // 8))
+    server.gate = gate.Gate(limits, ssl_context, handler, backlog)
+    if server.gate.total_cap < limits.unauthorised_total:
+        log.info("the open-files limit allows %d connections waiting for their request "
+                 "(--limit unauthorised_total=%d)", server.gate.total_cap, limits.unauthorised_total)
+    site = gate.GatedSite(runner, config.host, config.port, server.gate, backlog)
     await site.start()
     return runner
 
 
 async def stop(server: Server, runner: web.AppRunner) -> None:
+    if server.gate is not None:
+        server.gate.shut_all()
     await server.shut_down()
     await runner.cleanup()
     await asyncio.to_thread(server.loop.close)

@@ -16,6 +16,7 @@ import sphn
 from aiohttp import WSMsgType, web
 
 from . import protocol as P
+from .ogg import PageSplitter
 from .rate import Bucket
 
 if TYPE_CHECKING:
@@ -59,21 +60,27 @@ class Session:
         self.extensions = False
         self.sampling = None
         self._reader = sphn.OpusStreamReader(SAMPLE_RATE)
+        self._pages = PageSplitter()
         self._writer = sphn.OpusStreamWriter(SAMPLE_RATE)
         limits = server.config.limits
         now = asyncio.get_running_loop().time()
         self._messages = Bucket(limits.messages_per_s, limits.burst_s, now)
         self._bytes = Bucket(limits.bytes_per_s, limits.burst_s, now)
         self._max_backlog = int(limits.backlog_s * SAMPLE_RATE / FRAME_SIZE)
+        self._last_audio: float | None = None  # set at the handshake
+        self._ping_sent: float | None = None  # the ping not yet answered
+        self._pings = 0
+        self._ping_task: asyncio.Future | None = None
 
     # -- the conversation -------------------------------------------------------------------
     async def run(self) -> None:
-        receiver = None
+        receiver = watchdog = None
         try:
             self.extensions = self.request.query.get("arcus", "") == "1"
             chat = P.parse_chat(self.request.query)
             self.slot = self.server.take_slot()
             receiver = asyncio.create_task(self._receive())
+            watchdog = asyncio.create_task(self._watch())
             prepared = await asyncio.to_thread(self.server.prepare, chat)
             self.sampling = self.server.sampling(chat.sampling)
             self.slot.start(prepared, self.sampling, _Bridge(asyncio.get_running_loop(), self.events))
@@ -89,8 +96,9 @@ class Session:
         finally:
             if self.slot is not None:
                 self.slot.close()
-            if receiver is not None:
-                receiver.cancel()
+            for task in (receiver, watchdog, self._ping_task):
+                if task is not None:
+                    task.cancel()
             if not self.ws.closed:
                 await self._close_ws(1000, "")
 
@@ -100,6 +108,7 @@ class Session:
             if kind == "frame":
                 await self._send_frame(value)
             elif kind == "ready":
+                self._last_audio = asyncio.get_running_loop().time()
                 await self.ws.send_bytes(bytes([P.HANDSHAKE]))
                 self.server.count_start()
                 if self.extensions:
@@ -151,21 +160,65 @@ class Session:
             "max_sessions": stats.max_sessions,
         }
 
+    # -- the client's duties: send audio, read what it is sent ------------------------------
+    async def _watch(self) -> None:
+        """Idle: no audio for `idle_s` since the last (pings and other messages do not
+        count). Unread: websocket pings, one at a time; the client's websocket answers
+        one only once it has read everything sent before it, so a ping unanswered for
+        `unread_s` means the client has not read `unread_s` of replies (the kernels'
+        buffers on both sides would hide that from the send buffer for minutes)."""
+        limits = self.server.config.limits
+        loop = asyncio.get_running_loop()
+        while True:
+            now = loop.time()
+            if self._last_audio is not None and now - self._last_audio >= limits.idle_s:
+                self.events.put_nowait(("error", P.ProtocolError(
+                    "idle", f"No audio came from the client for {limits.idle_s:g} s.")))
+                return
+            if self._ping_sent is not None and now - self._ping_sent >= limits.unread_s:
+                # It cannot be told: whatever is sent now would wait behind the rest.
+                log.warning("conversation %s: the client has read nothing for %g s; dropped",
+                            self.id, limits.unread_s)
+                self.server.count_refusal("slow_client")
+                self._abort()
+                return
+            if self._ping_sent is None:
+                self._pings += 1
+                self._ping_sent = now
+                # Not awaited: its send may wait for the client to read.
+                self._ping_task = asyncio.ensure_future(self.ws.ping(self._pings.to_bytes(8, "big")))
+                self._ping_task.add_done_callback(_quiet)
+            wake = [limits.ping_s, self._ping_sent + limits.unread_s - now]
+            if self._last_audio is not None:
+                wake.append(self._last_audio + limits.idle_s - now)
+            await asyncio.sleep(max(0.01, min(wake)))
+
+    def _on_pong(self, payload: bytes) -> None:
+        if self._ping_sent is not None and payload == self._pings.to_bytes(8, "big"):
+            self._ping_sent = None
+
+    def too_big(self, size: int) -> None:
+        """From the frame guard (gate.py): a message over the limit is coming; none of
+        it is kept."""
+        self.events.put_nowait(("error", P.ProtocolError(
+            "message_too_big", f"A message of {size} bytes is over the limit of "
+            f"{self.server.config.limits.message_bytes}.")))
+
     # -- what the client sends ---------------------------------------------------------------
     async def _receive(self) -> None:
         """Reads until the client leaves; reports the end (or a reason to end) as an event."""
         try:
             while True:
-                msg = await self.ws.receive(timeout=self.server.config.limits.idle_s)
+                msg = await self.ws.receive()
                 if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
                     break
                 self._check_rate(msg)
-                if msg.type == WSMsgType.BINARY and msg.data:
+                if msg.type == WSMsgType.PING:
+                    await self.ws.pong(msg.data)
+                elif msg.type == WSMsgType.PONG:
+                    self._on_pong(msg.data)
+                elif msg.type == WSMsgType.BINARY and msg.data:
                     await self._on_message(msg.data)
-        except asyncio.TimeoutError:
-            self.events.put_nowait(("error", P.ProtocolError(
-                "idle", f"Nothing came from the client for {self.server.config.limits.idle_s:g} s.")))
-            return
         except P.ProtocolError as e:
             self.events.put_nowait(("error", e))
             return
@@ -187,14 +240,11 @@ class Session:
         kind = data[0]
         if kind == P.AUDIO:
             try:
-                pcm = self._reader.append_bytes(data[1:])
+                pieces = self._pages.split(data[1:])
             except ValueError:
                 raise P.ProtocolError("bad_audio", "The audio is not an Ogg/Opus stream.") from None
-            if pcm.size and self.slot is not None:
-                backlog = self.slot.push(pcm)
-                if backlog > self._max_backlog:
-                    raise P.ProtocolError("rate_limited", "Audio arrives faster than real time: "
-                                          f"more than {self._max_backlog} frames are waiting.")
+            for piece in pieces:  # a page at a time: any amount of audio in one message
+                self._on_audio(piece)
             if self.events.qsize() > self.server.config.limits.pending_frames:
                 # It sends but does not read: nothing can be told to it, cut it off.
                 log.warning("conversation %s: the client does not read; dropped", self.id)
@@ -203,6 +253,19 @@ class Session:
         elif kind == P.PING and len(data) <= 1 + P.MAX_PING_BYTES:
             await self.ws.send_bytes(data)
         # Other kinds are ignored, as the reference server does.
+
+    def _on_audio(self, ogg: bytes) -> None:
+        try:
+            pcm = self._reader.append_bytes(ogg)
+        except ValueError:
+            raise P.ProtocolError("bad_audio", "The audio is not an Ogg/Opus stream.") from None
+        if pcm.size and self._last_audio is not None:  # the idle time runs from the handshake
+            self._last_audio = asyncio.get_running_loop().time()
+        if pcm.size and self.slot is not None:
+            backlog = self.slot.push(pcm)
+            if backlog > self._max_backlog:
+                raise P.ProtocolError("rate_limited", "Audio arrives faster than real time: "
+                                      f"more than {self._max_backlog} frames are waiting.")
 
     # -- ending ----------------------------------------------------------------------------
     async def _close(self, code: str, message: str) -> None:
@@ -231,6 +294,12 @@ class Session:
     async def shut_down(self, code: str, message: str) -> None:
         """The server is stopping: tell this client why and close."""
         await self._close(code, message)
+
+
+def _quiet(task: asyncio.Future) -> None:
+    """A ping's send failing means the client went away; `_receive` reports that."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _failure_text(error: BaseException) -> str:

@@ -70,6 +70,7 @@ def make_cert(folder: Path, names: list[str] | None = None) -> str:
             .sign(key, hashes.SHA256()))
     key_path = folder / "key.pem"
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # the mode above applies only to a new file
     with os.fdopen(fd, "wb") as f:
         f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                   serialization.NoEncryption()))

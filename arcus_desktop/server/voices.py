@@ -58,8 +58,9 @@ def decode(body: bytes, max_seconds: float) -> tuple[np.ndarray, float, float]:
         with os.fdopen(fd, "wb") as f:
             f.write(body)
         clip = read_clip(path, SAMPLE_RATE, max_seconds)
-    except AudioFileError:
-        raise
+    except AudioFileError as e:  # its text names the temporary file: name the upload
+        raise AudioFileError(e.message.replace(os.path.basename(path), "The upload"),
+                             e.hint) from None
     except Exception as e:  # a decoder's own failure on hostile bytes
         raise AudioFileError("The upload is not an audio file that can be read.") from e
     finally:
