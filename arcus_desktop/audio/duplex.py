@@ -21,7 +21,9 @@ RATE = 24_000
 FRAME = 1920  # 80 ms at 24 kHz
 CHECK_S = 0.1  # how often a reader waiting for the microphone checks on the stream
 # Callbacks that stop for STALL_S, once FLOWING of them (0.5 s) came, mean the device is
-# gone; a stream may start with a few and then wait (PulseAudio's null sink: 1.8 s).
+# gone; a stream may start with a few and then wait (PulseAudio's null sink: 1.8 s). An
+# xrun starts the count again: ALSA's pulse plugin reconnects the stream after one, and
+# the new connection waits the same way (a late callback on a busy machine does this).
 STALL_S = 1.0
 FLOWING = 25
 CLOSE_S = 3.0  # a stream that takes longer to close is stuck in the sound system's library
@@ -90,6 +92,7 @@ class DuplexAudio:
         self._stuck = False  # a stream would not close: PortAudio cannot be restarted now
         self._calls = self._seen_calls = 0  # callbacks so far; those the reader has seen
         self._progress_at = 0.0  # when the reader last saw the count move
+        self._restarted_at = 0  # the count when the stream last (re)started: an xrun
         self._tell("fallback", self._fallback_message(self._open(input_device, output_device)))
 
     # -- the PortAudio thread ------------------------------------------------------------
@@ -99,6 +102,7 @@ class DuplexAudio:
         self._calls += 1
         if status.input_overflow or status.output_underflow:
             self._xruns += 1
+            self._restarted_at = self._calls
         self._capture.write(indata[:, 0])
         self._playback.read_into(outdata[:, 0])
 
@@ -140,7 +144,7 @@ class DuplexAudio:
         stream = sd.Stream(samplerate=rate, channels=1, dtype="float32", device=(inp, out),
                            blocksize=rate // 50, callback=self._callback)
         self._use_rate(rate)
-        self._calls = self._seen_calls = 0
+        self._calls = self._seen_calls = self._restarted_at = 0
         self._progress_at = time.monotonic()
         if self._started:
             try:
@@ -214,7 +218,8 @@ class DuplexAudio:
         if self._calls != self._seen_calls:
             self._seen_calls, self._progress_at = self._calls, now
             return False
-        return self._seen_calls >= FLOWING and now - self._progress_at > STALL_S
+        return (self._seen_calls - self._restarted_at >= FLOWING
+                and now - self._progress_at > STALL_S)
 
     def _recover(self) -> None:
         """Reopen on the system's default devices, as the system sees them now."""
