@@ -29,7 +29,9 @@ RATE = 24_000
 FRAME = 1920  # 80 ms at 24 kHz
 CHECK_S = 0.1  # how often a reader waiting for the microphone checks on the stream
 # Callbacks that stop for STALL_S, once FLOWING of them (0.5 s) came, mean the device is
-# gone; a stream may start with a few and then wait (PulseAudio's null sink: 1.8 s).
+# gone; a stream may start with a few and then wait (PulseAudio's null sink: 1.8 s). An
+# xrun starts the count again: ALSA's pulse plugin reconnects the stream after one, and
+# the new connection waits the same way (a late callback on a busy machine does this).
 STALL_S = 1.0
 FLOWING = 25
 # Microphone audio more than this behind the frame being read is stale: dropped.
@@ -236,7 +238,8 @@ class DuplexAudio:
         for i, calls in enumerate(self._streams.calls):
             if calls != self._seen[i]:
                 self._seen[i], self._progress_at[i] = calls, now
-            elif calls >= FLOWING and now - self._progress_at[i] > STALL_S:
+            elif calls - self._streams.restarted_at[i] >= FLOWING \
+                    and now - self._progress_at[i] > STALL_S:
                 return True
         return False
 

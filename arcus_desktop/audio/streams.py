@@ -53,6 +53,7 @@ class Streams:
         self._capture, self._playback, self._tape = capture, playback, tape
         self.xruns = 0
         self.calls = [0, 0]  # callbacks so far: input, output
+        self.restarted_at = [0, 0]  # the count at each stream's last xrun
         # (index of the block's first sample, PortAudio time it was heard / will sound)
         self.in_stamp: tuple[int, float] | None = None
         self.out_stamp: tuple[int, float] | None = None
@@ -76,6 +77,7 @@ class Streams:
         self.calls[0] += 1
         if status.input_overflow:
             self.xruns += 1
+            self.restarted_at[0] = self.calls[0]
         at = when.inputBufferAdcTime or when.currentTime - self._input.latency
         self.in_stamp = (self._capture.written, at)
         self._capture.write(indata[:, 0])
@@ -84,6 +86,7 @@ class Streams:
         self.calls[1] += 1
         if status.output_underflow:
             self.xruns += 1
+            self.restarted_at[1] = self.calls[1]
         asked = self._skip_asked
         if asked != self._skip_done:  # what was not there to drop is forgotten
             self._playback.skip(asked - self._skip_done)
