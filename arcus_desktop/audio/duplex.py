@@ -112,6 +112,7 @@ class DuplexAudio:
         self._queued: deque[int] = deque(maxlen=TRIM_FRAMES)  # playback queue before writes
         self._streams: Streams | None = None
         self._frame_heard_at: float | None = None  # the frame read last, if not answered
+        self._read_at = 0.0  # when it was read (time.monotonic)
         self._delays: deque[float] = deque(maxlen=25)  # measured by _measure, seconds
         self._clock = Clock(RATE, RATE)
         self._xruns = 0  # of streams closed already
@@ -345,6 +346,7 @@ class DuplexAudio:
             self._drop_pending(stale)
         frame, heard_at = self._pending[:FRAME], self._clock.heard_at(self._pending_at)
         self._frame_heard_at = heard_at if self._clock.ready else None
+        self._read_at = time.monotonic()
         self._drop_pending(FRAME, stale=False)
         if self.muted:
             return np.zeros(FRAME, np.float32)
@@ -401,13 +403,15 @@ class DuplexAudio:
         self._playback.write(pcm)
 
     def _measure(self, index: int) -> None:
-        """The delay this reply adds: from when the microphone heard the frame's first
-        sample to when the reply's first sample sounds (by PortAudio's clock: what the
-        devices really hold, not their nominal latency), plus the echo canceller's own."""
+        """The delay the path adds to this reply: from when the microphone heard the
+        frame's first sample to when the reply's first sample sounds (by PortAudio's
+        clock: what the devices really hold, not their nominal latency), less the time
+        the engine took, plus the echo canceller's own."""
         heard_at, self._frame_heard_at = self._frame_heard_at, None
         sounds_at = self._clock.played_at(index)
+        engine_s = time.monotonic() - self._read_at  # the engine's own time is not ours
         if heard_at is not None and sounds_at is not None:
-            self._delays.append(sounds_at - heard_at + self._echo_s)
+            self._delays.append(sounds_at - heard_at - engine_s + self._echo_s)
 
     def _keep_queue_short(self) -> None:
         if self._streams is None:
