@@ -22,7 +22,7 @@ from . import devices
 from .echo import OWN_DELAY_S, EchoCanceller
 from .ring import Ring
 from .clock import Clock
-from .streams import BLOCK_S, Streams, pick_rate
+from .streams import Streams, pick_rate
 from .tape import Tape
 
 RATE = 24_000
@@ -41,6 +41,11 @@ STALE_S = 0.06
 # that for a whole TRIM_FRAMES, the excess is dropped.
 SLACK_S = 0.01
 TRIM_FRAMES = 8
+# Speaker xruns (its callback came too late) this many within XRUN_WINDOW_S: the
+# machine is too busy for the speaker's block size, and it gets the next one.
+XRUNS_TOO_MANY = 3
+XRUN_WINDOW_S = 10.0
+ARM_S = 1.0
 NO_DEVICE_HINT = ("Plug in a headset, or speakers and a microphone, or choose other devices "
                   "in the settings; then resume the conversation.")
 
@@ -111,6 +116,8 @@ class DuplexAudio:
         self._trimmed = 0  # playback samples (device rate) dropped from a queue too long
         self._queued: deque[int] = deque(maxlen=TRIM_FRAMES)  # playback queue before writes
         self._streams: Streams | None = None
+        self._xrun_times: deque[float] = deque()  # when the speaker's recent xruns were seen
+        self._xrun_times_seen = 0
         self._frame_heard_at: float | None = None  # the frame read last, if not answered
         self._read_at = 0.0  # when it was read (time.monotonic)
         self._delays: deque[float] = deque(maxlen=25)  # measured by _measure, seconds
@@ -121,6 +128,11 @@ class DuplexAudio:
         self._seen = [0, 0]  # callbacks the reader has seen, per stream
         self._progress_at = [0.0, 0.0]  # when the reader last saw each count move
         self._tell("fallback", self._fallback_message(self._open(input_device, output_device)))
+
+    @property
+    def speaker_block_s(self) -> float:
+        """The speaker's block now (it grows on a machine too busy for small ones)."""
+        return self._streams.speaker_block_s if self._streams is not None else 0.0
 
     @property
     def device_rate(self) -> int:
@@ -171,6 +183,9 @@ class DuplexAudio:
                 streams.close(drain=False)
                 raise
         self._streams = streams
+        self._xrun_times.clear()
+        self._xrun_times_seen = 0
+        self._armed_at = None  # when speaker xruns start to count (see _keep_up)
         self._clock = Clock(in_rate, out_rate)
         self._queued.clear()
         self.input_name = devices.name_of(inp, "input")
@@ -398,6 +413,7 @@ class DuplexAudio:
         pcm = np.asarray(pcm, np.float32) * self.volume
         if self._to_device is not None:
             pcm = self._to_device.resample_chunk(pcm)
+        self._keep_up()
         self._keep_queue_short()
         self._measure(self._tape.total + self._playback.available())
         self._playback.write(pcm)
@@ -413,11 +429,36 @@ class DuplexAudio:
         if heard_at is not None and sounds_at is not None:
             self._delays.append(sounds_at - heard_at - engine_s + self._echo_s)
 
+    def _keep_up(self) -> None:
+        """Larger speaker blocks once small ones keep coming too late for this machine."""
+        streams = self._streams
+        if streams is None or streams.speaker_xruns == self._xrun_times_seen:
+            return
+        now = time.monotonic()
+        if self._armed_at is None or now < self._armed_at:
+            # Before the first reply, and while it starts playing, the speaker has had
+            # nothing to play: those are not the machine's xruns.
+            self._armed_at = self._armed_at or now + ARM_S
+            self._xrun_times_seen = streams.speaker_xruns
+            return
+        self._xrun_times.extend([now] * (streams.speaker_xruns - self._xrun_times_seen))
+        self._xrun_times_seen = streams.speaker_xruns
+        while self._xrun_times and now - self._xrun_times[0] > XRUN_WINDOW_S:
+            self._xrun_times.popleft()
+        if len(self._xrun_times) >= XRUNS_TOO_MANY:
+            self._xrun_times.clear()
+            try:
+                if streams.larger_speaker_blocks():
+                    self._clock = Clock(self.in_rate, self.out_rate)
+                    self._queued.clear()
+            except self._sd.PortAudioError:
+                self._recover()
+
     def _keep_queue_short(self) -> None:
         if self._streams is None:
             return
         self._queued.append(self._playback.available())
-        need = round(self.out_rate * (BLOCK_S + SLACK_S))
+        need = round(self.out_rate * (self._streams.speaker_block_s + SLACK_S))
         excess = min(self._queued) - need
         if len(self._queued) == self._queued.maxlen and excess > 0:
             self._streams.skip(excess)
