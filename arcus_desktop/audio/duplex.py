@@ -46,6 +46,9 @@ TRIM_FRAMES = 8
 XRUNS_TOO_MANY = 3
 XRUN_WINDOW_S = 10.0
 ARM_S = 1.0
+# The sound system's queue for the speaker (PortAudio's stamps) above twice its nominal
+# latency and this, for a whole TRIM_FRAMES: it crept, and the speaker is reopened.
+CREPT_S = 0.05
 NO_DEVICE_HINT = ("Plug in a headset, or speakers and a microphone, or choose other devices "
                   "in the settings; then resume the conversation.")
 
@@ -81,6 +84,7 @@ class AudioStats:
     added_delay_ms: float = 0.0
     stale_ms: float = 0.0  # microphone audio dropped after stalls
     trimmed_ms: float = 0.0  # playback queue dropped after stalls
+    speaker_reopens: int = 0  # to drop the sound system's crept queue, or for larger blocks
 
 
 def _quoted(inp: str, out: str) -> str:
@@ -117,6 +121,8 @@ class DuplexAudio:
         self._queued: deque[int] = deque(maxlen=TRIM_FRAMES)  # playback queue before writes
         self._streams: Streams | None = None
         self._xrun_times: deque[float] = deque()  # when the speaker's recent xruns were seen
+        self._ahead: deque[float] = deque(maxlen=TRIM_FRAMES)  # its queue at recent writes
+        self._reopened = 0  # times the speaker was reopened to keep up (see _keep_up)
         self._xrun_times_seen = 0
         self._frame_heard_at: float | None = None  # the frame read last, if not answered
         self._read_at = 0.0  # when it was read (time.monotonic)
@@ -186,6 +192,7 @@ class DuplexAudio:
         self._xrun_times.clear()
         self._xrun_times_seen = 0
         self._armed_at = None  # when speaker xruns start to count (see _keep_up)
+        self._ahead.clear()
         self._clock = Clock(in_rate, out_rate)
         self._queued.clear()
         self.input_name = devices.name_of(inp, "input")
@@ -430,29 +437,42 @@ class DuplexAudio:
             self._delays.append(sounds_at - heard_at - engine_s + self._echo_s)
 
     def _keep_up(self) -> None:
-        """Larger speaker blocks once small ones keep coming too late for this machine."""
+        """Reopen the speaker when the sound system's own queue for it has grown (after
+        a storm of xruns it can hold a second, out of the playback ring's reach), and
+        with larger blocks once small ones keep coming too late for this machine."""
         streams = self._streams
-        if streams is None or streams.speaker_xruns == self._xrun_times_seen:
+        if streams is None:
             return
         now = time.monotonic()
         if self._armed_at is None or now < self._armed_at:
             # Before the first reply, and while it starts playing, the speaker has had
-            # nothing to play: those are not the machine's xruns.
+            # nothing to play: its xruns and queue are not the machine's.
             self._armed_at = self._armed_at or now + ARM_S
             self._xrun_times_seen = streams.speaker_xruns
             return
-        self._xrun_times.extend([now] * (streams.speaker_xruns - self._xrun_times_seen))
+        new = streams.speaker_xruns - self._xrun_times_seen
+        self._xrun_times.extend([now] * new)
         self._xrun_times_seen = streams.speaker_xruns
         while self._xrun_times and now - self._xrun_times[0] > XRUN_WINDOW_S:
             self._xrun_times.popleft()
-        if len(self._xrun_times) >= XRUNS_TOO_MANY:
+        if streams.out_ahead is not None:
+            self._ahead.append(streams.out_ahead)
+        nominal = streams.latency[1]
+        crept = len(self._ahead) == self._ahead.maxlen and \
+            min(self._ahead) > 2 * nominal + CREPT_S
+        busy = len(self._xrun_times) >= XRUNS_TOO_MANY
+        if crept or busy:
             self._xrun_times.clear()
+            self._ahead.clear()
             try:
-                if streams.larger_speaker_blocks():
-                    self._clock = Clock(self.in_rate, self.out_rate)
-                    self._queued.clear()
+                streams.reopen_speaker(larger=busy)
             except self._sd.PortAudioError:
                 self._recover()
+                return
+            self._armed_at = None
+            self._clock = Clock(self.in_rate, self.out_rate)
+            self._queued.clear()
+            self._reopened += 1
 
     def _keep_queue_short(self) -> None:
         if self._streams is None:
@@ -486,4 +506,5 @@ class DuplexAudio:
                           1000 * latency[1], 1000 * latency[0], capture_ms, playback_ms,
                           added_delay_ms=added,
                           stale_ms=1000 * self._stale / RATE,
-                          trimmed_ms=1000 * self._trimmed / out_rate)
+                          trimmed_ms=1000 * self._trimmed / out_rate,
+                          speaker_reopens=self._reopened)

@@ -64,6 +64,7 @@ class Streams:
         # (index of the block's first sample, PortAudio time it was heard / will sound)
         self.in_stamp: tuple[int, float] | None = None
         self.out_stamp: tuple[int, float] | None = None
+        self.out_ahead: float | None = None  # how far ahead the speaker's queue runs, s
         self._skip_asked = self._skip_done = 0  # playback samples to drop (see skip())
         self._input = sd.InputStream(samplerate=in_rate, channels=1, dtype="float32", device=inp,
                                      blocksize=round(in_rate * BLOCK_S), latency="low",
@@ -82,20 +83,18 @@ class Streams:
             blocksize=round(self.out_rate * block_s), latency="low",
             extra_settings=_extra(self._sd, self._out, "output"), callback=self._play)
 
-    def larger_speaker_blocks(self) -> bool:
-        """Reopen the speaker with the next block size, if there is one (the microphone
-        runs on). False when there is none. PortAudioError if it will not reopen."""
-        larger = [b for b in SPEAKER_BLOCKS_S if b > self.speaker_block_s]
-        if not larger:
-            return False
-        old = self._output
-        if not _close_all([old], drain=False):
+    def reopen_speaker(self, larger: bool) -> None:
+        """Reopen the speaker (the microphone runs on): what the sound system queued for
+        it is gone. With `larger`, at the next block size if there is one.
+        PortAudioError if it will not reopen."""
+        sizes = [b for b in SPEAKER_BLOCKS_S if b > self.speaker_block_s] if larger else []
+        if not _close_all([self._output], drain=False):
             raise self._sd.PortAudioError("the speaker's stream would not close")
-        self._output = self._speaker(larger[0])
+        self._output = self._speaker(sizes[0] if sizes else self.speaker_block_s)
         self.restarted_at[1] = self.calls[1]
+        self.out_ahead = None
         if self._input.active:
             self._output.start()
-        return True
 
     # -- PortAudio's threads: copy, stamp, count ----------------------------------------
 
@@ -121,6 +120,7 @@ class Streams:
         self._playback.read_into(outdata[:, 0])
         at = when.outputBufferDacTime or when.currentTime + self._output.latency
         self.out_stamp = (self._tape.total, at)
+        self.out_ahead = at - when.currentTime if when.currentTime else None
         self._tape.write(outdata[:, 0])
 
     # -- the reader's side ---------------------------------------------------------------
