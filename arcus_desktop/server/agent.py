@@ -12,10 +12,8 @@ this port tells nothing else). No token: what it reveals is the free share only.
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 
-log = logging.getLogger(__name__)
 READ_S = 1.0  # to send its line (HAProxy's agent-send) or an HTTP request's head
 HEAD_BYTES = 4096  # what a request may send before it is answered
 MAX_CONNECTIONS = 32  # at once; one more is closed unanswered

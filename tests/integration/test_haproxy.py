@@ -115,7 +115,8 @@ class HAProxy:
             for i, s in enumerate(servers))
         changes = [
             ("log /dev/log local0", "log stdout format raw local0"),
-            ("bind :8998 ssl crt /etc/haproxy/arcus.pem alpn http/1.1", f"bind 127.0.0.1:{self.port}"),
+            ("bind :8998 ssl crt /etc/haproxy/arcus.pem alpn http/1.1",
+             f"bind 127.0.0.1:{self.port}"),
             ("/etc/haproxy/errors/arcus-503.http", str(SHIPPED / "arcus-503.http")),
             (" ssl verify required ca-file /etc/haproxy/arcus-servers.pem", ""),
             # Checks far more often than a team needs: the tests wait on what they show.
@@ -172,7 +173,8 @@ class Conversation:
     """lb_client.py in a process of its own."""
 
     def __init__(self, base: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.integration.lb_client", base, TOKEN],
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.integration.lb_client", base,
+                                      TOKEN],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, env=_env(), cwd=ROOT)
         self.out = Lines(self.proc.stdout)
@@ -310,3 +312,25 @@ def test_a_killed_server_s_conversation_lands_on_the_other_through_haproxy(clust
     assert any(m.startswith("The connection to the team server dropped") for m in notices)
     assert loop.error is None
     print(f"\nlanded on the other server {landed_s:.2f} s after SIGKILL")
+
+
+@pytest.mark.parametrize("name", ["haproxy.cfg", "haproxy-passthrough.cfg"])
+def test_the_shipped_configurations_are_valid(name, tmp_path):
+    """`haproxy -c` on each shipped file as a team installs it, only its file paths
+    pointed at a certificate made here (nothing is started or contacted)."""
+    from arcus_desktop.server.tls import make_cert
+
+    make_cert(tmp_path / "cert")
+    pem = tmp_path / "arcus.pem"
+    pem.write_bytes((tmp_path / "cert" / "cert.pem").read_bytes()
+                    + (tmp_path / "cert" / "key.pem").read_bytes())
+    text = (SHIPPED / name).read_text()
+    for old, new in [("/etc/haproxy/arcus.pem", str(pem)),
+                     ("/etc/haproxy/arcus-servers.pem", str(tmp_path / "cert" / "cert.pem")),
+                     ("/etc/haproxy/errors/arcus-503.http", str(SHIPPED / "arcus-503.http"))]:
+        text = text.replace(old, new)
+    config = tmp_path / name
+    config.write_text(text)
+    done = subprocess.run(["haproxy", "-c", "-f", str(config)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr

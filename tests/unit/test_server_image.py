@@ -38,8 +38,8 @@ def test_the_image_is_nvidia_s_cuda_runtime_with_serve_and_no_model():
 
 
 def test_what_it_copies_exists_and_passes_the_ignore_file():
-    ignore = [line.strip() for line in (RECIPE.parent / "Dockerfile.dockerignore").read_text().splitlines()
-              if line.strip() and not line.startswith("#")]
+    lines = (RECIPE.parent / "Dockerfile.dockerignore").read_text().splitlines()
+    ignore = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
     def kept(path: str) -> bool:
         keep = True
