@@ -46,6 +46,10 @@ class ServerConfig:
     prompt_budget: int = 200  # the persona text's token budget
     limits: Limits = field(default_factory=Limits)
     drain_s: float = 600.0  # on SIGTERM, how long running conversations may go on
+    # A load balancer's agent check and readiness probe (agent.py): off unless a port
+    # is given (0: any free port, for tests).
+    agent_host: str = "127.0.0.1"
+    agent_port: int | None = None
 
     @property
     def tls(self) -> bool:
