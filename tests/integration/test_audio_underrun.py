@@ -16,7 +16,7 @@ from arcus_desktop.audio.duplex import FRAME, RATE, DuplexAudio
 
 from ..pulse import feed
 
-def _hold_the_gil(seconds: float) -> None:
+def hold_the_gil(seconds: float) -> None:
     """Keep every other Python thread (the PortAudio callback's) from running, as a
     machine whose cores are all taken does, for `seconds`."""
     interval = sys.getswitchinterval()
@@ -42,7 +42,7 @@ def test_an_underrun_is_waited_out_not_taken_for_a_lost_device(pulse):
                 audio.write_frame(reply)
             xruns, before = audio.stats.device_xruns, len(notices)
             for _ in range(5):  # until it underruns (the sound server's buffer may cover one)
-                _hold_the_gil(0.3)
+                hold_the_gil(0.3)
                 for _ in range(3):
                     assert audio.read_frame(timeout=5.0) is not None
                     audio.write_frame(reply)
