@@ -366,14 +366,15 @@ class DuplexAudio:
         stale = self._pending.size - FRAME
         if stale > STALE_S * RATE:  # a stall (slow frame, busy computer, device hiccup)
             self._drop_pending(stale)
-        frame, heard_at = self._pending[:FRAME], self._clock.heard_at(self._pending_at)
+        frame, heard_index = self._pending[:FRAME], self._pending_at
+        heard_at = self._clock.heard_at(heard_index)
         self._frame_heard_at = heard_at if self._clock.ready else None
         self._read_at = time.monotonic()
         self._drop_pending(FRAME, stale=False)
         if self.muted:
             return np.zeros(FRAME, np.float32)
         if self.echo is not None and self.echo.enabled:
-            frame = self.echo.cancel(frame, self._played_at(heard_at))
+            frame = self.echo.cancel(frame, self._played_at(heard_index))
         return frame
 
     def _take_capture(self) -> None:
@@ -399,10 +400,10 @@ class DuplexAudio:
         if stale:
             self._stale += n
 
-    def _played_at(self, heard_at: float) -> np.ndarray:
-        """What the speaker played during the 80 ms heard from `heard_at` on, at 24 kHz:
-        the echo that can be in that frame comes from it."""
-        start = self._clock.played_index(heard_at)
+    def _played_at(self, heard_index: float) -> np.ndarray:
+        """What the speaker played during the 80 ms the microphone heard from its sample
+        `heard_index` on, at 24 kHz: the echo that can be in that frame comes from it."""
+        start = self._clock.tape_index(heard_index)
         if start is None:
             return np.zeros(FRAME, np.float32)
         rate = self.out_rate
