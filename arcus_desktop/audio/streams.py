@@ -20,8 +20,10 @@ RATE = 24_000  # the engine's rate: asked of the devices first (see pick_rate)
 BLOCK_S = 0.01  # the microphone's blocks (the sound server hands them over 20 ms at a time)
 # The speaker's blocks: PortAudio keeps about two queued, so they are most of the output
 # delay. The smallest first; a machine too busy to call back in time (xruns) gets the
-# next size (DuplexAudio.write_frame).
-SPEAKER_BLOCKS_S = (0.005, 0.01, 0.02)
+# next size (DuplexAudio.write_frame). Not 5 ms: through ALSA's pulse plugin even a
+# moderately busy machine then fell into storms of hundreds of xruns (each a reconnect
+# of the stream), measured on this rig with bench/audio_latency.py.
+SPEAKER_BLOCKS_S = (0.01, 0.02)
 CLOSE_S = 3.0  # a stream that takes longer to close is stuck in the sound system's library
 
 
