@@ -20,6 +20,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from ..audio.ogg import PageSplitter
 from ..core.errors import ArcusError
 from ..core.events import Loading, Notice
 from . import protocol as P
@@ -463,14 +464,16 @@ class RemoteLoop:
         # other types: ignored, more may come
 
     async def _send(self, ws, writer, stream) -> None:
+        pages = PageSplitter()
         while True:
             pcm, handed = await self._outbox.get()
             data = writer.append_pcm(pcm)
             stream.handed[stream.sent] = handed
             stream.handed.pop(stream.sent - 200, None)  # never answered (a dropped frame)
             stream.sent += 1
-            if data:
-                await ws.send(bytes([P.AUDIO]) + data)
+            # One Ogg page per message: NVIDIA's server decodes one page per message.
+            for page in pages.pages(data):
+                await ws.send(bytes([P.AUDIO]) + page)
             if stream.sent % 25 == 0:
                 self._tell_if_far()
 

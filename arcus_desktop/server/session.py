@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import sphn
 from aiohttp import WSMsgType, web
 
+from ..audio.ogg import PageSplitter
 from . import protocol as P
 from .rate import Bucket
 
@@ -60,6 +61,7 @@ class Session:
         self.sampling = None
         self._reader = sphn.OpusStreamReader(SAMPLE_RATE)
         self._writer = sphn.OpusStreamWriter(SAMPLE_RATE)
+        self._pages = PageSplitter()
         limits = server.config.limits
         now = asyncio.get_running_loop().time()
         self._messages = Bucket(limits.messages_per_s, limits.burst_s, now)
@@ -113,9 +115,9 @@ class Session:
                 return
 
     async def _send_frame(self, frame) -> None:
-        ogg = self._writer.append_pcm(frame.pcm)
-        if ogg:
-            await self.ws.send_bytes(P.audio(ogg))
+        # One Ogg page per message: sphn 0.1.x clients decode one page per message.
+        for page in self._pages.pages(self._writer.append_pcm(frame.pcm)):
+            await self.ws.send_bytes(P.audio(page))
         if frame.piece is not None:
             await self.ws.send_bytes(P.text(frame.piece))
         if not self.extensions:
