@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
+from collections import deque
 from typing import TYPE_CHECKING
 
 import sphn
@@ -62,6 +64,7 @@ class Session:
         self._reader = sphn.OpusStreamReader(SAMPLE_RATE)
         self._writer = sphn.OpusStreamWriter(SAMPLE_RATE)
         self._pages = PageSplitter()
+        self._waits: deque[float] = deque(maxlen=STATS_EVERY)  # ms, this client's frames
         limits = server.config.limits
         now = asyncio.get_running_loop().time()
         self._messages = Bucket(limits.messages_per_s, limits.burst_s, now)
@@ -122,6 +125,7 @@ class Session:
             await self.ws.send_bytes(P.text(frame.piece))
         if not self.extensions:
             return
+        self._waits.append(frame.wait_ms)
         if frame.user_piece is not None:
             await self.ws.send_bytes(P.metadata({
                 "type": "user_text", "text": frame.user_piece.replace("\u2581", " "),
@@ -145,12 +149,16 @@ class Session:
     def _stats_event(self, frame) -> dict:
         stats = self.server.loop.stats()
         recent = sorted(stats.frame_ms[-STATS_EVERY:]) or [0.0]
+        waits = sorted(self._waits) or [0.0]
         return {
             "type": "stats", "frames": frame.index + 1,
-            "frame_ms_p50": round(recent[len(recent) // 2], 2),
-            "frame_ms_p99": round(recent[min(len(recent) - 1, int(len(recent) * 0.99))], 2),
+            "frame_ms_p50": round(_pct(recent, 0.5), 2), "frame_ms_p99": round(_pct(recent, 0.99), 2),
             "backlog_frames": frame.backlog, "sessions": stats.sessions,
             "max_sessions": stats.max_sessions,
+            # For the client to send each frame just before the batch's step (PROTOCOL.md).
+            "wait_ms_p50": round(_pct(waits, 0.5), 2), "wait_ms_p99": round(_pct(waits, 0.99), 2),
+            "step_due_ms": round(max(0.0, stats.next_due - time.monotonic()) * 1e3, 2),
+            "frame_period_ms": round(self.server.loop.frame_period * 1e3, 2),
         }
 
     # -- what the client sends ---------------------------------------------------------------
@@ -233,6 +241,10 @@ class Session:
     async def shut_down(self, code: str, message: str) -> None:
         """The server is stopping: tell this client why and close."""
         await self._close(code, message)
+
+
+def _pct(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
 def _failure_text(error: BaseException) -> str:

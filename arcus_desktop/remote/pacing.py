@@ -1,0 +1,63 @@
+"""When the remote engine sends each microphone frame to the team server.
+
+Our server steps all its conversations together (engine/batch_loop.py): a step runs
+once every conversation has a frame, or at most 80 ms after the previous one. A frame
+that arrives early waits there for the step. Its `stats` event (every 2 s, PROTOCOL.md)
+says how long this client's frames waited; the pacer moves this client's send time
+later by that much, less a margin, so its frames arrive together with the others' just
+before the step. The hold is what the wait was: the user hears the reply no sooner
+(the microphone's frame is cut where it is cut), but the server's steps line up with
+its clients instead of waiting on the latest of them.
+
+Only our server sends those figures: with NVIDIA's, or one without them, frames go
+as soon as they are read, as before.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from .jitter import FRAME_S
+
+MARGIN_MS = 2.0  # how early a frame aims to arrive before the step
+DEAD_BAND_MS = 3.0  # a wait this close to the margin is left alone (no chasing noise)
+
+
+class SendPacer:
+    def __init__(self) -> None:
+        self.hold_s = 0.0  # each frame's send time after it was read, 0 to one frame
+        self.reports: deque[tuple[float, float]] = deque(maxlen=64)  # server's (p50, p99) ms
+        self.held_ms: deque[float] = deque(maxlen=2000)  # what frames were actually held
+        self.moves = 0
+
+    def reset(self) -> None:
+        """A new connection: a new conversation on the server, its steps' phase unknown."""
+        self.hold_s = 0.0
+        self.reports.clear()
+
+    def send_at(self, handed: float) -> float:
+        """When a frame read at `handed` (time.monotonic) should go."""
+        return handed + self.hold_s
+
+    def update(self, event: dict) -> None:
+        """A `stats` event from the server; anything without the wait figures is ignored.
+
+        Moves by the shortest wait, not the median: a frame in a group arriving together
+        waits for the group's last, however well placed it is; only a client whose every
+        frame waited is early. Never earlier: the client that arrives last sets the step,
+        and holding it back would delay everyone."""
+        try:
+            shortest = float(event["wait_ms_min"])
+            p50, p99 = float(event["wait_ms_p50"]), float(event["wait_ms_p99"])
+            backlog = int(event.get("backlog_frames", 0))
+        except (KeyError, TypeError, ValueError):
+            return
+        if not 0.0 <= shortest <= p50 <= p99 < 10_000:
+            return
+        self.reports.append((p50, p99))
+        if backlog > 1 or shortest >= FRAME_S * 1e3:
+            return  # audio piles up there: the waits say nothing about the phase
+        if shortest <= MARGIN_MS + DEAD_BAND_MS:
+            return
+        self.hold_s = (self.hold_s + (shortest - MARGIN_MS) / 1e3) % FRAME_S
+        self.moves += 1
