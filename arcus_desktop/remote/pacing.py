@@ -42,22 +42,22 @@ class SendPacer:
     def update(self, event: dict) -> None:
         """A `stats` event from the server; anything without the wait figures is ignored.
 
-        Moves by the shortest wait, not the median: a frame in a group arriving together
-        waits for the group's last, however well placed it is; only a client whose every
-        frame waited is early. Never earlier: the client that arrives last sets the step,
-        and holding it back would delay everyone."""
+        Moves by a short wait (the 10th percentile), not the median: a frame in a group
+        arriving together waits for the group's last, however well placed it is; a client
+        whose frames nearly all waited is early. Never earlier: the client that arrives
+        last sets the step, and holding it back would delay everyone."""
         try:
-            shortest = float(event["wait_ms_min"])
+            short = float(event["wait_ms_p10"])
             p50, p99 = float(event["wait_ms_p50"]), float(event["wait_ms_p99"])
             backlog = int(event.get("backlog_frames", 0))
         except (KeyError, TypeError, ValueError):
             return
-        if not 0.0 <= shortest <= p50 <= p99 < 10_000:
+        if not 0.0 <= short <= p50 <= p99 < 10_000:
             return
         self.reports.append((p50, p99))
-        if backlog > 1 or shortest >= FRAME_S * 1e3:
+        if backlog > 1 or short >= FRAME_S * 1e3:
             return  # audio piles up there: the waits say nothing about the phase
-        if shortest <= MARGIN_MS + DEAD_BAND_MS:
+        if short <= MARGIN_MS + DEAD_BAND_MS:
             return
-        self.hold_s = (self.hold_s + (shortest - MARGIN_MS) / 1e3) % FRAME_S
+        self.hold_s = (self.hold_s + (short - MARGIN_MS) / 1e3) % FRAME_S
         self.moves += 1

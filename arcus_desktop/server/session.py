@@ -156,7 +156,8 @@ class Session:
             "backlog_frames": frame.backlog, "sessions": stats.sessions,
             "max_sessions": stats.max_sessions,
             # For the client to send each frame just before the batch's step (PROTOCOL.md).
-            "wait_ms_p50": round(_pct(waits, 0.5), 2), "wait_ms_p99": round(_pct(waits, 0.99), 2),
+            "wait_ms_p10": round(_pct(waits, 0.1), 2), "wait_ms_p50": round(_pct(waits, 0.5), 2),
+            "wait_ms_p99": round(_pct(waits, 0.99), 2),
             "step_due_ms": round(max(0.0, stats.next_due - time.monotonic()) * 1e3, 2),
             "frame_period_ms": round(self.server.loop.frame_period * 1e3, 2),
         }
