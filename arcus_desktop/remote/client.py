@@ -474,8 +474,8 @@ class RemoteLoop:
         pages = PageSplitter()
         while True:
             pcm, handed = await self._outbox.get()
+            data = writer.append_pcm(pcm)  # coded first: the hold ends in the send
             await self._hold(handed)
-            data = writer.append_pcm(pcm)
             stream.handed[stream.sent] = handed
             stream.handed.pop(stream.sent - 200, None)  # never answered (a dropped frame)
             stream.sent += 1
