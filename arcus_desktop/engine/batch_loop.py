@@ -61,7 +61,9 @@ class SlotFrame:
     user_piece: str | None = None  # the user's words, with a speech-to-text model
     user_time: float = 0.0  # when the user said user_piece, seconds from the slot's start
     backlog: int = 0  # whole frames of this slot's audio still waiting
-    wait_ms: float = 0.0  # how long this frame, once whole, waited for its step
+    # How long this frame, once whole, waited for its step while the loop was free (not
+    # stepping or preparing): the wait that timing the frame's send can remove.
+    wait_ms: float = 0.0
 
 
 class SlotSink(Protocol):
@@ -141,6 +143,7 @@ class BatchLoop:
         self._fatal: BaseException | None = None
         self._last_tick = 0.0
         self._due = 0.0  # the next tick runs by then for the slots that have a frame
+        self._free_since = 0.0  # when the loop's thread last finished a piece of work
         self._mask_dirty = True
         self._applied: np.ndarray | None = None
         self._voice_mimi = None
@@ -276,6 +279,7 @@ class BatchLoop:
                 self._opened.set()
                 while (work := self._next()) is not None:
                     work()
+                    self._free_since = time.monotonic()
         except BaseException as e:  # the loop is dead: every slot is told
             with self._cond:
                 self._fatal = e
@@ -328,8 +332,8 @@ class BatchLoop:
         self._slot_frames += len(ready)
         waits = {}
         for slot in ready:
-            waits[slot.row] = (now - slot._ready_since) * 1e3
-            self._waits.append(waits[slot.row])
+            self._waits.append((now - slot._ready_since) * 1e3)
+            waits[slot.row] = (now - max(slot._ready_since, self._free_since)) * 1e3
             x[slot.row] = _take(slot)
             mask[slot.row] = True
             if slot.backlog:

@@ -25,8 +25,8 @@ DEAD_BAND_MS = 3.0  # a wait this close to the margin is left alone (no chasing 
 
 class SendPacer:
     def __init__(self) -> None:
-        self.hold_s = 0.0  # each frame's send time after it was read, 0 to one frame
-        self.reports: deque[tuple[float, float]] = deque(maxlen=64)  # server's (p50, p99) ms
+        self.hold_s = 0.0  # each frame's send time after it was read, under a period
+        self.reports: deque[dict] = deque(maxlen=64)  # the server's stats events with waits
         self.held_ms: deque[float] = deque(maxlen=2000)  # what frames were actually held
         self.moves = 0
 
@@ -50,14 +50,16 @@ class SendPacer:
             short = float(event["wait_ms_p10"])
             p50, p99 = float(event["wait_ms_p50"]), float(event["wait_ms_p99"])
             backlog = int(event.get("backlog_frames", 0))
+            period = float(event.get("frame_period_ms", FRAME_S * 1e3)) / 1e3
         except (KeyError, TypeError, ValueError):
             return
-        if not 0.0 <= short <= p50 <= p99 < 10_000:
+        if not 0.0 <= short <= p50 <= p99 < 10_000 or not 0.0 < period <= 1.0:
             return
-        self.reports.append((p50, p99))
-        if backlog > 1 or short >= FRAME_S * 1e3:
+        self.reports.append(event)
+        if backlog > 1 or short >= period * 1e3:
             return  # audio piles up there: the waits say nothing about the phase
         if short <= MARGIN_MS + DEAD_BAND_MS:
             return
-        self.hold_s = (self.hold_s + (short - MARGIN_MS) / 1e3) % FRAME_S
+        # Modulo the server's period (the microphone's 80 ms with `serve`): the phase.
+        self.hold_s = (self.hold_s + (short - MARGIN_MS) / 1e3) % period
         self.moves += 1

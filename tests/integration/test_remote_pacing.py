@@ -1,12 +1,15 @@
 """The remote engine times its microphone frames to the team server's shared step: two
-conversations on the real server (the tiny model on the CPU, the real 80 ms period),
-their microphones half a period apart. At first the earlier one's frames wait about half
-a period for the step; once it has the server's figures it holds each frame instead, so
-that both arrive just before the step.
+conversations on the real server (the tiny model on the CPU), their microphones half a
+period apart. At first the earlier one's frames wait about half a period for the step;
+once it has the server's figures it holds each frame instead, so that both arrive just
+before the step.
 
 The microphones are a clock here (as bench/remote_loopback.py's): the behaviour is about
-time. The bounds are wide (a busy machine jitters): what is asserted is the change, from
-about 40 ms to a few."""
+time. The server and the microphones run at twice the real period (160 ms, 80 ms of
+audio each): on a busy 2-core machine a step of the tiny model takes up to ~100 ms, and
+a step that overruns the period makes frames queue behind it instead of waiting for the
+phase. The bounds are wide: what is asserted is the change, from about half a period to
+a few milliseconds."""
 
 from __future__ import annotations
 
@@ -27,7 +30,8 @@ if not (Path(arcus_desktop.__file__).parent / "server" / "run.py").is_file():
     pytest.skip("the team server is not in this tree", allow_module_level=True)
 from arcus_desktop.server import run  # noqa: E402
 
-FRAMES = 125  # 10 s: five stats events each
+PERIOD = 2 * FRAME_S
+FRAMES = 105  # four stats events each (every 25 frames), the last answered in time
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +45,7 @@ def server_url(tiny_model):
     torch.set_num_threads(1)  # leave the other core to the event loops
     engine = Engine.load(tiny_model, "cpu", user_words=False)
     server = run.open_server(ServerConfig(host="127.0.0.1", port=0, max_sessions=2),
-                             engine=engine, user_words=False)
+                             engine=engine, user_words=False, frame_period=PERIOD)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -65,7 +69,7 @@ def test_frames_come_to_arrive_just_before_the_shared_step(server_url):
     start = time.monotonic()
     for i in range(FRAMES):
         for k, loop in enumerate(loops):  # microphones half a period apart
-            tick = start + (i + k / 2) * FRAME_S
+            tick = start + (i + k / 2) * PERIOD
             failed.wait(max(0.0, tick - time.monotonic()))
             loop.process(TONE)
             if loop.error is not None:
@@ -73,9 +77,19 @@ def test_frames_come_to_arrive_just_before_the_shared_step(server_url):
     for loop in loops:
         loop.close()
     assert all(loop.error is None for loop in loops), [loop.error for loop in loops]
-    first = [loop.pacer.reports[0][0] for loop in loops]  # p50 of the first 25 frames
-    last = [loop.pacer.reports[-1][0] for loop in loops]
-    assert max(first) > 20, first  # one of them waited about half a period
-    assert max(last) < 15, (first, last)  # both now arrive just before the step
+    reports = [list(loop.pacer.reports) for loop in loops]
+    # Each stats window says whether the server kept real time in it; where it did not
+    # (other work on this machine took the cores), frames queued behind slow steps and
+    # the waits say nothing about the phase: the pacer leaves those alone, and so does
+    # this test.
+    kept_up = [[e["backlog_frames"] <= 1 and e["frame_ms_p99"] < PERIOD * 1e3 for e in r]
+               for r in reports]
+    if not all(len(k) == 4 and k[-1] for k in kept_up) or not any(any(k[:-1]) for k in kept_up):
+        pytest.skip(f"the server did not keep real time on this machine now: {reports}")
+    first = max(e["wait_ms_p50"] for r, k in zip(reports, kept_up) for e, ok in zip(r[:-1], k)
+                if ok)
+    last = [r[-1]["wait_ms_p50"] for r in reports]
+    assert first > 40, reports  # one of them waited about half a period (80 ms)
+    assert max(last) < 15, reports  # both now arrive just before the step
     assert all(loop.pacer.moves <= 3 for loop in loops)  # it settled
     assert all(loop.received >= FRAMES - 10 for loop in loops)
