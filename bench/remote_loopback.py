@@ -103,7 +103,10 @@ def many(clients: int, seconds: float, pacing: bool, warm_s: float = 6.0) -> dic
     for k in range(clients):
         loop = RemoteLoop(url, None, {"text": f"You are helper {k}."})
         if not pacing and hasattr(loop, "pacer"):  # (older trees have no pacer)
-            loop.pacer.update = lambda event: None
+            def keep(event, reports=loop.pacer.reports):  # the server's figures, no move
+                if "wait_ms_p50" in event:
+                    reports.append(event)
+            loop.pacer.update = keep
         put = loop.jitter.put
 
         def timed_put(seq, pcm, now, k=k, put=put):  # when each frame's reply came back

@@ -61,8 +61,9 @@ class SlotFrame:
     user_piece: str | None = None  # the user's words, with a speech-to-text model
     user_time: float = 0.0  # when the user said user_piece, seconds from the slot's start
     backlog: int = 0  # whole frames of this slot's audio still waiting
-    # How long this frame, once whole, waited for its step while the loop was free (not
-    # stepping or preparing): the wait that timing the frame's send can remove.
+    # How long this frame, once whole, waited for the others' frames (or the due time):
+    # the wait that timing the frame's send can remove. Not counted: the loop busy with
+    # other work, or waking late.
     wait_ms: float = 0.0
 
 
@@ -330,10 +331,12 @@ class BatchLoop:
         if self._last_tick and now - max(due, oldest) > LATE_SLACK_S:
             self._late += 1
         self._slot_frames += len(ready)
+        # When this tick could have run at the earliest: the last frame whole, or due.
+        could = max(max(s._ready_since for s in ready) if everyone else due, self._free_since)
         waits = {}
         for slot in ready:
             self._waits.append((now - slot._ready_since) * 1e3)
-            waits[slot.row] = (now - max(slot._ready_since, self._free_since)) * 1e3
+            waits[slot.row] = max(0.0, could - slot._ready_since) * 1e3
             x[slot.row] = _take(slot)
             mask[slot.row] = True
             if slot.backlog:

@@ -21,6 +21,9 @@ from .jitter import FRAME_S
 
 MARGIN_MS = 2.0  # how early a frame aims to arrive before the step
 DEAD_BAND_MS = 3.0  # a wait this close to the margin is left alone (no chasing noise)
+LAST_MS = 0.5  # a median wait under this: the step mostly waited for this client
+BACK_MS = 4.0  # how much sooner it then sends
+SPREAD = 0.25  # of a period: waits spread wider than this are network jitter, not phase
 
 
 class SendPacer:
@@ -58,8 +61,16 @@ class SendPacer:
         self.reports.append(event)
         if backlog > 1 or short >= period * 1e3:
             return  # audio piles up there: the waits say nothing about the phase
-        if short <= MARGIN_MS + DEAD_BAND_MS:
+        if p99 - short > period * 1e3 * SPREAD:
+            return  # arrivals too uneven to place (the server waits a quarter period at most)
+        if p50 < LAST_MS and self.hold_s > 0:
+            # Most steps waited for this client's frame, which it held: it holds back
+            # everyone's step. Send a little sooner.
+            self.hold_s = max(0.0, self.hold_s - BACK_MS / 1e3)
+            self.moves += 1
             return
+        if short - (p50 - short) <= MARGIN_MS + DEAD_BAND_MS:
+            return  # in the group (its waits are the others' jitter), or nearly
         # Modulo the server's period (the microphone's 80 ms with `serve`): the phase.
         self.hold_s = (self.hold_s + (short - MARGIN_MS) / 1e3) % period
         self.moves += 1
