@@ -23,6 +23,8 @@ MARGIN_MS = 2.0  # how early a frame aims to arrive before the step
 DEAD_BAND_MS = 3.0  # a wait this close to the margin is left alone (no chasing noise)
 LAST_MS = 0.5  # a median wait under this: the step mostly waited for this client
 BACK_MS = 4.0  # how much sooner it then sends
+GAIN = 0.7  # of the wait it moves by: overshooting costs a whole period, falling short
+# a few milliseconds (the next report finishes the move)
 SPREAD = 0.25  # of a period: waits spread wider than this are network jitter, not phase
 
 
@@ -72,5 +74,5 @@ class SendPacer:
         if short - (p50 - short) <= MARGIN_MS + DEAD_BAND_MS:
             return  # in the group (its waits are the others' jitter), or nearly
         # Modulo the server's period (the microphone's 80 ms with `serve`): the phase.
-        self.hold_s = (self.hold_s + (short - MARGIN_MS) / 1e3) % period
+        self.hold_s = (self.hold_s + GAIN * (short - MARGIN_MS) / 1e3) % period
         self.moves += 1

@@ -11,7 +11,7 @@ import heapq
 import numpy as np
 import pytest
 
-from arcus_desktop.remote.pacing import BACK_MS, MARGIN_MS, SendPacer
+from arcus_desktop.remote.pacing import BACK_MS, GAIN, MARGIN_MS, SendPacer
 
 PERIOD = 0.08
 GRACE = 0.02
@@ -131,13 +131,13 @@ def test_it_moves_by_a_short_wait_and_not_while_audio_piles_up():
                   "backlog_frames": 3})
     assert pacer.hold_s == 0.0  # behind: the waits are not about the phase
     pacer.update({"wait_ms_p10": 30.0, "wait_ms_p50": 35.0, "wait_ms_p99": 40.0})
-    assert pacer.hold_s == pytest.approx((30.0 - MARGIN_MS) / 1e3)
+    assert pacer.hold_s == pytest.approx(GAIN * (30.0 - MARGIN_MS) / 1e3)
     pacer.update({"wait_ms_p10": 10.0, "wait_ms_p50": 20.0, "wait_ms_p99": 30.0})
-    assert pacer.hold_s == pytest.approx((30.0 - MARGIN_MS) / 1e3)  # others' jitter: stays
+    assert pacer.hold_s == pytest.approx(GAIN * (30.0 - MARGIN_MS) / 1e3)  # others' jitter: stays
     pacer.update({"wait_ms_p10": 30.0, "wait_ms_p50": 35.0, "wait_ms_p99": 75.0})
-    assert pacer.hold_s == pytest.approx((30.0 - MARGIN_MS) / 1e3)  # too uneven: stays
+    assert pacer.hold_s == pytest.approx(GAIN * (30.0 - MARGIN_MS) / 1e3)  # too uneven: stays
     pacer.update({"wait_ms_p10": 0.5, "wait_ms_p50": 6.0, "wait_ms_p99": 20.0})
-    assert pacer.hold_s == pytest.approx((30.0 - MARGIN_MS) / 1e3)  # in place: stays
+    assert pacer.hold_s == pytest.approx(GAIN * (30.0 - MARGIN_MS) / 1e3)  # in place: stays
     pacer.update({"wait_ms_p10": 70.0, "wait_ms_p50": 71.0, "wait_ms_p99": 72.0})
     assert 0 <= pacer.hold_s < PERIOD  # never a frame or more
     pacer.reset()
