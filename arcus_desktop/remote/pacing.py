@@ -1,13 +1,13 @@
 """When the remote engine sends each microphone frame to the team server.
 
 Our server steps all its conversations together (engine/batch_loop.py): a step runs
-once every conversation has a frame, or at most 80 ms after the previous one. A frame
-that arrives early waits there for the step. Its `stats` event (every 2 s, PROTOCOL.md)
-says how long this client's frames waited; the pacer moves this client's send time
-later by that much, less a margin, so its frames arrive together with the others' just
-before the step. The hold is what the wait was: the user hears the reply no sooner
-(the microphone's frame is cut where it is cut), but the server's steps line up with
-its clients instead of waiting on the latest of them.
+once every conversation has a frame, or when it is due. A frame that arrives early
+waits there for the others. Its `stats` event (every 2 s, PROTOCOL.md) says how long
+this client's frames waited until their step could have run; the pacer moves this
+client's send time later by most of that, so its frames arrive together with the
+others' just before the step. The hold is what the wait was: the user hears the reply
+no sooner (the microphone's frame is cut where it is cut), but frames no longer sit on
+the server, and the steps keep one steady phase.
 
 Only our server sends those figures: with NVIDIA's, or one without them, frames go
 as soon as they are read, as before.
@@ -47,10 +47,12 @@ class SendPacer:
     def update(self, event: dict) -> None:
         """A `stats` event from the server; anything without the wait figures is ignored.
 
-        Moves by a short wait (the 10th percentile), not the median: a frame in a group
-        arriving together waits for the group's last, however well placed it is; a client
-        whose frames nearly all waited is early. Never earlier: the client that arrives
-        last sets the step, and holding it back would delay everyone."""
+        Moves by a short wait (the 10th percentile), and only when it stands clear of the
+        spread: a frame in a group arriving together waits for the group's last by
+        chance, however well placed it is; a client whose frames nearly all waited more
+        than that is early. Moving on the median made every client chase whoever had
+        moved last (simulated in tests/unit/test_pacing.py). Earlier only a little, and
+        only when the steps keep waiting for its own held frame."""
         try:
             short = float(event["wait_ms_p10"])
             p50, p99 = float(event["wait_ms_p50"]), float(event["wait_ms_p99"])
