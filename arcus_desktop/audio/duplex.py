@@ -36,10 +36,11 @@ STALL_S = 1.0
 FLOWING = 25
 # Microphone audio more than this behind the frame being read is stale: dropped.
 STALE_S = 0.06
-# The playback queue, just before a reply is added, should hold what the speaker needs
-# until that reply reaches it: one block, and SLACK_S for the engine's jitter. Above
-# that for a whole TRIM_FRAMES, the excess is dropped.
-SLACK_S = 0.01
+# The playback queue, just before a reply is added, should hold no more than SLACK_S
+# (the engine's jitter): more, for a whole TRIM_FRAMES, and the excess is dropped. More
+# builds up when a reply came a moment late and the speaker played a block of silence
+# meanwhile: everything after it would sound that much later for good.
+SLACK_S = 0.003
 TRIM_FRAMES = 8
 # Speaker xruns (its callback came too late) this many within XRUN_WINDOW_S: the
 # machine is too busy for the speaker's block size, and it gets the next one.
@@ -479,7 +480,7 @@ class DuplexAudio:
         if self._streams is None:
             return
         self._queued.append(self._playback.available())
-        need = round(self.out_rate * (self._streams.speaker_block_s + SLACK_S))
+        need = round(self.out_rate * SLACK_S)
         excess = min(self._queued) - need
         if len(self._queued) == self._queued.maxlen and excess > 0:
             self._streams.skip(excess)
