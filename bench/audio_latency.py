@@ -50,9 +50,20 @@ THRESHOLD = 0.2
 LEAD_S, GAP_S = 1.0, 0.9
 
 
-def _click() -> np.ndarray:
-    n = np.arange(48)  # 2 ms of 3 kHz under a Hann window
-    return (0.8 * np.hanning(48) * np.sin(2 * np.pi * 3000 * n / RATE)).astype(np.float32)
+TONES = (2000, 2750, 3500, 4250, 5000)  # clicks take these in turn, so each is told apart
+
+
+def _click(hz: int = 3000) -> np.ndarray:
+    n = np.arange(48)  # 2 ms of a tone under a Hann window
+    return (0.8 * np.hanning(48) * np.sin(2 * np.pi * hz * n / RATE)).astype(np.float32)
+
+
+def _tone_of(x: np.ndarray, at: int) -> int:
+    """Which of TONES the click starting near `at` is."""
+    seg = x[max(0, at - 8):at + 56].astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(seg * np.hanning(seg.size), 1024))
+    hz = np.argmax(spectrum) * RATE / 1024
+    return min(TONES, key=lambda t: abs(t - hz))
 
 
 def _onsets(x: np.ndarray, refractory: int = RATE // 4) -> list[int]:
@@ -86,15 +97,15 @@ class Monitor:
             data, rest = data[:whole], data[whole:]
             self.reads.append((now, np.frombuffer(data, "<f4")))
 
-    def clicks(self) -> list[float]:
-        """When each click reached the monitor: the arrival of its read, less the samples
-        that came after it in that read."""
+    def clicks(self) -> list[tuple[float, int]]:
+        """When each click reached the monitor (the arrival of its read, less the samples
+        that came after it in that read), and its tone."""
         audio = np.concatenate([r for _, r in self.reads])
         ends = np.cumsum([r.size for _, r in self.reads])
         times = []
         for i in _onsets(audio, self.refractory):
             k = int(np.searchsorted(ends, i, side="right"))
-            times.append(self.reads[k][0] - (ends[k] - 1 - i) / RATE)
+            times.append((self.reads[k][0] - (ends[k] - 1 - i) / RATE, _tone_of(audio, i)))
         return times
 
     def stop(self) -> None:
@@ -110,7 +121,7 @@ def _feed(fifo, starts: list[int], written: list[float], stop: threading.Event) 
     `written` gets when each click sounded, once it is written."""
     pcm = np.zeros(starts[-1] + RATE, np.float32)
     for s in starts:
-        pcm[s:s + 48] = _click()
+        pcm[s:s + 48] = _click(TONES[starts.index(s) % len(TONES)])
     data = (pcm * 32767).astype("<i2").tobytes()
     begun = time.monotonic()
     silence = bytes(2 * CHUNK)
@@ -160,7 +171,8 @@ def session(fifo, clicks: int, gap: float = GAP_S, stall: float = 0.0,
                 last = read_at
                 queued = audio.stats.playback_queue_ms / 1000
                 seen.append({"read": read_at, "written": written_at, "held": held,
-                             "framing": (FRAME - peaks[0]) / RATE, "playback_ring": queued})
+                             "framing": (FRAME - peaks[0]) / RATE, "playback_ring": queued,
+                             "tone": _tone_of(frame, int(peaks[0]) - 24)})
         stats = audio.stats
         info = {"notices": notices, "device_rate": audio.device_rate,
                 "input_latency": stats.input_latency_ms / 1000,
@@ -172,15 +184,21 @@ def session(fifo, clicks: int, gap: float = GAP_S, stall: float = 0.0,
     monitor.stop()
     out = monitor.clicks()
     trials = []
-    for t_in in written:  # each click: the first frame, then the first output, after it
-        got = next((s for s in seen if t_in <= s["read"] < t_in + 3), None)
-        heard = got and next((t for t in out if got["written"] <= t < got["written"] + 3), None)
+    for n, t_in in enumerate(written):  # each click: its frame, then its sound, by tone
+        tone = TONES[n % len(TONES)]
+        # Its frame is read within 0.4 s of the click, or of the stall's end if the click
+        # sounded during it; its sound follows within 0.4 s (a queue left by a stall
+        # is trimmed within 8 frames, 0.64 s: within 1 s then).
+        by = max(t_in, stall_window[1] if stall_window else t_in) + 0.4
+        got = next((s for s in seen if t_in <= s["read"] < by and s["tone"] == tone), None)
+        heard = got and next((o for o in out if got["written"] <= o[0] < got["written"] + 1.0
+                              and o[1] == tone), None)
         if got and heard:
             seen.remove(got)
             out.remove(heard)
             trials.append({"at": t_in, "capture": got["read"] - t_in, "framing": got["framing"],
-                           "playback": heard - got["written"], "ring": got["playback_ring"],
-                           "held": got["held"], "total": heard - t_in})
+                           "playback": heard[0] - got["written"], "ring": got["playback_ring"],
+                           "held": got["held"], "total": heard[0] - t_in})
         else:
             trials.append({"at": t_in, "lost": True})
     return trials, info
@@ -195,17 +213,17 @@ def _stall_report(trials: list[dict], info: dict) -> None:
     print(f"stall of {1000 * (end - begin):.0f} ms; delay before it: median "
           f"{1000 * steady:.1f} ms over {len(before)} clicks")
     print(f"{'click at (s from stall end)':<30}{'delay ms':>10}")
-    recovered = None
+    recovered = None  # from this click on, every click heard was within 20 ms of before
     for t in trials:
         rel = t["at"] - end
         delay = "dropped" if t.get("lost") else f"{1000 * t['total']:.1f}"
         print(f"{rel:<30.2f}{delay:>10}")
-        if rel >= 0 and recovered is None and not t.get("lost") \
-                and abs(t["total"] - steady) <= 0.020:
-            recovered = rel
-        elif rel >= 0 and recovered is not None and (t.get("lost") or
-                                                      abs(t["total"] - steady) > 0.020):
-            recovered = None  # not for good yet
+        if rel < 0 or t.get("lost"):  # a click lost on the way says nothing of the delay
+            continue
+        if abs(t["total"] - steady) <= 0.020:
+            recovered = rel if recovered is None else recovered
+        else:
+            recovered = None
     after = [t["total"] for t in trials if 0 <= t["at"] - end <= 2 and not t.get("lost")]
     print(f"dropped as stale: {info['stale_ms']:.0f} ms of microphone, "
           f"{info['trimmed_ms']:.0f} ms of playback queue")

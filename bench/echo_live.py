@@ -167,11 +167,15 @@ def run(seconds: float, gain: float, echo_on: bool = True) -> dict:
     out_far = out[far.start - lag:far.stop - lag]
     out_both = out[both.start - lag:both.stop - lag]
     erle = 10 * np.log10(_power(echo[far]) / _power(out_far))
+    step = 2 * RATE  # how it converges: each 2 s while only the assistant talks
+    by_time = [round(10 * np.log10(_power(echo[a:a + step]) /
+                                   _power(out[a - lag:a - lag + step])), 1)
+               for a in range(max(RATE, lag), half - step, step)]
     kept = 10 * np.log10(_power(out_both) / _power(near[both]))
     return {"erle_db": erle, "double_talk_user_db": kept, "echo_level_db":
             10 * np.log10(_power(echo[far])), "lag_samples": lag,
             "added_delay_ms": stats.added_delay_ms, "xruns": stats.device_xruns,
-            "echo_cancellation": echo_on}
+            "echo_cancellation": echo_on, "erle_by_2s": by_time}
 
 
 def main() -> int:
@@ -184,6 +188,7 @@ def main() -> int:
     print(f"echo in the microphone {result['echo_level_db']:.1f} dBFS; removed (ERLE, after "
           f"{SETTLE_S:g} s) {result['erle_db']:.1f} dB; user during double talk "
           f"{result['double_talk_user_db']:+.1f} dB; device xruns {result['xruns']}")
+    print("ERLE every 2 s from 1 s on (dB):", result["erle_by_2s"])
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     return 0
