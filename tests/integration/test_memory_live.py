@@ -1,0 +1,170 @@
+"""The end of a live conversation reaches memory whole (issue 17): the app (controller,
+session, memory service) with the real engine process (tiny model and tiny
+speech-to-text on the CPU, real PulseAudio), compared with what the recording holds."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from arcus_desktop.audio.recording import recover
+from arcus_desktop.bridge.engine_supervisor import EngineSupervisor
+from arcus_desktop.bridge.memory_service import MemoryService
+from arcus_desktop.bridge.settings_store import SettingsService
+from arcus_desktop.core.turns import BACKCHANNEL_WORDS, TurnEnded
+from arcus_desktop.engine.host import HostConfig
+from arcus_desktop.memory.store import MemoryStore
+from arcus_desktop.settings.app_settings import DictStore
+from arcus_desktop.ui.app import ArcusApp
+from arcus_desktop.ui.memory_browser.text import offset_text
+
+from .test_engine_host import WAIT_MS, speaking  # noqa: F401  (a fixture)
+
+
+def no_hotkey(parent=None):
+    from arcus_desktop.bridge.hotkey import HotkeyError
+
+    raise HotkeyError("no hotkey in this test")
+
+
+class LiveApp:
+    """The app as it runs, with the engine process on the tiny models."""
+
+    def __init__(self, qtbot, tiny_model, tiny_stt, memory) -> None:
+        self.engines: list[EngineSupervisor] = []
+        self.turns: list[tuple[int, TurnEnded]] = []  # (ends asked for so far, event)
+        self.recordings: list[str] = []
+        self.ends = 0
+        self.config = HostConfig(model_dir=str(tiny_model), stt_dir=str(tiny_stt), device="cpu")
+        self.app = ArcusApp(engine_factory=self._engine, hotkey_backend=no_hotkey, tray=False,
+                            settings=SettingsService(DictStore()), memory=memory)
+        qtbot.addWidget(self.app.window)
+        qtbot.addWidget(self.app.session.window)
+        self.controller = self.app.controller
+
+    def _engine(self) -> EngineSupervisor:
+        engine = EngineSupervisor(self.config)
+        engine.turn.connect(lambda e: self.turns.append((self.ends, e))
+                            if isinstance(e, TurnEnded) else None)
+        engine.recording.connect(self.recordings.append)
+        self.engines.append(engine)
+        return engine
+
+    def end(self) -> None:
+        self.ends += 1
+        self.controller.end_talk()
+
+    def close(self) -> None:
+        self.controller.shutdown()
+
+
+@pytest.fixture
+def memory(qtbot, tmp_path, embedder):
+    service = MemoryService(tmp_path / "memory.db", embedder=embedder)
+    yield service
+    service.shutdown()
+
+
+@pytest.fixture
+def live(qtbot, speaking, tiny_model, tiny_stt, memory):  # noqa: F811
+    rig = LiveApp(qtbot, tiny_model, tiny_stt, memory)
+    yield rig
+    rig.close()
+
+
+def words(text: str) -> list[str]:
+    # Backchannels ("mm-hmm") live inside the other side's turn, not as memories.
+    return [w for w in text.split() if w.lower().strip(".,!?'-") not in BACKCHANNEL_WORDS]
+
+
+def recorded(wav: str) -> tuple[dict, Counter]:
+    """A recording's transcript and every word it holds, by speaker."""
+    data = json.loads(Path(wav).with_suffix(".json").read_text())
+    said = Counter()
+    for side, ws in data["words"].items():
+        said.update((side, w) for w in words(" ".join(x["text"] for x in ws)))
+    return data, said
+
+
+def remembered(store: MemoryStore, wav: str):
+    """The memory conversation of a recording and every word of its turns, by speaker."""
+    [conv] = [c for c in store.conversations() if c.recording_path == wav]
+    said = Counter()
+    for m in store.conversation_memories(conv.id):
+        if m.kind == "episodic":
+            said.update((m.speaker, w) for w in words(m.content))
+    return conv, said
+
+
+def completed(store: MemoryStore, wav: str) -> bool:
+    """The recording is finished and its memory conversation has ended."""
+    convs = [c for c in store.conversations() if c.recording_path == wav]
+    return Path(wav).with_suffix(".json").is_file() and bool(convs) and \
+        convs[0].ended_at is not None
+
+
+def test_the_last_turns_after_end_reach_memory_with_the_real_duration(qtbot, live, memory,
+                                                                     tmp_path, embedder):
+    live.controller.start_talk()
+    # Some seconds of conversation, the user's words heard by the speech-to-text model.
+    qtbot.waitUntil(lambda: live.controller.state in ("listening", "speaking")
+                    and any(e.turn.speaker == "user" and e.turn.text for _, e in live.turns),
+                    timeout=WAIT_MS)
+    live.end()
+    store = MemoryStore(tmp_path / "memory.db", embedder=embedder)
+    try:
+        [wav] = live.recordings
+        qtbot.waitUntil(lambda: live.controller.state == "ready" and completed(store, wav),
+                        timeout=WAIT_MS)
+        late = [e.turn for ends, e in live.turns if ends == 1]
+        assert late, "the engine closes its open turns after End"
+        data, in_recording = recorded(wav)
+        conv, in_memory = remembered(store, wav)
+        assert sum(in_recording.values()) > 0
+        assert in_recording - in_memory == Counter(), "said, recorded, not remembered"
+        # Each turn once: completion from the recording adds nothing already stored.
+        turns = [m for m in store.conversation_memories(conv.id) if m.kind == "episodic"]
+        assert len({(m.speaker, m.audio_offset) for m in turns}) == len(turns)
+        assert data["duration"] > 2.0
+        assert conv.ended_at - conv.started_at == pytest.approx(data["duration"], abs=0.01)
+        assert offset_text(conv.ended_at - conv.started_at) == offset_text(data["duration"])
+    finally:
+        store.close()
+
+
+def test_after_an_engine_kill_memory_holds_what_both_recordings_hold(qtbot, live, memory,
+                                                                    tmp_path, embedder):
+    live.controller.start_talk()
+    qtbot.waitUntil(lambda: live.controller.state in ("listening", "speaking")
+                    and any(e.turn.speaker == "user" and e.turn.text for _, e in live.turns),
+                    timeout=WAIT_MS)
+    engine = live.engines[-1]
+    first = engine.process.pid
+    os.kill(first, signal.SIGKILL)
+    qtbot.waitUntil(lambda: len(live.recordings) >= 2 and engine.process.pid != first,
+                    timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: any(e.turn.speaker == "user" and e.turn.text
+                                for _, e in live.turns[-3:]), timeout=WAIT_MS)
+    live.end()
+    store = MemoryStore(tmp_path / "memory.db", embedder=embedder)
+    try:
+        killed, last = live.recordings[0], live.recordings[-1]
+        qtbot.waitUntil(lambda: live.controller.state == "ready" and completed(store, last),
+                        timeout=WAIT_MS)
+        # The killed part's memory ends without waiting for the journal to go stale.
+        qtbot.waitUntil(lambda: any(c.recording_path == killed and c.ended_at
+                                    for c in store.conversations()), timeout=WAIT_MS)
+        recover(Path(killed).parent, stale_s=0)  # its transcript, from the journal
+        for wav in (killed, last):
+            data, in_recording = recorded(wav)
+            conv, in_memory = remembered(store, wav)
+            assert sum(in_recording.values()) > 0
+            assert in_recording - in_memory == Counter(), wav
+            assert conv.ended_at - conv.started_at == pytest.approx(data["duration"], abs=0.2)
+    finally:
+        store.close()
