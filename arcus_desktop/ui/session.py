@@ -66,10 +66,14 @@ class Session(QObject):
         self.window.talk_requested.connect(controller.start_talk)
         controller.talk_requested.connect(self.show)
         controller.conversation_started.connect(lambda _id: self._follow(controller.engine))
+        # As soon as there is an engine: its recording starts right after "talking",
+        # before the GUI thread may have heard that the conversation started.
+        controller.changed.connect(lambda: self._watch(controller.engine))
         controller.conversation_ended.connect(self._conversation_ended)
         settings.changed.connect(self._settings_changed)
         self._apply_elsewhere(settings.settings)
-        self._followed = None  # the engine whose recording and turns go into memory
+        self._followed = None  # the engine the window and volume follow
+        self._watched = None  # the engine whose recording and turns go into memory
         self._capture: str | None = None  # the recording whose turns go into memory now
         self._open: set[str] = set()  # recordings captured and not completed yet
         self._tokenizer = None
@@ -137,20 +141,26 @@ class Session(QObject):
         if engine is None or engine is self._followed:
             return
         self._followed = engine
-        if hasattr(engine, "recording"):
-            engine.recording.connect(self._recording)
-            engine.turn.connect(self._turn)
-        if hasattr(engine, "recording_ended"):
-            engine.recording_ended.connect(self._recording_ended)
+        self._watch(engine)
         if self.window.supervisor is not engine:
             self.window.attach(engine)
         if hasattr(engine, "set_volume"):
             engine.set_volume(self.settings.settings.audio.volume / 100)
 
+    def _watch(self, engine) -> None:
+        if engine is None or engine is self._watched:
+            return
+        self._watched = engine
+        if hasattr(engine, "recording"):
+            engine.recording.connect(self._recording)
+            engine.turn.connect(self._turn)
+        if hasattr(engine, "recording_ended"):
+            engine.recording_ended.connect(self._recording_ended)
+
     def _recording(self, path: str) -> None:
         if self.memory is None or not self.settings.settings.memory.enabled:
             return
-        if not hasattr(self._followed, "recording_ended"):
+        if not hasattr(self._watched, "recording_ended"):
             self._end_capture()  # an engine that does not say: a new recording ends it
         self._capture = path
         self._open.add(path)
@@ -176,7 +186,7 @@ class Session(QObject):
             self._recording_ended(path)
 
     def _conversation_ended(self) -> None:
-        if hasattr(self._followed, "recording_ended"):
+        if hasattr(self._watched, "recording_ended"):
             # The engine's last turns are still on their way: wait for them, bounded.
             waiting = set(self._open)
             QTimer.singleShot(FLUSH_WAIT_MS, self, lambda: [
