@@ -88,8 +88,8 @@ class ConversationCapture:
             turns = [Turn(t["speaker"], t["text"], t["start"], t["end"]) for t in kept]
             # A finished recording's turns hold all its words; one its engine left
             # unfinished (read from its journal) may end in a turn never ended.
-            words = (recording.get("words") or {}) if recording.get("recovered") else {}
-            for speaker, words in words.items():
+            sides = (recording.get("words") or {}) if recording.get("recovered") else {}
+            for speaker, words in sides.items():
                 # In the order they were said: one side's speech is one piece after another.
                 mine = sorted([t for t in kept if t["speaker"] == speaker] +
                               [b for t in kept for b in t.get("backchannels") or []
