@@ -28,7 +28,7 @@ from ..core.transcript import Word, add_piece
 from ..core.turns import ASSISTANT, USER, Turn
 from ..settings import recording as recording_settings
 from . import retention
-from .wav_stream import WavStream, repair, to_int16
+from .wav_stream import HEADER, WavStream, repair, to_int16
 
 RATE = 24_000
 FRAME_S = 0.08
@@ -239,6 +239,32 @@ def recover(directory: Path | None = None, stale_s: float = STALE_S,
 
 
 def _recover(journal: Path, wav: Path) -> Path:
+    audio_s = repair(wav, RATE, 2) if wav.exists() else 0.0
+    data = _from_journal(journal, wav, audio_s)
+    out = journal.with_suffix(".json")
+    _write_json(out, data)
+    journal.unlink()
+    return out
+
+
+def read(wav: str | os.PathLike) -> dict | None:
+    """What a recording holds, without changing it: its transcript JSON, or for one not
+    finished (its engine died, or is still writing) what its journal holds so far. None
+    when neither can be read."""
+    wav = Path(wav)
+    try:
+        return json.loads(wav.with_suffix(".json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass
+    journal = wav.with_suffix(".journal")
+    try:
+        size = wav.stat().st_size if wav.exists() else 0
+        return _from_journal(journal, wav, max(0, size - HEADER) // 4 / RATE)
+    except OSError:
+        return None
+
+
+def _from_journal(journal: Path, wav: Path, audio_s: float) -> dict:
     start: dict = {}
     words: dict[str, list[Word]] = {USER: [], ASSISTANT: []}
     turns: list[dict] = []
@@ -257,14 +283,9 @@ def _recover(journal: Path, wav: Path) -> Path:
         elif kind == "turn":
             turns.append(record["turn"])
             end = max(end, record["turn"]["end"])
-    audio_s = repair(wav, RATE, 2) if wav.exists() else 0.0
     started_at = start.get("started_at", journal.stat().st_mtime - max(audio_s, end))
-    data = transcript(start.get("persona", ""), started_at, max(audio_s, end), audio_s,
+    return transcript(start.get("persona", ""), started_at, max(audio_s, end), audio_s,
                       wav.name, words, turns, recovered=True)
-    out = journal.with_suffix(".json")
-    _write_json(out, data)
-    journal.unlink()
-    return out
 
 
 def _write_json(path: Path, data: dict) -> None:

@@ -13,8 +13,9 @@ import uuid
 
 from PySide6.QtCore import QObject, Signal
 
-from ..core.events import (DeviceChanged, EngineFailed, FrameStats, Levels, Loading, Notice, RecordingStarted,
-                           RecordingStopped, StateChanged, TextPiece)
+from ..core.events import (DeviceChanged, EngineFailed, FrameStats, Levels, Loading, Notice,
+                           RecordingFinished, RecordingStarted, RecordingStopped, StateChanged,
+                           TextPiece)
 from ..core.turns import Backchannel, TurnEnded, TurnStarted
 from ..engine.host import EXIT_TOLD, FRAME_S, HostConfig, main as host_main
 
@@ -37,6 +38,9 @@ class EngineSupervisor(QObject):
     # starts `part_offset` seconds into the conversation (later than 0 after a restart).
     turn = Signal(object)
     recording = Signal(str)  # the WAV this part of the conversation is recorded to
+    # That WAV's part is over and all its turns were sent: after the engine's last turns at
+    # the end, or when its process died (then its journal holds what was said).
+    recording_ended = Signal(str)
     devices_changed = Signal(str, str)  # input, output now in use (a device came or went)
     target = staticmethod(host_main)  # the engine process's entry point
 
@@ -72,6 +76,7 @@ class EngineSupervisor(QObject):
         self._reader.start()
 
     def _read(self, events, process) -> None:
+        recording = None  # the WAV this process is writing
         while True:
             try:
                 event = events.recv()
@@ -99,7 +104,11 @@ class EngineSupervisor(QObject):
             elif isinstance(event, (TurnStarted, Backchannel, TurnEnded)):
                 self.turn.emit(event)
             elif isinstance(event, RecordingStarted):
+                recording = event.path
                 self.recording.emit(event.path)
+            elif isinstance(event, RecordingFinished):
+                recording = None
+                self.recording_ended.emit(event.path)
             elif isinstance(event, DeviceChanged):
                 self.devices_changed.emit(event.input_name, event.output_name)
                 self.notice.emit(event.message, "Choose devices in Settings > Audio."
@@ -109,6 +118,8 @@ class EngineSupervisor(QObject):
             elif isinstance(event, EngineFailed):
                 self.failed.emit(event.message, event.hint)
         process.join(10)
+        if recording is not None:  # died mid-conversation: no more turns will come
+            self.recording_ended.emit(recording)
         if not self._closing:
             self._died(process.exitcode)
 

@@ -163,9 +163,39 @@ class MemoryService(QObject):
             return capture.add_turn(turn) if capture is not None else None
         return self._submit("capture_turn", add)
 
-    def capture_finish(self, key: str) -> int:
-        """The conversation ended: its summary is stored."""
-        return self._submit("capture_finish", lambda s: _finish(self._captures.pop(key, None)))
+    def capture_finish(self, key: str, recording: bool = False) -> int:
+        """The conversation ended: its summary is stored. With `recording` (the key is
+        the recording's WAV), first whatever the recording holds that was not stored
+        yet: after the engine's last turns, or after it died. Safe to repeat."""
+        def finish(s: MemoryStore):
+            capture = self._captures.pop(key, None)
+            if not recording:
+                return _finish(capture)
+            from ..memory.capture import ConversationCapture
+
+            if capture is None:  # finished before (a late call), or captured before a restart
+                convs = s.conversations_recorded(key)
+                if not convs:
+                    return None
+                capture = ConversationCapture.resume(s, convs[-1])
+            return capture.complete(read_recording(key))
+        return self._submit("capture_finish", finish)
+
+    def capture_unfinished(self) -> int:
+        """Complete the conversations a crash or quit left open, from their recordings.
+        Only when no conversation is being captured (at startup)."""
+        def complete(s: MemoryStore):
+            from ..memory.capture import ConversationCapture
+
+            done = 0
+            for conv in s.conversations_recorded(unfinished=True):
+                if conv.recording_path in self._captures:
+                    continue
+                capture = ConversationCapture.resume(s, conv)
+                capture.complete(read_recording(conv.recording_path))
+                done += 1
+            return done
+        return self._submit("capture_finish", complete)
 
     # --- changing ------------------------------------------------------------------------
 
@@ -267,6 +297,12 @@ class MemoryService(QObject):
         self.notices = list(notices)
         if notices:
             self.startup_notices.emit(self.notices)
+
+
+def read_recording(wav: str) -> dict | None:
+    from ..audio.recording import read
+
+    return read(wav)
 
 
 def _finish(capture) -> object:

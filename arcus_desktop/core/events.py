@@ -74,6 +74,12 @@ class RecordingStarted:  # memory's ConversationCapture takes `path` as its reco
 
 
 @dataclass
+class RecordingFinished:  # the recording's part is over; every turn of it was sent before
+    path: str  # the WAV (RecordingStarted's); its transcript JSON is beside it if written
+    duration: float  # seconds
+
+
+@dataclass
 class RecordingStopped:  # the conversation goes on without being recorded
     message: str
     hint: str = ""

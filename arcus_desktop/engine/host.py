@@ -198,6 +198,7 @@ def converse_live(loop, audio, commands, events, offset: float = 0.0,
     Turns and the recording start with the first frame; their times are seconds into
     this recording (`offset` is where it sits in the whole conversation)."""
     from ..audio.recording import ConversationRecorder
+    from ..core.events import RecordingFinished
     from ..core.turns import TurnConfig, TurnTracker
 
     stt = getattr(loop, "stt", None)
@@ -219,6 +220,8 @@ def converse_live(loop, audio, commands, events, offset: float = 0.0,
             _turn_event(event, recorder, events)
         recorder.finish()
         _recording_error(recorder, events)
+        if recorder.wav_path is not None:  # after its last turns: memory may now finish it
+            events.send(RecordingFinished(str(recorder.wav_path), recorder.frames * FRAME_S))
 
 
 def _turn_event(event, recorder, events) -> None:

@@ -218,6 +218,18 @@ class MemoryStore:
                             "ORDER BY started_at DESC LIMIT ?", (limit,))
         return [Conversation(*r) for r in rows]
 
+    def conversations_recorded(self, recording_path: str | None = None,
+                               unfinished: bool = False) -> list[Conversation]:
+        """The conversations recorded to `recording_path` (any recording: None), those
+        never ended only when `unfinished`, oldest first."""
+        where = ["recording_path = ?" if recording_path else "recording_path IS NOT NULL"]
+        if unfinished:
+            where.append("ended_at IS NULL")
+        rows = self.db.read(f"SELECT {', '.join(_CONV_COLUMNS)} FROM conversations "
+                            f"WHERE {' AND '.join(where)} ORDER BY started_at",
+                            (recording_path,) if recording_path else ())
+        return [Conversation(*r) for r in rows]
+
     def conversation_memories(self, cid: str) -> list[Memory]:
         rows = self.db.read(f"{_SELECT} WHERE conversation_id = ? ORDER BY occurred_at, num",
                             (cid,))

@@ -8,6 +8,9 @@ starts with, and memory both ways.
 - Memory (when on): the persona for the next conversation, with the memories it would
   recall, is prepared in the background whenever it may have changed, so starting to
   talk never waits on the database; the live turns are stored the moment they end.
+  A recording's capture is completed when the engine says it is over (after its last
+  turns, which come after End), or when its process died, from what the recording
+  holds; captures a quit or crash of the app left open are completed at the next start.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, replace
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, QTimer
 
 from ..bridge import tasks
 from ..bridge.controller import AppController
@@ -27,6 +30,7 @@ from ..settings.app_settings import AppSettings
 from .conversation import ConversationWindow
 
 log = logging.getLogger(__name__)
+FLUSH_WAIT_MS = 30_000  # an engine that never says its recording ended: finish it anyway
 MODES = {"auto": "local-gpu", "bf16": "local-gpu", "int8": "low-memory", "int4": "low-memory",
          "offload": "cpu-offload", "server": "remote"}
 
@@ -62,15 +66,22 @@ class Session(QObject):
         self.window.talk_requested.connect(controller.start_talk)
         controller.talk_requested.connect(self.show)
         controller.conversation_started.connect(lambda _id: self._follow(controller.engine))
+        # As soon as there is an engine: its recording starts right after "talking",
+        # before the GUI thread may have heard that the conversation started.
+        controller.changed.connect(lambda: self._watch(controller.engine))
         controller.conversation_ended.connect(self._conversation_ended)
         settings.changed.connect(self._settings_changed)
         self._apply_elsewhere(settings.settings)
-        self._followed = None  # the engine whose recording and turns go into memory
-        self._capture: str | None = None  # the recording being captured into memory
+        self._followed = None  # the engine the window and volume follow
+        self._watched = None  # the engine whose recording and turns go into memory
+        self._capture: str | None = None  # the recording whose turns go into memory now
+        self._open: set[str] = set()  # recordings captured and not completed yet
         self._tokenizer = None
         self._persona_text: str | None = None  # the persona with recalled memories
         self._restart_engine = False
         self.prepare_persona()
+        if memory is not None:
+            memory.capture_unfinished()  # left open by a quit or crash of the app
 
     # -- what the controller asks for -------------------------------------------------------
 
@@ -130,32 +141,58 @@ class Session(QObject):
         if engine is None or engine is self._followed:
             return
         self._followed = engine
-        if hasattr(engine, "recording"):
-            engine.recording.connect(self._recording)
-            engine.turn.connect(self._turn)
+        self._watch(engine)
         if self.window.supervisor is not engine:
             self.window.attach(engine)
         if hasattr(engine, "set_volume"):
             engine.set_volume(self.settings.settings.audio.volume / 100)
 
+    def _watch(self, engine) -> None:
+        if engine is None or engine is self._watched:
+            return
+        self._watched = engine
+        if hasattr(engine, "recording"):
+            engine.recording.connect(self._recording)
+            engine.turn.connect(self._turn)
+        if hasattr(engine, "recording_ended"):
+            engine.recording_ended.connect(self._recording_ended)
+
     def _recording(self, path: str) -> None:
         if self.memory is None or not self.settings.settings.memory.enabled:
             return
-        self._end_capture()
+        if not hasattr(self._watched, "recording_ended"):
+            self._end_capture()  # an engine that does not say: a new recording ends it
         self._capture = path
+        self._open.add(path)
         self.memory.capture_start(path, self.settings.settings.persona.text, path)
 
     def _turn(self, event) -> None:
         if self._capture is not None and isinstance(event, TurnEnded):
             self.memory.capture_turn(self._capture, event.turn)
 
-    def _end_capture(self) -> None:
-        if self._capture is not None:
-            self.memory.capture_finish(self._capture)
+    def _recording_ended(self, path: str) -> None:
+        """Its last turns are in: complete it with what the recording holds (again, if
+        the wait below already did: only what is new is added)."""
+        if self.memory is None:
+            return
+        self._open.discard(path)
+        if self._capture == path:
             self._capture = None
+        self.memory.capture_finish(path, recording=True)
+        self.prepare_persona()  # what was said last may be what the next one recalls
+
+    def _end_capture(self) -> None:
+        for path in list(self._open):
+            self._recording_ended(path)
 
     def _conversation_ended(self) -> None:
-        self._end_capture()
+        if hasattr(self._watched, "recording_ended"):
+            # The engine's last turns are still on their way: wait for them, bounded.
+            waiting = set(self._open)
+            QTimer.singleShot(FLUSH_WAIT_MS, self, lambda: [
+                self._recording_ended(p) for p in waiting if p in self._open])
+        else:
+            self._end_capture()
         self.prepare_persona()  # the conversation just held may change what is recalled
         if self._restart_engine:
             self._restart_engine = False

@@ -119,3 +119,60 @@ def test_pinned_facts_always_come_first(store, tiny_engine):
     ctx = context.for_topic(store, "You are Arcus.", tiny_engine.tokenizer, budget=200,
                             topic="when is my talk in Lisbon?", items=2)
     assert [m.id for m in ctx.facts][0] == pinned.id and len(ctx.facts) == 2
+
+
+def _recording(turns, words, duration, recovered=False) -> dict:
+    """A recording's transcript, as audio/recording.py writes (or reads) it."""
+    return {"duration": duration, "recovered": recovered,
+            "turns": [{"speaker": s, "text": t, "start": a, "end": b, "backchannels": []}
+                      for s, t, a, b in turns],
+            "words": {"user": [{"text": t, "start": a, "end": b}
+                               for s, t, a, b in words if s == "user"],
+                      "assistant": [{"text": t, "start": a, "end": b}
+                                    for s, t, a, b in words if s == "assistant"]}}
+
+
+def test_completing_from_the_recording_adds_the_turns_that_came_late_once(store):
+    cap = ConversationCapture(store, recording_path="/r/c.wav", started_at=3_000_000.0)
+    cap.add_turn(Turn("user", "Hello there.", 0.5, 1.5))
+    # End came here; the engine then closed the last turns and finished the recording.
+    late = [("assistant", "Hi, how can I help?", 2.0, 3.0),
+            ("user", "Remember that I prefer tea.", 3.5, 5.0)]
+    recording = _recording([("user", "Hello there.", 0.5, 1.5), *late], [], 41.3)
+    summary_ = cap.complete(recording)
+    said = [(m.speaker, m.content) for m in store.conversation_memories(cap.id)
+            if m.kind == "episodic"]
+    assert said == [("user", "Hello there."), ("assistant", "Hi, how can I help?"),
+                    ("user", "Remember that I prefer tea.")]
+    assert any(m.kind == "semantic" and m.content == "I prefer tea"
+               for m in store.conversation_memories(cap.id))
+    conv = store.conversation(cap.id)
+    assert conv.ended_at - conv.started_at == pytest.approx(41.3)  # the recording's length
+    assert "tea" in summary_.content
+
+    # Again, from a capture rebuilt out of the store (a late call, an app restart).
+    before = store.conversation_memories(cap.id)
+    again = ConversationCapture.resume(store, store.conversation(cap.id))
+    assert again.complete(recording) is None
+    assert [m.id for m in store.conversation_memories(cap.id)] == [m.id for m in before]
+
+
+def test_a_turn_a_killed_engine_never_ended_comes_from_the_words_it_recorded(store):
+    cap = ConversationCapture(store, recording_path="/r/k.wav", started_at=4_000_000.0)
+    cap.add_turn(Turn("user", "Book the room", 0.0, 1.2))
+    # Killed mid-turn: the journal holds the ended turn and every word so far; the last
+    # word ("roomy", its pieces "room" "y") went on after its turn had closed.
+    recording = _recording(
+        [("user", "Book the room", 0.0, 1.2)],
+        [("user", "Book", 0.0, 0.3), ("user", "the", 0.3, 0.5), ("user", "roomy", 0.6, 1.3),
+         ("user", "for", 3.0, 3.2), ("user", "Friday", 3.3, 3.8),
+         ("assistant", "Sure", 1.5, 1.8), ("assistant", "thing", 1.9, 2.2)],
+        4.0, recovered=True)
+    cap.complete(recording)
+    turns = [(m.speaker, m.content) for m in store.conversation_memories(cap.id)
+             if m.kind == "episodic"]
+    assert turns == [("user", "Book the room"), ("user", "y"), ("assistant", "Sure thing"),
+                     ("user", "for Friday")]
+    again = ConversationCapture.resume(store, store.conversation(cap.id))
+    again.complete(recording)
+    assert len([m for m in store.conversation_memories(cap.id) if m.kind == "episodic"]) == 4

@@ -2,7 +2,8 @@
 
 Tests emit its signals themselves to script what the engine says. With `auto=True` it
 answers like the real host would, through the event loop: loading → ready at once,
-"talking" after talk(), "ready" after stop_talking()."""
+"talking" after talk(), "ready" after stop_talking() (and before it `recording_ended`
+for the recording the test announced, if any)."""
 
 from __future__ import annotations
 
@@ -24,12 +25,15 @@ class ScriptedEngine(QObject):
     restarted = Signal(str)
     turn = Signal(object)
     recording = Signal(str)
+    recording_ended = Signal(str)
 
     def __init__(self, auto: bool = False, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.auto = auto
         self.calls: list[tuple] = []
         self.requests: list[dict] = []  # talk's other keyword arguments, per call
+        self.recording_path: str | None = None  # the last one announced, until it ends
+        self.recording.connect(lambda path: setattr(self, "recording_path", path))
         if auto:
             QTimer.singleShot(0, self._load)
 
@@ -50,7 +54,13 @@ class ScriptedEngine(QObject):
     def stop_talking(self) -> None:
         self.calls.append(("stop",))
         if self.auto:
-            QTimer.singleShot(0, lambda: self.state_changed.emit("ready", ""))
+            QTimer.singleShot(0, self._stopped)
+
+    def _stopped(self) -> None:
+        if self.recording_path is not None:
+            path, self.recording_path = self.recording_path, None
+            self.recording_ended.emit(path)
+        self.state_changed.emit("ready", "")
 
     def mute(self, muted: bool) -> None:
         self.calls.append(("mute", muted))

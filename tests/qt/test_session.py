@@ -148,3 +148,55 @@ def test_turns_become_memories_and_memories_come_back_in_the_persona(qtbot, memo
     new.memory.enabled = False
     rig.settings.apply(new)
     assert "Orion" not in rig.app.session.talk_request()["persona"]["text"]
+
+
+def test_a_turn_the_engine_sends_after_end_is_kept(qtbot, memory, tmp_path):
+    rig = Rig(qtbot, memory)
+    rig.talk()
+    wav = str(tmp_path / "conversation.wav")
+    rig.engine.recording.emit(wav)
+    rig.app.controller.end_talk()
+    # The engine closes the user's last turn after it was told to stop, then says the
+    # recording is over (ScriptedEngine: on the next turn of the event loop).
+    rig.engine.turn.emit(TurnEnded(Turn("user", "Remember that I prefer tea.", 1.0, 2.5)))
+    qtbot.waitUntil(lambda: rig.engine.recording_path is None)
+    found = []
+    memory.searched.connect(lambda r, hits: found.append(hits))
+    memory.search("tea")  # answered after the capture's completion (one thread, in order)
+    qtbot.waitUntil(lambda: bool(found), timeout=20_000)
+    found = found[0]
+    assert {m.content for m in found} >= {"Remember that I prefer tea.", "I prefer tea"}
+
+
+def test_a_conversation_left_open_is_completed_from_its_recording_at_start(qtbot, tmp_path,
+                                                                         embedder):
+    import json
+
+    from arcus_desktop.memory.capture import ConversationCapture
+    from arcus_desktop.memory.store import MemoryStore
+
+    # The app quit (or crashed) mid-conversation: one turn stored, the recording finished.
+    wav = tmp_path / "left.wav"
+    store = MemoryStore(tmp_path / "memory.db", embedder=embedder)
+    cap = ConversationCapture(store, recording_path=str(wav), started_at=1_000.0)
+    cap.add_turn(Turn("user", "Hello.", 0.5, 1.0))
+    store.close()
+    wav.with_suffix(".json").write_text(json.dumps({
+        "duration": 12.0, "recovered": False, "words": {"user": [], "assistant": []},
+        "turns": [{"speaker": "user", "text": "Hello.", "start": 0.5, "end": 1.0},
+                  {"speaker": "user", "text": "Remember that I prefer tea.", "start": 9.0,
+                   "end": 11.0}]}))
+    service = MemoryService(tmp_path / "memory.db", embedder=embedder)
+    try:
+        with qtbot.waitSignal(service.changed, timeout=20_000):
+            Rig(qtbot, service)
+        loaded = []
+        service.conversation_loaded.connect(lambda rid, conv, ms: loaded.append((conv, ms)))
+        service.conversation(cap.id)
+        qtbot.waitUntil(lambda: bool(loaded), timeout=20_000)
+        conv, memories = loaded[0]
+        assert conv.ended_at - conv.started_at == 12.0
+        assert [m.content for m in memories if m.kind == "episodic"] == [
+            "Hello.", "Remember that I prefer tea."]
+    finally:
+        service.shutdown()
