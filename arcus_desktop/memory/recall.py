@@ -40,13 +40,14 @@ def recall(store: MemoryStore, query: str, k: int = 5, kinds: list[str] | None =
     keyword = vector = []
     if method != "vector":
         keyword = store.keyword_search(query, CANDIDATES, kinds, since, until)
-    if method != "keyword":
+    confident = method == "hybrid" and keyword and -keyword[0][1] >= CONFIDENT_BM25
+    if method != "keyword" and not confident:  # (the vectors would count for nothing)
         vector = store.vector_search(store.embed_query(query), CANDIDATES, kinds, since, until)
     if method == "vector" or not keyword:
         fused = {num: 1.0 - d for num, d in vector} if method != "keyword" else {}
         if method == "hybrid":
             fused = {n: VECTOR_WEIGHT * s for n, s in fused.items()}
-    elif method == "keyword" or not vector:
+    elif method == "keyword" or (not vector and method == "rrf"):
         best = keyword[0][1]
         fused = {num: score / best for num, score in keyword}
     elif method == "rrf":
@@ -84,7 +85,7 @@ def _weighted(keyword, vector) -> dict[int, float]:
     for (num, _), s in zip(keyword, bm):
         fused[num] = (s - lo) / max(hi - lo, 1e-6)
     weight = VECTOR_WEIGHT * max(0.0, 1.0 - hi / CONFIDENT_BM25)
-    if weight == 0.0:
+    if weight == 0.0 or not vector:
         return fused
     sims = [1.0 - d for _, d in vector]
     mean = sum(sims) / len(sims)
