@@ -26,16 +26,17 @@ class PersonaContext:
     left_out: list[Memory] = field(default_factory=list)  # recalled, but no room left
     why: dict[str, str] = field(default_factory=dict)  # memory id -> why it was chosen
 
-    def explain(self) -> list[str]:
+    def explain(self, ids: bool = True) -> list[str]:
         """One line per memory in the prompt (then those left out): why it was chosen and
-        its id, so the user can pin or delete the wrong ones."""
+        (with `ids`) its id, so the user can pin or delete the wrong ones."""
         lines = []
         for label, group in (("fact", self.facts), ("style", self.style),
                              ("left out", self.left_out)):
             for m in group:
                 text = clean(m.content)
                 text = text if len(text) <= 70 else text[:69] + "…"
-                lines.append(f"{label}: “{text}” ({self.why.get(m.id, 'chosen')}; id {m.id})")
+                why = self.why.get(m.id, "chosen") + (f"; id {m.id}" if ids else "")
+                lines.append(f"{label}: “{text}” ({why})")
         return lines
 
 

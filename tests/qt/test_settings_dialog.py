@@ -219,6 +219,11 @@ def test_preview_shows_the_prompt_with_the_memories_it_would_get(
         lines = [page.chosen.item(i).text() for i in range(page.chosen.count())]
         assert len(lines) == 2 and lines[0].startswith("fact: “Dana leads the Tideline team”")
         assert "(pinned; saved " in lines[0] and lines[1].startswith("style: “I prefer short")
+        page_of(dialog, page)
+        page.scroll.ensureWidgetVisible(page.forget)
+        path = screenshot_dir(tmp_path) / "settings_persona_memories.png"
+        assert dialog.grab().save(str(path))
+        assert_not_blank(path)
         page.chosen.setCurrentRow(0)
         assert not page.pin.isEnabled() and page.forget.isEnabled()  # already pinned
         page.chosen.setCurrentRow(1)

@@ -211,7 +211,7 @@ class PersonaPage(Page):
         self.chosen.clear()
         if ctx is not None:
             memories = [*ctx.facts, *ctx.style, *ctx.left_out]
-            for m, line in zip(memories, ctx.explain()):
+            for m, line in zip(memories, ctx.explain(ids=False)):
                 item = QListWidgetItem(line)
                 if m.source != "team":  # the team's memories are not the user's to change
                     item.setData(Qt.ItemDataRole.UserRole, (m.id, m.pinned))
