@@ -225,6 +225,8 @@ def _recall_into(store, persona, topic: str, tokenizer):
           f"({ctx.tokens}/{ctx.budget} tokens"
           + (f"; {len(ctx.left_out)} left out for the budget)" if ctx.left_out else ")"),
           file=sys.stderr)
+    for line in ctx.explain():  # which ones and why, so wrong ones can be pinned or deleted
+        print(f"  {line}", file=sys.stderr)
     return replace(persona, text=ctx.text)
 
 

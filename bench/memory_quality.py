@@ -1,14 +1,21 @@
-"""Retrieval quality of memory recall on the labelled test set (tests/data/memory_eval.json):
-recall@5, hit@5 and MRR for keyword (BM25), vector, reciprocal-rank fusion and the
-weighted fusion recall uses. With --sweep, the keyword weight is chosen on the odd
-questions and reported on the even ones as well as on all.
+"""Retrieval quality of memory recall on the two labelled sets: recall@5, hit@5 and MRR
+for each recall method, on each set's tuning half and held-out half.
 
-    python bench/memory_quality.py [--sweep]
+  tests/data/memory_eval.json       a product team and its assistant (138 questions);
+                                    halves: odd / even questions
+  tests/data/memory_eval_long.json  12 pairs of friends over months (1,054 questions,
+                                    four kinds); halves: pairs 1-6 / 7-12
+
+Every parameter of recall is chosen on the tuning halves; the held-out halves are what
+to report.
+
+    python bench/memory_quality.py [--set short|long|both] [--kinds] [--out FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -20,7 +27,14 @@ from arcus_desktop.memory import evaluate, recall  # noqa: E402
 from arcus_desktop.memory.embedder import load_embedder  # noqa: E402
 from arcus_desktop.memory.store import MemoryStore  # noqa: E402
 
-DATA = ROOT / "tests" / "data" / "memory_eval.json"
+SETS = {"short": ROOT / "tests" / "data" / "memory_eval.json",
+        "long": ROOT / "tests" / "data" / "memory_eval_long.json"}
+
+
+def halves(name: str, questions: list[dict]) -> dict[str, list[dict]]:
+    if name == "short":
+        return {"tune": questions[1::2], "held-out": questions[0::2]}
+    return {h: [q for q in questions if q["split"] == h] for h in ("tune", "held-out")}
 
 
 def table(rows: list[evaluate.Scores], title: str) -> None:
@@ -29,32 +43,38 @@ def table(rows: list[evaluate.Scores], title: str) -> None:
         print(f"| {s.method} | {s.questions} | {s.recall_at_k:.3f} | {s.hit_at_k:.3f} | {s.mrr:.3f} |")
 
 
+def run(name: str, embedder_name: str, kinds: bool, methods=recall.METHODS) -> dict:
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        store = MemoryStore(Path(tmp) / "eval.db", embedder=load_embedder(embedder_name))
+        ids, questions = evaluate.load(store, SETS[name])
+        print(f"\n## {name} set: {len(ids)} turns, {len(questions)} questions, "
+              f"embedder {store.embedder.name}")
+        for half, qs in halves(name, questions).items():
+            rows = [evaluate.score(store, ids, qs, m) for m in methods]
+            table(rows, f"{name} set, {half} half")
+            out[half] = {s.method: s.__dict__ for s in rows}
+            if kinds and name == "long":
+                for kind in ("single-hop", "multi-hop", "temporal", "open"):
+                    sub = [q for q in qs if q["kind"] == kind]
+                    rows = [evaluate.score(store, ids, sub, m) for m in methods]
+                    table(rows, f"{name} set, {half} half, {kind}")
+                    out[f"{half} {kind}"] = {s.method: s.__dict__ for s in rows}
+        store.close()
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sweep", action="store_true")
+    ap.add_argument("--set", choices=("short", "long", "both"), default="both")
     ap.add_argument("--embedder", default="wordllama-256")
+    ap.add_argument("--kinds", action="store_true", help="also per question kind (long set)")
+    ap.add_argument("--out")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        store = MemoryStore(Path(tmp) / "eval.db", embedder=load_embedder(args.embedder))
-        ids, questions = evaluate.load(store, DATA)
-        print(f"{len(ids)} turns, {len(questions)} questions, embedder {store.embedder.name}")
-        table([evaluate.score(store, ids, questions, m) for m in recall.METHODS], "all questions")
-        for style in ("keyword", "mixed", "paraphrase"):
-            subset = [q for q in questions if q.get("style") == style]
-            table([evaluate.score(store, ids, subset, m) for m in recall.METHODS], f"{style} questions")
-        table([evaluate.score(store, ids, questions[1::2], m) for m in recall.METHODS],
-              "odd questions (the half the fusion was tuned on)")
-        table([evaluate.score(store, ids, questions[0::2], m) for m in recall.METHODS],
-              "even questions (held out)")
-        if args.sweep:
-            dev, test = questions[1::2], questions[0::2]
-            print("\nkeyword weight | dev MRR | dev recall@5 | test MRR | test recall@5")
-            for w in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
-                recall.KEYWORD_WEIGHT = w
-                d = evaluate.score(store, ids, dev, "hybrid")
-                t = evaluate.score(store, ids, test, "hybrid")
-                print(f"{w:.1f} | {d.mrr:.3f} | {d.recall_at_k:.3f} | {t.mrr:.3f} | {t.recall_at_k:.3f}")
-        store.close()
+    names = ("short", "long") if args.set == "both" else (args.set,)
+    results = {n: run(n, args.embedder, args.kinds) for n in names}
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=1))
     return 0
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from ..core.system_tag import clean, wrap
-from .recall import recall
+from .recall import Hit, recall
 from .store import Memory, MemoryStore
 
 FACTS_INTRO = "What you remember from earlier conversations:"
@@ -24,6 +24,20 @@ class PersonaContext:
     facts: list[Memory] = field(default_factory=list)
     style: list[Memory] = field(default_factory=list)
     left_out: list[Memory] = field(default_factory=list)  # recalled, but no room left
+    why: dict[str, str] = field(default_factory=dict)  # memory id -> why it was chosen
+
+    def explain(self, ids: bool = True) -> list[str]:
+        """One line per memory in the prompt (then those left out): why it was chosen and
+        (with `ids`) its id, so the user can pin or delete the wrong ones."""
+        lines = []
+        for label, group in (("fact", self.facts), ("style", self.style),
+                             ("left out", self.left_out)):
+            for m in group:
+                text = clean(m.content)
+                text = text if len(text) <= 70 else text[:69] + "…"
+                why = self.why.get(m.id, "chosen") + (f"; id {m.id}" if ids else "")
+                lines.append(f"{label}: “{text}” ({why})")
+        return lines
 
 
 def _line(m: Memory) -> str:
@@ -47,7 +61,7 @@ def compose(base: str, facts: list[Memory], style: list[Memory]) -> str:
 
 
 def build(base: str, facts: list[Memory], style: list[Memory], tokenizer,
-          budget: int) -> PersonaContext:
+          budget: int, why: dict[str, str] | None = None) -> PersonaContext:
     """Fit what fits: style notes first (short, and they shape every answer), then facts
     in recall order. A fact too long for the room left is clipped to its first words
     (at least MIN_WORDS); whatever still does not fit is reported in `left_out`."""
@@ -68,7 +82,8 @@ def build(base: str, facts: list[Memory], style: list[Memory], tokenizer,
         else:
             left.append(m)
     text = compose(base, kept_facts, kept_style)
-    return PersonaContext(text, count(kept_facts, kept_style), budget, kept_facts, kept_style, left)
+    return PersonaContext(text, count(kept_facts, kept_style), budget, kept_facts, kept_style, left,
+                          why or {})
 
 
 MIN_WORDS = 5
@@ -114,13 +129,35 @@ def for_topic(store: MemoryStore, base: str, tokenizer, budget: int = 200,
     that the local ones do not already say, after them."""
     topic = topic.strip() or topic_of_last_session(store)
     pinned = [m for m in store.list(kinds=["semantic"], limit=items) if m.pinned]
-    recalled = [h.memory for h in recall(store, topic, k=items, kinds=["semantic", "episodic"])]
-    facts = (pinned + [m for m in recalled if m.id not in {p.id for p in pinned}])[:items]
+    hits = recall(store, topic, k=items, kinds=["semantic", "episodic"])
+    facts = (pinned + [h.memory for h in hits if h.memory.id not in {p.id for p in pinned}])[:items]
+    why = {m.id: f"pinned; {_day(m)}" for m in pinned}
+    for h in hits:
+        why.setdefault(h.memory.id, reason(h))
     if team is not None and topic:
         known = {clean(m.content).lower() for m in facts}
         for text in team(topic, items):
             if clean(text).lower() not in known and len(facts) < items + 2:
                 facts.append(_team_memory(text))
+                why["team"] = "shared by your team"
     style = sorted(store.list(kinds=["procedural"], limit=20),
                    key=lambda m: (m.pinned, m.importance, m.updated_at), reverse=True)[:styles]
-    return build(base, facts, style, tokenizer, budget)
+    for m in style:
+        why[m.id] = ("pinned preference" if m.pinned else "preference") + f"; {_day(m)}"
+    return build(base, facts, style, tokenizer, budget, why)
+
+
+def reason(hit: Hit) -> str:
+    """Why recall chose a memory: its place in the keyword (BM25) and meaning (vector)
+    lists, pinning, and when it was said."""
+    parts = ["pinned"] if hit.memory.pinned else []
+    if hit.keyword_rank is not None:
+        parts.append(f"words #{hit.keyword_rank}")
+    if hit.vector_rank is not None:
+        parts.append(f"meaning #{hit.vector_rank}")
+    return "; ".join(parts + [_day(hit.memory)])
+
+
+def _day(m: Memory) -> str:
+    verb = "said" if m.kind == "episodic" else "saved"
+    return f"{verb} {time.strftime('%d %b %Y', time.localtime(m.occurred_at))}"

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import time
 
+# The turn said just before `new` in its conversation, for spoken turns only.
+_CONTEXT = """coalesce((SELECT p.content FROM memories p
+    WHERE new.kind = 'episodic' AND p.conversation_id = new.conversation_id AND p.kind = 'episodic'
+      AND p.num <> new.num AND (p.occurred_at < new.occurred_at
+           OR (p.occurred_at = new.occurred_at AND p.num < new.num))
+    ORDER BY p.occurred_at DESC, p.num DESC LIMIT 1), '')"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_memories", """
 CREATE TABLE conversations (
@@ -80,6 +87,34 @@ CREATE TRIGGER sync_queue_delete AFTER DELETE ON memories
     WHEN NOT EXISTS (SELECT 1 FROM sync_applying) BEGIN
     INSERT OR REPLACE INTO sync_outbox VALUES (old.id, (julianday('now') - 2440587.5) * 86400.0);
 END;
+"""),
+    # The word index gets two more fields: who said it (questions name the person) and,
+    # for a spoken turn, the turn said just before it in the same conversation (an answer
+    # such as "about three months" says what it is about only through the question before
+    # it). It keeps its own copy of the text, since the context is not a column of
+    # memories. Weights are set by the store (store.FIELD_WEIGHTS).
+    ("0003_fts_fields", """
+DROP TRIGGER memories_fts_insert;
+DROP TRIGGER memories_fts_delete;
+DROP TRIGGER memories_fts_update;
+DROP TABLE memories_fts;
+CREATE VIRTUAL TABLE memories_fts USING fts5 (
+    content, speaker, context, tokenize='porter unicode61');
+CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories BEGIN
+    INSERT INTO memories_fts (rowid, content, speaker, context) VALUES (
+        new.num, new.content, coalesce(new.speaker, ''), """ + _CONTEXT + """);
+END;
+CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories BEGIN
+    DELETE FROM memories_fts WHERE rowid = old.num;
+END;
+CREATE TRIGGER memories_fts_update AFTER UPDATE OF content, speaker, kind ON memories BEGIN
+    DELETE FROM memories_fts WHERE rowid = old.num;
+    INSERT INTO memories_fts (rowid, content, speaker, context) VALUES (
+        new.num, new.content, coalesce(new.speaker, ''), """ + _CONTEXT + """);
+END;
+INSERT INTO memories_fts (rowid, content, speaker, context)
+    SELECT new.num, new.content, coalesce(new.speaker, ''), """ + _CONTEXT + """
+    FROM memories AS new;
 """),
 ]
 

@@ -1,6 +1,7 @@
 """Recall: the memories most useful for a topic, from words (BM25) and meaning (vectors),
-fused, then nudged by importance and recency. The fusion was chosen on a measured test
-set (docs/PERFORMANCE.md, bench/memory_quality.py)."""
+fused, then nudged by importance and recency. Words lead: the vectors count only as
+much as the words leave room for. Chosen on the tuning halves of two labelled sets and
+checked on their held-out halves (docs/PERFORMANCE.md, bench/memory_quality.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from dataclasses import dataclass
 from .store import Memory, MemoryStore
 
 CANDIDATES = 50  # from each side before fusing
-KEYWORD_WEIGHT = 0.5  # of the fused score; the vector side gets the rest
+VECTOR_WEIGHT = 0.5  # of the vector score, next to BM25's 1, when the words match weakly...
+CONFIDENT_BM25 = 10.0  # ...fading to nothing as the best BM25 score reaches this
 SD_FLOOR = 0.03  # of cosine similarity
 IMPORTANCE_WEIGHT = 0.2
 RECENCY_WEIGHT = 0.1
@@ -38,17 +40,16 @@ def recall(store: MemoryStore, query: str, k: int = 5, kinds: list[str] | None =
     keyword = vector = []
     if method != "vector":
         keyword = store.keyword_search(query, CANDIDATES, kinds, since, until)
-    if method != "keyword":
+    confident = method == "hybrid" and keyword and -keyword[0][1] >= CONFIDENT_BM25
+    if method != "keyword" and not confident:  # (the vectors would count for nothing)
         vector = store.vector_search(store.embed_query(query), CANDIDATES, kinds, since, until)
     if method == "vector" or not keyword:
         fused = {num: 1.0 - d for num, d in vector} if method != "keyword" else {}
         if method == "hybrid":
-            fused = {n: (1 - KEYWORD_WEIGHT) * s for n, s in fused.items()}
-    elif method == "keyword" or not vector:
+            fused = {n: VECTOR_WEIGHT * s for n, s in fused.items()}
+    elif method == "keyword" or (not vector and method == "rrf"):
         best = keyword[0][1]
         fused = {num: score / best for num, score in keyword}
-        if method == "hybrid":
-            fused = {n: KEYWORD_WEIGHT * s for n, s in fused.items()}
     elif method == "rrf":
         fused = _rrf(keyword, vector)
     else:
@@ -70,24 +71,27 @@ def recall(store: MemoryStore, query: str, k: int = 5, kinds: list[str] | None =
 
 
 def _weighted(keyword, vector) -> dict[int, float]:
-    """A convex mix of the two scores. BM25 is scaled between its worst candidate (or
-    half the best, whichever is lower) and its best; cosine similarity becomes a z-score
-    over the vector candidates (divided by 3 to sit near the same 0..1 range), so a flat
-    vector list adds little and a clear semantic match stands out. The floors keep a
-    handful of near-equal candidates (a new user's store) from being spread to 0 and 1.
-    Chosen over ratio/min-max/raw variants and RRF on half of the test set, checked on
-    the other half (docs/PERFORMANCE.md)."""
+    """BM25 scaled between its worst candidate (or half the best, whichever is lower) and
+    its best, plus the cosine similarity as a z-score over the vector candidates (divided
+    by 3 to sit near the same 0..1 range) times a weight that shrinks as the best BM25
+    score grows: when the words match strongly, meaning adds nothing but noise (on a set
+    of long chats between named people, any fixed vector weight fell below BM25 alone);
+    when they match weakly (a paraphrase), it is what finds the answer. The floors keep a
+    handful of near-equal candidates (a new user's store) from being spread to 0 and 1."""
     bm = [-s for _, s in keyword]  # bm25() is lower for better matches
     hi = max(bm)
     lo = min(min(bm), hi / 2)
     fused: dict[int, float] = {}
     for (num, _), s in zip(keyword, bm):
-        fused[num] = KEYWORD_WEIGHT * (s - lo) / max(hi - lo, 1e-6)
+        fused[num] = (s - lo) / max(hi - lo, 1e-6)
+    weight = VECTOR_WEIGHT * max(0.0, 1.0 - hi / CONFIDENT_BM25)
+    if weight == 0.0 or not vector:
+        return fused
     sims = [1.0 - d for _, d in vector]
     mean = sum(sims) / len(sims)
     sd = max(SD_FLOOR, (sum((s - mean) ** 2 for s in sims) / len(sims)) ** 0.5)
     for (num, _), s in zip(vector, sims):
-        fused[num] = fused.get(num, 0.0) + (1 - KEYWORD_WEIGHT) * (s - mean) / (3 * sd)
+        fused[num] = fused.get(num, 0.0) + weight * (s - mean) / (3 * sd)
     return fused
 
 

@@ -25,6 +25,11 @@ MERGE_COSINE = 0.92  # above this two facts say the same thing
 MERGE_JACCARD = 0.75  # the same test on words, for when there are no vectors
 COMMON_SHARE = 0.02  # query words in more of the memories than this are left out...
 COMMON_MIN_ROWS = 200  # ...once that share is this many rows
+# BM25 weight of each field of the word index: the words said, who said them, and the
+# turn said just before (migration 0003). Chosen on the tuning half of
+# tests/data/memory_eval_long.json (docs/PERFORMANCE.md).
+FIELD_WEIGHTS = (1.0, 4.0, 0.3)
+_RANK = "bm25({})".format(", ".join(map(str, FIELD_WEIGHTS)))
 
 
 @dataclass
@@ -95,6 +100,7 @@ class MemoryStore:
         self._index_version = None
         self._index_ops: list = []
         self._common: tuple[int, set[str]] | None = None  # (store size, common words)
+        self._set_rank()
         self.set_embedder(embedder)
 
     def _write(self, fn):
@@ -111,6 +117,14 @@ class MemoryStore:
             for op in ops:
                 op(self._index)
         return result
+
+    def _set_rank(self) -> None:
+        """FTS5 keeps its ranking function in the database: set it to FIELD_WEIGHTS when it
+        differs, so `ORDER BY rank` (its fastest path) uses them."""
+        current = self.db.read("SELECT v FROM memories_fts_config WHERE k = 'rank'")
+        if not current or current[0][0] != _RANK:
+            self._write(lambda c: c.execute(
+                "INSERT INTO memories_fts (memories_fts, rank) VALUES ('rank', ?)", (_RANK,)))
 
     # --- vectors -------------------------------------------------------------------------
 
@@ -286,6 +300,7 @@ class MemoryStore:
         query = fts_query(content)
         if not query:
             return None
+        query = f"content : ({query})"  # what was said, not who said it or what came before
         rows = conn.execute(
             "SELECT m.num, m.content FROM memories_fts JOIN memories m ON m.num = memories_fts.rowid "
             "WHERE memories_fts MATCH ? AND m.kind = ? ORDER BY rank LIMIT 5", (query, kind)).fetchall()
@@ -407,7 +422,7 @@ class MemoryStore:
                                 "ORDER BY rank LIMIT ?", (match, limit))
         where = where.replace("WHERE", "AND", 1)
         return self.db.read(
-            "SELECT m.num, bm25(memories_fts) AS score FROM memories_fts "
+            "SELECT m.num, memories_fts.rank AS score FROM memories_fts "
             "JOIN memories m ON m.num = memories_fts.rowid "
             f"WHERE memories_fts MATCH ? {where} ORDER BY score LIMIT ?", [match, *params, limit])
 
@@ -421,9 +436,9 @@ class MemoryStore:
             return set()
         if self._common is None or abs(size - self._common[0]) > size / 10:
             self.db.conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.memory_words "
-                                 "USING fts5vocab(main, 'memories_fts', 'row')")
-            rows = self.db.read("SELECT term FROM temp.memory_words WHERE doc > ?",
-                                (size * COMMON_SHARE,))
+                                 "USING fts5vocab(main, 'memories_fts', 'col')")
+            rows = self.db.read("SELECT term FROM temp.memory_words WHERE col = 'content' "
+                                "AND doc > ?", (size * COMMON_SHARE,))
             self._common = (size, {r[0] for r in rows})
         return self._common[1]
 

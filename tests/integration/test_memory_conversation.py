@@ -55,5 +55,6 @@ def test_converse_remember_then_recall_from_the_command_line(tmp_path):
                      "--transcript", str(tmp_path / "b.json"), "--recall")
     assert second.returncode == 0, second.stderr
     assert "memory: recalled 1 facts" in second.stderr  # the first conversation's summary
+    assert "  fact: “" in second.stderr and "; id " in second.stderr  # which one, and why
     tokens = json.loads((tmp_path / "b.json").read_text())["persona"]["prompt_tokens"]
     assert tokens <= 200

@@ -176,3 +176,19 @@ def test_a_turn_a_killed_engine_never_ended_comes_from_the_words_it_recorded(sto
     again = ConversationCapture.resume(store, store.conversation(cap.id))
     again.complete(recording)
     assert len([m for m in store.conversation_memories(cap.id) if m.kind == "episodic"]) == 4
+
+
+def test_the_context_says_why_each_memory_was_chosen(store, tiny_engine):
+    talk = store.add("semantic", "The Lisbon conference talk is on October 4", occurred_at=1.7e9)
+    pinned = store.add("semantic", "Dana is the engineering lead for Tideline")
+    store.update(pinned.id, pinned=True)
+    short = store.add("procedural", "I prefer short answers")
+    ctx = context.for_topic(store, "You are Arcus.", tiny_engine.tokenizer, budget=200,
+                            topic="when is my talk in Lisbon?", items=2)
+    assert ctx.why[pinned.id].startswith("pinned")
+    assert ctx.why[talk.id].startswith("words #1; meaning #")
+    assert "saved 14 Nov 2023" in ctx.why[talk.id] or "saved 15 Nov 2023" in ctx.why[talk.id]
+    assert ctx.why[short.id].startswith("preference")
+    lines = ctx.explain()
+    assert len(lines) == 3 and all(f"id {m.id}" in " ".join(lines) for m in (talk, pinned, short))
+    assert lines[0].startswith("fact: “Dana is the engineering lead")

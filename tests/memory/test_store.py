@@ -211,3 +211,42 @@ def test_malformed_imports_are_refused_with_a_clear_error(store, tmp_path, conte
         store.import_json(bad)
     assert "exported by Arcus Desktop" in e.value.hint
     assert store.count() == 0
+
+
+def test_keyword_search_knows_who_said_it_and_the_turn_before(store):
+    cid = store.start_conversation(started_at=1000.0)
+    store.add("episodic", "how long did you train for the race?", speaker="Nora",
+              conversation_id=cid, occurred_at=1001.0)
+    answer = store.add("episodic", "about three months, up at six most mornings", speaker="Felix",
+                       conversation_id=cid, occurred_at=1002.0)
+    other = store.add("episodic", "three months of mornings at the gym", speaker="Maya",
+                      occurred_at=1003.0)
+    found = [n for n, _ in store.keyword_search("how long did Felix train?")]
+    assert found[0] == answer.num and other.num not in found[:1]
+    store.update(answer.id, content="roughly three months")  # re-indexed with its context
+    assert [n for n, _ in store.keyword_search("Felix race")][0] == answer.num
+    store.delete(answer.id)
+    assert answer.num not in [n for n, _ in store.keyword_search("Felix race")]
+
+
+def test_an_older_store_gets_the_new_word_index(tmp_path, embedder):
+    from arcus_desktop.memory import migrations
+    from arcus_desktop.memory.db import Database
+
+    db = Database(tmp_path / "old.db")
+    shipped, migrations.MIGRATIONS = migrations.MIGRATIONS, migrations.MIGRATIONS[:2]
+    try:
+        migrations.apply(db.conn)
+        db.conn.execute("INSERT INTO conversations VALUES ('c', 1.0, NULL, '', '', NULL)")
+        for num, (who, text) in enumerate([("Nora", "did you run the race?"),
+                                           ("Felix", "yes, in under two hours")], 1):
+            db.conn.execute("INSERT INTO memories (id, kind, content, speaker, conversation_id, "
+                            "source, occurred_at, created_at, updated_at) VALUES "
+                            "(?, 'episodic', ?, ?, 'c', 'conversation', ?, 0, 0)",
+                            (f"m{num}", text, who, float(num)))
+    finally:
+        migrations.MIGRATIONS = shipped
+    db.close()
+    store = MemoryStore(tmp_path / "old.db", embedder=embedder)
+    assert [n for n, _ in store.keyword_search("Felix race")] == [2, 1]
+    store.close()

@@ -215,6 +215,24 @@ def test_preview_shows_the_prompt_with_the_memories_it_would_get(
         assert "I prefer short answers" in text
         assert "2 memories" in page.preview_note.text()
 
+        # which memories and why, with a way to pin or delete the wrong ones
+        lines = [page.chosen.item(i).text() for i in range(page.chosen.count())]
+        assert len(lines) == 2 and lines[0].startswith("fact: “Dana leads the Tideline team”")
+        assert "(pinned; saved " in lines[0] and lines[1].startswith("style: “I prefer short")
+        page_of(dialog, page)
+        page.scroll.ensureWidgetVisible(page.forget)
+        path = screenshot_dir(tmp_path) / "settings_persona_memories.png"
+        assert dialog.grab().save(str(path))
+        assert_not_blank(path)
+        page.chosen.setCurrentRow(0)
+        assert not page.pin.isEnabled() and page.forget.isEnabled()  # already pinned
+        page.chosen.setCurrentRow(1)
+        assert page.pin.isEnabled()
+        with qtbot.waitSignal(page.preview_updated, timeout=WAIT_MS) as shown:
+            page.forget.click()  # deleted, and the preview is looked up again without it
+        assert "short answers" not in shown.args[0]
+        assert [page.chosen.item(i).text()[:10] for i in range(page.chosen.count())] == ["fact: “Dan"]
+
         dialog.memory.enabled.setChecked(False)  # memory off: the role alone
         with qtbot.waitSignal(page.preview_updated, timeout=PREVIEW_DELAY_MS * 10) as shown:
             page.refresh_preview()

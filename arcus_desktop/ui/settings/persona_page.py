@@ -1,12 +1,13 @@
 """Persona: who Arcus is. A text editor with presets, a live token count from the
 model's own tokenizer against the budget, and a preview of the whole prompt the model
-reads, memories included."""
+reads, memories included, with which memories were chosen and why, to pin or delete."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFontDatabase
-from PySide6.QtWidgets import QComboBox, QPlainTextEdit, QPushButton, QSpinBox
+from PySide6.QtWidgets import (QComboBox, QListWidget, QListWidgetItem, QPlainTextEdit,
+                               QPushButton, QSpinBox)
 
 from ...bridge.model_info import count_tokens
 from ...core.system_tag import wrap
@@ -65,6 +66,21 @@ class PersonaPage(Page):
         self.add_field(None, "Pre&view:", self.preview,
                        extra=(row(self.preview_note, self.refresh, stretch=False),))
 
+        self.chosen = QListWidget()  # the memories in the preview, each with why
+        self.chosen.setAccessibleName("Memories in the prompt")
+        self.chosen.setMinimumHeight(70)
+        self.chosen.currentItemChanged.connect(self._chosen_changed)
+        self.pin = QPushButton("&Pin")
+        self.pin.clicked.connect(lambda: self._act_on_chosen("pin"))
+        self.forget = QPushButton("&Delete")
+        self.forget.clicked.connect(lambda: self._act_on_chosen("delete"))
+        self.add_field(None, "&Chosen:", self.chosen,
+                       note="Why each memory is in the prompt: its place by words and by "
+                            "meaning, and when it was said. Pin the right ones so they always "
+                            "come first; delete the wrong ones.",
+                       extra=(row(self.pin, self.forget),))
+        self._chosen_changed()
+
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(PREVIEW_DELAY_MS)
@@ -74,6 +90,7 @@ class PersonaPage(Page):
         if memory_service is not None:
             memory_service.finished.connect(self._on_context)
             memory_service.failed.connect(self._on_failed)
+            memory_service.changed.connect(self._timer.start)  # a pin or delete: look again
 
     # --- model --------------------------------------------------------------------------
 
@@ -160,6 +177,7 @@ class PersonaPage(Page):
             self.preview_note.setText("Looking up the memories a new conversation would get…")
             return
         self._request = None
+        self._show_chosen(None)
         if not s.memory.enabled:
             note = "Memory is off: the model reads the role alone."
         elif self.tokenizer is None:
@@ -180,12 +198,43 @@ class PersonaPage(Page):
                     f"topic: {ctx.tokens} of {ctx.budget} tokens.")
         if ctx.left_out:
             note += f" {len(ctx.left_out)} more did not fit."
+        self._show_chosen(ctx)
         self._show_preview(wrap(ctx.text), note)
 
     def _on_failed(self, rid: int, text: str) -> None:
         if rid == self._request:
             self._request = None
+            self._show_chosen(None)
             self._show_preview(wrap(self.text.toPlainText()), f"Without memories: {text}")
+
+    def _show_chosen(self, ctx) -> None:
+        self.chosen.clear()
+        if ctx is not None:
+            memories = [*ctx.facts, *ctx.style, *ctx.left_out]
+            for m, line in zip(memories, ctx.explain(ids=False)):
+                item = QListWidgetItem(line)
+                if m.source != "team":  # the team's memories are not the user's to change
+                    item.setData(Qt.ItemDataRole.UserRole, (m.id, m.pinned))
+                self.chosen.addItem(item)
+        self._chosen_changed()
+
+    def _chosen_changed(self, *_) -> None:
+        item = self.chosen.currentItem()
+        data = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+        self.pin.setEnabled(bool(data) and not data[1])
+        self.forget.setEnabled(bool(data))
+
+    def _act_on_chosen(self, action: str) -> None:
+        item = self.chosen.currentItem()
+        data = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+        if not data or self.memory_service is None:
+            return
+        if action == "pin":
+            self.memory_service.update(data[0], pinned=True)
+        else:
+            self.memory_service.delete(data[0])
+        self.pin.setEnabled(False)
+        self.forget.setEnabled(False)
 
     def _show_preview(self, text: str, note: str) -> None:
         self.preview.setPlainText(text)
