@@ -81,6 +81,7 @@ async def listen(server: Server) -> web.AppRunner:
                  "(--limit unauthorised_total=%d)", server.gate.total_cap, limits.unauthorised_total)
     site = gate.GatedSite(runner, config.host, config.port, server.gate, backlog)
     await site.start()
+    server.codecs.start(loop)  # once listening: a taken port leaves no worker behind
     return runner
 
 
@@ -89,6 +90,7 @@ async def stop(server: Server, runner: web.AppRunner) -> None:
         server.gate.shut_all()
     await server.shut_down()
     await runner.cleanup()
+    server.codecs.close()
     await asyncio.to_thread(server.loop.close)
 
 
