@@ -289,7 +289,12 @@ def main() -> int:
                     help="the server's Opus worker processes, one run per value: auto (serve's "
                     "default), or a number; 0 codes in the server's process (as before the pool)")
     ap.add_argument("--out")
+    ap.add_argument("--switch-interval", type=float, default=0.0,
+                    help="sys.setswitchinterval for the server's process (s; default Python's "
+                    "5 ms): how long the event loop may wait for the GIL the batch thread holds")
     args = ap.parse_args()
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
 
     import torch
 
@@ -320,7 +325,8 @@ def main() -> int:
         print("| " + " | ".join(str(row.get(h, row.get("result", ""))) for h in header) + " |")
     result = {"device": torch.cuda.get_device_name() if engine.device.type == "cuda" else "cpu",
               "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
-              "commit": _commit(), "seconds_per_client": args.seconds, "rows": rows}
+              "commit": _commit(), "seconds_per_client": args.seconds,
+              "switch_interval_s": sys.getswitchinterval(), "rows": rows}
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1))
     return 0

@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import signal
 import struct
+import time
 from collections import deque
 from typing import Callable
 
@@ -35,6 +36,7 @@ HEAD = struct.Struct("<BII")
 MAX_PAYLOAD = 1 << 20  # far above a 64 KiB message or a frame's PCM: anything more is a bug
 MAX_QUEUED = 8 << 20  # bytes waiting for a worker that does not read: it is stuck
 READ_BYTES = 1 << 20
+HOLD_S = 0.001  # a worker gathers answers this long at most, to write them at once
 # ops, server to worker
 OPEN, DECODE, ENCODE, CLOSE = 1, 2, 3, 4
 # ops, worker to server
@@ -345,12 +347,14 @@ def _work(inbox, outbox) -> None:
     readers: dict[int, object] = {}
     writers: dict[int, object] = {}
     buf = bytearray()
+    replies = bytearray()  # answers not yet written: one write wakes the server once
     while True:
         data = os.read(in_fd, READ_BYTES)
         if not data:
             return
         buf += data
         pos = 0
+        since = 0.0  # when the oldest unwritten answer was ready
         while len(buf) - pos >= HEAD.size:
             op, sid, size = HEAD.unpack_from(buf, pos)
             if size > MAX_PAYLOAD:
@@ -360,30 +364,40 @@ def _work(inbox, outbox) -> None:
             start = pos + HEAD.size
             payload = bytes(buf[start:start + size])
             pos = start + size
-            reply = None
-            if op == OPEN:
-                readers[sid] = sphn.OpusStreamReader(SAMPLE_RATE)
-                writers[sid] = sphn.OpusStreamWriter(SAMPLE_RATE)
-            elif op == CLOSE:
-                readers.pop(sid, None)
-                writers.pop(sid, None)
-            elif op == DECODE and sid in readers:
-                try:
-                    pcm = readers[sid].append_bytes(payload)
-                except ValueError:
-                    del readers[sid]  # later pieces of this stream are dropped
-                    reply = HEAD.pack(BAD_AUDIO, sid, 0)
-                else:
-                    if pcm.size:
-                        raw = np.ascontiguousarray(pcm, dtype=np.float32).tobytes()
-                        reply = HEAD.pack(PCM, sid, len(raw)) + raw
-            elif op == ENCODE and sid in writers:
-                pcm = np.frombuffer(payload, dtype=np.float32)
-                ogg = writers[sid].append_pcm(pcm)
-                reply = HEAD.pack(OGG, sid, len(ogg)) + ogg
-            if reply is not None:  # at once: the next answer may take a while to code
-                _write_all(out_fd, reply)
+            reply = _handle(op, sid, payload, readers, writers, sphn)
+            if reply:
+                if not replies:
+                    since = time.monotonic()
+                replies += reply
+                if time.monotonic() - since > HOLD_S:  # the first answer waited long enough
+                    _write_all(out_fd, replies)
+                    replies.clear()
         del buf[:pos]
+        if replies:
+            _write_all(out_fd, replies)
+            replies.clear()
+
+
+def _handle(op: int, sid: int, payload: bytes, readers: dict, writers: dict, sphn) -> bytes:
+    if op == OPEN:
+        readers[sid] = sphn.OpusStreamReader(SAMPLE_RATE)
+        writers[sid] = sphn.OpusStreamWriter(SAMPLE_RATE)
+    elif op == CLOSE:
+        readers.pop(sid, None)
+        writers.pop(sid, None)
+    elif op == DECODE and sid in readers:
+        try:
+            pcm = readers[sid].append_bytes(payload)
+        except ValueError:
+            del readers[sid]  # later pieces of this stream are dropped
+            return HEAD.pack(BAD_AUDIO, sid, 0)
+        if pcm.size:
+            raw = np.ascontiguousarray(pcm, dtype=np.float32).tobytes()
+            return HEAD.pack(PCM, sid, len(raw)) + raw
+    elif op == ENCODE and sid in writers:
+        ogg = writers[sid].append_pcm(np.frombuffer(payload, dtype=np.float32))
+        return HEAD.pack(OGG, sid, len(ogg)) + ogg
+    return b""
 
 
 def _write_all(fd: int, data: bytes) -> None:
