@@ -309,7 +309,12 @@ class CodecPool:
         the event loop."""
         if self.workers == 0 or self._loop is None:
             return InlineCodec(on_pcm, on_error)
-        self.start(self._loop)  # replaces workers that died
+        try:
+            self.start(self._loop)  # replaces workers that died
+        except OSError as e:  # out of processes or descriptors: code here rather than fail
+            log.error("cannot start an audio worker (%s); coding in the server's process", e)
+        if not self._live:
+            return InlineCodec(on_pcm, on_error)
         worker = min(self._live, key=lambda w: len(w.codecs))
         self._next_sid = (self._next_sid + 1) & 0xFFFFFFFF
         codec = _PooledCodec(worker, self._next_sid, on_pcm, on_error)
