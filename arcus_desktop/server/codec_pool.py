@@ -294,6 +294,7 @@ class CodecPool:
         self._ctx = multiprocessing.get_context("spawn")
         self._live: list[_Worker] = []
         self._next_sid = 0
+        self._closed = False
 
     @property
     def pids(self) -> list[int]:
@@ -307,7 +308,7 @@ class CodecPool:
     def open(self, on_pcm: OnPcm, on_error: OnError) -> Codec:
         """A conversation's codecs, on the worker with the fewest conversations. Call on
         the event loop."""
-        if self.workers == 0 or self._loop is None:
+        if self.workers == 0 or self._loop is None or self._closed:
             return InlineCodec(on_pcm, on_error)
         try:
             self.start(self._loop)  # replaces workers that died
@@ -328,6 +329,7 @@ class CodecPool:
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop every worker (their conversations are over by now); none is left behind."""
+        self._closed = True  # a conversation still starting codes in this process
         live, self._live = self._live, []
         for worker in live:
             if worker.alive:

@@ -186,3 +186,14 @@ def test_no_workers_codes_in_the_servers_process(engine, speech):
         assert got.samples >= 6 * FRAME and not got.errors
     finally:
         running.close()
+
+
+def test_the_worker_count_is_checked_before_anything_loads():
+    from arcus_desktop.core.errors import ArcusError
+    from arcus_desktop.server.config import ServerConfig, check
+
+    for bad in (-1, 65):
+        with pytest.raises(ArcusError, match="--codec-workers"):
+            check(ServerConfig(codec_workers=bad))
+    check(ServerConfig(codec_workers=0))
+    check(ServerConfig())
