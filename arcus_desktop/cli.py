@@ -96,6 +96,11 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE",
                     help="change one of the server's limits (docs/PROTOCOL.md, Server limits), "
                     "e.g. --limit idle_s=60")
+    sv.add_argument("--agent-port", type=int, metavar="PORT",
+                    help="answer a load balancer's agent check (HAProxy: weight from free "
+                    "slots, drain, down) and readiness probes (HTTP GET: 200 or 503) on PORT")
+    sv.add_argument("--agent-host", default="127.0.0.1", metavar="ADDR",
+                    help="address for --agent-port (default: this computer only)")
     ss = sv.add_mutually_exclusive_group()
     ss.add_argument("--stt-dir", help="speech-to-text model folder for the users' words")
     ss.add_argument("--no-stt", action="store_true", help="no user transcript")
@@ -263,7 +268,8 @@ def cmd_serve(args) -> int:
         host=args.host, port=args.port, ssl_dir=Path(args.ssl) if args.ssl else None,
         token=server_config.read_token(args.token, args.token_file),
         max_sessions=args.max_sessions, prompt_budget=args.prompt_budget,
-        codec_workers=args.codec_workers)
+        codec_workers=args.codec_workers,
+        agent_host=args.agent_host, agent_port=args.agent_port)
     for assignment in args.limit:
         server_config.set_limit(config.limits, assignment)
     server_config.check(config)  # before the long load

@@ -43,7 +43,6 @@ sys.path.insert(0, str(ROOT))
 from arcus_desktop.audio.devices import list_devices  # noqa: E402
 from arcus_desktop.audio.duplex import FRAME, RATE, DuplexAudio  # noqa: E402
 from arcus_desktop.audio.echo import EchoCanceller  # noqa: E402
-from arcus_desktop.audio.streams import BLOCK_S  # noqa: E402
 from tests.pulse import pulse_server, steady_sink  # noqa: E402
 
 CHUNK = 480  # the microphone feed's 20 ms writes
@@ -165,7 +164,7 @@ def session(fifo, clicks: int, gap: float = GAP_S, stall: float = 0.0,
         stats = audio.stats
         info = {"notices": notices, "device_rate": audio.device_rate,
                 "input_latency": stats.input_latency_ms / 1000,
-                "output_latency": stats.output_latency_ms / 1000, "block": BLOCK_S,
+                "output_latency": stats.output_latency_ms / 1000, "block": audio.speaker_block_s,
                 "added_delay_ms": stats.added_delay_ms, "stale_ms": stats.stale_ms,
                 "trimmed_ms": stats.trimmed_ms, "xruns": stats.device_xruns,
                 "stall": stall_window}
@@ -246,7 +245,7 @@ def main() -> int:
           f"{'idle' if args.cold else 'running'} null sink, echo cancellation "
           f"{'on' if args.echo else 'off'}")
     print(f"PortAudio reports: input {1000 * info['input_latency']:.0f} ms, output "
-          f"{1000 * info['output_latency']:.0f} ms; block {1000 * info['block']:.0f} ms; "
+          f"{1000 * info['output_latency']:.0f} ms; speaker blocks {1000 * info['block']:.0f} ms at the end; "
           f"frame {1000 * FRAME / RATE:.0f} ms; the app's own estimate of the added delay "
           f"{info['added_delay_ms']:.0f} ms; device xruns {sum(i['xruns'] for i in infos)}")
     for notice in (n for i in infos for n in i["notices"]):

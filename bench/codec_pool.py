@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from arcus_desktop.server.codec_pool import CodecPool  # noqa: E402
-from arcus_desktop.server.ogg import PageSplitter  # noqa: E402
+from arcus_desktop.audio.ogg import PageSplitter  # noqa: E402
 
 RATE, FRAME, PERIOD = 24000, 1920, 0.08
 
@@ -35,7 +35,7 @@ def client_pages(pcm: np.ndarray, frames: int) -> list[list[bytes]]:
     import sphn
 
     writer, splitter = sphn.OpusStreamWriter(RATE), PageSplitter()
-    return [splitter.split(writer.append_pcm(pcm[i * FRAME:(i + 1) * FRAME])) for i in range(frames)]
+    return [splitter.pages(writer.append_pcm(pcm[i * FRAME:(i + 1) * FRAME])) for i in range(frames)]
 
 
 async def run(sessions: int, workers: int, seconds: float, pcm: np.ndarray) -> dict:

@@ -10,6 +10,9 @@ reply's 80 ms decoded), and what network, Opus and the event loops add on top
 (round trip - wait - step), late steps, GPU memory, and CPU in cores: the server's event
 loop thread, its batch loop thread, its Opus workers, and the client processes (which
 share the machine). Prints a table; --out writes JSON.
+The clients time their sends to the step as the app does (remote/pacing.py, from the
+server's stats events; `hold` is how long they held a frame, and the round trip counts
+from the frame's read, hold included); --no-pacing sends each frame as soon as it is read.
 
     python3 -m pip install --no-index --no-deps --target /tmp/site .whl/*.whl
     PYTHONPATH=/tmp/site NO_TORCH_COMPILE=1 python3 bench/server_gpu.py --out server.json
@@ -41,33 +44,38 @@ FRAME = 1920
 RATE = 24000
 PERIOD = FRAME / RATE
 VOICES = ("NATF0", "NATF2", "NATM1", "VARF3")
-WARM_S = 2.0  # each client's first seconds are left out of the figures
+WARM_S = 4.0  # each client's first seconds are left out of the figures (pacing settles in them)
 PER_PROCESS = 16  # clients per client process
 
 
 # -- clients (their own processes: Opus and asyncio off the server's cores' GIL) ----------
-def client_process(base: str, first: int, count: int, seconds: float, wav: str, out) -> None:
+def client_process(base: str, first: int, count: int, seconds: float, wav: str, out,
+                   pacing: bool = True) -> None:
     import resource
 
     before = resource.getrusage(resource.RUSAGE_SELF)
-    results = asyncio.run(_clients(base, first, count, seconds, wav))
+    results = asyncio.run(_clients(base, first, count, seconds, wav, pacing))
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     out.put({"results": results, "cpu_s": cpu})  # this process's CPU for its conversations
 
 
-async def _clients(base, first, count, seconds, wav):
+async def _clients(base, first, count, seconds, wav, pacing):
     pcm = np.load(wav)
-    results = await asyncio.gather(*(_client(base, k, seconds, pcm) for k in range(first, first + count)),
+    results = await asyncio.gather(*(_client(base, k, seconds, pcm, pacing)
+                                     for k in range(first, first + count)),
                                    return_exceptions=True)
     frames = int(seconds / PERIOD)  # a failed client counts all its frames as missing
     return [r if isinstance(r, dict) else {"rtt_ms": [], "missing": frames, "codec_ms_per_frame": 0.0,
-                                           "error": repr(r)} for r in results]
+                                           "hold_ms": [], "error": repr(r)} for r in results]
 
 
-async def _client(base: str, k: int, seconds: float, pcm: np.ndarray) -> dict:
+async def _client(base: str, k: int, seconds: float, pcm: np.ndarray, pacing: bool) -> dict:
     import aiohttp
     import sphn
+
+    from arcus_desktop.audio.ogg import PageSplitter
+    from arcus_desktop.remote.pacing import SendPacer
 
     frames = int(seconds / PERIOD)
     total = pcm.size // FRAME
@@ -76,7 +84,9 @@ async def _client(base: str, k: int, seconds: float, pcm: np.ndarray) -> dict:
     sent = np.zeros(frames)
     got = np.full(frames, np.nan)
     codec_s = []
-    query = f"text_prompt=You+are+helper+{k}.&voice_prompt={VOICES[k % len(VOICES)]}.pt"
+    held = []
+    pacer, pages = SendPacer(), PageSplitter()
+    query = f"text_prompt=You+are+helper+{k}.&voice_prompt={VOICES[k % len(VOICES)]}.pt&arcus=1"
     async with aiohttp.ClientSession() as http:
         async with http.ws_connect(f"{base}/api/chat?{query}") as ws:
             msg = await ws.receive()
@@ -85,6 +95,8 @@ async def _client(base: str, k: int, seconds: float, pcm: np.ndarray) -> dict:
             async def receive():
                 samples = 0
                 async for msg in ws:
+                    if msg.type == aiohttp.WSMsgType.BINARY and msg.data[:1] == b"\x04" and pacing:
+                        pacer.update(json.loads(msg.data[1:]))
                     if msg.type != aiohttp.WSMsgType.BINARY or msg.data[:1] != b"\x01":
                         continue
                     t = time.perf_counter()
@@ -101,13 +113,18 @@ async def _client(base: str, k: int, seconds: float, pcm: np.ndarray) -> dict:
             await asyncio.sleep((k % 16) * PERIOD / 16)  # clients' frames arrive out of phase
             t0 = time.perf_counter()
             for i in range(frames):
-                await asyncio.sleep(max(0.0, t0 + i * PERIOD - time.perf_counter()))
+                read = t0 + i * PERIOD  # the microphone's frame is whole
+                await asyncio.sleep(max(0.0, read - time.perf_counter()))
                 j = (start + i) % total
                 t = time.perf_counter()
                 ogg = writer.append_pcm(pcm[j * FRAME:(j + 1) * FRAME])
                 codec_s.append(time.perf_counter() - t)
-                sent[i] = time.perf_counter()
-                await ws.send_bytes(b"\x01" + ogg)
+                sent[i] = read  # the round trip counts from the read, any hold included
+                # hold < PERIOD: never more than one frame held
+                await asyncio.sleep(max(0.0, read + pacer.hold_s - time.perf_counter()))
+                held.append(time.perf_counter() - read)
+                for page in pages.pages(ogg):
+                    await ws.send_bytes(b"\x01" + page)
             try:
                 await asyncio.wait_for(receiving, 10.0)
             except asyncio.TimeoutError:
@@ -115,7 +132,8 @@ async def _client(base: str, k: int, seconds: float, pcm: np.ndarray) -> dict:
     skip = int(WARM_S / PERIOD)
     rtt = (got - sent)[skip:] * 1e3
     return {"rtt_ms": [float(x) for x in rtt if np.isfinite(x)], "missing": int(np.isnan(rtt).sum()),
-            "codec_ms_per_frame": float(np.sum(codec_s) * 1e3 / max(1, frames))}
+            "codec_ms_per_frame": float(np.sum(codec_s) * 1e3 / max(1, frames)),
+            "hold_ms": [x * 1e3 for x in held[skip:]]}
 
 
 # -- the server ---------------------------------------------------------------------------
@@ -143,7 +161,7 @@ def build_engine(args):
 class Served:
     """A server on 127.0.0.1 with its event loop on a thread of its own."""
 
-    def __init__(self, engine, slots: int, codec_workers: int | None) -> None:
+    def __init__(self, engine, slots: int, codec_workers: int | None = None) -> None:
         from arcus_desktop.server.config import ServerConfig
         from arcus_desktop.server.run import listen, open_server
 
@@ -169,12 +187,13 @@ class Served:
         self.loop.call_soon_threadsafe(self.loop.stop)
 
 
-def start_clients(base: str, n: int, seconds: float, wav: str):
+def start_clients(base: str, n: int, seconds: float, wav: str, pacing: bool = True):
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     procs = []
     for first in range(0, n, PER_PROCESS):
-        p = ctx.Process(target=client_process, args=(base, first, min(PER_PROCESS, n - first), seconds, wav, out))
+        p = ctx.Process(target=client_process,
+                        args=(base, first, min(PER_PROCESS, n - first), seconds, wav, out, pacing))
         p.start()
         procs.append(p)
     return out, procs
@@ -214,7 +233,8 @@ def pct(values, q) -> float:
     return float(np.percentile(np.asarray(values), q)) if len(values) else float("nan")
 
 
-def measure(engine, n: int, slots: int, seconds: float, wav: str, codec_workers: int | None) -> dict:
+def measure(engine, n: int, slots: int, seconds: float, wav: str, pacing: bool = True,
+            codec_workers: int | None = None) -> dict:
     import torch
 
     if engine.device.type == "cuda":
@@ -225,7 +245,7 @@ def measure(engine, n: int, slots: int, seconds: float, wav: str, codec_workers:
     try:
         collect(*start_clients(served.base, 1, 1.0, wav), 1.0)  # graph capture, persona caches
         t0 = time.perf_counter()
-        out, procs = start_clients(served.base, n, seconds, wav)
+        out, procs = start_clients(served.base, n, seconds, wav, pacing)
         # The server's figures over the clients' steady part, as theirs: from WARM_S on.
         first = loop.stats().frames_total
         while loop.stats().frames_total < first + WARM_S / PERIOD and any(p.is_alive() for p in procs):
@@ -243,6 +263,7 @@ def measure(engine, n: int, slots: int, seconds: float, wav: str, codec_workers:
     waited = end.slot_frames_total - mid.slot_frames_total
     wait_ms = end.wait_ms[-waited:] if waited else []
     rtt = [x for r in results for x in r["rtt_ms"]]
+    hold = [x for r in results for x in r["hold_ms"]]
     missing = sum(r["missing"] for r in results)
     errors = sorted({r["error"] for r in results if "error" in r})
     step50, rtt50 = pct(frame_ms, 50), pct(rtt, 50)
@@ -251,8 +272,9 @@ def measure(engine, n: int, slots: int, seconds: float, wav: str, codec_workers:
         "clients": n, "slots": slots, "steps": steps, "wall_s": round(wall, 1),
         "step_ms_p50": round(step50, 2), "step_ms_p99": round(pct(frame_ms, 99), 2),
         "wait_ms_p50": round(wait50, 2), "wait_ms_p99": round(pct(wait_ms, 99), 2),
+        "hold_ms_p50": round(pct(hold, 50), 2), "pacing": pacing,
         "rtt_ms_p50": round(rtt50, 1), "rtt_ms_p99": round(pct(rtt, 99), 1),
-        "added_ms_p50": round(rtt50 - wait50 - step50, 1),
+        "added_ms_p50": round(rtt50 - wait50 - step50 - pct(hold, 50), 1),
         "client_codec_ms_per_frame": round(float(np.mean([r["codec_ms_per_frame"] for r in results])), 3),
         "late_steps": end.late_ticks - mid.late_ticks, "missing_frames": missing,
         "gpu_peak_gib": round((end.gpu_memory_peak or 0) / 2**30, 2),
@@ -285,13 +307,14 @@ def main() -> int:
     ap.add_argument("--slots", type=int, default=0,
                     help="server --max-sessions (default: the client count of each run)")
     ap.add_argument("--seconds", type=float, default=20.0, help="audio each client sends")
+    ap.add_argument("--no-pacing", action="store_true", help="send each frame as soon as it is read")
     ap.add_argument("--codec-workers", nargs="+", default=["auto"],
                     help="the server's Opus worker processes, one run per value: auto (serve's "
                     "default), or a number; 0 codes in the server's process (as before the pool)")
-    ap.add_argument("--out")
     ap.add_argument("--switch-interval", type=float, default=0.0,
                     help="sys.setswitchinterval for the server's process (s; default Python's "
                     "5 ms): how long the event loop may wait for the GIL the batch thread holds")
+    ap.add_argument("--out")
     args = ap.parse_args()
     if args.switch_interval:
         sys.setswitchinterval(args.switch_interval)
@@ -310,15 +333,15 @@ def main() -> int:
     for workers in args.codec_workers:
         for n in args.clients:
             try:
-                row = measure(engine, n, args.slots or n, args.seconds, str(wav),
+                row = measure(engine, n, args.slots or n, args.seconds, str(wav), not args.no_pacing,
                               None if workers == "auto" else int(workers))
             except torch.cuda.OutOfMemoryError:
                 row = {"clients": n, "result": "out of GPU memory"}
             rows.append(row)
             print(json.dumps(row), flush=True)
     header = ("codec_workers", "clients", "slots", "step_ms_p50", "step_ms_p99", "wait_ms_p50",
-              "rtt_ms_p50", "rtt_ms_p99", "added_ms_p50", "late_steps", "missing_frames",
-              "gpu_peak_gib", "real_time", "cpu_loop_cores", "cpu_loop_ms_per_frame",
+              "wait_ms_p99", "hold_ms_p50", "rtt_ms_p50", "rtt_ms_p99", "added_ms_p50", "late_steps",
+              "missing_frames", "gpu_peak_gib", "real_time", "cpu_loop_cores", "cpu_loop_ms_per_frame",
               "cpu_batch_cores", "cpu_codecs_cores", "cpu_clients_cores", "load_avg_1m")
     print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for row in rows:

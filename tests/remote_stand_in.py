@@ -22,7 +22,8 @@ class StandIn:
     def __init__(self, token: str | None = None, max_sessions: int = 4, every: int = 4,
                  extensions: bool = True, junk: bool = True, user_text: bool = False,
                  full_as_http: bool = False, voices: bool = False,
-                 net_jitter_s: float = 0.0, hold_handshake: bool = False) -> None:
+                 net_jitter_s: float = 0.0, hold_handshake: bool = False,
+                 one_page_reader: bool = False) -> None:
         self.token = token
         self.max_sessions = max_sessions
         self.every = every  # frames between text pieces
@@ -33,6 +34,9 @@ class StandIn:
         self.voices = voices  # take uploaded voices (POST /api/voices), as ours does
         self.net_jitter_s = net_jitter_s  # hold each answer up to this long (benchmarks)
         self.hold_handshake = hold_handshake  # the persona takes until release() is called
+        # Read as NVIDIA's server does with the sphn 0.1.x its fork pins: one Ogg page
+        # per message decoded, the rest kept for the next.
+        self.one_page_reader = one_page_reader
         self.uploads: list[bytes] = []
         self._voices: set[str] = set()  # the uploaded voices' names it still knows
         self.queries: list[dict] = []  # each conversation's query parameters
@@ -176,6 +180,10 @@ class StandIn:
             await ws.send_str("a text frame")
             await ws.send_bytes(b"\x00")  # a second handshake
         reader, writer = sphn.OpusStreamReader(24_000), sphn.OpusStreamWriter(24_000)
+        if self.one_page_reader:
+            from .server.wire import OnePagePerAppend
+
+            reader = OnePagePerAppend()
         pending = np.zeros(0, np.float32)
         n = spoken = 0
         due = 0.0

@@ -11,6 +11,11 @@ from __future__ import annotations
 from collections import deque
 
 KEEP = 49  # stamps: about half a second of 10 ms blocks
+# The echo canceller needs its reference to run on without jumps: the tape position of
+# microphone sample 0 is locked once known, and moved only when the stamps disagree
+# with it by more than MOVE_S for MOVE_AFTER notes in a row (a reopened stream, an xrun).
+MOVE_S = 0.015
+MOVE_AFTER = 25
 
 
 class Clock:
@@ -19,6 +24,8 @@ class Clock:
         self._heard: deque[float] = deque(maxlen=KEEP)  # time of microphone sample 0
         self._played: deque[float] = deque(maxlen=KEEP)  # time of speaker (tape) sample 0
         self._last = (None, None)
+        self._lock: float | None = None  # tape index of microphone sample 0
+        self._disagree = 0
 
     def note(self, streams) -> None:
         """Take the streams' newest stamps (once each)."""
@@ -31,6 +38,26 @@ class Clock:
                 index, at = stamp
                 into.append(at - index / rate)
         self._last = stamps
+        if len(self._heard) >= 10 and len(self._played) >= 10:
+            self._relock()
+
+    def _relock(self) -> None:
+        now = (self._median(self._heard) - self._median(self._played)) * self.out_rate
+        if self._lock is None:
+            self._lock = now
+        elif abs(now - self._lock) > MOVE_S * self.out_rate:
+            self._disagree += 1
+            if self._disagree >= MOVE_AFTER:
+                self._lock, self._disagree = now, 0
+        else:
+            self._disagree = 0
+
+    def tape_index(self, mic_index: float) -> float | None:
+        """The speaker's (tape's) sample that sounded while microphone sample
+        `mic_index` was heard, on the locked alignment; None until there is one."""
+        if self._lock is None:
+            return None
+        return self._lock + mic_index * self.out_rate / self.in_rate
 
     @property
     def ready(self) -> bool:

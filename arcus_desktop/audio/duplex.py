@@ -22,14 +22,16 @@ from . import devices
 from .echo import OWN_DELAY_S, EchoCanceller
 from .ring import Ring
 from .clock import Clock
-from .streams import BLOCK_S, Streams, pick_rate
+from .streams import Streams, pick_rate
 from .tape import Tape
 
 RATE = 24_000
 FRAME = 1920  # 80 ms at 24 kHz
 CHECK_S = 0.1  # how often a reader waiting for the microphone checks on the stream
 # Callbacks that stop for STALL_S, once FLOWING of them (0.5 s) came, mean the device is
-# gone; a stream may start with a few and then wait (PulseAudio's null sink: 1.8 s).
+# gone; a stream may start with a few and then wait (PulseAudio's null sink: 1.8 s). An
+# xrun starts the count again: ALSA's pulse plugin reconnects the stream after one, and
+# the new connection waits the same way (a late callback on a busy machine does this).
 STALL_S = 1.0
 FLOWING = 25
 # Microphone audio more than this behind the frame being read is stale: dropped.
@@ -39,6 +41,14 @@ STALE_S = 0.06
 # that for a whole TRIM_FRAMES, the excess is dropped.
 SLACK_S = 0.01
 TRIM_FRAMES = 8
+# Speaker xruns (its callback came too late) this many within XRUN_WINDOW_S: the
+# machine is too busy for the speaker's block size, and it gets the next one.
+XRUNS_TOO_MANY = 3
+XRUN_WINDOW_S = 10.0
+ARM_S = 1.0
+# The sound system's queue for the speaker (PortAudio's stamps) above twice its nominal
+# latency and this, for a whole TRIM_FRAMES: it crept, and the speaker is reopened.
+CREPT_S = 0.05
 NO_DEVICE_HINT = ("Plug in a headset, or speakers and a microphone, or choose other devices "
                   "in the settings; then resume the conversation.")
 
@@ -74,6 +84,7 @@ class AudioStats:
     added_delay_ms: float = 0.0
     stale_ms: float = 0.0  # microphone audio dropped after stalls
     trimmed_ms: float = 0.0  # playback queue dropped after stalls
+    speaker_reopens: int = 0  # to drop the sound system's crept queue, or for larger blocks
 
 
 def _quoted(inp: str, out: str) -> str:
@@ -109,7 +120,12 @@ class DuplexAudio:
         self._trimmed = 0  # playback samples (device rate) dropped from a queue too long
         self._queued: deque[int] = deque(maxlen=TRIM_FRAMES)  # playback queue before writes
         self._streams: Streams | None = None
+        self._xrun_times: deque[float] = deque()  # when the speaker's recent xruns were seen
+        self._ahead: deque[float] = deque(maxlen=TRIM_FRAMES)  # its queue at recent writes
+        self._reopened = 0  # times the speaker was reopened to keep up (see _keep_up)
+        self._xrun_times_seen = 0
         self._frame_heard_at: float | None = None  # the frame read last, if not answered
+        self._read_at = 0.0  # when it was read (time.monotonic)
         self._delays: deque[float] = deque(maxlen=25)  # measured by _measure, seconds
         self._clock = Clock(RATE, RATE)
         self._xruns = 0  # of streams closed already
@@ -118,6 +134,11 @@ class DuplexAudio:
         self._seen = [0, 0]  # callbacks the reader has seen, per stream
         self._progress_at = [0.0, 0.0]  # when the reader last saw each count move
         self._tell("fallback", self._fallback_message(self._open(input_device, output_device)))
+
+    @property
+    def speaker_block_s(self) -> float:
+        """The speaker's block now (it grows on a machine too busy for small ones)."""
+        return self._streams.speaker_block_s if self._streams is not None else 0.0
 
     @property
     def device_rate(self) -> int:
@@ -168,6 +189,10 @@ class DuplexAudio:
                 streams.close(drain=False)
                 raise
         self._streams = streams
+        self._xrun_times.clear()
+        self._xrun_times_seen = 0
+        self._armed_at = None  # when speaker xruns start to count (see _keep_up)
+        self._ahead.clear()
         self._clock = Clock(in_rate, out_rate)
         self._queued.clear()
         self.input_name = devices.name_of(inp, "input")
@@ -236,7 +261,8 @@ class DuplexAudio:
         for i, calls in enumerate(self._streams.calls):
             if calls != self._seen[i]:
                 self._seen[i], self._progress_at[i] = calls, now
-            elif calls >= FLOWING and now - self._progress_at[i] > STALL_S:
+            elif calls - self._streams.restarted_at[i] >= FLOWING \
+                    and now - self._progress_at[i] > STALL_S:
                 return True
         return False
 
@@ -340,13 +366,15 @@ class DuplexAudio:
         stale = self._pending.size - FRAME
         if stale > STALE_S * RATE:  # a stall (slow frame, busy computer, device hiccup)
             self._drop_pending(stale)
-        frame, heard_at = self._pending[:FRAME], self._clock.heard_at(self._pending_at)
+        frame, heard_index = self._pending[:FRAME], self._pending_at
+        heard_at = self._clock.heard_at(heard_index)
         self._frame_heard_at = heard_at if self._clock.ready else None
+        self._read_at = time.monotonic()
         self._drop_pending(FRAME, stale=False)
         if self.muted:
             return np.zeros(FRAME, np.float32)
         if self.echo is not None and self.echo.enabled:
-            frame = self.echo.cancel(frame, self._played_at(heard_at))
+            frame = self.echo.cancel(frame, self._played_at(heard_index))
         return frame
 
     def _take_capture(self) -> None:
@@ -372,10 +400,10 @@ class DuplexAudio:
         if stale:
             self._stale += n
 
-    def _played_at(self, heard_at: float) -> np.ndarray:
-        """What the speaker played during the 80 ms heard from `heard_at` on, at 24 kHz:
-        the echo that can be in that frame comes from it."""
-        start = self._clock.played_index(heard_at)
+    def _played_at(self, heard_index: float) -> np.ndarray:
+        """What the speaker played during the 80 ms the microphone heard from its sample
+        `heard_index` on, at 24 kHz: the echo that can be in that frame comes from it."""
+        start = self._clock.tape_index(heard_index)
         if start is None:
             return np.zeros(FRAME, np.float32)
         rate = self.out_rate
@@ -393,24 +421,65 @@ class DuplexAudio:
         pcm = np.asarray(pcm, np.float32) * self.volume
         if self._to_device is not None:
             pcm = self._to_device.resample_chunk(pcm)
+        self._keep_up()
         self._keep_queue_short()
         self._measure(self._tape.total + self._playback.available())
         self._playback.write(pcm)
 
     def _measure(self, index: int) -> None:
-        """The delay this reply adds: from when the microphone heard the frame's first
-        sample to when the reply's first sample sounds (by PortAudio's clock: what the
-        devices really hold, not their nominal latency), plus the echo canceller's own."""
+        """The delay the path adds to this reply: from when the microphone heard the
+        frame's first sample to when the reply's first sample sounds (by PortAudio's
+        clock: what the devices really hold, not their nominal latency), less the time
+        the engine took, plus the echo canceller's own."""
         heard_at, self._frame_heard_at = self._frame_heard_at, None
         sounds_at = self._clock.played_at(index)
+        engine_s = time.monotonic() - self._read_at  # the engine's own time is not ours
         if heard_at is not None and sounds_at is not None:
-            self._delays.append(sounds_at - heard_at + self._echo_s)
+            self._delays.append(sounds_at - heard_at - engine_s + self._echo_s)
+
+    def _keep_up(self) -> None:
+        """Reopen the speaker when the sound system's own queue for it has grown (after
+        a storm of xruns it can hold a second, out of the playback ring's reach), and
+        with larger blocks once small ones keep coming too late for this machine."""
+        streams = self._streams
+        if streams is None:
+            return
+        now = time.monotonic()
+        if self._armed_at is None or now < self._armed_at:
+            # Before the first reply, and while it starts playing, the speaker has had
+            # nothing to play: its xruns and queue are not the machine's.
+            self._armed_at = self._armed_at or now + ARM_S
+            self._xrun_times_seen = streams.speaker_xruns
+            return
+        new = streams.speaker_xruns - self._xrun_times_seen
+        self._xrun_times.extend([now] * new)
+        self._xrun_times_seen = streams.speaker_xruns
+        while self._xrun_times and now - self._xrun_times[0] > XRUN_WINDOW_S:
+            self._xrun_times.popleft()
+        if streams.out_ahead is not None:
+            self._ahead.append(streams.out_ahead)
+        nominal = streams.latency[1]
+        crept = len(self._ahead) == self._ahead.maxlen and \
+            min(self._ahead) > 2 * nominal + CREPT_S
+        busy = len(self._xrun_times) >= XRUNS_TOO_MANY
+        if crept or busy:
+            self._xrun_times.clear()
+            self._ahead.clear()
+            try:
+                streams.reopen_speaker(larger=busy)
+            except self._sd.PortAudioError:
+                self._recover()
+                return
+            self._armed_at = None
+            self._clock = Clock(self.in_rate, self.out_rate)
+            self._queued.clear()
+            self._reopened += 1
 
     def _keep_queue_short(self) -> None:
         if self._streams is None:
             return
         self._queued.append(self._playback.available())
-        need = round(self.out_rate * (BLOCK_S + SLACK_S))
+        need = round(self.out_rate * (self._streams.speaker_block_s + SLACK_S))
         excess = min(self._queued) - need
         if len(self._queued) == self._queued.maxlen and excess > 0:
             self._streams.skip(excess)
@@ -438,4 +507,5 @@ class DuplexAudio:
                           1000 * latency[1], 1000 * latency[0], capture_ms, playback_ms,
                           added_delay_ms=added,
                           stale_ms=1000 * self._stale / RATE,
-                          trimmed_ms=1000 * self._trimmed / out_rate)
+                          trimmed_ms=1000 * self._trimmed / out_rate,
+                          speaker_reopens=self._reopened)

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from . import devices
 from .echo import OWN_DELAY_S
 from .ring import Ring
-from .streams import BLOCK_S, RATE, Streams, pick_rate
+from .streams import RATE, SPEAKER_BLOCKS_S, Streams, pick_rate
 from .tape import Tape
 
 FRAME_S = 0.08
+BLOCK = SPEAKER_BLOCKS_S[0]  # as a conversation starts
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class ExpectedDelay:
     @property
     def total_ms(self) -> float:
         # A reply also waits for the speaker's next block: half a block on average.
-        return 1000 * (FRAME_S + BLOCK_S / 2) + self.input_ms + self.output_ms + self.echo_ms
+        return 1000 * (FRAME_S + BLOCK / 2) + self.input_ms + self.output_ms + self.echo_ms
 
     def describe(self) -> str:
         rates = f"{self.in_rate} Hz" if self.in_rate == self.out_rate else \
@@ -37,7 +38,7 @@ class ExpectedDelay:
         return (f"about {self.total_ms:.0f} ms added on “{self.input_name}” → "
                 f"“{self.output_name}” at {rates}{resampled} (frame {1000 * FRAME_S:.0f}, "
                 f"devices {self.input_ms:.0f} + {self.output_ms:.0f}{echo}, "
-                f"speaker block {1000 * BLOCK_S / 2:.0f} ms)")
+                f"half a speaker block {1000 * BLOCK / 2:.1f} ms)")
 
 
 def expected_delay(input_device=None, output_device=None, echo: bool = True) -> ExpectedDelay:

@@ -17,7 +17,13 @@ from .ring import Ring
 from .tape import Tape
 
 RATE = 24_000  # the engine's rate: asked of the devices first (see pick_rate)
-BLOCK_S = 0.01  # PortAudio keeps about two blocks queued for the speaker: small blocks, short delay
+BLOCK_S = 0.01  # the microphone's blocks (the sound server hands them over 20 ms at a time)
+# The speaker's blocks: PortAudio keeps about two queued, so they are most of the output
+# delay. The smallest first; a machine too busy to call back in time (xruns) gets the
+# next size (DuplexAudio.write_frame). Not 5 ms: through ALSA's pulse plugin even a
+# moderately busy machine then fell into storms of hundreds of xruns (each a reconnect
+# of the stream), measured on this rig with bench/audio_latency.py.
+SPEAKER_BLOCKS_S = (0.01, 0.02)
 CLOSE_S = 3.0  # a stream that takes longer to close is stuck in the sound system's library
 
 
@@ -48,27 +54,49 @@ class Streams:
     speaker is given (silence included) at out_rate."""
 
     def __init__(self, sd, inp, out, in_rate: int, out_rate: int, capture: Ring,
-                 playback: Ring, tape: Tape) -> None:
+                 playback: Ring, tape: Tape, speaker_block_s: float = SPEAKER_BLOCKS_S[0]
+                 ) -> None:
         self.in_rate, self.out_rate = in_rate, out_rate
         self._capture, self._playback, self._tape = capture, playback, tape
+        self._sd, self._out = sd, out
         self.xruns = 0
+        self.speaker_xruns = 0
         self.calls = [0, 0]  # callbacks so far: input, output
+        self.restarted_at = [0, 0]  # the count at each stream's last xrun
         # (index of the block's first sample, PortAudio time it was heard / will sound)
         self.in_stamp: tuple[int, float] | None = None
         self.out_stamp: tuple[int, float] | None = None
+        self.out_ahead: float | None = None  # how far ahead the speaker's queue runs, s
         self._skip_asked = self._skip_done = 0  # playback samples to drop (see skip())
         self._input = sd.InputStream(samplerate=in_rate, channels=1, dtype="float32", device=inp,
                                      blocksize=round(in_rate * BLOCK_S), latency="low",
                                      extra_settings=_extra(sd, inp, "input"),
                                      callback=self._heard)
         try:
-            self._output = sd.OutputStream(
-                samplerate=out_rate, channels=1, dtype="float32", device=out,
-                blocksize=round(out_rate * BLOCK_S), latency="low",
-                extra_settings=_extra(sd, out, "output"), callback=self._play)
+            self._output = self._speaker(speaker_block_s)
         except BaseException:
             self._input.close(ignore_errors=True)
             raise
+
+    def _speaker(self, block_s: float):
+        self.speaker_block_s = block_s
+        return self._sd.OutputStream(
+            samplerate=self.out_rate, channels=1, dtype="float32", device=self._out,
+            blocksize=round(self.out_rate * block_s), latency="low",
+            extra_settings=_extra(self._sd, self._out, "output"), callback=self._play)
+
+    def reopen_speaker(self, larger: bool) -> None:
+        """Reopen the speaker (the microphone runs on): what the sound system queued for
+        it is gone. With `larger`, at the next block size if there is one.
+        PortAudioError if it will not reopen."""
+        sizes = [b for b in SPEAKER_BLOCKS_S if b > self.speaker_block_s] if larger else []
+        if not _close_all([self._output], drain=False):
+            raise self._sd.PortAudioError("the speaker's stream would not close")
+        self._output = self._speaker(sizes[0] if sizes else self.speaker_block_s)
+        self.restarted_at[1] = self.calls[1]
+        self.out_ahead = None
+        if self._input.active:
+            self._output.start()
 
     # -- PortAudio's threads: copy, stamp, count ----------------------------------------
 
@@ -76,6 +104,7 @@ class Streams:
         self.calls[0] += 1
         if status.input_overflow:
             self.xruns += 1
+            self.restarted_at[0] = self.calls[0]
         at = when.inputBufferAdcTime or when.currentTime - self._input.latency
         self.in_stamp = (self._capture.written, at)
         self._capture.write(indata[:, 0])
@@ -84,6 +113,8 @@ class Streams:
         self.calls[1] += 1
         if status.output_underflow:
             self.xruns += 1
+            self.speaker_xruns += 1
+            self.restarted_at[1] = self.calls[1]
         asked = self._skip_asked
         if asked != self._skip_done:  # what was not there to drop is forgotten
             self._playback.skip(asked - self._skip_done)
@@ -91,6 +122,7 @@ class Streams:
         self._playback.read_into(outdata[:, 0])
         at = when.outputBufferDacTime or when.currentTime + self._output.latency
         self.out_stamp = (self._tape.total, at)
+        self.out_ahead = at - when.currentTime if when.currentTime else None
         self._tape.write(outdata[:, 0])
 
     # -- the reader's side ---------------------------------------------------------------
@@ -117,19 +149,24 @@ class Streams:
             raise
 
     def close(self, drain: bool) -> bool:
-        """Close both from a helper thread, waiting CLOSE_S at most: when the sound server
-        dies, libpulse can deadlock inside PortAudio's abort (seen with the ALSA pulse
-        plugin), and the engine's thread must not hang with it. False if stuck."""
+        """Close both; False if stuck (see _close_all)."""
+        return _close_all([self._input, self._output], drain)
 
-        def shut():
-            for stream in (self._input, self._output):
-                if drain:
-                    stream.stop(ignore_errors=True)
-                else:
-                    stream.abort(ignore_errors=True)  # a broken device may never drain
-                stream.close(ignore_errors=True)
 
-        closer = threading.Thread(target=shut, name="arcus-audio-close", daemon=True)
-        closer.start()
-        closer.join(CLOSE_S)
-        return not closer.is_alive()
+def _close_all(streams, drain: bool) -> bool:
+    """Close from a helper thread, waiting CLOSE_S at most: when the sound server dies,
+    libpulse can deadlock inside PortAudio's abort (seen with the ALSA pulse plugin), and
+    the engine's thread must not hang with it. False if stuck."""
+
+    def shut():
+        for stream in streams:
+            if drain:
+                stream.stop(ignore_errors=True)
+            else:
+                stream.abort(ignore_errors=True)  # a broken device may never drain
+            stream.close(ignore_errors=True)
+
+    closer = threading.Thread(target=shut, name="arcus-audio-close", daemon=True)
+    closer.start()
+    closer.join(CLOSE_S)
+    return not closer.is_alive()

@@ -8,9 +8,13 @@ is untouched, so it resumes as if that tick had not happened. A joining persona 
 prefilled (or restored from the persona cache) between two ticks, in its own row only
 (the generator keeps the other rows' ring caches intact).
 
-A tick fires as soon as every running slot has a frame, or `frame_period` after the
-previous tick for those that have one: real-time clients are paced by their own audio,
-and one slow client never holds the others back by more than a period.
+A tick fires as soon as every running slot has a frame, or at its due time for those
+that have one: real-time clients are paced by their own audio, and one slow client never
+holds the others back by more than a period (and a grace). Due is a period after a tick
+that had every frame, plus a grace: clients that time their frames to arrive together
+just before the step (remote/pacing.py) jitter, and the last of them must not miss it
+by a hair and wait a whole period. After a tick that went without some, due keeps the
+period's grid, so the others keep real time.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from .generator import Sampling
 
 FRAME_PERIOD_S = C.FRAME_SIZE / C.SAMPLE_RATE
 LATE_SLACK_S = 0.02  # a tick this much later than it could have run counts as late
+GRACE = 0.25  # of a period: how long a tick that had every frame waits for a late one next
 
 
 class NoFreeSlot(Exception):
@@ -56,6 +61,10 @@ class SlotFrame:
     user_piece: str | None = None  # the user's words, with a speech-to-text model
     user_time: float = 0.0  # when the user said user_piece, seconds from the slot's start
     backlog: int = 0  # whole frames of this slot's audio still waiting
+    # How long this frame, once whole, waited for the others' frames (or the due time):
+    # the wait that timing the frame's send can remove. Not counted: the loop busy with
+    # other work, or waking late.
+    wait_ms: float = 0.0
 
 
 class SlotSink(Protocol):
@@ -113,6 +122,7 @@ class LoopStats:
     gpu_memory_peak: int | None = None
     frame_ms_sum: float = 0.0  # every step's time since the start
     wait_ms_sum: float = 0.0  # every frame's wait since the start (slot_frames_total of them)
+    next_due: float = 0.0  # time.monotonic() by which the next step runs (if a frame waits)
 
 
 class BatchLoop:
@@ -135,6 +145,8 @@ class BatchLoop:
         self._opened = threading.Event()
         self._fatal: BaseException | None = None
         self._last_tick = 0.0
+        self._due = 0.0  # the next tick runs by then for the slots that have a frame
+        self._free_since = 0.0  # when the loop's thread last finished a piece of work
         self._mask_dirty = True
         self._applied: np.ndarray | None = None
         self._voice_mimi = None
@@ -233,7 +245,7 @@ class BatchLoop:
                              self._frames_total, self._late, self._slot_frames,
                              list(self._times), list(self._waits),
                              memory[0] if memory else None, memory[1] if memory else None,
-                             self._frame_ms_sum, self._wait_ms_sum)
+                             self._frame_ms_sum, self._wait_ms_sum, self._due)
 
     # -- slot plumbing (other threads) ----------------------------------------------------
     def _queue(self, op: Callable[[], None]) -> None:
@@ -272,6 +284,7 @@ class BatchLoop:
                 self._opened.set()
                 while (work := self._next()) is not None:
                     work()
+                    self._free_since = time.monotonic()
         except BaseException as e:  # the loop is dead: every slot is told
             with self._cond:
                 self._fatal = e
@@ -306,7 +319,7 @@ class BatchLoop:
                 ready = [s for s in self._running if s._samples >= C.FRAME_SIZE]
                 if ready:
                     now = time.monotonic()
-                    due = self._last_tick + self.frame_period
+                    due = self._due
                     if len(ready) == len(self._running) or now >= due:
                         return self._take_tick(ready, now, due)
                     self._cond.wait(due - now)
@@ -318,21 +331,32 @@ class BatchLoop:
         x = np.zeros((self.slots, C.FRAME_SIZE), dtype=np.float32)
         mask = np.zeros(self.slots, dtype=bool)
         oldest = min(s._ready_since for s in ready)
+        everyone = len(ready) == len(self._running)
         if self._last_tick and now - max(due, oldest) > LATE_SLACK_S:
             self._late += 1
         self._slot_frames += len(ready)
+        # When this tick could have run at the earliest: the last frame whole, or due.
+        could = max(max(s._ready_since for s in ready) if everyone else due, self._free_since)
+        waits = {}
         for slot in ready:
             wait_ms = (now - slot._ready_since) * 1e3
             self._waits.append(wait_ms)
             self._wait_ms_sum += wait_ms
+            waits[slot.row] = max(0.0, could - slot._ready_since) * 1e3
             x[slot.row] = _take(slot)
             mask[slot.row] = True
             if slot.backlog:
                 slot._ready_since = now
         self._last_tick = now
-        return lambda: self._tick(x, mask, ready)
+        if everyone:
+            self._due = now + self.frame_period * (1 + GRACE)
+        else:  # on the grid, unless a period or more behind it
+            self._due = due + self.frame_period if due + self.frame_period > now \
+                else now + self.frame_period
+        return lambda: self._tick(x, mask, ready, waits)
 
-    def _tick(self, x: np.ndarray, mask: np.ndarray, ready: list[Slot]) -> None:
+    def _tick(self, x: np.ndarray, mask: np.ndarray, ready: list[Slot],
+              waits: dict[int, float]) -> None:
         t0 = time.perf_counter()
         try:
             self._apply_mask(mask)
@@ -355,7 +379,7 @@ class BatchLoop:
                 continue
             token = tokens[slot.row]
             frame = SlotFrame(slot.frames, pcm[slot.row].copy(), token, self.engine.piece(token),
-                              backlog=slot.backlog)
+                              backlog=slot.backlog, wait_ms=waits[slot.row])
             if users is not None:
                 frame.user_piece = self.stt.piece(users[slot.row])
                 frame.user_time = self.stt.time_of(slot.frames)

@@ -20,12 +20,14 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from ..audio.ogg import PageSplitter
 from ..core.errors import ArcusError
 from ..core.events import Loading, Notice
 from . import protocol as P
 from . import tls as T
 from . import voices
 from .jitter import FRAME, FRAME_S, JitterBuffer
+from .pacing import SendPacer
 
 log = logging.getLogger(__name__)
 STT_LAG_S = 0.7  # the server's speech-to-text runs 0.5 s behind, plus the network
@@ -70,6 +72,7 @@ class RemoteLoop:
         self._events = events
         self.settings = s = settings or ClientSettings()
         self.jitter = JitterBuffer(s.min_depth, s.max_depth)
+        self.pacer = SendPacer()  # when each microphone frame goes (our server only)
         self.stt = None  # like FrameLoop's: set when the server sends the user's words
         self.error: ArcusError | None = None
         self.frames = 0  # microphone frames taken
@@ -89,6 +92,7 @@ class RemoteLoop:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing: asyncio.Event | None = None
         self._outbox: asyncio.Queue | None = None
+        self._offered: asyncio.Event | None = None  # a microphone frame was put in the outbox
         self._voice_name: str | None = None  # an uploaded voice's name on the server
         self._told_far = False
         self._thread: threading.Thread | None = None
@@ -229,6 +233,7 @@ class RemoteLoop:
 
     async def _main(self) -> None:
         self._outbox = asyncio.Queue(OUTBOX)
+        self._offered = asyncio.Event()
         try:
             ws = await self._unless_closing(self._open(first=True))
         except ArcusError as e:
@@ -264,6 +269,7 @@ class RemoteLoop:
             self.mic_dropped += 1
             return
         self._outbox.put_nowait((pcm, handed))
+        self._offered.set()
 
     async def _open(self, first: bool = False) -> object:
         """A connection with its conversation ready (the handshake received)."""
@@ -365,6 +371,7 @@ class RemoteLoop:
 
         self.connections += 1
         self.jitter.reset()
+        self.pacer.reset()
         with self._lock:  # the words of the last connection go out with what is left
             self._pieces = collections.deque((-1, p) for _, p in self._pieces)
         with self._received:
@@ -457,22 +464,40 @@ class RemoteLoop:
                 self.server_ms = (float(event["frame_ms_p50"]), float(event["frame_ms_p99"]))
             except (KeyError, TypeError, ValueError):
                 pass
+            self.pacer.update(event)
             self._tell_if_far()
         elif kind == "error":
             stream.error = str(event.get("code") or "")
         # other types: ignored, more may come
 
     async def _send(self, ws, writer, stream) -> None:
+        pages = PageSplitter()
         while True:
             pcm, handed = await self._outbox.get()
-            data = writer.append_pcm(pcm)
+            data = writer.append_pcm(pcm)  # coded first: the hold ends in the send
+            await self._hold(handed)
             stream.handed[stream.sent] = handed
             stream.handed.pop(stream.sent - 200, None)  # never answered (a dropped frame)
             stream.sent += 1
-            if data:
-                await ws.send(bytes([P.AUDIO]) + data)
+            # One Ogg page per message: NVIDIA's server decodes one page per message.
+            for page in pages.pages(data):
+                await ws.send(bytes([P.AUDIO]) + page)
             if stream.sent % 25 == 0:
                 self._tell_if_far()
+
+    async def _hold(self, handed: float) -> None:
+        """Until the pacer's time for a frame read at `handed`, unless the next frame comes
+        first: never more than one frame held; a late one goes at once."""
+        delay = self.pacer.send_at(handed) - time.monotonic()
+        if delay <= 0 or not self._outbox.empty():
+            self.pacer.held_ms.append(max(0.0, 1e3 * (time.monotonic() - handed)))
+            return
+        self._offered.clear()
+        try:
+            await asyncio.wait_for(self._offered.wait(), delay)
+        except (TimeoutError, asyncio.TimeoutError):
+            pass
+        self.pacer.held_ms.append(1e3 * (time.monotonic() - handed))
 
     async def _reconnect(self, ended: ArcusError) -> object | None:
         if not isinstance(ended, P.ServerUnavailable):

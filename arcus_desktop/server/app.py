@@ -12,7 +12,7 @@ from aiohttp import web
 
 from ..core.errors import AudioFileError, PromptTooLongError, UnknownVoiceError
 from ..core.persona import Persona
-from . import auth, metrics, voices
+from . import agent, auth, metrics, voices
 from . import protocol as P
 from .codec_pool import CodecPool
 from .config import ServerConfig
@@ -38,6 +38,7 @@ class Server:
         self.voices = voices.VoiceStore(config.limits.uploaded_voices)
         self.gate = None  # the connection gate, once listening (run.listen)
         self.codecs = CodecPool(config.codec_workers)  # started by run.listen
+        self.agent = None  # the load balancer's agent port, when asked for (agent.py)
         self._prepared: OrderedDict[tuple, object] = OrderedDict()
         self._lock = threading.Lock()  # the two caches above: prepares run on worker threads
 
@@ -152,10 +153,11 @@ class Server:
         return ws
 
     async def healthz(self, request: web.Request) -> web.Response:
-        stats = self.loop.stats()
-        status = "failed" if self.loop.failed else "draining" if self.draining else "ok"
-        body = {"status": status, "sessions": stats.sessions, "max_sessions": stats.max_sessions,
-                "free_slots": 0 if status != "ok" else stats.max_sessions - stats.sessions,
+        # Not ready (503) when no conversation can start, full included: an orchestrator
+        # sends new conversations elsewhere.
+        status, free, slots = agent.state(self)
+        body = {"status": status, "sessions": self.loop.sessions, "max_sessions": slots,
+                "free_slots": free,
                 "device": self.engine.device.type, "user_text": self.user_text}
         return web.json_response(body, status=200 if status == "ok" else 503)
 

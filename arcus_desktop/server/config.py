@@ -47,6 +47,10 @@ class ServerConfig:
     limits: Limits = field(default_factory=Limits)
     drain_s: float = 600.0  # on SIGTERM, how long running conversations may go on
     codec_workers: int | None = None  # Opus worker processes; None: by the cores; 0: none
+    # A load balancer's agent check and readiness probe (agent.py): off unless a port
+    # is given (0: any free port, for tests).
+    agent_host: str = "127.0.0.1"
+    agent_port: int | None = None
 
     @property
     def tls(self) -> bool:

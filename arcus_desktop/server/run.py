@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from ..core.errors import ArcusError
-from . import gate, tls
+from . import agent, gate, tls
 from .app import Server
 from .config import ServerConfig, check
 
@@ -81,11 +81,16 @@ async def listen(server: Server) -> web.AppRunner:
                  "(--limit unauthorised_total=%d)", server.gate.total_cap, limits.unauthorised_total)
     site = gate.GatedSite(runner, config.host, config.port, server.gate, backlog)
     await site.start()
+    if config.agent_port is not None:
+        server.agent = agent.Agent(server, config.agent_host, config.agent_port)
+        await server.agent.start()
     server.codecs.start(loop)  # once listening: a taken port leaves no worker behind
     return runner
 
 
 async def stop(server: Server, runner: web.AppRunner) -> None:
+    if server.agent is not None:
+        await server.agent.close()
     if server.gate is not None:
         server.gate.shut_all()
     await server.shut_down()
@@ -107,6 +112,9 @@ async def _main(server: Server) -> None:
           f"{scheme}://{config.host}:{config.port} (websocket /api/chat"
           f"{', token required' if config.token else ''}); Ctrl+C drains and stops",
           file=sys.stderr, flush=True)
+    if server.agent is not None:
+        print(f"load balancer agent check and readiness on {config.agent_host}:{server.agent.port}",
+              file=sys.stderr, flush=True)
     if config.tls and (fingerprint := tls.fingerprint_of(config.ssl_dir)):
         # What teammates compare with what their app shows (Settings > Engine).
         print(f"certificate SHA-256 fingerprint: {fingerprint}", file=sys.stderr, flush=True)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
+from collections import deque
 from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
 
+from ..audio.ogg import PageSplitter
 from . import protocol as P
-from .ogg import PageSplitter
 from .rate import Bucket
 
 if TYPE_CHECKING:
@@ -58,7 +60,9 @@ class Session:
         self.events: asyncio.Queue = asyncio.Queue()
         self.extensions = False
         self.sampling = None
-        self._pages = PageSplitter()
+        self._heard = PageSplitter()  # the client's Ogg, a page at a time to the decoder
+        self._pages = PageSplitter()  # ours, a page per message (PROTOCOL.md)
+        self._waits: deque[float] = deque(maxlen=STATS_EVERY)  # ms, this client's frames
         limits = server.config.limits
         now = asyncio.get_running_loop().time()
         self._messages = Bucket(limits.messages_per_s, limits.burst_s, now)
@@ -123,13 +127,14 @@ class Session:
                 return
 
     async def _send_frame(self, frame) -> None:
-        ogg = await self._codec.encode(frame.pcm)
-        if ogg:
-            await self.ws.send_bytes(P.audio(ogg))
+        # One Ogg page per message: sphn 0.1.x clients decode one page per message.
+        for page in self._pages.pages(await self._codec.encode(frame.pcm)):
+            await self.ws.send_bytes(P.audio(page))
         if frame.piece is not None:
             await self.ws.send_bytes(P.text(frame.piece))
         if not self.extensions:
             return
+        self._waits.append(frame.wait_ms)
         if frame.user_piece is not None:
             await self.ws.send_bytes(P.metadata({
                 "type": "user_text", "text": frame.user_piece.replace("\u2581", " "),
@@ -153,12 +158,17 @@ class Session:
     def _stats_event(self, frame) -> dict:
         stats = self.server.loop.stats()
         recent = sorted(stats.frame_ms[-STATS_EVERY:]) or [0.0]
+        waits = sorted(self._waits) or [0.0]
         return {
             "type": "stats", "frames": frame.index + 1,
-            "frame_ms_p50": round(recent[len(recent) // 2], 2),
-            "frame_ms_p99": round(recent[min(len(recent) - 1, int(len(recent) * 0.99))], 2),
+            "frame_ms_p50": round(_pct(recent, 0.5), 2), "frame_ms_p99": round(_pct(recent, 0.99), 2),
             "backlog_frames": frame.backlog, "sessions": stats.sessions,
             "max_sessions": stats.max_sessions,
+            # For the client to send each frame just before the batch's step (PROTOCOL.md).
+            "wait_ms_p10": round(_pct(waits, 0.1), 2), "wait_ms_p50": round(_pct(waits, 0.5), 2),
+            "wait_ms_p99": round(_pct(waits, 0.99), 2),
+            "step_due_ms": round(max(0.0, stats.next_due - time.monotonic()) * 1e3, 2),
+            "frame_period_ms": round(self.server.loop.frame_period * 1e3, 2),
         }
 
     # -- the client's duties: send audio, read what it is sent ------------------------------
@@ -241,7 +251,7 @@ class Session:
         kind = data[0]
         if kind == P.AUDIO:
             try:
-                pieces = self._pages.split(data[1:])
+                pieces = self._heard.pages(data[1:])
             except ValueError:
                 raise P.ProtocolError("bad_audio", "The audio is not an Ogg/Opus stream.") from None
             for piece in pieces:  # a page at a time: any amount of audio in one message
@@ -308,6 +318,10 @@ def _quiet(task: asyncio.Future) -> None:
     """A ping's send failing means the client went away; `_receive` reports that."""
     if not task.cancelled():
         task.exception()
+
+
+def _pct(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
 def _failure_text(error: BaseException) -> str:

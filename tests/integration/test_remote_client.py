@@ -106,6 +106,15 @@ def test_a_seed_does_not_break_the_reference_server():
     assert "seed" not in server.queries[0]
 
 
+def test_a_server_that_decodes_one_page_per_message_hears_every_frame():
+    # NVIDIA's server reads with sphn 0.1.x: one Ogg page per message, the rest later.
+    # Two pages in a message and it hears half of the user, later and later.
+    with StandIn(extensions=False, junk=False, one_page_reader=True) as server, RemoteLoop(
+            server.url, None, {}, None, None, Events(), FAST) as loop:
+        talk(loop, 20)
+    assert server.frames_in == 20 and loop.error is None
+
+
 def test_kinds_it_does_not_know_are_ignored():
     for message in (b"\x09junk", b"\x04{not json", "a text frame", b"", b"\x0b" + bytes(9)):
         kind, _ = P.parse(message)

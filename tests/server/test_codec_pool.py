@@ -14,7 +14,7 @@ import sphn
 from arcus_desktop.audio.files import read_mono
 from arcus_desktop.engine import constants as C
 from arcus_desktop.server.codec_pool import CodecPool
-from arcus_desktop.server.ogg import PageSplitter
+from arcus_desktop.audio.ogg import PageSplitter
 
 from ..conftest import AUDIO
 from .conftest import start_server
@@ -37,7 +37,7 @@ def test_concurrent_conversations_round_trip_in_order_as_sphn_codes_them(speech)
     # Each conversation its own stretch of speech: a mix-up between them would show.
     pcm = [speech[k * 7 * FRAME:][: frames * FRAME] for k in range(sessions)]
     ogg = [sphn.OpusStreamWriter(RATE).append_pcm(p) for p in pcm]
-    pieces = [PageSplitter().split(o) for o in ogg]  # one page at a time, as the session does
+    pieces = [PageSplitter().pages(o) for o in ogg]  # one page at a time, as the session does
     expected_pcm = []
     for k in range(sessions):
         reader = sphn.OpusStreamReader(RATE)

@@ -78,6 +78,24 @@ def test_handshake_audio_and_text_as_the_reference_sends_them(running, speech, r
     running.wait_idle()
 
 
+def test_a_client_that_decodes_one_page_per_message_hears_everything(running, speech):
+    """NVIDIA's clients use sphn 0.1.x, whose reader decodes one Ogg page per append_bytes
+    (tests/server/wire.py, OnePagePerAppend): with several pages in a message it heard
+    half the audio, later and later. Each 0x01 must hold exactly one page."""
+    async def go():
+        async with await Client.open(running.base, **PERSONA) as c:
+            await c.handshake()
+            await c.stream(speech)
+            return c.got
+
+    got = talk(go())
+    frames = speech.size // FRAME
+    assert got.samples >= frames * FRAME
+    assert got.old_samples == got.samples  # every frame, not half of them
+    assert max(got.old_waiting) == 0  # nothing left over after any message: no lag
+    running.wait_idle()
+
+
 def test_audio_sent_before_the_handshake_is_used(running, speech):
     async def go():
         c = await Client.open(running.base, **PERSONA)

@@ -26,10 +26,48 @@ class Received:
     events: list[dict] = field(default_factory=list)  # 0x04 JSON
     errors: list[str] = field(default_factory=list)  # 0x05
     pongs: list[bytes] = field(default_factory=list)
+    audio_messages: int = 0
+    old_samples: int = 0  # what a sphn 0.1.x client decoded (OnePagePerAppend)
+    old_waiting: list[int] = field(default_factory=list)  # its undecoded bytes, per 0x01
 
     @property
     def samples(self) -> int:
         return sum(p.size for p in self.pcm)
+
+
+def first_page(data: bytes | bytearray) -> int:
+    """The length of the complete Ogg page at the start of `data`, 0 if it is not all
+    there yet (RFC 3533: a 27-byte header, whose last byte counts the segment table's
+    entries; the body is the sum of those entries)."""
+    if len(data) < 27:
+        return 0
+    assert bytes(data[:4]) == b"OggS", bytes(data[:8])
+    segments = data[26]
+    if len(data) < 27 + segments:
+        return 0
+    size = 27 + segments + sum(data[27:27 + segments])
+    return size if len(data) >= size else 0
+
+
+class OnePagePerAppend:
+    """A reader that decodes as sphn 0.1.x's OpusStreamReader does (the version NVIDIA's
+    fork pins, which their clients use): each append_bytes decodes at most one Ogg page,
+    the first complete one; the rest waits for the next call."""
+
+    def __init__(self) -> None:
+        self.waiting = bytearray()
+        self.samples = 0
+        self._reader = sphn.OpusStreamReader(RATE)
+
+    def append_bytes(self, data: bytes) -> np.ndarray:
+        self.waiting += data
+        size = first_page(self.waiting)
+        if not size:
+            return np.zeros(0, np.float32)
+        page, self.waiting = bytes(self.waiting[:size]), self.waiting[size:]
+        pcm = self._reader.append_bytes(page)
+        self.samples += pcm.size
+        return pcm
 
 
 class Client:
@@ -39,6 +77,7 @@ class Client:
         self.got = Received()
         self._writer = sphn.OpusStreamWriter(RATE)
         self._reader = sphn.OpusStreamReader(RATE)
+        self._old = OnePagePerAppend()
         self.sent_pcm: list[np.ndarray] = []
 
     @classmethod
@@ -76,6 +115,10 @@ class Client:
             pcm = self._reader.append_bytes(payload)
             if pcm.size:
                 self.got.pcm.append(pcm)
+            self.got.audio_messages += 1
+            self._old.append_bytes(payload)
+            self.got.old_samples = self._old.samples
+            self.got.old_waiting.append(len(self._old.waiting))
         elif kind == 0x02:
             self.got.texts.append(payload.decode("utf-8"))
         elif kind == 0x04:

@@ -42,3 +42,24 @@ def test_the_clock_lines_the_microphone_up_with_the_speaker_despite_noisy_stamps
     assert abs(clock.heard_at(0) - 4.98) < 1e-6
     assert abs(clock.played_index(clock.heard_at(0)) + 1920) < 1e-3
     assert abs(clock.played_at(480) - 5.03) < 1e-6
+
+
+def test_the_echo_alignment_holds_still_and_moves_only_for_a_lasting_change():
+    clock = Clock(24_000, 24_000)
+
+    def note(k, shift=0.0):
+        t = 5.0 + k * 0.01
+        jitter = 0.01 if k % 3 == 0 else 0.0  # one stamp in three a block late
+        clock.note(SimpleNamespace(in_stamp=(k * 240, t - 0.02 + jitter),
+                                   out_stamp=(k * 240, t + 0.02 + shift)))
+
+    for k in range(40):
+        note(k)
+    locked = clock.tape_index(0)
+    assert abs(locked + 960) < 1  # 40 ms: the speaker's sample that sounded then
+    for k in range(40, 60):  # a short disagreement: held
+        note(k, shift=0.03)
+    assert clock.tape_index(0) == locked
+    for k in range(60, 140):  # the speaker was reopened 30 ms later, for good: moved
+        note(k, shift=0.03)
+    assert abs(clock.tape_index(0) - (locked - 720)) < 1
