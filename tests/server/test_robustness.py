@@ -138,7 +138,7 @@ def test_a_full_server_says_so_and_takes_the_next_one_when_a_slot_frees(running,
         extra = await Client.open(running.base, **PERSONA, arcus="1")
         refused = await extra.read_close()
         await extra.close()
-        health = await _health(running.http)
+        health = await _health(running.http, expect=503)  # full: PROTOCOL.md, Health
         await clients[0].close()
         await asyncio.to_thread(running.server.loop.wait_for, lambda lp: lp.sessions == 2, 30)
         async with await Client.open(running.base, **PERSONA) as late:
@@ -152,7 +152,7 @@ def test_a_full_server_says_so_and_takes_the_next_one_when_a_slot_frees(running,
     assert code == 1013 and reason.startswith("full:")
     assert "All 3 conversation slots are in use" in got.errors[0]
     assert got.events[-1]["code"] == "full"
-    assert health["free_slots"] == 0 and health["sessions"] == 3
+    assert health["status"] == "full" and health["free_slots"] == 0 and health["sessions"] == 3
     running.wait_idle()
 
 
