@@ -86,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-sessions", type=int, default=8,
                     help="conversations at once (each holds about 1.5 GiB of GPU memory)")
     sv.add_argument("--prompt-budget", type=int, default=200, help="token budget of a persona's role")
+    sv.add_argument("--codec-workers", type=int, default=None, metavar="N",
+                    help="processes that code the conversations' Opus (default: a quarter of "
+                    "the cores, 1 to 8; 0: in the server's own process)")
     sv.add_argument("--model-dir", help="checkpoint folder (default: the downloaded model)")
     sv.add_argument("--device", default="auto", help="auto, cpu or cuda")
     sv.add_argument("--mode", default="bf16", choices=("bf16", "int8", "int4"),
@@ -267,6 +270,7 @@ def cmd_serve(args) -> int:
         host=args.host, port=args.port, ssl_dir=Path(args.ssl) if args.ssl else None,
         token=server_config.read_token(args.token, args.token_file),
         max_sessions=args.max_sessions, prompt_budget=args.prompt_budget,
+        codec_workers=args.codec_workers,
         agent_host=args.agent_host, agent_port=args.agent_port)
     for assignment in args.limit:
         server_config.set_limit(config.limits, assignment)

@@ -4,10 +4,12 @@ processes of their own; the server (`arcus_desktop.server`, the batch loop, one 
 graph per step) in this process. PersonaPlex-7B's real shape with random weights unless
 --model-dir names a real checkpoint.
 
-Per client count: the server's step time (encode, model, decode for every slot), how
+Per codec setting (`--codec-workers`, serve's option) and client count: the server's step time (encode, model, decode for every slot), how
 long frames waited for their step, the round trip a client sees (its frame sent to the
 reply's 80 ms decoded), and what network, Opus and the event loops add on top
-(round trip - wait - step), late steps, GPU memory. Prints a table; --out writes JSON.
+(round trip - wait - step), late steps, GPU memory, and CPU in cores: the server's event
+loop thread, its batch loop thread, its Opus workers, and the client processes (which
+share the machine). Prints a table; --out writes JSON.
 The clients time their sends to the step as the app does (remote/pacing.py, from the
 server's stats events; `hold` is how long they held a frame, and the round trip counts
 from the frame's read, hold included); --no-pacing sends each frame as soon as it is read.
@@ -15,6 +17,7 @@ from the frame's read, hold included); --no-pacing sends each frame as soon as i
     python3 -m pip install --no-index --no-deps --target /tmp/site .whl/*.whl
     PYTHONPATH=/tmp/site NO_TORCH_COMPILE=1 python3 bench/server_gpu.py --out server.json
     python bench/server_gpu.py --shape tiny --device cpu --clients 1 2 --seconds 3  # smoke
+    python3 bench/server_gpu.py --clients 32 48 64 --codec-workers 0 auto  # before / after
 """
 
 from __future__ import annotations
@@ -48,7 +51,13 @@ PER_PROCESS = 16  # clients per client process
 # -- clients (their own processes: Opus and asyncio off the server's cores' GIL) ----------
 def client_process(base: str, first: int, count: int, seconds: float, wav: str, out,
                    pacing: bool = True) -> None:
-    out.put(asyncio.run(_clients(base, first, count, seconds, wav, pacing)))
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    results = asyncio.run(_clients(base, first, count, seconds, wav, pacing))
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    out.put({"results": results, "cpu_s": cpu})  # this process's CPU for its conversations
 
 
 async def _clients(base, first, count, seconds, wav, pacing):
@@ -152,16 +161,19 @@ def build_engine(args):
 class Served:
     """A server on 127.0.0.1 with its event loop on a thread of its own."""
 
-    def __init__(self, engine, slots: int) -> None:
+    def __init__(self, engine, slots: int, codec_workers: int | None = None) -> None:
         from arcus_desktop.server.config import ServerConfig
         from arcus_desktop.server.run import listen, open_server
 
-        config = ServerConfig(host="127.0.0.1", port=0, max_sessions=slots)
+        config = ServerConfig(host="127.0.0.1", port=0, max_sessions=slots, codec_workers=codec_workers)
         config.limits.idle_s = 120.0
         self.server = open_server(config, engine=engine, user_words=False)
         self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        thread.start()
         self.runner = self.call(listen(self.server))
+        self.loop_tid = thread.native_id
+        self.batch_tid = self.server.loop._thread.native_id
         host, port = self.runner.addresses[0][:2]
         self.base = f"ws://{host}:{port}"
 
@@ -187,26 +199,48 @@ def start_clients(base: str, n: int, seconds: float, wav: str, pacing: bool = Tr
     return out, procs
 
 
-def collect(out, procs, seconds: float) -> list[dict]:
-    results = []
+def collect(out, procs, seconds: float) -> tuple[list[dict], float]:
+    """Every client's figures, and the CPU seconds the client processes took."""
+    results, cpu = [], 0.0
     for _ in procs:
-        results += out.get(timeout=seconds + 300)
+        got = out.get(timeout=seconds + 300)
+        results += got["results"]
+        cpu += got["cpu_s"]
     for p in procs:
         p.join(30)
-    return results
+    return results, cpu
+
+
+def cpu_seconds(stat: str) -> float:
+    """utime + stime of a /proc stat file (Linux; 0 elsewhere)."""
+    try:
+        fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu(served) -> dict:
+    """CPU seconds so far of the server's event loop thread, its batch loop thread and
+    its codec worker processes."""
+    task = f"/proc/{os.getpid()}/task"
+    return {"loop": cpu_seconds(f"{task}/{served.loop_tid}/stat"),
+            "batch": cpu_seconds(f"{task}/{served.batch_tid}/stat"),
+            "codecs": sum(cpu_seconds(f"/proc/{pid}/stat") for pid in served.server.codecs.pids)}
 
 
 def pct(values, q) -> float:
     return float(np.percentile(np.asarray(values), q)) if len(values) else float("nan")
 
 
-def measure(engine, n: int, slots: int, seconds: float, wav: str, pacing: bool = True) -> dict:
+def measure(engine, n: int, slots: int, seconds: float, wav: str, pacing: bool = True,
+            codec_workers: int | None = None) -> dict:
     import torch
 
     if engine.device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-    served = Served(engine, slots)
+    served = Served(engine, slots, codec_workers)
     loop = served.server.loop
     try:
         collect(*start_clients(served.base, 1, 1.0, wav), 1.0)  # graph capture, persona caches
@@ -217,9 +251,11 @@ def measure(engine, n: int, slots: int, seconds: float, wav: str, pacing: bool =
         while loop.stats().frames_total < first + WARM_S / PERIOD and any(p.is_alive() for p in procs):
             time.sleep(0.05)
         mid = loop.stats()
-        results = collect(out, procs, seconds)
+        cpu_mid, t_mid = server_cpu(served), time.perf_counter()
+        results, clients_cpu = collect(out, procs, seconds)
         wall = time.perf_counter() - t0
         end = loop.stats()
+        cpu_end, t_end = server_cpu(served), time.perf_counter()
     finally:
         served.close()
     steps = end.frames_total - mid.frames_total
@@ -243,7 +279,18 @@ def measure(engine, n: int, slots: int, seconds: float, wav: str, pacing: bool =
         "late_steps": end.late_ticks - mid.late_ticks, "missing_frames": missing,
         "gpu_peak_gib": round((end.gpu_memory_peak or 0) / 2**30, 2),
         "client_errors": errors,
+        "codec_workers": served.server.codecs.workers,
     }
+    # CPU, in cores (1.0 = one core busy all the time): the server's threads and codec
+    # workers over the steady part, the client processes over their whole conversations.
+    span = max(1e-9, t_end - t_mid)
+    for name in ("loop", "batch", "codecs"):
+        row[f"cpu_{name}_cores"] = round((cpu_end[name] - cpu_mid[name]) / span, 3)
+    client_frames = max(1, (end.slot_frames_total - mid.slot_frames_total))
+    row["cpu_loop_ms_per_frame"] = round((cpu_end["loop"] - cpu_mid["loop"]) * 1e3 / client_frames, 3)
+    row["cpu_clients_cores"] = round(clients_cpu / max(1e-9, wall), 3)
+    row["cores"] = os.cpu_count()
+    row["load_avg_1m"] = round(os.getloadavg()[0], 2)
     # Real time: every reply came, steps fit the frame, and nothing piled up.
     row["real_time"] = bool(missing == 0 and row["step_ms_p99"] < PERIOD * 1e3 and
                             row["rtt_ms_p99"] < 4 * PERIOD * 1e3)
@@ -261,8 +308,16 @@ def main() -> int:
                     help="server --max-sessions (default: the client count of each run)")
     ap.add_argument("--seconds", type=float, default=20.0, help="audio each client sends")
     ap.add_argument("--no-pacing", action="store_true", help="send each frame as soon as it is read")
+    ap.add_argument("--codec-workers", nargs="+", default=["auto"],
+                    help="the server's Opus worker processes, one run per value: auto (serve's "
+                    "default), or a number; 0 codes in the server's process (as before the pool)")
+    ap.add_argument("--switch-interval", type=float, default=0.0,
+                    help="sys.setswitchinterval for the server's process (s; default Python's "
+                    "5 ms): how long the event loop may wait for the GIL the batch thread holds")
     ap.add_argument("--out")
     args = ap.parse_args()
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
 
     import torch
 
@@ -275,22 +330,26 @@ def main() -> int:
     engine = build_engine(args)
     print(f"engine ready in {time.perf_counter() - t:.1f} s on {engine.device}", flush=True)
     rows = []
-    for n in args.clients:
-        try:
-            row = measure(engine, n, args.slots or n, args.seconds, str(wav), not args.no_pacing)
-        except torch.cuda.OutOfMemoryError:
-            row = {"clients": n, "result": "out of GPU memory"}
-        rows.append(row)
-        print(json.dumps(row), flush=True)
-    header = ("clients", "slots", "step_ms_p50", "step_ms_p99", "wait_ms_p50", "wait_ms_p99",
-              "hold_ms_p50", "rtt_ms_p50",
-              "rtt_ms_p99", "added_ms_p50", "late_steps", "missing_frames", "gpu_peak_gib", "real_time")
+    for workers in args.codec_workers:
+        for n in args.clients:
+            try:
+                row = measure(engine, n, args.slots or n, args.seconds, str(wav), not args.no_pacing,
+                              None if workers == "auto" else int(workers))
+            except torch.cuda.OutOfMemoryError:
+                row = {"clients": n, "result": "out of GPU memory"}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    header = ("codec_workers", "clients", "slots", "step_ms_p50", "step_ms_p99", "wait_ms_p50",
+              "wait_ms_p99", "hold_ms_p50", "rtt_ms_p50", "rtt_ms_p99", "added_ms_p50", "late_steps",
+              "missing_frames", "gpu_peak_gib", "real_time", "cpu_loop_cores", "cpu_loop_ms_per_frame",
+              "cpu_batch_cores", "cpu_codecs_cores", "cpu_clients_cores", "load_avg_1m")
     print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for row in rows:
         print("| " + " | ".join(str(row.get(h, row.get("result", ""))) for h in header) + " |")
     result = {"device": torch.cuda.get_device_name() if engine.device.type == "cuda" else "cpu",
               "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
-              "commit": _commit(), "seconds_per_client": args.seconds, "rows": rows}
+              "commit": _commit(), "seconds_per_client": args.seconds,
+              "switch_interval_s": sys.getswitchinterval(), "rows": rows}
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1))
     return 0

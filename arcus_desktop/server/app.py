@@ -14,6 +14,7 @@ from ..core.errors import AudioFileError, PromptTooLongError, UnknownVoiceError
 from ..core.persona import Persona
 from . import agent, auth, metrics, voices
 from . import protocol as P
+from .codec_pool import CodecPool
 from .config import ServerConfig
 from .session import Session
 
@@ -36,6 +37,7 @@ class Server:
         self.refused: Counter[str] = Counter()
         self.voices = voices.VoiceStore(config.limits.uploaded_voices)
         self.gate = None  # the connection gate, once listening (run.listen)
+        self.codecs = CodecPool(config.codec_workers)  # started by run.listen
         self.agent = None  # the load balancer's agent port, when asked for (agent.py)
         self._prepared: OrderedDict[tuple, object] = OrderedDict()
         self._lock = threading.Lock()  # the two caches above: prepares run on worker threads

@@ -46,6 +46,7 @@ class ServerConfig:
     prompt_budget: int = 200  # the persona text's token budget
     limits: Limits = field(default_factory=Limits)
     drain_s: float = 600.0  # on SIGTERM, how long running conversations may go on
+    codec_workers: int | None = None  # Opus worker processes; None: by the cores; 0: none
     # A load balancer's agent check and readiness probe (agent.py): off unless a port
     # is given (0: any free port, for tests).
     agent_host: str = "127.0.0.1"
@@ -77,6 +78,9 @@ def check(config: ServerConfig) -> None:
     """Refuse to listen beyond this computer without a token and TLS."""
     if config.max_sessions < 1:
         raise ArcusError("--max-sessions must be at least 1.")
+    if config.codec_workers is not None and not 0 <= config.codec_workers <= 64:
+        raise ArcusError("--codec-workers must be between 0 and 64.",
+                         "0 codes Opus in the server's own process.")
     if config.token and len(config.token) < MIN_TOKEN_CHARS:
         raise ArcusError(f"The token is too short ({len(config.token)} characters); use at "
                          f"least {MIN_TOKEN_CHARS}.",

@@ -84,6 +84,7 @@ async def listen(server: Server) -> web.AppRunner:
     if config.agent_port is not None:
         server.agent = agent.Agent(server, config.agent_host, config.agent_port)
         await server.agent.start()
+    server.codecs.start(loop)  # once listening: a taken port leaves no worker behind
     return runner
 
 
@@ -94,6 +95,7 @@ async def stop(server: Server, runner: web.AppRunner) -> None:
         server.gate.shut_all()
     await server.shut_down()
     await runner.cleanup()
+    server.codecs.close()
     await asyncio.to_thread(server.loop.close)
 
 

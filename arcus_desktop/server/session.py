@@ -14,7 +14,6 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING
 
-import sphn
 from aiohttp import WSMsgType, web
 
 from ..audio.ogg import PageSplitter
@@ -61,9 +60,7 @@ class Session:
         self.events: asyncio.Queue = asyncio.Queue()
         self.extensions = False
         self.sampling = None
-        self._reader = sphn.OpusStreamReader(SAMPLE_RATE)
         self._heard = PageSplitter()  # the client's Ogg, a page at a time to the decoder
-        self._writer = sphn.OpusStreamWriter(SAMPLE_RATE)
         self._pages = PageSplitter()  # ours, a page per message (PROTOCOL.md)
         self._waits: deque[float] = deque(maxlen=STATS_EVERY)  # ms, this client's frames
         limits = server.config.limits
@@ -75,15 +72,18 @@ class Session:
         self._ping_sent: float | None = None  # the ping not yet answered
         self._pings = 0
         self._ping_task: asyncio.Future | None = None
+        self._receiver: asyncio.Task | None = None
 
     # -- the conversation -------------------------------------------------------------------
     async def run(self) -> None:
         receiver = watchdog = None
+        # Opus in a worker process (codec_pool.py): off this event loop's GIL.
+        self._codec = self.server.codecs.open(self._on_pcm, self._on_codec_error)
         try:
             self.extensions = self.request.query.get("arcus", "") == "1"
             chat = P.parse_chat(self.request.query)
             self.slot = self.server.take_slot()
-            receiver = asyncio.create_task(self._receive())
+            receiver = self._receiver = asyncio.create_task(self._receive())
             watchdog = asyncio.create_task(self._watch())
             prepared = await asyncio.to_thread(self.server.prepare, chat)
             self.sampling = self.server.sampling(chat.sampling)
@@ -98,6 +98,7 @@ class Session:
             log.exception("conversation %s failed", self.id)
             await self._close("internal", f"The server failed ({type(e).__name__}).")
         finally:
+            self._codec.close()
             if self.slot is not None:
                 self.slot.close()
             for task in (receiver, watchdog, self._ping_task):
@@ -127,7 +128,7 @@ class Session:
 
     async def _send_frame(self, frame) -> None:
         # One Ogg page per message: sphn 0.1.x clients decode one page per message.
-        for page in self._pages.pages(self._writer.append_pcm(frame.pcm)):
+        for page in self._pages.pages(await self._codec.encode(frame.pcm)):
             await self.ws.send_bytes(P.audio(page))
         if frame.piece is not None:
             await self.ws.send_bytes(P.text(frame.piece))
@@ -265,17 +266,24 @@ class Session:
         # Other kinds are ignored, as the reference server does.
 
     def _on_audio(self, ogg: bytes) -> None:
-        try:
-            pcm = self._reader.append_bytes(ogg)
-        except ValueError:
-            raise P.ProtocolError("bad_audio", "The audio is not an Ogg/Opus stream.") from None
-        if pcm.size and self._last_audio is not None:  # the idle time runs from the handshake
+        self._codec.decode(ogg)  # the PCM comes to _on_pcm
+
+    def _on_pcm(self, pcm) -> None:
+        if self._last_audio is not None:  # the idle time runs from the handshake
             self._last_audio = asyncio.get_running_loop().time()
-        if pcm.size and self.slot is not None:
+        if self.slot is not None:
             backlog = self.slot.push(pcm)
             if backlog > self._max_backlog:
-                raise P.ProtocolError("rate_limited", "Audio arrives faster than real time: "
-                                      f"more than {self._max_backlog} frames are waiting.")
+                self._on_codec_error(P.ProtocolError(
+                    "rate_limited", "Audio arrives faster than real time: "
+                    f"more than {self._max_backlog} frames are waiting."))
+
+    def _on_codec_error(self, error: P.ProtocolError) -> None:
+        # Nothing more is read, as when the receiver raised it itself: the close then
+        # waits for the client's reply instead of dropping a client still sending.
+        if self._receiver is not None:
+            self._receiver.cancel()
+        self.events.put_nowait(("error", error))
 
     # -- ending ----------------------------------------------------------------------------
     async def _close(self, code: str, message: str) -> None:

@@ -22,6 +22,19 @@ from .wire import FRAME, Client
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _codec_workers(parent: int) -> list[int]:
+    """The Opus worker processes `serve` started (server/codec_pool.py)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == parent and b"spawn_main" in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -49,6 +62,8 @@ def test_sigterm_drains_then_exits(tiny_model):
 
     try:
         assert "2 conversation slots" in wait_line("serving")
+        workers = _codec_workers(proc.pid)
+        assert workers  # started with the server
         base = f"ws://127.0.0.1:{port}"
 
         async def go():
@@ -67,6 +82,7 @@ def test_sigterm_drains_then_exits(tiny_model):
         assert code == 1013 and reason.startswith("draining:")
         assert samples >= 8 * FRAME
         assert proc.wait(timeout=60) == 0
+        assert not any(Path(f"/proc/{pid}").exists() for pid in workers)  # none left behind
     finally:
         if proc.poll() is None:
             proc.kill()
