@@ -167,9 +167,11 @@ def run(seconds: float, gain: float, echo_on: bool = True) -> dict:
     out_far = out[far.start - lag:far.stop - lag]
     out_both = out[both.start - lag:both.stop - lag]
     erle = 10 * np.log10(_power(echo[far]) / _power(out_far))
-    step = 2 * RATE  # how it converges: each 2 s while only the assistant talks
-    by_time = [round(10 * np.log10(_power(echo[a:a + step]) /
-                                   _power(out[a - lag:a - lag + step])), 1)
+    step = 2 * RATE  # how it converges: each 2 s while only the assistant talks (and
+    # there is echo to remove: the recording has pauses)
+    by_time = [round(float(10 * np.log10(_power(echo[a:a + step]) /
+                                         _power(out[a - lag:a - lag + step]))), 1)
+               if _power(echo[a:a + step]) > 1e-5 else None
                for a in range(max(RATE, lag), half - step, step)]
     kept = 10 * np.log10(_power(out_both) / _power(near[both]))
     return {"erle_db": erle, "double_talk_user_db": kept, "echo_level_db":
