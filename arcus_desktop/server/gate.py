@@ -68,8 +68,9 @@ class Handler(RequestHandler):
     message_bytes = 64 * 1024
     on_too_big: Callable[[int], None] | None = None
 
-    def set_parser(self, parser) -> None:
-        super().set_parser(FrameGuard(parser, self.message_bytes, self._too_big))
+    def set_parser(self, parser, *args, **kwargs) -> None:
+        # aiohttp 3.12 added `data_received_cb`: pass on whatever this version gives.
+        super().set_parser(FrameGuard(parser, self.message_bytes, self._too_big), *args, **kwargs)
 
     def _too_big(self, size: int) -> None:
         if self.on_too_big is not None:
