@@ -381,10 +381,10 @@ class DuplexAudio:
     def _take_capture(self) -> None:
         """The capture ring's audio onto _pending, at 24 kHz, with the time it was heard."""
         ring = self._capture
-        first, n = ring.written - ring.available(), ring.available()
-        if n == 0:
+        first = ring.consumed  # ours alone to move: exact, whatever the callback writes
+        heard = ring.read(ring.available())
+        if heard.size == 0:
             return
-        heard = ring.read(n)
         if self._to_engine is not None:
             heard = self._to_engine.resample_chunk(heard)
         self._clock.note(self._streams)

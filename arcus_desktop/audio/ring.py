@@ -27,6 +27,11 @@ class Ring:
         """Samples ever written (the writer's count)."""
         return self._written
 
+    @property
+    def consumed(self) -> int:
+        """Samples ever read or skipped (the reader's count)."""
+        return self._read
+
     def available(self) -> int:
         return self._written - self._read
 
