@@ -86,3 +86,13 @@ def test_muted_microphone_gives_silence(pulse):
         frames = [audio.read_frame(timeout=5.0) for _ in range(10)]
     feeder.join(10)
     assert all(f is not None and not f.any() for f in frames)
+
+
+def test_doctor_says_what_the_chosen_devices_add(pulse):
+    from arcus_desktop.doctor import report
+
+    rows = dict(report())
+    # The frame, PortAudio's latencies for these devices and the canceller's block.
+    assert rows["audio path"].startswith("about "), rows["audio path"]
+    assert "“default” → “default” at 24000 Hz" in rows["audio path"]
+    assert "echo cancellation 9" in rows["audio path"]

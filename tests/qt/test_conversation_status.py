@@ -47,6 +47,16 @@ def test_a_team_servers_round_trip_is_shown_while_talking(qtbot):
     assert "round trip" not in status.summary.text()
 
 
+def test_the_delay_the_audio_path_adds_is_shown_while_talking(qtbot):
+    status = make(qtbot)
+    status.set_engine_mode("bf16")
+    status.show_state("talking")
+    status.show_stats(FrameStats(25, 12.4, 14.0, 0.16, 0, 0, added_delay_ms=107.3))
+    assert status.summary.text().endswith("12 ms a frame · audio path 107 ms")
+    status.show_state("ready")
+    assert "audio path" not in status.summary.text()
+
+
 def test_falling_behind_real_time_warns_until_it_keeps_up(qtbot):
     status = make(qtbot)
     status.show_state("talking")
