@@ -13,7 +13,6 @@ a few milliseconds."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from pathlib import Path
@@ -24,11 +23,11 @@ import arcus_desktop
 from arcus_desktop.remote.client import RemoteLoop
 from arcus_desktop.remote.jitter import FRAME_S
 
+from ..server_thread import serving
 from .test_remote_client import FAST, TONE, Events
 
 if not (Path(arcus_desktop.__file__).parent / "server" / "run.py").is_file():
     pytest.skip("the team server is not in this tree", allow_module_level=True)
-from arcus_desktop.server import run  # noqa: E402
 
 PERIOD = 2 * FRAME_S
 FRAMES = 130  # five stats events each (every 25 frames), the last answered in time
@@ -36,26 +35,10 @@ FRAMES = 130  # five stats events each (every 25 frames), the last answered in t
 
 @pytest.fixture(scope="module")
 def server_url(tiny_model):
-    import torch
-
-    from arcus_desktop.engine.engine import Engine
     from arcus_desktop.server.config import ServerConfig
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # leave the other core to the event loops
-    engine = Engine.load(tiny_model, "cpu", user_words=False)
-    server = run.open_server(ServerConfig(host="127.0.0.1", port=0, max_sessions=2),
-                             engine=engine, user_words=False, frame_period=PERIOD)
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    runner = asyncio.run_coroutine_threadsafe(run.listen(server), loop).result(60)
-    host, port = runner.addresses[0][:2]
-    yield f"http://{host}:{port}"
-    asyncio.run_coroutine_threadsafe(run.stop(server, runner), loop).result(60)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(30)
-    torch.set_num_threads(threads)
+    with serving(tiny_model, ServerConfig(host="127.0.0.1", port=0, max_sessions=2), frame_period=PERIOD) as url:
+        yield url
 
 
 def test_frames_come_to_arrive_just_before_the_shared_step(server_url):

@@ -3,8 +3,6 @@ on the CPU) instead of the stand-in: skipped where that server is not in the tre
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -14,38 +12,21 @@ import arcus_desktop
 from arcus_desktop.remote import protocol as P
 from arcus_desktop.remote.client import RemoteLoop
 
+from ..server_thread import serving
 from .test_remote_client import FAST, TONE, Events, talk
 
 # In this checkout, not one installed elsewhere (an editable install can lend a package
 # from another tree, which then misses this tree's engine).
 if not (Path(arcus_desktop.__file__).parent / "server" / "run.py").is_file():
     pytest.skip("the team server is not in this tree", allow_module_level=True)
-from arcus_desktop.server import run  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def server_url(tiny_model):
-    import torch
-
-    from arcus_desktop.engine.engine import Engine
     from arcus_desktop.server.config import ServerConfig
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # leave the other core to the event loops
-    engine = Engine.load(tiny_model, "cpu", user_words=False)
-    server = run.open_server(ServerConfig(host="127.0.0.1", port=0, max_sessions=1,
-                                          token="team-s3cret"), engine=engine,
-                             user_words=False)
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    runner = asyncio.run_coroutine_threadsafe(run.listen(server), loop).result(60)
-    host, port = runner.addresses[0][:2]
-    yield f"http://{host}:{port}"
-    asyncio.run_coroutine_threadsafe(run.stop(server, runner), loop).result(60)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(30)
-    torch.set_num_threads(threads)
+    with serving(tiny_model, ServerConfig(host="127.0.0.1", port=0, max_sessions=1, token="team-s3cret")) as url:
+        yield url
 
 
 def test_a_conversation_with_the_team_server_itself(server_url):
