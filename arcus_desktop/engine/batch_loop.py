@@ -320,7 +320,11 @@ class BatchLoop:
                 if ready:
                     now = time.monotonic()
                     due = self._due
-                    if len(ready) == len(self._running) or now >= due:
+                    # A slot two frames behind steps at once: waiting for the grid
+                    # would keep it a whole period late for good (its frames come in
+                    # real time, the grid's steps too, so nothing else drains it).
+                    behind = any(s.backlog >= 2 for s in ready)
+                    if len(ready) == len(self._running) or now >= due or behind:
                         return self._take_tick(ready, now, due)
                     self._cond.wait(due - now)
                 else:
@@ -350,6 +354,8 @@ class BatchLoop:
         self._last_tick = now
         if everyone:
             self._due = now + self.frame_period * (1 + GRACE)
+        elif now < due:  # early, for slots behind: the grid's step stays where it was
+            pass
         else:  # on the grid, unless a period or more behind it
             self._due = due + self.frame_period if due + self.frame_period > now \
                 else now + self.frame_period

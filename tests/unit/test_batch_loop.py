@@ -154,3 +154,24 @@ def test_the_users_words_per_slot_match_the_frame_loop(tiny_stt_engine, speech):
         noise.close()
         slot.close()
     assert [f.user_piece for f in sink.frames] == want
+
+
+def test_a_slot_frames_behind_steps_without_waiting_for_the_grid(tiny_engine, speech):
+    # On a period far longer than the test: a slot two frames behind (a burst, a late
+    # start) must not wait for the next step on the grid, or it stays a period late
+    # for good while its neighbour keeps the grid (seen on the H200: every frame waited
+    # ~80 ms).
+    persona = tiny_engine.prepare(Persona(text="Hello.", voice="NATF0"))
+    with BatchLoop(tiny_engine, 2, frame_period=600.0) as loop:
+        behind, idle = Sink(), Sink()
+        slot, other = loop.reserve(), loop.reserve()
+        other.start(persona, GREEDY, idle)
+        idle.wait(lambda s: s.info is not None)
+        slot.start(persona, GREEDY, behind)
+        behind.wait(lambda s: s.info is not None)
+        slot.push(_frames(speech, 0, 3))
+        behind.wait_frames(2)  # the first on the grid, the second at once
+        slot.close()
+        other.close()
+        assert loop.wait_for(lambda lp: lp.sessions == 0, WAIT_S)
+    assert behind.error is None
