@@ -22,10 +22,9 @@ from . import devices
 from .echo import OWN_DELAY_S, EchoCanceller
 from .ring import Ring
 from .clock import Clock
-from .streams import Streams, pick_rate
+from .streams import RATE, Streams, pick_rate
 from .tape import Tape
 
-RATE = 24_000
 FRAME = 1920  # 80 ms at 24 kHz
 CHECK_S = 0.1  # how often a reader waiting for the microphone checks on the stream
 # Callbacks that stop for STALL_S, once FLOWING of them (0.5 s) came, mean the device is

@@ -6,12 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import devices
+from .duplex import FRAME
 from .echo import OWN_DELAY_S
 from .ring import Ring
 from .streams import RATE, SPEAKER_BLOCKS_S, Streams, pick_rate
 from .tape import Tape
 
-FRAME_S = 0.08
+FRAME_S = FRAME / RATE
 BLOCK = SPEAKER_BLOCKS_S[0]  # as a conversation starts
 
 
