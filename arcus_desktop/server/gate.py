@@ -228,20 +228,21 @@ class _Door(asyncio.Protocol):
 
     def shut(self) -> None:
         """Close at once, unheard (a reset)."""
-        self._cancel_timer()
-        if self._waiting:
-            self._waiting = False
-            self.gate._leave(self)
+        self._stop_waiting()
         if self.raw is not None:
             self.raw.abort()
 
     def _forget(self) -> None:
+        self._stop_waiting()
+        if self._app_transport is not None:
+            self.gate._by_transport.pop(id(self._app_transport), None)
+
+    def _stop_waiting(self) -> None:
+        """No longer a connection waiting to be authorised: its timer and place go."""
         self._cancel_timer()
         if self._waiting:
             self._waiting = False
             self.gate._leave(self)
-        if self._app_transport is not None:
-            self.gate._by_transport.pop(id(self._app_transport), None)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
