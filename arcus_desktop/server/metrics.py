@@ -34,6 +34,9 @@ def render(stats, started: int, refused: dict[str, int], gate=None) -> str:
     if gate is not None:
         metric("arcus_connections_unauthorised", "gauge",
                "Connections that have not yet sent a request with the token.", [("", len(gate.waiting))])
+        metric("arcus_connections_unauthorised_one_address", "gauge",
+               "The most such connections any one address has now.",
+               [("", max(gate.per_address.values(), default=0))])
         metric("arcus_connections_unauthorised_max", "gauge",
                "How many such connections may wait at once.", [("", gate.total_cap)])
         metric("arcus_connections_closed_total", "counter",

@@ -263,7 +263,9 @@ def test_one_address_gets_only_its_share(served, speech):
 
     health, before, during = asyncio.run(go())
     assert health["status"] == "ok"
-    assert during["arcus_connections_unauthorised"] <= LIMITS["unauthorised_per_address"]
+    # Its own count: another address's leftovers from the test before (a connection
+    # still in the kernel's queue when that test ended) may be waiting too.
+    assert 0 < during["arcus_connections_unauthorised_one_address"] <= LIMITS["unauthorised_per_address"]
     key = 'arcus_connections_closed_total{reason="per_address"}'
     assert during[key] > before[key]
 
