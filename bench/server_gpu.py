@@ -339,6 +339,11 @@ def main() -> int:
                 row = {"clients": n, "result": "out of GPU memory"}
             rows.append(row)
             print(json.dumps(row), flush=True)
+            if row.get("result") == "out of GPU memory":
+                break  # the model may be left half in streaming state: no later run is sound
+        else:
+            continue
+        break
     header = ("codec_workers", "clients", "slots", "step_ms_p50", "step_ms_p99", "wait_ms_p50",
               "wait_ms_p99", "hold_ms_p50", "rtt_ms_p50", "rtt_ms_p99", "added_ms_p50", "late_steps",
               "missing_frames", "gpu_peak_gib", "real_time", "cpu_loop_cores", "cpu_loop_ms_per_frame",
