@@ -11,7 +11,7 @@ import sys
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from ..core.errors import ArcusError
+from ..core.errors import ArcusError, DeviceError
 from . import agent, gate, tls
 from .app import Server
 from .config import ServerConfig, check
@@ -33,7 +33,15 @@ def open_server(config: ServerConfig, model_dir=None, device: str | None = None,
         engine.warm_up()
     loop = BatchLoop(engine, config.max_sessions, user_words=user_words,
                      frame_period=FRAME_PERIOD_S if frame_period is None else frame_period)
-    loop.start()
+    try:
+        loop.start()
+    except Exception as e:
+        if type(e).__name__ != "OutOfMemoryError":  # torch's, by name: server/ holds no torch
+            raise
+        raise DeviceError(
+            f"The GPU has no room for {config.max_sessions} conversation slots.",
+            "Start serve with fewer --max-sessions: each slot holds about 1.5 GiB of GPU "
+            "memory beside the model's 16 GiB (an 80 GB card takes about 40).") from e
     return Server(engine, loop, config)
 
 
