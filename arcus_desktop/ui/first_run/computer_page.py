@@ -13,6 +13,7 @@ from ...core.errors import ArcusError
 from ...engine import checkpoint
 from ...engine.modes import GIB, NEEDS, pick
 from ...settings.app_settings import ENGINE_MODES
+from ..radio_style import visible
 from ..settings.common import Message, Note
 from .wizard import GPU_MODES, MODEL, SERVER
 
@@ -111,7 +112,7 @@ class ComputerPage(QWizardPage):
         layout.addSpacing(6)
         layout.addWidget(QLabel("<b>Run the model:</b>"))
         for mode in MODES:
-            radio = QRadioButton(ENGINE_MODES[mode])
+            radio = visible(QRadioButton(ENGINE_MODES[mode]))
             need = _gib(NEEDS[mode][0]) if mode in NEEDS else ""
             note = Note(WHY[mode].format(need=need))
             radio.setAccessibleDescription(note.text())

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QButtonGroup, QFileDialog, QLabel, QLineEdit, QPu
 
 from ...bridge import tasks
 from ...bridge.model_folder import Cancelled, FolderCheck, check_folder
+from ..radio_style import visible
 from ..settings.common import Message, Note, row
 from .computer_page import _indented
 from .wizard import DONE, DOWNLOAD, LICENCE
@@ -30,8 +31,8 @@ class ModelPage(QWizardPage):
         self.setTitle("The model")
         self.setSubTitle("PersonaPlex-7B is about 17 GB of files. Download them, or use a "
                          "copy you already have.")
-        self.download_radio = QRadioButton("&Download it from Hugging Face")
-        self.folder_radio = QRadioButton("&Use model files I already have")
+        self.download_radio = visible(QRadioButton("&Download it from Hugging Face"))
+        self.folder_radio = visible(QRadioButton("&Use model files I already have"))
         self.group = QButtonGroup(self)
         for radio in (self.download_radio, self.folder_radio):
             self.group.addButton(radio)

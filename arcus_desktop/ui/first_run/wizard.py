@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QEvent, QSize, Signal
+from PySide6.QtCore import QSize, Signal
 from PySide6.QtWidgets import QWidget, QWizard
 
 from ...bridge import gpu_probe
@@ -14,7 +14,6 @@ from ...bridge.server_check import ServerCheck
 from ...bridge.settings_store import SettingsService
 from ...engine.modes import ModePick
 from ...settings.app_settings import AppSettings
-from ..radio_style import follow_palette
 
 COMPUTER, LICENCE, DOWNLOAD, SERVER, DONE, MODEL = range(6)
 GPU_MODES = ("bf16", "int8", "int4", "offload")
@@ -98,7 +97,6 @@ class FirstRunWizard(QWizard):
         self.setStartId(COMPUTER)
         self.currentIdChanged.connect(self._cancel_label)
         self._cancel_label(COMPUTER)
-        follow_palette(self)
         self.setMinimumSize(QSize(560, 460))
         self.resize(660, 540)
 
@@ -114,11 +112,6 @@ class FirstRunWizard(QWizard):
         # Until the last page nothing is set up yet; there, everything is but the saving.
         self.setButtonText(QWizard.WizardButton.CancelButton,
                            "&Cancel" if page_id == DONE else "Set up &later")
-
-    def changeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        if event.type() == QEvent.Type.PaletteChange:
-            follow_palette(self)  # light or dark theme switched while open
-        super().changeEvent(event)
 
     def done(self, result: int) -> None:
         self.download.stop()  # closing mid-download pauses it; the next run resumes

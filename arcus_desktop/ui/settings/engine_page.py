@@ -238,6 +238,8 @@ class EnginePage(Page):
         url, result = answer
         self.test.setEnabled(True)
         self.test_result.show_text(result.text, "ok" if result.ok else "error")
+        self.test_result.setToolTip(f"The secure connection library says: {result.detail}"
+                                    if result.detail else "")
         if result.presented and url == self.server_url.text().strip():
             self._presented = (url, result.presented)
             self.trust_row.show()
