@@ -21,8 +21,8 @@ from ..health_stub import TOKEN as HEALTH_TOKEN
 from ..health_stub import health_server
 from ..secret_service import saved_names
 from .settings_fixtures import ini, service  # noqa: F401 (fixtures)
-from .test_first_run import (GPU_12, TOKEN, WAIT_MS, no_keyring,  # noqa: F401
-                             open_wizard)
+from .test_first_run import (GPU_12, TOKEN, WAIT_MS, hub, no_keyring,  # noqa: F401
+                             open_wizard, to_download, wait_state)
 from arcus_desktop.ui.first_run.wizard import DONE, LICENCE, SERVER
 
 
@@ -71,6 +71,19 @@ def test_without_a_browser_the_addresses_can_be_copied(qtbot, service):
         assert line.textInteractionFlags() & Qt.TextInteractionFlag.TextSelectableByKeyboard
         button.click()  # the offscreen platform opens no browser
         assert "No web browser could be opened" in page.browser_message.text()
+
+
+def test_a_refused_download_gives_the_model_pages_address_without_a_browser(qtbot, service,
+                                                                             hub):
+    hub.licence_accepted = False
+    wizard = open_wizard(qtbot, service, GPU_12, hub.endpoint)
+    to_download(qtbot, wizard)
+    wait_state(qtbot, wizard, "failed")
+    page = wizard.download
+    page.model_page_button.click()
+    page.model_page_button.click()
+    assert page.message.text().count(MODEL_PAGE) == 1
+    assert "No web browser could be opened" in page.message.text()
 
 
 @pytest.mark.parametrize("typed", ["gpu box:8998", "https://gpu box:8998"])
