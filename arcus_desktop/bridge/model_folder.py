@@ -93,6 +93,7 @@ def check_folder(folder: str | os.PathLike, *, verify: bool = False,
     if not root.is_dir():
         result.problems.append("it is a file, not a folder." if root.exists() else
                                "the folder does not exist.")
+        result.hint = "Choose the folder that holds model.safetensors and the other files."
         return result
     missing = [n for n in MODEL_FILES if not (root / n).is_file()]
     for name in missing:

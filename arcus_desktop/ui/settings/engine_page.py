@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QLineEdit, QPushButton, QToolButton
 
 from ...bridge import tasks
@@ -18,6 +18,9 @@ from ...remote.protocol import where
 from ...settings.app_settings import ENGINE_MODES, AppSettings, Problem, Secrets, same_server
 from . import trust
 from .common import Message, Note, Page, row
+
+
+CHECK_DELAY_MS = 300
 
 
 def _path(folder: str) -> Path:
@@ -96,7 +99,11 @@ class EnginePage(Page):
                        note="A folder that holds PersonaPlex-7B's files, e.g. one made with "
                             "`arcus-desktop download --model-dir`, or copied from another "
                             "computer.")
-        self.model_dir.textChanged.connect(lambda _t: self.check_model_dir())
+        self._check_soon = QTimer(self)  # typing: look once the typing pauses
+        self._check_soon.setSingleShot(True)
+        self._check_soon.setInterval(CHECK_DELAY_MS)
+        self._check_soon.timeout.connect(lambda: self.check_model_dir())
+        self.model_dir.textChanged.connect(lambda _t: self._check_soon.start())
         self.folder_check: FolderCheck | None = None  # the last check of the field's folder
         self.check_task = None
 
@@ -195,6 +202,7 @@ class EnginePage(Page):
     def check_model_dir(self, verify: bool = False) -> None:
         """Check the folder in the field off the GUI thread: its layout and files' structure,
         and with `verify` their recorded checksums. The answer shows under the field."""
+        self._check_soon.stop()
         folder = self.model_dir.text().strip()
         self.folder_check = None
         if not folder:
