@@ -26,6 +26,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--smoke-test", action="store_true", help=(
         "check headless that this install works (libraries, database, audio, the engine on "
         "a tiny test model, the windows) and print one success line"))
+    p.add_argument("--model-dir", dest="app_model_dir", metavar="DIR", help=(
+        "the folder that holds PersonaPlex's files (checked first): the tray app keeps it as "
+        "Settings > Engine > Model folder; before a command, the same as that command's "
+        "--model-dir"))
     sub = p.add_subparsers(dest="command")
 
     c = sub.add_parser("converse", help="hold a conversation with a recording, or --live")
@@ -113,7 +117,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--save-token", action="store_true", help="keep --token in the OS keyring")
 
     t = sub.add_parser("testkit", help="write a tiny random-weight checkpoint for tests")
-    t.add_argument("--out", required=True)
+    t.add_argument("--out", "--model-dir", dest="out", metavar="DIR",
+                   help="the folder to write it into")
     t.add_argument("--seed", type=int, default=1234)
     t.add_argument("--dep-steps", type=int, choices=(8, 16), default=16,
                    help="depformer steps stored (16 like PersonaPlex, 8 like older files)")
@@ -122,7 +127,9 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("voices", help="list the preset voices")
     v.add_argument("--model-dir")
 
-    sub.add_parser("doctor", help="report what this machine offers the app")
+    dr = sub.add_parser("doctor", help="report what this machine offers the app")
+    dr.add_argument("--model-dir", help="report on this model folder (default: the downloaded "
+                    "model)")
 
     s = sub.add_parser("sync", help="memory sync with a team's Supabase project")
     s_sub = s.add_subparsers(dest="sync_command", required=True)
@@ -319,6 +326,8 @@ def cmd_download(args) -> int:
 def cmd_testkit(args) -> int:
     from .engine import testkit
 
+    if not args.out:
+        raise ArcusError("testkit needs a folder to write into.", "Pass --out DIR.")
     out = testkit.write(args.out, seed=args.seed, dep_steps=args.dep_steps)
     print(f"wrote a tiny test checkpoint to {out}")
     if args.stt_out:
@@ -340,7 +349,7 @@ def cmd_voices(args) -> int:
 def cmd_doctor(args) -> int:
     from .doctor import report
 
-    for key, value in report():
+    for key, value in report(args.model_dir):
         print(f"{key:<22} {value}")
     return 0
 
@@ -356,9 +365,24 @@ def cmd_sync(args) -> int:
 def cmd_app(args) -> int:
     if args.toggle:
         return cmd_toggle(args)
+    model_dir = None
+    if args.app_model_dir is not None:
+        model_dir = _checked_model_dir(args.app_model_dir)
     from .ui.app import run
 
-    return run()
+    return run(model_dir=model_dir)
+
+
+def _checked_model_dir(folder: str) -> str:
+    """The tray app's --model-dir, as a full path, once its files look right (layout and
+    structure; the wizard and Settings also check checksums on request)."""
+    from .bridge.model_folder import check_folder
+
+    result = check_folder(folder)
+    if not result.ok:
+        raise ArcusError(f"The model folder {result.folder} cannot be used: "
+                         + " ".join(result.problems), result.hint)
+    return str(Path(folder).expanduser().resolve())
 
 
 def cmd_toggle(args) -> int:
@@ -400,10 +424,17 @@ def _log_crash() -> Path | None:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.toggle and args.command is not None:
+    if args.toggle and (args.command is not None or args.app_model_dir is not None):
         parser.error("--toggle goes alone: it talks to the running app")
+    if args.app_model_dir is not None and args.command is not None:
+        if args.command == "testkit":
+            args.out = args.out or args.app_model_dir
+        elif not hasattr(args, "model_dir"):
+            parser.error(f"{args.command} does not use a model folder: leave --model-dir out")
+        elif args.model_dir is None:
+            args.model_dir = args.app_model_dir
     if args.smoke_test:
-        if args.command is not None or args.toggle:
+        if args.command is not None or args.toggle or args.app_model_dir is not None:
             parser.error("--smoke-test goes alone")
         from .smoke import run as smoke_test
 

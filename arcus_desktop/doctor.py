@@ -67,11 +67,11 @@ def _keyring() -> str:
         return f"unavailable ({type(e).__name__})"
 
 
-def _model() -> str:
+def _model(model_dir=None) -> str:
     from .engine import checkpoint
 
     try:
-        return str(checkpoint.locate().root)
+        return str(checkpoint.locate(model_dir).root)
     except ArcusError as e:
         return e.user_text()
 
@@ -85,7 +85,7 @@ def _speech_to_text() -> str:
     return str(found)
 
 
-def report() -> list[tuple[str, str]]:
+def report(model_dir=None) -> list[tuple[str, str]]:
     rows = [("arcus-desktop", __version__),
             ("python", f"{platform.python_version()} ({sys.executable})"),
             ("platform", platform.platform())]
@@ -98,7 +98,7 @@ def report() -> list[tuple[str, str]]:
         rows.append(("engine mode", f"{choice.mode}: {choice.note}"))
     except ImportError as e:
         rows.append(("torch", f"missing ({e})"))
-    rows += [("model", _model()), ("speech-to-text", _speech_to_text()), ("memory database", _sqlite()),
+    rows += [("model", _model(model_dir)), ("speech-to-text", _speech_to_text()), ("memory database", _sqlite()),
              ("memory embeddings", _embedder()), ("audio", _audio()),
              ("audio path", _audio_path()), ("keyring", _keyring())]
     return rows

@@ -15,7 +15,7 @@ import urllib.request
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from ..core.addresses import cleartext_problem
+from ..core.addresses import address_problem, cleartext_problem
 from ..remote import tls
 
 TIMEOUT_S = 5.0
@@ -26,6 +26,7 @@ class ServerCheck:
     ok: bool
     text: str
     presented: str = ""  # the fingerprint of a refused certificate the user may trust
+    detail: str = ""  # the library's own words (OpenSSL's), for "Details"
 
 
 def health_url(address: str) -> str:
@@ -41,10 +42,10 @@ def health_url(address: str) -> str:
 
 def check_server(address: str, token: str = "", timeout: float = TIMEOUT_S,
                  fingerprint: str = "") -> ServerCheck:
+    problem = address_problem(address)
+    if problem:
+        return ServerCheck(False, problem)
     parts = urlsplit(address.strip())
-    if parts.scheme.lower() not in ("http", "https", "ws", "wss") or not parts.hostname:
-        return ServerCheck(False, "Enter the server's address first, "
-                                  "e.g. https://gpu-box:8998.")
     try:
         port = parts.port
     except ValueError:
@@ -114,7 +115,7 @@ def _unreachable(reason, where: str, url: str, timeout: float) -> ServerCheck:
         if not shown and tls.offers_pin(reason):
             shown = tls.presented(url, timeout)
         return ServerCheck(False, tls.refusal(reason, where, shown, here=True).user_text(),
-                           shown)
+                           shown, detail=tls.raw_reason(reason))
     return ServerCheck(False, _why(reason, where, timeout))
 
 

@@ -39,3 +39,32 @@ def cleartext_problem(url: str, what: str = "team server") -> tuple[str, str] | 
             f"Use a {secure}:// address (the server needs TLS), or reach the server through "
             f"an SSH tunnel (ssh -L {port}:localhost:{port} {parts.hostname}) and use "
             f"{scheme}://localhost:{port}.")
+
+
+def address_problem(address: str) -> str:
+    """What is wrong with a typed server address, precisely; "" when it can be tried."""
+    text = address.strip()
+    if not text:
+        return "Enter the server's address first, e.g. https://gpu-box:8998."
+    scheme, sep, rest = text.partition("://")
+    host = (rest if sep else text).split("/", 1)[0]
+    if any(c.isspace() for c in host):
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        return (f"A host name cannot contain spaces (“{name}”): remove them, or ask the "
+                f"server's owner for its exact name (such as {'-'.join(name.split())}).")
+    if not sep:
+        return (f"Start the address with https:// (or http://, ws://, wss://), e.g. "
+                f"https://{text}.")
+    if scheme.lower() not in ("http", "https", "ws", "wss"):
+        return (f"“{scheme}://” is not a server address: use https:// (or http://, ws://, "
+                "wss://).")
+    if not _hostname(text):
+        return "The address names no host, e.g. https://gpu-box:8998."
+    return ""
+
+
+def _hostname(url: str) -> str | None:
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None

@@ -170,12 +170,13 @@ def _mode(config: HostConfig, events: EventSender) -> tuple[str, int | None]:
     if config.quant_mode == "server":
         raise ArcusError("This way of running the model is not available yet.",
                          "Choose Automatic or a local GPU mode in Settings > Engine.")
-    if config.device == "cpu":  # asked for in so many words (tests, a fast CPU)
+    if config.device == "cpu" or config.quant_mode == "cpu":  # asked for in so many words
         return "bf16", None
     choice = modes.detect() if pick_device(config.device).type == "cuda" else modes.pick(None)
     if choice.mode == "server":
-        raise DeviceError(choice.note, "A team server is the way on this computer; until it "
-                                       "is set up, conversations need a CUDA GPU.")
+        raise DeviceError(choice.note, "Choose Team server in Settings > Engine (or Processor "
+                                       "only there, to try the app far slower than real "
+                                       "time).")
     if choice.mode != "bf16":
         events.send(Notice(choice.note))
     return choice.mode, choice.context

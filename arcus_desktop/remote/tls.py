@@ -100,6 +100,32 @@ def presented(server_url: str, timeout: float) -> str:
         return ""
 
 
+# OpenSSL's verify codes in plain words (its own text is kept for "Details").
+PLAIN = {
+    18: "it is self-signed: the server vouches for itself, and no authority this computer "
+        "trusts does",
+    19: "it is signed by a self-signed authority that this computer does not know",
+    2: "no authority this computer trusts has signed it",
+    20: "no authority this computer trusts has signed it",
+    21: "no authority this computer trusts has signed it",
+    62: "it was made for another name than the one in the address",
+    64: "it was made for another IP address than the one in the address",
+    10: "it has expired",
+    9: "it is not valid yet (check this computer's date and time)",
+    23: "its authority has revoked it",
+}
+
+
+def plain_reason(error: ssl.SSLCertVerificationError) -> str:
+    """Why the certificate was refused, for someone who does not read OpenSSL."""
+    return PLAIN.get(getattr(error, "verify_code", None), "it could not be verified")
+
+
+def raw_reason(error: ssl.SSLCertVerificationError) -> str:
+    """OpenSSL's own words, for "Details"."""
+    return getattr(error, "verify_message", "") or str(error)
+
+
 def refusal(error: ssl.SSLCertVerificationError, at: str, shown: str = "",
             here: bool = False) -> ArcusError:
     """What a refused certificate means to the user. `shown`: the fingerprint the
@@ -116,21 +142,21 @@ def refusal(error: ssl.SSLCertVerificationError, at: str, shown: str = "",
             + (" (“Trust this certificate…”)." if here else
                " (Settings > Engine: “Test connection”, then “Trust this certificate…”).")
             + " Otherwise, do not use this network for the team server.")
-    reason = getattr(error, "verify_message", "") or str(error)
+    reason = plain_reason(error)
     if not offers_pin(error):
         return ArcusError(f"The team server at {at} has a certificate this computer does "
-                          f"not accept ({reason}).",
+                          f"not accept: {reason}.",
                           "Ask the server's owner to renew it (serve --make-cert) or to "
                           "use one from a trusted CA.")
     if not shown:
         return ArcusError(f"The team server at {at} has a certificate this computer does "
-                          f"not trust ({reason}), and its fingerprint could not be read.",
+                          f"not trust: {reason}. Its fingerprint could not be read.",
                           "Ask the server's owner for the certificate's SHA-256 fingerprint "
                           "and enter it under “Certificate fingerprint” in Settings > "
                           "Engine.")
     return ArcusError(
-        f"The team server at {at} has a certificate this computer does not trust "
-        f"({reason}). Its SHA-256 fingerprint is {shown}.",
+        f"The team server at {at} has a certificate this computer does not trust: "
+        f"{reason}. Its SHA-256 fingerprint is {shown}.",
         "If it matches the fingerprint the server's owner gave you, trust it: "
         + ("“Trust this certificate…”." if here else HOW_TO_TRUST)
         + " If it does not match, do not connect: someone may be intercepting the "

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from ..core.addresses import cleartext_problem
+from ..core.addresses import address_problem, cleartext_problem
 from ..core.certs import normalize as normal_fingerprint
 from ..core.persona import ARCUS_COMPANION, DEFAULT_TOKEN_BUDGET, DEFAULT_VOICE, Persona
 from . import secrets as secret_store
@@ -88,14 +88,16 @@ RECORDING_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
 
 # --- engine modes -----------------------------------------------------------------------
 
-# key -> what the user sees. bf16/int8/int4/server are the engine's own mode names.
+# key -> what the user sees. bf16/int8/int4/offload/server are the engine's own mode
+# names; "cpu" runs full precision on the processor (the engine's device "cpu").
 ENGINE_MODES: dict[str, str] = {
     "auto": "Automatic (chosen by free GPU memory)",
     "bf16": "Local GPU, full precision",
     "int8": "Low memory: 8-bit weights",
     "int4": "Low memory: 4-bit weights",
-    "offload": "CPU offload (slow)",
+    "offload": "Small GPU: CPU offload (slow)",
     "server": "Team server",
+    "cpu": "Processor only (no GPU, not real time)",
 }
 SERVER_SCHEMES = ("http://", "https://", "ws://", "wss://")
 
@@ -133,6 +135,14 @@ class EngineSettings:
     # The server's certificate, pinned by its SHA-256 ("AB:CD:…"); "" for the usual CA
     # checks. It belongs to the server at server_url: a new server forgets it.
     server_fingerprint: str = ""
+    # A folder that holds PersonaPlex's files; "" is the model the setup downloaded
+    # (the Hugging Face cache).
+    model_dir: str = ""
+
+    @property
+    def model_folder(self) -> str | None:
+        """What the engine's `model_dir` takes: the folder, or None for the cache."""
+        return self.model_dir.strip() or None
 
 
 @dataclass
@@ -252,11 +262,20 @@ def check(s: AppSettings) -> list[Problem]:
         problems.append(Problem("engine/server_url",
                                 "Enter the team server's address, e.g. https://gpu-box:8998."))
     elif url and not server_url_ok(url):
-        problems.append(Problem("engine/server_url",
+        problems.append(Problem("engine/server_url", address_problem(url) or
                                 "The address must start with http://, https://, ws:// or wss:// "
                                 "and name a host, e.g. https://gpu-box:8998."))
     elif url and (problem := cleartext_problem(url)):
         problems.append(Problem("engine/server_url", " ".join(problem)))
+    if s.engine.model_folder and s.engine.mode != "server":
+        path = Path(s.engine.model_folder).expanduser()
+        if not path.is_absolute():
+            problems.append(Problem("engine/model_dir", "Use a full path, such as "
+                                                        f"{Path.home() / 'personaplex'}."))
+        elif not path.is_dir():
+            problems.append(Problem("engine/model_dir",
+                                    f"{path} is a file, not a folder." if path.exists() else
+                                    f"The folder {path} does not exist."))
     pin = s.engine.server_fingerprint.strip()
     if pin and normal_fingerprint(pin) is None:
         problems.append(Problem("engine/server_fingerprint",
@@ -306,7 +325,8 @@ def same_server(a: str, b: str) -> bool:
 def server_url_ok(url: str) -> bool:
     url = url.strip()
     scheme = next((s for s in SERVER_SCHEMES if url.lower().startswith(s)), None)
-    return scheme is not None and bool(url[len(scheme):].split("/")[0].strip())
+    host = url[len(scheme):].split("/")[0] if scheme is not None else ""
+    return bool(host.strip()) and not any(c.isspace() for c in host)
 
 
 MODIFIERS = ("ctrl", "alt", "shift", "meta")

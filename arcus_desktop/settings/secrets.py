@@ -4,6 +4,7 @@ in a plain file."""
 from __future__ import annotations
 
 import os
+import re
 
 from ..core.errors import ArcusError
 
@@ -75,6 +76,30 @@ def delete_secret(name: str, what: str) -> None:
     except Exception as exc:
         raise ArcusError(f"The password store refused to delete {what}.",
                          "Unlock your keyring and try again.") from exc
+
+
+# Hugging Face user access tokens: "hf_" and 34 letters and digits today; a little room
+# either side for older and future ones.
+_HF_TOKEN = re.compile(r"^hf_[A-Za-z0-9]{30,60}$")
+
+
+def hf_token_problem(token: str) -> str:
+    """What keeps `token` from being a Hugging Face token, for the user; "" if it looks
+    like one (only Hugging Face can say whether it works)."""
+    token = token.strip()
+    where = "Copy it again from huggingface.co/settings/tokens."
+    if not token:
+        return ""
+    if not token.startswith("hf_"):
+        return f"This is not a Hugging Face token: tokens start with “hf_”. {where}"
+    if any(c.isspace() for c in token):
+        return f"The token contains a space: it was copied with something else. {where}"
+    if not re.fullmatch(r"hf_[A-Za-z0-9]*", token):
+        return f"The token has characters a token never has (only letters and digits follow “hf_”). {where}"
+    if not _HF_TOKEN.match(token):
+        return (f"The token is {len(token)} characters long; Hugging Face tokens have about "
+                f"37: part of it may be missing. {where}")
+    return ""
 
 
 def get_hf_token() -> str | None:

@@ -45,11 +45,11 @@ APP_ID = "io.arcus.ArcusDesktop"  # the .desktop file's name: Wayland and the po
 ICON = Path(__file__).resolve().parents[2] / "resources" / "icons" / "arcus.svg"
 
 
-def model_status() -> str:
+def model_status(model_dir: str | None = None) -> str:
     from ..engine import checkpoint
 
     try:
-        files = checkpoint.locate()
+        files = checkpoint.locate(model_dir)
     except ArcusError as e:
         return e.user_text()
     return f"PersonaPlex is installed in {files.root}."
@@ -176,6 +176,7 @@ class ArcusApp(QObject):
                 new.hotkey.shortcut or None, new.hotkey.hold_to_talk))
         if isinstance(self.window, StatusWindow):
             self.window.attach(self.controller)
+            self._show_model_status()
         if tray is None:
             tray = QSystemTrayIcon.isSystemTrayAvailable()
         self.tray: Tray | None = None
@@ -243,8 +244,11 @@ class ArcusApp(QObject):
     def _setup_closed(self) -> None:
         self.setup_wizard.deleteLater()
         self.setup_wizard = None
-        if isinstance(self.window, StatusWindow):
-            self.window.status.setText(model_status())
+        self._show_model_status()
+
+    def _show_model_status(self) -> None:
+        if isinstance(self.window, StatusWindow) and self.settings is not None:
+            self.window.status.setText(model_status(self.settings.settings.engine.model_folder))
 
     def activate(self) -> None:
         w = self.main_window
@@ -285,9 +289,15 @@ class ArcusApp(QObject):
             self.window.show_hotkey(text)
 
 
-def run(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None, model_dir: str | None = None) -> int:
+    """`model_dir` (checked by the caller) becomes Settings > Engine > Model folder."""
     # The lock first, before any window: a second launch only hands over and exits.
     lock = single_instance.acquire()
+    if lock is None and model_dir is not None:
+        raise ArcusError("Arcus Desktop is already running, so --model-dir cannot change "
+                         "its model folder.",
+                         "Set it in Settings > Engine > Model folder, or quit Arcus and start "
+                         "it again with --model-dir.")
     if lock is None:
         try:
             reply = single_instance.send("activate")
@@ -317,6 +327,8 @@ def run(argv: list[str] | None = None) -> int:
     # The data folder first: the settings' sync part, memories and recordings live there.
     paths.use_data_dir(QSettingsStore().value("data/folder"))
     settings = SettingsService(parent=app)
+    if model_dir is not None:
+        _use_model_dir(settings, model_dir)
     memory = MemoryService(parent=app)  # opened on its own thread at first use
     arcus = ArcusApp(instance=instance, settings=settings, memory=memory)
     if isinstance(arcus.window, StatusWindow):
@@ -338,6 +350,23 @@ def run(argv: list[str] | None = None) -> int:
         arcus.show_setup()
     print("Arcus Desktop is running.", flush=True)  # a marker for smoke tests
     return app.exec()
+
+
+def _use_model_dir(settings, model_dir: str) -> None:
+    """Keep --model-dir as the Model folder setting, so Settings shows what the engine
+    uses and the next start uses it too."""
+    s = settings.settings
+    if s.engine.model_dir != model_dir:
+        s.engine.model_dir = model_dir
+        try:
+            settings.apply(s)
+        except OSError as e:  # this run still uses it
+            print(f"note: the model folder could not be saved ({e.strerror or e})",
+                  file=sys.stderr)
+    print(f"Model folder: {model_dir} (Settings > Engine > Model folder)", flush=True)
+    if s.engine.mode == "server":
+        print("note: Settings use the team server; the model folder is used when Settings > "
+              "Engine runs the model on this computer.", file=sys.stderr, flush=True)
 
 
 def _quit_on_signals(app: QApplication) -> None:

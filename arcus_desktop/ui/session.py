@@ -32,7 +32,8 @@ from .conversation import ConversationWindow
 log = logging.getLogger(__name__)
 FLUSH_WAIT_MS = 30_000  # an engine that never says its recording ended: finish it anyway
 MODES = {"auto": "local-gpu", "bf16": "local-gpu", "int8": "low-memory", "int4": "low-memory",
-         "offload": "cpu-offload", "server": "remote"}
+         "offload": "cpu-offload", "server": "remote",
+         "cpu": "Processor only (not real time)"}  # shown as is
 
 
 def host_config(s: AppSettings) -> HostConfig | RemoteConfig:
@@ -43,7 +44,9 @@ def host_config(s: AppSettings) -> HostConfig | RemoteConfig:
                             input_device=s.audio.input_device or None,
                             output_device=s.audio.output_device or None,
                             echo_cancellation=s.audio.echo_cancellation)
-    return HostConfig(quant_mode=s.engine.mode, input_device=s.audio.input_device or None,
+    return HostConfig(model_dir=s.engine.model_folder,
+                      device="cpu" if s.engine.mode == "cpu" else "auto",
+                      quant_mode=s.engine.mode, input_device=s.audio.input_device or None,
                       output_device=s.audio.output_device or None,
                       echo_cancellation=s.audio.echo_cancellation)
 
@@ -120,7 +123,9 @@ class Session(QObject):
         if self._tokenizer is None:
             from ..bridge.model_info import read_model_info
 
-            tasks.run(read_model_info, self._got_model_info, what="reading the model")
+            folder = s.engine.model_folder
+            tasks.run(lambda: read_model_info(folder), self._got_model_info,
+                      what="reading the model")
             return
         rid = self.memory.persona_context(s.persona.text, self._tokenizer,
                                           s.persona.token_budget, items=s.memory.items)

@@ -28,7 +28,8 @@ from arcus_desktop.engine.download import MODEL_FILES, REPO_ID, TOKEN_PAGE
 from arcus_desktop.settings import secrets
 from arcus_desktop.settings.app_settings import DictStore
 from arcus_desktop.ui.first_run import FirstRunWizard, needs_setup
-from arcus_desktop.ui.first_run.wizard import COMPUTER, DONE, DOWNLOAD, LICENCE, SERVER
+from arcus_desktop.ui.first_run.wizard import (COMPUTER, DONE, DOWNLOAD, LICENCE, MODEL,
+                                               SERVER)
 
 from ..health_stub import TOKEN as HEALTH_TOKEN
 from ..health_stub import health_server
@@ -39,7 +40,8 @@ from .conversation_helpers import differs_from, screenshot_dir
 
 WAIT_MS = 20_000
 MIB = 2**20
-TOKEN = "hf_5ecretTestToken"
+TOKEN = "hf_5ecretTestTokenAbcdefghijklmnopqrstu"  # the shape of a real one: hf_ + 34
+WRONG_TOKEN = "hf_WrongTokenAbcdefghijklmnopqrstuvwxy"
 GPU_24 = "NVIDIA GeForce RTX 4090, 24564, 24010\n"
 GPU_12 = "NVIDIA GeForce RTX 3060, 12288, 11822\n"
 GPU_8 = "NVIDIA GeForce RTX 3070, 8192, 7814\n"
@@ -115,6 +117,9 @@ def to_download(qtbot, wizard, token: str = TOKEN) -> None:
     if wizard.currentId() == COMPUTER:
         assert wizard.computer.chosen() != "server"
         wizard.next()
+    if wizard.currentId() == MODEL:
+        assert wizard.model.download_radio.isChecked()  # the default way
+        wizard.next()
     assert wizard.currentId() == LICENCE
     page = wizard.licence
     page.accepted_box.setChecked(False)
@@ -163,7 +168,7 @@ def test_the_gpu_decides_the_recommended_way(qtbot, service, gpu, mode, words):
         assert "No NVIDIA graphics card" in page.gpu_line.text()
     assert page.fit.text() == ""  # the recommendation always fits
     assert wizard.button(QWizard.WizardButton.NextButton).isEnabled()
-    assert page.nextId() == (SERVER if mode == "server" else LICENCE)
+    assert page.nextId() == (SERVER if mode == "server" else MODEL)
 
 
 def test_overriding_warns_when_the_choice_will_not_fit(qtbot, service):
@@ -224,6 +229,7 @@ def test_download_with_the_token_from_the_keyring_only(qtbot, service, hub, ini,
     assert needs_setup(service.settings)
     wizard = open_wizard(qtbot, service, GPU_12, hub.endpoint)
     wizard.next()
+    wizard.next()
     page = wizard.licence
     page.model_page.click()
     page.token_page.click()
@@ -267,6 +273,7 @@ def test_without_a_password_store_the_token_is_used_but_not_saved(qtbot, service
     assert not secrets.available()
     wizard = open_wizard(qtbot, service, GPU_24, hub.endpoint)
     wizard.next()
+    wizard.next()
     assert "no password store" in wizard.licence.keyring_note.text()
     wizard.back()
     to_download(qtbot, wizard)
@@ -276,7 +283,7 @@ def test_without_a_password_store_the_token_is_used_but_not_saved(qtbot, service
 
 
 @pytest.mark.parametrize("token, licence, words", [
-    ("hf_wrong", True, "rejected the access token"),
+    (WRONG_TOKEN, True, "rejected the access token"),
     (TOKEN, False, "the licence is not accepted"),
 ])
 def test_a_refused_token_or_licence_points_to_the_model_page(qtbot, service, hub, opened_links,
@@ -309,7 +316,9 @@ def test_run_again_with_the_model_installed_adds_speech_to_text(qtbot, service, 
     assert not needs_setup(service.settings)
     with HubStub(tiny_stt, STT_REPO_ID) as stt_hub:  # public: no token
         wizard = open_wizard(qtbot, service, GPU_24, stt_hub.endpoint)
-        assert wizard.computer.nextId() == DOWNLOAD  # no token needed again
+        assert wizard.computer.nextId() == MODEL
+        wizard.next()
+        assert wizard.model.nextId() == DOWNLOAD  # no token needed again
         wizard.next()
         page = wizard.download
         assert page.state == "done" and wizard.choices.model_dir == checkpoint.locate().root
@@ -596,7 +605,7 @@ def test_screenshots_of_every_page(qtbot, service, big_hub, team_server, tmp_pat
     wizard.resize(660, 540)
     shoot(wizard, "1-computer", folder)
 
-    to_download(qtbot, wizard, "hf_wrong")
+    to_download(qtbot, wizard, WRONG_TOKEN)
     wait_state(qtbot, wizard, "failed")
     shoot(wizard, "3-download-refused", folder)
     wizard.download.token_button.click()

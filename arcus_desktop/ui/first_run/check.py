@@ -8,7 +8,8 @@ from ...settings.app_settings import AppSettings, server_url_ok
 
 
 def needs_setup(settings: AppSettings | None = None) -> bool:
-    """True when no PersonaPlex model is installed (checkpoint.locate finds none) and no
+    """True when no PersonaPlex model is installed (checkpoint.locate finds none in the
+    model folder setting or the download cache) and no
     team server is configured. `settings` default to the app's saved ones."""
     if settings is None:
         from ...bridge.settings_store import SettingsService
@@ -18,7 +19,7 @@ def needs_setup(settings: AppSettings | None = None) -> bool:
     if engine.mode == "server" and server_url_ok(engine.server_url):
         return False
     try:
-        checkpoint.locate()
+        checkpoint.locate(engine.model_folder)
     except ArcusError:
         return True
     return False

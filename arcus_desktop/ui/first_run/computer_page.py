@@ -13,10 +13,14 @@ from ...core.errors import ArcusError
 from ...engine import checkpoint
 from ...engine.modes import GIB, NEEDS, pick
 from ...settings.app_settings import ENGINE_MODES
+from ..radio_style import visible
 from ..settings.common import Message, Note
-from .wizard import DOWNLOAD, LICENCE, LOCAL_MODES, SERVER
+from .wizard import GPU_MODES, MODEL, SERVER
 
-MODES = (*LOCAL_MODES, "server")
+MODES = (*GPU_MODES, "server", "cpu")
+CPU_ONLY = ("Runs the model on this computer's processor, without a GPU. Not real time: "
+            "replies come many seconds after you speak, so it is for trying the app, not "
+            "for conversations.")
 WHY = {  # what each way means, in a line
     "bf16": "The best sound. Needs an NVIDIA GPU with about {need} of free memory.",
     "int8": "Nearly the same sound in less memory: about {need}.",
@@ -25,7 +29,13 @@ WHY = {  # what each way means, in a line
                "about 1.6 times slower than real time, so replies lag far behind.",
     "server": "The model runs on a computer your team shares; this one only sends and "
               "plays the audio. Works on any laptop.",
+    "cpu": CPU_ONLY,
 }
+NO_GPU = "Needs an NVIDIA GPU with about {need} free; none was found in this computer."
+
+
+TRY_ON_CPU = ("If your team has none, “Processor only” runs the model here far slower "
+              "than real time: enough to try the app, not to hold a conversation.")
 
 
 def _gib(n: int) -> str:
@@ -41,7 +51,8 @@ def _indented(widget: QWidget) -> QWidget:
     return box
 
 
-def _installed() -> bool:
+def _downloaded() -> bool:
+    """The model is in the download cache (setup run again: no token needed)."""
     try:
         checkpoint.locate()
     except ArcusError:
@@ -53,7 +64,8 @@ def because(mode: str, gpu: gpu_probe.Gpu | None) -> str:
     """Why engine.modes.pick chose `mode` for this GPU, in plain words."""
     if gpu is None:
         return ("Without an NVIDIA GPU the model cannot keep up with a conversation here "
-                "(a processor alone is far too slow), so a team server does the work.")
+                "(a processor alone is far too slow), so a team server does the work. "
+                + TRY_ON_CPU)
     free = _gib(gpu.free)
     if mode == "bf16":
         return f"With {free} free, this GPU holds the whole model: the best sound."
@@ -70,7 +82,7 @@ def because(mode: str, gpu: gpu_probe.Gpu | None) -> str:
                 "if your team has one: it will sound much better.")
     return (f"With {free} free, this GPU is too small for the model (it needs at least "
             f"{_gib(NEEDS['offload'][0])}, even with most of it in this computer's memory), "
-            "so a team server does the work.")
+            "so a team server does the work. " + TRY_ON_CPU)
 
 
 class ComputerPage(QWizardPage):
@@ -100,7 +112,7 @@ class ComputerPage(QWizardPage):
         layout.addSpacing(6)
         layout.addWidget(QLabel("<b>Run the model:</b>"))
         for mode in MODES:
-            radio = QRadioButton(ENGINE_MODES[mode])
+            radio = visible(QRadioButton(ENGINE_MODES[mode]))
             need = _gib(NEEDS[mode][0]) if mode in NEEDS else ""
             note = Note(WHY[mode].format(need=need))
             radio.setAccessibleDescription(note.text())
@@ -116,7 +128,7 @@ class ComputerPage(QWizardPage):
         layout.addStretch(1)
         self.task = None
         self._looked = False
-        self.installed = False  # a model is there already (setup run again)
+        self.downloaded = False  # the model is in the download cache (setup run again)
 
     def initializePage(self) -> None:  # noqa: N802 (Qt's name)
         if not self._looked:
@@ -133,9 +145,15 @@ class ComputerPage(QWizardPage):
 
     def _show(self, output: str | None) -> None:
         choices = self.wizard().choices
-        self.installed = _installed()
+        self.downloaded = _downloaded()
         choices.gpus = gpu_probe.parse(output)
         gpu = choices.gpus[0] if choices.gpus else None
+        for mode in GPU_MODES:  # without a GPU they cannot run: not offered, and said why
+            need = _gib(NEEDS[mode][0])
+            self.radios[mode].setEnabled(gpu is not None)
+            text = (WHY[mode] if gpu is not None else NO_GPU).format(need=need)
+            self.notes[mode].setText(text)
+            self.radios[mode].setAccessibleDescription(text)
         if gpu is None:
             self.gpu_line.setText("No NVIDIA graphics card was found in this computer.")
         else:
@@ -173,6 +191,10 @@ class ComputerPage(QWizardPage):
         gpu = choices.gpus[0] if choices.gpus else None
         if mode == "server":
             self.fit.clear()
+        elif mode == "cpu":
+            self.fit.show_text("Not real time: Arcus will answer many seconds late. Choose "
+                               "this to try the app; for conversations, use a team server"
+                               + (" or this GPU." if gpu is not None else "."), "info")
         elif gpu is None:
             self.fit.show_text("Without an NVIDIA GPU the model cannot run on this computer.",
                                "error")
@@ -188,6 +210,4 @@ class ComputerPage(QWizardPage):
         return bool(self.chosen()) and self.again.isEnabled()
 
     def nextId(self) -> int:  # noqa: N802 (Qt's name)
-        if self.chosen() == "server":
-            return SERVER
-        return DOWNLOAD if self.installed else LICENCE  # run again: no token needed
+        return SERVER if self.chosen() == "server" else MODEL

@@ -52,12 +52,19 @@ def summary(wizard) -> str:
             items.append(("Connection test: " if c.server_check.ok else "The last connection "
                           "test failed: ") + escape(c.server_check.text))
     else:
-        items.append("Arcus runs PersonaPlex-7B on this computer: "
-                     f"<b>{escape(ENGINE_MODES[c.mode])}</b>.")
+        if c.mode == "cpu":
+            items.append("Arcus runs PersonaPlex-7B on this computer's <b>processor</b>, "
+                         "without a GPU. This is not real time: replies come many seconds "
+                         "after you speak, so use it to try the app. For conversations, "
+                         "choose a team server in Settings > Engine.")
+        else:
+            items.append("Arcus runs PersonaPlex-7B on this computer's GPU: "
+                         f"<b>{escape(ENGINE_MODES[c.mode])}</b>.")
         if c.saved_mode == "auto":
             items.append("Each time a conversation starts, Arcus looks at the free GPU memory "
                          "again and picks the same way as here.")
-        items.append(f"The model is in {escape(str(c.model_dir))}.")
+        items.append(f"The model is in {escape(str(c.model_dir))}"
+                     + (" (your folder, checked)." if c.model_folder else "."))
         items.append("Your own words appear in the transcript (speech-to-text is installed)."
                      if c.stt_dir is not None else
                      "The transcript shows Arcus's words only; speech-to-text can be added by "

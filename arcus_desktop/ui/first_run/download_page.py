@@ -83,7 +83,7 @@ class DownloadPage(QWizardPage):
         self.retry_button = QPushButton("&Retry")
         self.retry_button.clicked.connect(self.start)
         self.model_page_button = QPushButton("Open the &model page")
-        self.model_page_button.clicked.connect(lambda: open_link(MODEL_PAGE))
+        self.model_page_button.clicked.connect(self._open_model_page)
         self.token_button = QPushButton("Change the &token")
         self.token_button.clicked.connect(self._change_token)
         self.stt = QCheckBox("Also download &speech-to-text (a smaller model), so the "
@@ -256,6 +256,11 @@ class DownloadPage(QWizardPage):
             self.start()
         else:
             self._all_done()
+
+    def _open_model_page(self) -> None:
+        if not open_link(MODEL_PAGE) and MODEL_PAGE not in self.message.text():
+            self.message.show_text(f"{self.message.text()} No web browser could be opened: "
+                                   f"copy this address into one: {MODEL_PAGE}", "error")
 
     def _change_token(self) -> None:
         self.wizard().back()  # to the licence page, where the token is

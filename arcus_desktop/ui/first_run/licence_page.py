@@ -4,7 +4,7 @@ OS keyring only; without one it is used for this download and forgotten."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QCheckBox, QLabel, QPushButton, QVBoxLayout, QWizardPage
 
@@ -15,8 +15,20 @@ from ..settings.common import Message, Note, row
 from ..settings.engine_page import secret_field
 
 
-def open_link(url: str) -> None:
-    QDesktopServices.openUrl(QUrl(url))
+def open_link(url: str) -> bool:
+    """False when no browser could be opened (the page then shows the address)."""
+    return QDesktopServices.openUrl(QUrl(url))
+
+
+def address_line(url: str) -> Note:
+    """An address to copy by hand where no browser opens: selectable, keyboard too."""
+    line = Note(url)
+    line.setTextFormat(Qt.TextFormat.PlainText)
+    line.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
+                                 | Qt.TextInteractionFlag.TextSelectableByKeyboard)
+    line.setAccessibleName("Address")
+    line.setToolTip("Select the address and copy it (Ctrl+C) into a web browser")
+    return line
 
 
 def _step(text: str) -> QLabel:
@@ -33,27 +45,31 @@ class LicencePage(QWizardPage):
                          "its own licence. Downloading it takes a free Hugging Face account.")
         self.model_page = QPushButton("Open the &model page")
         self.model_page.setToolTip(MODEL_PAGE)
-        self.model_page.clicked.connect(lambda: open_link(MODEL_PAGE))
+        self.model_page.clicked.connect(lambda: self._open(MODEL_PAGE))
+        self.model_address = address_line(MODEL_PAGE)
         self.accepted_box = QCheckBox("I have &accepted the licence on the model page")
         self.accepted_box.toggled.connect(self.completeChanged)
         self.token_page = QPushButton("&Get a token")
         self.token_page.setToolTip(TOKEN_PAGE)
-        self.token_page.clicked.connect(lambda: open_link(TOKEN_PAGE))
+        self.token_page.clicked.connect(lambda: self._open(TOKEN_PAGE))
+        self.token_address = address_line(TOKEN_PAGE)
         self.token, show = secret_field("hf_…")
         self.token.setAccessibleName("Hugging Face token")
         self.token.textChanged.connect(self.completeChanged)
         self.keyring_note = Note()
-        self.message = Message()  # the keyring refused the token
+        self.message = Message()  # the keyring refused the token, or it is malformed
+        self.browser_message = Message()  # no browser could be opened
 
         layout = QVBoxLayout(self)
         layout.addWidget(_step("<b>1.</b> Open the model page, sign in (or create an account) "
                                "and accept the licence there."))
-        layout.addWidget(row(self.model_page))
+        layout.addWidget(row(self.model_page, self.model_address))
         layout.addWidget(self.accepted_box)
         layout.addSpacing(8)
         layout.addWidget(_step("<b>2.</b> Create an access token of the <i>Read</i> kind on "
                                "Hugging Face and paste it here."))
-        layout.addWidget(row(self.token_page))
+        layout.addWidget(row(self.token_page, self.token_address))
+        layout.addWidget(self.browser_message)
         label = QLabel("Hugging Face &token:")
         label.setBuddy(self.token)
         layout.addWidget(label)
@@ -74,11 +90,25 @@ class LicencePage(QWizardPage):
         if not self.token.text():
             self.token.setText(secrets.get_secret(secrets.KEY) or "")
 
+    def _open(self, url: str) -> None:
+        if open_link(url):
+            self.browser_message.clear()
+        else:
+            self.browser_message.show_text(
+                "No web browser could be opened here. Copy the address next to the button "
+                "into a browser, on this computer or another one.", "info")
+
     def isComplete(self) -> bool:  # noqa: N802 (Qt's name)
         return self.accepted_box.isChecked() and bool(self.token.text().strip())
 
     def validatePage(self) -> bool:  # noqa: N802 (Qt's name)
         token = self.token.text().strip()
+        problem = secrets.hf_token_problem(token)
+        if problem:  # nothing is kept or sent before it looks like a token
+            self.message.show_text(problem, "error")
+            self.token.setFocus()
+            return False
+        self.message.clear()
         self.wizard().choices.hf_token = token
         if not secrets.available():
             return True

@@ -5,10 +5,12 @@ which offers to trust a self-signed certificate by its fingerprint."""
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QLabel, QLineEdit, QPushButton, QVBoxLayout, QWizardPage
+from PySide6.QtWidgets import (QLabel, QLineEdit, QPushButton, QToolButton, QVBoxLayout,
+                               QWizardPage)
 
 from ...bridge import tasks
 from ...bridge.server_check import ServerCheck, check_server
+from ...core.addresses import address_problem
 from ...core.errors import ArcusError
 from ...settings import secrets
 from ...remote.protocol import where
@@ -34,6 +36,7 @@ class ServerPage(QWizardPage):
         self.url.setClearButtonEnabled(True)
         self.url.setAccessibleName("Team server address")
         self.url.textChanged.connect(self._edited)
+        self.url.editingFinished.connect(self._address_done)
         self.token, show = secret_field("Token from the server's owner, if it needs one")
         self.token.setAccessibleName("Team server token")
         self.token.textChanged.connect(self._edited)
@@ -45,6 +48,16 @@ class ServerPage(QWizardPage):
         self.trust_button.clicked.connect(self.ask_trust)
         self.trust_row = row(self.trust_button)
         self.trust_row.hide()
+        # The library's own words behind "Details", for whoever runs the server.
+        self.details_button = QToolButton()
+        self.details_button.setText("Details")
+        self.details_button.setCheckable(True)
+        self.details_button.setAccessibleName("Show the technical details")
+        self.details = Note()
+        self.details.setAccessibleName("Technical details")
+        self.details_button.toggled.connect(self.details.setVisible)
+        self.details_row = row(self.details_button)
+        self._show_details("")
         self.pin_note = Note()  # the trusted certificate, when there is one
         self.pin_note.hide()
         self.fingerprint, self._pinned_for = "", ""
@@ -67,6 +80,8 @@ class ServerPage(QWizardPage):
         layout.addWidget(self.keyring_note)
         layout.addWidget(row(self.test))
         layout.addWidget(self.result)
+        layout.addWidget(self.details_row)
+        layout.addWidget(self.details)
         layout.addWidget(self.trust_row)
         layout.addWidget(self.pin_note)
         layout.addWidget(self.message)
@@ -93,8 +108,21 @@ class ServerPage(QWizardPage):
     def nextId(self) -> int:  # noqa: N802 (Qt's name)
         return DONE
 
+    def _address_done(self) -> None:
+        """Say what is wrong with a typed address (Next stays off) as soon as it is typed."""
+        problem = address_problem(self.url.text()) if self.url.text().strip() else ""
+        if problem:
+            self.result.show_text(problem, "error")
+
+    def _show_details(self, detail: str) -> None:
+        self.details.setText(f"The secure connection library says: {detail}" if detail else "")
+        self.details_button.setChecked(False)
+        self.details_row.setVisible(bool(detail))
+        self.details.hide()
+
     def _edited(self) -> None:
         self.result.clear()
+        self._show_details("")
         self.trust_row.hide()
         self._presented = None
         if self.fingerprint and not same_server(self.url.text(), self._pinned_for):
@@ -106,6 +134,7 @@ class ServerPage(QWizardPage):
         url, token, pin = self.url.text().strip(), self.token.text(), self.fingerprint
         self.test.setEnabled(False)
         self.trust_row.hide()
+        self._show_details("")
         self.result.show_text(f"Asking {url or 'the server'}…", "info")
         self.task = tasks.run(lambda: (url, check_server(url, token, fingerprint=pin)),
                               self._tested,
@@ -116,6 +145,7 @@ class ServerPage(QWizardPage):
         url, check = answer
         self.test.setEnabled(True)
         self.result.show_text(check.text, "ok" if check.ok else "error")
+        self._show_details(check.detail)
         if check.presented and url == self.url.text().strip():
             self._presented = (url, check.presented)
             self.trust_row.show()

@@ -15,8 +15,9 @@ from ...bridge.settings_store import SettingsService
 from ...engine.modes import ModePick
 from ...settings.app_settings import AppSettings
 
-COMPUTER, LICENCE, DOWNLOAD, SERVER, DONE = range(5)
-LOCAL_MODES = ("bf16", "int8", "int4", "offload")
+COMPUTER, LICENCE, DOWNLOAD, SERVER, DONE, MODEL = range(6)
+GPU_MODES = ("bf16", "int8", "int4", "offload")
+LOCAL_MODES = (*GPU_MODES, "cpu")  # cpu: this computer's processor, far from real time
 
 
 @dataclass
@@ -25,9 +26,10 @@ class Choices:
 
     gpus: list[gpu_probe.Gpu] = field(default_factory=list)
     recommended: ModePick | None = None
-    mode: str = ""  # bf16, int8, int4 or server
+    mode: str = ""  # bf16, int8, int4, offload, cpu or server
     hf_token: str = field(default="", repr=False)  # for this run; saved in the keyring only
     model_dir: Path | None = None
+    model_folder: bool = False  # model_dir is the user's own folder, not the download
     stt_dir: Path | None = None
     server_url: str = ""
     server_fingerprint: str = ""  # its certificate, trusted on the server page
@@ -41,13 +43,16 @@ class Choices:
     def saved_mode(self) -> str:
         """The recommendation, kept, is saved as "auto": the engine then applies the same
         rule to the free memory it finds at each start (and gets 4-bit's short context)."""
-        if self.recommended is not None and self.mode == self.recommended.mode and self.local:
+        if (self.recommended is not None and self.mode == self.recommended.mode
+                and self.mode in GPU_MODES):
             return "auto"
         return self.mode
 
     def settings(self, current: AppSettings) -> AppSettings:
         s = current.copy()
         s.engine.mode = self.saved_mode
+        if self.local:  # the user's folder, or "": the downloaded model
+            s.engine.model_dir = str(self.model_dir) if self.model_folder and self.model_dir else ""
         if self.mode == "server":
             s.engine.server_url = self.server_url.strip()
             s.engine.server_fingerprint = self.server_fingerprint
@@ -69,6 +74,7 @@ class FirstRunWizard(QWizard):
         from .done_page import DonePage
         from .download_page import DownloadPage
         from .licence_page import LicencePage
+        from .model_page import ModelPage
         from .server_page import ServerPage
 
         self.service = settings_service
@@ -77,17 +83,20 @@ class FirstRunWizard(QWizard):
         self.choices = Choices()
         self.setWindowTitle("Set up Arcus")
         self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage)
-        self.setButtonText(QWizard.WizardButton.CancelButton, "Set up &later")
         self.computer = ComputerPage()
+        self.model = ModelPage()
         self.licence = LicencePage()
         self.download = DownloadPage()
         self.server = ServerPage()
         self.done_page = DonePage()
-        for page_id, page in ((COMPUTER, self.computer), (LICENCE, self.licence),
+        for page_id, page in ((COMPUTER, self.computer), (MODEL, self.model),
+                              (LICENCE, self.licence),
                               (DOWNLOAD, self.download), (SERVER, self.server),
                               (DONE, self.done_page)):
             self.setPage(page_id, page)
         self.setStartId(COMPUTER)
+        self.currentIdChanged.connect(self._cancel_label)
+        self._cancel_label(COMPUTER)
         self.setMinimumSize(QSize(560, 460))
         self.resize(660, 540)
 
@@ -99,6 +108,12 @@ class FirstRunWizard(QWizard):
         self.applied.emit(s)
         return s
 
+    def _cancel_label(self, page_id: int) -> None:
+        # Until the last page nothing is set up yet; there, everything is but the saving.
+        self.setButtonText(QWizard.WizardButton.CancelButton,
+                           "&Cancel" if page_id == DONE else "Set up &later")
+
     def done(self, result: int) -> None:
         self.download.stop()  # closing mid-download pauses it; the next run resumes
+        self.model.stop()
         super().done(result)

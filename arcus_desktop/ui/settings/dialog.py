@@ -67,6 +67,7 @@ class SettingsDialog(QDialog):
         self.sampling = SamplingPage(current)
         self.engine = EnginePage(current, keyring_available=secret_store.available())
         self.engine.setup_requested.connect(self._run_setup)
+        self.engine.model_checked.connect(self._validate)
         self.audio = AudioPage(current, list_devices or _list_devices)
         self.hotkey = HotkeyPage(current)
         self.memory = MemoryPage(current)
@@ -117,8 +118,8 @@ class SettingsDialog(QDialog):
         if model_info is not None:
             self.set_model_info(model_info)
         else:
-            tasks.run(lambda: read_model_info(model_dir), self.set_model_info,
-                      what="reading the model folder")
+            folder = model_dir if model_dir is not None else service.settings.engine.model_folder
+            self._read_model(folder)
         self.audio.list_devices()
 
     # --- state --------------------------------------------------------------------------
@@ -139,6 +140,10 @@ class SettingsDialog(QDialog):
         for page in self.pages:
             page.store(s, secrets)
         return s, secrets
+
+    def _read_model(self, folder) -> None:
+        tasks.run(lambda: read_model_info(folder), self.set_model_info,
+                  what="reading the model folder")
 
     def set_model_info(self, info: ModelInfo) -> None:
         self.model_info = info
@@ -194,8 +199,11 @@ class SettingsDialog(QDialog):
             self.message.show_text(f"The settings could not be saved ({e.strerror or e}). "
                                    "Check that the data folder can be written to.", "error")
             return False
+        model_moved = s.engine.model_folder != self._base.engine.model_folder
         self._base = s.copy()
         self.apply_button.setEnabled(False)
+        if model_moved:  # its voices and tokenizer come from the new folder
+            self._read_model(s.engine.model_folder)
         self.applied.emit(s)
         return True
 

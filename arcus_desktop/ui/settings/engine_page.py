@@ -4,17 +4,27 @@ to trust a self-signed certificate), and the Hugging Face token."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QLineEdit, QPushButton, QToolButton
+from pathlib import Path
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import QComboBox, QFileDialog, QLineEdit, QPushButton, QToolButton
 
 from ...bridge import tasks
+from ...bridge.model_folder import FolderCheck, check_folder
 from ...bridge.server_check import ServerCheck, check_server
 from ...core.certs import normalize
 from ...engine.modes import GIB, NEEDS
 from ...remote.protocol import where
-from ...settings.app_settings import ENGINE_MODES, AppSettings, Secrets, same_server
+from ...settings.app_settings import ENGINE_MODES, AppSettings, Problem, Secrets, same_server
 from . import trust
 from .common import Message, Note, Page, row
+
+
+CHECK_DELAY_MS = 300
+
+
+def _path(folder: str) -> Path:
+    return Path(folder).expanduser()
 
 
 def _needs(mode: str) -> str:
@@ -23,14 +33,19 @@ def _needs(mode: str) -> str:
 
 MODE_NOTES = {
     "auto": "When a conversation starts, Arcus looks at the free GPU memory and picks full "
-            "precision, 8-bit or 4-bit weights, CPU offload (slow) on a very small GPU, or "
-            "the team server when there is no suitable GPU.",
+            "precision, 8-bit or 4-bit weights, or CPU offload (slow) on a very small GPU. "
+            "Without a suitable NVIDIA GPU it cannot run here: choose Team server (or "
+            "Processor only, to try the app).",
     "bf16": f"The best quality. Needs {_needs('bf16')} (an NVIDIA GPU).",
     "int8": f"Nearly the same sound in less memory: needs {_needs('int8')}.",
     "int4": f"Needs {_needs('int4')}. Remembers only the last two minutes of a conversation "
             "and may fall behind real time: a team server sounds better.",
-    "offload": "Keeps most of the model in main memory and moves it to the GPU as needed. "
-               "Works with a small GPU, but far slower than real time.",
+    "offload": f"For a small NVIDIA GPU ({_needs('offload')}): most of the model stays in "
+               "main memory and crosses to that GPU as needed. Far slower than real time. "
+               "Without an NVIDIA GPU it cannot run: choose Team server or Processor only.",
+    "cpu": "Runs the model on this computer's processor, without a GPU. Not real time: "
+           "replies come many seconds after you speak, so it is for trying the app, not for "
+           "conversations. Needs a lot of main memory.",
     "server": "The model runs on your team's server; this computer only sends and plays "
               "the audio. Needs the server's address below.",
 }
@@ -55,6 +70,7 @@ class EnginePage(Page):
     title = "Engine"
     tested = Signal(object)  # ServerCheck, after "Test connection"
     setup_requested = Signal()  # "Run setup again…": the app opens the first-run wizard
+    model_checked = Signal()  # the model folder's check has an answer: show its problems
 
     def __init__(self, current, keyring_available: bool = True, parent=None) -> None:
         super().__init__(current, parent)
@@ -64,6 +80,32 @@ class EnginePage(Page):
         self.mode_note = Note()
         self.mode.currentIndexChanged.connect(self._mode_changed)
         self.add_field("engine/mode", "&Run the model:", self.mode, extra=(self.mode_note,))
+
+        self.model_dir = QLineEdit()
+        self.model_dir.setPlaceholderText("Empty: the model that setup downloaded")
+        self.model_dir.setClearButtonEnabled(True)
+        self.model_dir.setAccessibleName("Model folder")
+        self.browse = QPushButton("&Browse…")
+        self.browse.clicked.connect(self.browse_model_dir)
+        self.check_button = QPushButton("Chec&k files")
+        self.check_button.setToolTip("Check every file against the checksum recorded when it "
+                                     "was downloaded (a minute or two for the full model)")
+        self.check_button.clicked.connect(lambda: self.check_model_dir(verify=True))
+        self.model_result = Message()
+        self.model_result.setAccessibleName("Model folder check")
+        self.add_field("engine/model_dir", "&Model folder:",
+                       row(self.model_dir, self.browse, self.check_button, stretch=False),
+                       focus=self.model_dir, extra=(self.model_result,),
+                       note="A folder that holds PersonaPlex-7B's files, e.g. one made with "
+                            "`arcus-desktop download --model-dir`, or copied from another "
+                            "computer.")
+        self._check_soon = QTimer(self)  # typing: look once the typing pauses
+        self._check_soon.setSingleShot(True)
+        self._check_soon.setInterval(CHECK_DELAY_MS)
+        self._check_soon.timeout.connect(lambda: self.check_model_dir())
+        self.model_dir.textChanged.connect(lambda _t: self._check_soon.start())
+        self.folder_check: FolderCheck | None = None  # the last check of the field's folder
+        self.check_task = None
 
         self.server_url = QLineEdit()
         self.server_url.setPlaceholderText("https://gpu-box:8998")
@@ -123,6 +165,7 @@ class EnginePage(Page):
     def load(self, s: AppSettings, secrets: Secrets) -> None:
         self.mode.setCurrentIndex(max(0, self.mode.findData(s.engine.mode)))
         self._mode_changed()
+        self.model_dir.setText(s.engine.model_dir)
         self.server_url.setText(s.engine.server_url)
         self.fingerprint.setText(s.engine.server_fingerprint)
         self._pinned_for = s.engine.server_url
@@ -131,12 +174,57 @@ class EnginePage(Page):
 
     def store(self, s: AppSettings, secrets: Secrets) -> None:
         s.engine.mode = self.mode.currentData()
+        s.engine.model_dir = self.model_dir.text().strip()
         s.engine.server_url = self.server_url.text().strip()
         pin = self.fingerprint.text().strip()
         s.engine.server_fingerprint = normalize(pin) or pin  # as typed when wrong: checked
         if self.server_token.isEnabled():
             secrets.server_token = self.server_token.text().strip()
             secrets.hf_token = self.hf_token.text().strip()
+
+    def problems(self) -> list[Problem]:
+        folder = self.model_dir.text().strip()
+        c = self.folder_check
+        if (folder and c is not None and not c.ok and c.folder == _path(folder)
+                and self.mode.currentData() != "server"):
+            return [Problem("engine/model_dir", c.text())]
+        return []
+
+    # --- the model folder ---------------------------------------------------------------
+
+    def browse_model_dir(self) -> None:
+        start = self.model_dir.text().strip() or str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Choose the folder that holds "
+                                                  "PersonaPlex-7B", start)
+        if folder:
+            self.model_dir.setText(folder)
+
+    def check_model_dir(self, verify: bool = False) -> None:
+        """Check the folder in the field off the GUI thread: its layout and files' structure,
+        and with `verify` their recorded checksums. The answer shows under the field."""
+        self._check_soon.stop()
+        folder = self.model_dir.text().strip()
+        self.folder_check = None
+        if not folder:
+            self.model_result.clear()
+            self.model_checked.emit()
+            return
+        self.model_result.show_text("Checking every file's checksum…" if verify else
+                                    "Looking at the folder…", "info")
+        self.check_task = tasks.run(lambda: check_folder(folder, verify=verify),
+                                    lambda result: self._model_checked(folder, result),
+                                    lambda text: self.model_result.show_text(text, "error"),
+                                    "checking the model folder")
+
+    def _model_checked(self, folder: str, result: FolderCheck) -> None:
+        if folder != self.model_dir.text().strip():
+            return  # edited meanwhile: a newer check follows
+        self.folder_check = result
+        if result.ok:
+            self.model_result.show_text(result.text(), "ok")
+        else:
+            self.model_result.clear()  # the field's own problem line says it
+        self.model_checked.emit()
 
     def _mode_changed(self, *_args) -> None:
         self.mode_note.setText(MODE_NOTES[self.mode.currentData()])
@@ -158,6 +246,8 @@ class EnginePage(Page):
         url, result = answer
         self.test.setEnabled(True)
         self.test_result.show_text(result.text, "ok" if result.ok else "error")
+        self.test_result.setToolTip(f"The secure connection library says: {result.detail}"
+                                    if result.detail else "")
         if result.presented and url == self.server_url.text().strip():
             self._presented = (url, result.presented)
             self.trust_row.show()
