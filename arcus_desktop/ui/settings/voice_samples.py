@@ -73,6 +73,7 @@ class SamplePanel(QWidget):
     def stop(self) -> None:
         if self._player is not None:
             self._player.stop()
+        self._set_playing("")  # also when it was still opening the file
 
     # --- answers ------------------------------------------------------------------------
 
@@ -125,6 +126,8 @@ class SamplePanel(QWidget):
             self._set_playing("")
 
     def _set_playing(self, voice: str) -> None:
+        if voice == self.playing:
+            return
         for name, button in self.buttons.items():
             try:
                 button.setText(STOP if name == voice else PLAY)
