@@ -116,3 +116,25 @@ def test_the_engine_refuses_a_sample_during_a_conversation_and_bounds_its_length
         feeder.join(10)
     finally:
         supervisor.shutdown()
+
+
+def test_an_engine_that_cannot_start_says_why_instead_of_playing(qtbot, service, tmp_path):
+    controller = AppController(lambda: EngineSupervisor(
+        HostConfig(model_dir=str(tmp_path / "no-model-here"), device="cpu")))
+    samples = VoiceSamples(controller)
+    dialog = SettingsDialog(service, model_info=None, model_dir=tmp_path / "no-model-here",
+                            list_devices=lambda refresh=False: [], voice_samples=samples)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    panel = dialog.voice.samples
+    qtbot.waitUntil(lambda: bool(panel.buttons), timeout=WAIT_MS)  # the published voices
+    try:
+        panel.buttons["NATF2"].click()
+        with qtbot.waitSignal(samples.failed, timeout=WAIT_MS) as failed:
+            panel.start_button.click()
+        assert failed.args[0] == "NATF2"
+        assert panel.message.kind == "error" and panel.message.text() == failed.args[1]
+        assert "model" in failed.args[1].lower() and "Traceback" not in failed.args[1]
+        assert panel.playing == ""
+    finally:
+        controller.shutdown()

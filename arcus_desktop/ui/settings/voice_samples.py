@@ -78,8 +78,8 @@ class SamplePanel(QWidget):
     # --- answers ------------------------------------------------------------------------
 
     def _ready(self, voice: str, path: str) -> None:
-        if voice != self.wanted:
-            return  # the user has asked for another since
+        if voice != self.wanted or not self.isVisible():
+            return  # the user has asked for another since, or closed the dialog
         self.message.clear()
         self.start_button.hide()
         self._ensure_player()
