@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 from arcus_desktop.audio.files import read_clip, read_mono, write_wav
 from arcus_desktop.audio.voice_check import MAX_VOICE_SECONDS, MIN_VOICE_SECONDS
@@ -205,6 +206,15 @@ def test_a_preset_voice_asks_for_the_engine_when_it_is_not_running(qtbot, servic
     panel.buttons["NATF2"].click()
     assert "Start the engine to hear voices" in panel.message.text()
     assert panel.start_button.isVisible()
+
+    voices = dialog.voice.voices
+    first = voices.visualItemRect(voices.item(0)).center()
+    first.setX(10)  # on the voice's name, away from its button
+    holder = voices.itemWidget(voices.item(0))  # the row's button holder lies over it
+    at = holder.mapFrom(voices.viewport(), first)
+    qtbot.mouseClick(holder, Qt.MouseButton.LeftButton, pos=at)
+    qtbot.mouseDClick(holder, Qt.MouseButton.LeftButton, pos=at)
+    assert panel.wanted == tiny_info.voices[0] and panel.start_button.isVisible()
 
     alone = open_dialog(qtbot, service, tiny_info)  # no engine to start from here
     alone.voice.samples.buttons["NATF2"].click()

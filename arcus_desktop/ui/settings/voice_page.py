@@ -34,7 +34,7 @@ class VoicePage(Page):
         voice not heard before asks for the engine, which this dialog cannot start."""
         super().__init__(current, parent)
         self.preset_choice = QRadioButton("&Preset voice")
-        self.own_choice = QRadioButton("My &own recording")
+        self.own_choice = QRadioButton("My &own voice")
         self.choice = QButtonGroup(self)
         self.choice.addButton(self.preset_choice)
         self.choice.addButton(self.own_choice)
@@ -47,6 +47,9 @@ class VoicePage(Page):
         self.voices_note.hide()
         self.samples = SamplePanel(samples or VoiceSamples(parent=self))
         self.add_field("voice/preset", "", self.voices, extra=(self.voices_note, self.samples))
+        # A double click plays a voice too (not Enter: the dialog's OK button takes it).
+        self.voices.itemDoubleClicked.connect(
+            lambda item: self.samples.toggle(item.data(Qt.ItemDataRole.UserRole)))
 
         self.add_field(None, "", self.own_choice)
         self.recorder = RecorderBox(lambda: self.current().audio.input_device or None)
