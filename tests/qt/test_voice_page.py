@@ -139,7 +139,7 @@ def test_a_voice_recorded_in_the_app_is_checked_saved_and_chosen(qtbot, service,
     microphone(speech(12.0))
     recorder.record.click()
     assert recorder.recording and recorder.meter.isVisible()
-    qtbot.waitUntil(lambda: recorder._recorder.seconds >= MIN_VOICE_SECONDS + 2, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: recorder.seconds >= MIN_VOICE_SECONDS + 2, timeout=WAIT_MS)
     assert max(levels) > 40  # the level meter moved with the voice (over -36 dBFS)
     recorder.record.click()  # Stop
     assert not recorder.recording
@@ -164,7 +164,7 @@ def test_a_voice_recorded_in_the_app_is_checked_saved_and_chosen(qtbot, service,
 
     microphone(speech(1.5))  # Record again: too short, so not offered
     recorder.record.click()
-    qtbot.waitUntil(lambda: recorder._recorder.seconds >= 1.0, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: recorder.seconds >= 1.0, timeout=WAIT_MS)
     recorder.record.click()
     assert "too short" in recorder.message.text() and recorder.message.kind == "error"
     assert recorder.record.text() == "&Record again"

@@ -81,6 +81,11 @@ class RecorderBox(QWidget):
     def recording(self) -> bool:
         return self._recorder is not None
 
+    @property
+    def seconds(self) -> float:
+        """How long the take going on is so far (0 when none is)."""
+        return self._recorder.seconds if self._recorder is not None else 0.0
+
     def _toggle(self) -> None:
         if self._recorder is not None:
             self.finish()
