@@ -104,6 +104,9 @@ class VoiceSamples(QObject):
             self.pending = self.asked = None
             message, hint = c.error or ("The engine stopped.", "")
             self.failed.emit(voice, f"{message} {hint}".strip())
-        elif (c.engine_state == "ready" and not c.want_talk and self.pending
-              and self.asked is None and getattr(c.engine, "makes_samples", False)):
-            self._ask(self.pending)
+        elif c.engine_state == "ready" and not c.want_talk and self.pending and not self.asked:
+            if getattr(c.engine, "makes_samples", False):
+                self._ask(self.pending)
+            else:  # a team server's engine started
+                voice, self.pending = self.pending, None
+                self.failed.emit(voice, REMOTE)

@@ -220,3 +220,18 @@ def test_a_preset_voice_asks_for_the_engine_when_it_is_not_running(qtbot, servic
     alone.voice.samples.buttons["NATF2"].click()
     assert "Start the engine to hear voices" in alone.voice.samples.message.text()
     assert not alone.voice.samples.start_button.isVisible()
+
+
+def test_with_a_team_server_the_presets_say_they_cannot_be_heard_yet(qtbot, service, tiny_info):
+    from .scripted_engine import ScriptedEngine  # a stand-in engine: no model on this side
+
+    controller = AppController(lambda: ScriptedEngine(auto=True))
+    samples = VoiceSamples(controller)
+    dialog = open_dialog(qtbot, service, tiny_info, voice_samples=samples)
+    panel = dialog.voice.samples
+    panel.buttons["NATF0"].click()
+    with qtbot.waitSignal(samples.failed, timeout=WAIT_MS):
+        panel.start_button.click()
+    assert "team server" in panel.message.text() and panel.message.kind == "error"
+    panel.buttons["NATF2"].click()  # the engine is up now: told at once
+    assert "team server" in panel.message.text() and panel.playing == ""

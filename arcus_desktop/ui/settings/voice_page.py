@@ -175,6 +175,8 @@ class VoicePage(Page):
             return []  # so do they
         key = (str(path), st.st_size, st.st_mtime_ns)
         if key not in self._checked:
+            if len(self._checked) >= 16:  # files tried one after another: keep it small
+                self._checked.clear()
             try:
                 self._checked[key] = check_file(path)
             except ArcusError as e:
