@@ -35,7 +35,6 @@ def _clock(seconds: float) -> str:
 
 class RecorderBox(QWidget):
     recorded = Signal(str)  # a usable take was saved there
-    started = Signal()  # a take began (what was offered before is not the voice any more)
 
     def __init__(self, input_device: Callable[[], str | None],
                  max_seconds: float = MAX_VOICE_SECONDS, parent: QWidget | None = None) -> None:
@@ -102,7 +101,6 @@ class RecorderBox(QWidget):
             self.message.show_text(e.user_text(), "error")
             return
         self._recorder = recorder
-        self.started.emit()
         self.record.setText(STOP)
         self.record.setAccessibleName("Stop recording")
         self.listen.setEnabled(False)
