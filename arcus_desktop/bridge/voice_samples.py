@@ -97,8 +97,12 @@ class VoiceSamples(QObject):
 
     def _engine_changed(self) -> None:
         c = self.controller
-        if c.engine_state == "loading" and self.asked is not None:  # restarted: ask again
-            self.pending, self.asked = self.pending or self.asked, None
+        if c.engine_state == "loading" and self.asked is not None:
+            # It restarted while making the sample: not asked again (the sample may be
+            # what stopped it), the user may try once more.
+            voice, self.asked = self.asked, None
+            self.failed.emit(voice, "The engine stopped while making the sample and is "
+                                    "restarting. Try again in a moment.")
         elif c.engine_state == "failed" and (self.pending or self.asked):
             voice = self.pending or self.asked
             self.pending = self.asked = None

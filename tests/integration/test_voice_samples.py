@@ -5,6 +5,8 @@ daemon, tests/pulse.py). The second time the sample comes from the data folder."
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 from pathlib import Path
 
@@ -138,3 +140,28 @@ def test_an_engine_that_cannot_start_says_why_instead_of_playing(qtbot, service,
         assert panel.playing == ""
     finally:
         controller.shutdown()
+
+
+def test_an_engine_that_dies_while_making_a_sample_is_not_asked_again(qtbot, app, service,
+                                                                      tiny_model):
+    controller, started = app
+    samples = VoiceSamples(controller)
+    dialog = SettingsDialog(service, model_info=read_model_info(tiny_model),
+                            list_devices=lambda refresh=False: [], voice_samples=samples)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    panel = dialog.voice.samples
+    controller.start_engine()
+    qtbot.waitUntil(lambda: controller.engine_state == "ready", timeout=WAIT_MS)
+    pid = started[0].process.pid
+    os.kill(pid, signal.SIGSTOP)  # frozen: the sample asked for next cannot be answered
+    panel.buttons["VARF3"].click()
+    assert samples.asked == "VARF3"
+    with qtbot.waitSignal(samples.failed, timeout=WAIT_MS) as failed:
+        os.kill(pid, signal.SIGKILL)  # as a crash of the GPU driver would
+    assert "stopped while making the sample" in failed.args[1]
+    assert "restarting" in panel.message.text() and samples.asked is None
+    qtbot.waitUntil(lambda: controller.engine_state == "ready", timeout=WAIT_MS)
+    assert samples.asked is None and not previews.path_for("VARF3").exists()
+    with qtbot.waitSignal(samples.ready, timeout=WAIT_MS):  # and trying again works
+        panel.buttons["VARF3"].click()
