@@ -108,6 +108,9 @@ class VoiceSamples(QObject):
             self.pending = self.asked = None
             message, hint = c.error or ("The engine stopped.", "")
             self.failed.emit(voice, f"{message} {hint}".strip())
+        elif c.want_talk and self.pending:  # a conversation comes first: not made after it
+            voice, self.pending = self.pending, None
+            self.failed.emit(voice, BUSY)
         elif c.engine_state == "ready" and not c.want_talk and self.pending and not self.asked:
             if getattr(c.engine, "makes_samples", False):
                 self._ask(self.pending)
