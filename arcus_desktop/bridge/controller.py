@@ -140,6 +140,13 @@ class AppController(QObject):
             self._held = False
             self.set_muted(True)
 
+    def start_engine(self) -> None:
+        """Load the engine without starting a conversation (voice samples need it)."""
+        if self.engine is None or self.engine_state in ("failed", "stopped", "none"):
+            self.error = None
+            self._new_engine()
+            self.changed.emit()
+
     def restart_engine(self) -> None:
         """The engine's settings changed: stop its process now (no conversation is going
         on); the next conversation starts one with the new settings."""

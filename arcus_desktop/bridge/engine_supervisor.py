@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, Signal
 
 from ..core.events import (DeviceChanged, EngineFailed, FrameStats, Levels, Loading, Notice,
                            RecordingFinished, RecordingStarted, RecordingStopped, StateChanged,
-                           TextPiece)
+                           TextPiece, VoiceSample)
 from ..core.turns import Backchannel, TurnEnded, TurnStarted
 from ..engine.host import EXIT_TOLD, FRAME_S, HostConfig, main as host_main
 
@@ -42,7 +42,10 @@ class EngineSupervisor(QObject):
     # the end, or when its process died (then its journal holds what was said).
     recording_ended = Signal(str)
     devices_changed = Signal(str, str)  # input, output now in use (a device came or went)
+    # A preset voice's sample (preview()): voice, WAV path ("" if not made), message, hint.
+    voice_sample = Signal(str, str, str, str)
     target = staticmethod(host_main)  # the engine process's entry point
+    makes_samples = True  # the model is here: preview() works
 
     def __init__(self, config: HostConfig, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -115,6 +118,8 @@ class EngineSupervisor(QObject):
                                  if event.reason in ("lost", "fallback") else "")
             elif isinstance(event, (Notice, RecordingStopped)):
                 self.notice.emit(event.message, event.hint)
+            elif isinstance(event, VoiceSample):
+                self.voice_sample.emit(event.voice, event.path, event.message, event.hint)
             elif isinstance(event, EngineFailed):
                 self.failed.emit(event.message, event.hint)
         process.join(10)
@@ -188,6 +193,11 @@ class EngineSupervisor(QObject):
         """Other microphone and speaker (names; None: the system's), now if talking."""
         self.config.input_device, self.config.output_device = input_device, output_device
         self._send("devices", (input_device, output_device))
+
+    def preview(self, voice: str, seconds: float | None = None) -> None:
+        """Ask for a preset voice's sample (core/previews.py); `voice_sample` answers."""
+        self._send("preview", {"voice": voice} if seconds is None
+                   else {"voice": voice, "seconds": seconds})
 
     def shutdown(self, timeout_s: float = 20.0) -> int | None:
         """Ask the engine to finish and wait for it; its exit code."""

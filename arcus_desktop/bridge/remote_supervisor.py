@@ -14,6 +14,7 @@ from .engine_supervisor import EngineSupervisor
 
 class RemoteSupervisor(EngineSupervisor):
     target = staticmethod(remote_main)
+    makes_samples = False  # no model here; the team server makes no voice samples (yet)
 
     def __init__(self, config: RemoteConfig, parent: QObject | None = None) -> None:
         super().__init__(config, parent)

@@ -85,4 +85,12 @@ class RecordingStopped:  # the conversation goes on without being recorded
     hint: str = ""
 
 
+@dataclass
+class VoiceSample:  # the answer to a "preview" command
+    voice: str
+    path: str  # the WAV written; "" when it could not be made (then `message` says why)
+    message: str = ""
+    hint: str = ""
+
+
 # Turns travel as core.turns' TurnStarted, Backchannel and TurnEnded (plain values too).

@@ -55,6 +55,11 @@ class Engine:
         self.persona_states = PersonaCache()
         self._model_id = _model_identity(loaded)
 
+    @property
+    def identity(self) -> tuple:
+        """What the model's output depends on: weights, voices, precision, device."""
+        return self._model_id
+
     @classmethod
     def load(cls, model_dir: str | os.PathLike | None = None, device: str | None = None,
              dep_steps: int = C.NUM_CODEBOOKS, quant_mode: str = "bf16",

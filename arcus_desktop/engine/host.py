@@ -4,7 +4,9 @@ Commands come in on one pipe, events go out on another (see core/events.py).
 
 Commands: ("start", {"persona": {...}, "sampling": {...}, "seed": n, "conversation": id,
 "offset": seconds, "persona_name": str}), ("devices", (input name, output name)),
-("stop", None), ("mute", bool), ("volume", float), ("shutdown", None)."""
+("stop", None), ("mute", bool), ("volume", float), ("shutdown", None),
+("preview", {"voice": name, "seconds": s}): a preset voice's sample, answered with a
+VoiceSample event (between conversations only: during one it is refused)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ import numpy as np
 
 from ..core.errors import ArcusError
 from ..core.events import (DeviceChanged, EngineFailed, FrameStats, Levels, Loading, Notice,
-                           RecordingStarted, RecordingStopped, StateChanged, TextPiece)
+                           RecordingStarted, RecordingStopped, StateChanged, TextPiece,
+                           VoiceSample)
 from ..core.persona import Persona
 from .event_sender import EventSender
 
@@ -71,6 +74,7 @@ def _serve(config: HostConfig, commands, events: EventSender) -> None:
     engine = Engine.load(config.model_dir, config.device, quant_mode=mode, context=context,
                          stt_dir=config.stt_dir, progress=_loading_reporter(events))
     events.send(Loading(1.0, "Ready"))
+    _claim_samples(engine)
     if engine.stt is None and engine.stt_note:
         events.send(Notice(engine.stt_note, "Download it with: arcus-desktop download --stt"))
     events.send(StateChanged("ready"))
@@ -86,6 +90,10 @@ def _serve(config: HostConfig, commands, events: EventSender) -> None:
             volume = float(arg)
         elif command == "devices":
             _set_devices(config, arg)
+        elif command == "preview":
+            from .preview import make_sample
+
+            events.send(make_sample(engine, arg or {}))
         elif command == "start":
             try:
                 stop, muted, volume = _talk(engine, config, arg or {}, muted, volume, commands,
@@ -97,6 +105,12 @@ def _serve(config: HostConfig, commands, events: EventSender) -> None:
             if stop == "shutdown":
                 events.send(StateChanged("stopped", "shut down"))
                 return
+
+
+def _claim_samples(engine) -> None:
+    from ..core import previews
+
+    previews.claim(engine.identity)
 
 
 def _set_devices(config: HostConfig, pair) -> None:
@@ -267,6 +281,10 @@ def _frames(loop, audio, commands, events, offset, tracker, recorder, on_devices
                 audio.reopen(*arg)
                 if on_devices is not None:
                     on_devices(arg)
+            elif command == "preview":  # the model is talking: no sample now
+                events.send(VoiceSample(str((arg or {}).get("voice", "")), "",
+                                        "Voices can be heard when no conversation is going on.",
+                                        "End the conversation, then try again."))
         mic = audio.read_frame(timeout=2.0)
         if mic is None:
             raise ArcusError("The microphone stopped delivering audio.",

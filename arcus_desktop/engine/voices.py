@@ -12,13 +12,12 @@ from pathlib import Path
 from .torch_env import torch
 
 from ..audio import files as audio_files
+from ..audio.voice_check import MAX_VOICE_FILE_BYTES, MAX_VOICE_SECONDS
 from ..core.errors import CorruptFileError, UnknownVoiceError
 from . import checkpoint
 from . import constants as C
 
 PREP_VERSION = "1"  # bump when the way a recording is prepared changes
-MAX_VOICE_SECONDS = 30.0
-MAX_VOICE_FILE_BYTES = 256 * 2**20  # a long recording is fine (its first 30 s are used)
 
 
 @dataclass

@@ -219,7 +219,10 @@ class ArcusApp(QObject):
             memory = self.session.memory if self.session else None
             if memory is None and isinstance(self.window, StatusWindow):
                 memory = self.window.memory_service
-            self.settings_dialog = SettingsDialog(self.settings, memory_service=memory)
+            from ..bridge.voice_samples import VoiceSamples
+
+            self.settings_dialog = SettingsDialog(self.settings, memory_service=memory,
+                                                  voice_samples=VoiceSamples(self.controller))
             self.settings_dialog.setup_requested.connect(self._setup_again)
         self.settings_dialog.show()
         self.settings_dialog.raise_()

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QAbstractButton, QAbstractSpinBox, QApplication, 
                                QSlider, QWidget)
 
 from arcus_desktop.audio.devices import Device
+from arcus_desktop.audio.files import read_mono, write_wav
 from arcus_desktop.bridge.model_info import ModelInfo, preset_voice_names, read_model_info
 from arcus_desktop.bridge.settings_store import QSettingsStore, SettingsService
 from arcus_desktop.core.persona import ARCUS_COMPANION
@@ -110,8 +111,9 @@ def test_without_a_model_the_published_voices_are_offered_and_tokens_estimated(q
 
 
 def test_own_voice_needs_a_recording_and_consent(qtbot, dialog, service, tmp_path):
-    clip = tmp_path / "my voice.wav"
-    clip.write_bytes(b"RIFF....WAVE")
+    clip = tmp_path / "my voice.wav"  # 6 s of real speech (files are checked at Apply)
+    write_wav(clip, read_mono(AUDIO / "input_service.wav", 24_000)[4 * 24_000:10 * 24_000],
+              24_000)
     page_of(dialog, dialog.voice)
     dialog.voice.own_choice.click()
     assert dialog.voice.consent.isEnabled() and not dialog.voice.voices.isEnabled()

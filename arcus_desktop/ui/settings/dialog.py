@@ -44,7 +44,8 @@ class SettingsDialog(QDialog):
 
     `model_info` skips reading the model folder (tests pass the tiny model's);
     `list_devices(refresh=...)` lists audio devices (audio.devices' by default);
-    `memory_service` (bridge.memory_service) lets the persona preview show memories."""
+    `memory_service` (bridge.memory_service) lets the persona preview show memories;
+    `voice_samples` (bridge.voice_samples) lets the preset voices be heard."""
 
     applied = Signal(object)  # AppSettings, saved
     model_loaded = Signal(object)  # ModelInfo, once its voices and tokenizer are shown
@@ -52,7 +53,8 @@ class SettingsDialog(QDialog):
 
     def __init__(self, service: SettingsService, *, model_info: ModelInfo | None = None,
                  model_dir=None, list_devices: Callable | None = None, memory_service=None,
-                 sync_account: SyncAccount | None = None, parent: QWidget | None = None) -> None:
+                 sync_account: SyncAccount | None = None, voice_samples=None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Arcus Settings")
         self.setMinimumSize(QSize(440, 340))
@@ -62,7 +64,9 @@ class SettingsDialog(QDialog):
         current = self.current_settings
         self.sync_account = sync_account or SyncAccount(self)
 
-        self.voice = VoicePage(current)
+        if voice_samples is not None and voice_samples.parent() is None:
+            voice_samples.setParent(self)  # goes with the dialog
+        self.voice = VoicePage(current, voice_samples)
         self.persona = PersonaPage(current, memory_service)
         self.sampling = SamplingPage(current)
         self.engine = EnginePage(current, keyring_available=secret_store.available())

@@ -1,4 +1,6 @@
-"""Voice: one of the model's preset voices, or the user's own recording (with consent)."""
+"""Voice: one of the model's preset voices (each can be heard first), or the user's own
+voice, recorded here or chosen as a file, with consent. A file is checked when the
+settings are applied (not at the next conversation): what is wrong with it is said."""
 
 from __future__ import annotations
 
@@ -8,23 +10,31 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QFileDialog, QLineEdit, QListWidget,
                                QListWidgetItem, QPushButton, QRadioButton)
 
+from ...audio.voice_check import MAX_VOICE_SECONDS, MIN_VOICE_SECONDS, VoiceCheck, check_file
+from ...bridge.voice_samples import VoiceSamples
+from ...core.errors import ArcusError
 from ...settings.app_settings import (RECORDING_SUFFIXES, AppSettings, Problem, Secrets,
                                       describe_voice)
 from .common import Note, Page, row
 from .listen import ListenButton
+from .voice_recorder import RecorderBox
+from .voice_samples import SamplePanel
 
-CONSENT = "I have the &speaker's consent"
+CONSENT = "This is my &voice, or I have permission to use it"
 CONSENT_NOTE = ("Tick this only if you are the person speaking in this recording, or they "
-                "agreed that Arcus may speak with their voice.")
+                "agreed that Arcus may speak with their voice. It is asked again for each "
+                "new recording.")
 
 
 class VoicePage(Page):
     title = "Voice"
 
-    def __init__(self, current, parent=None) -> None:
+    def __init__(self, current, samples: VoiceSamples | None = None, parent=None) -> None:
+        """`samples` makes the presets' samples (bridge.voice_samples); without one, a
+        voice not heard before asks for the engine, which this dialog cannot start."""
         super().__init__(current, parent)
         self.preset_choice = QRadioButton("&Preset voice")
-        self.own_choice = QRadioButton("My &own recording")
+        self.own_choice = QRadioButton("My &own voice")
         self.choice = QButtonGroup(self)
         self.choice.addButton(self.preset_choice)
         self.choice.addButton(self.own_choice)
@@ -35,9 +45,20 @@ class VoicePage(Page):
         self.voices.setMinimumHeight(120)
         self.voices_note = Note()
         self.voices_note.hide()
-        self.add_field("voice/preset", "", self.voices, extra=(self.voices_note,))
+        self.samples = SamplePanel(samples or VoiceSamples(parent=self))
+        self.add_field("voice/preset", "", self.voices, extra=(self.voices_note, self.samples))
+        # A double click plays a voice too (not Enter: the dialog's OK button takes it).
+        self.voices.itemDoubleClicked.connect(
+            lambda item: self.samples.toggle(item.data(Qt.ItemDataRole.UserRole)))
 
         self.add_field(None, "", self.own_choice)
+        self.recorder = RecorderBox(lambda: self.current().audio.input_device or None)
+        self.recorder.recorded.connect(self._recorded)
+        self.add_field(None, "Record:", self.recorder,
+                       note=f"{MIN_VOICE_SECONDS:.0f} to {MAX_VOICE_SECONDS:.0f} seconds of "
+                            "one person speaking clearly, in a quiet room, without music or "
+                            "other voices. The microphone is the one chosen on the Audio page.",
+                       focus=self.recorder.record)
         self.path = QLineEdit()
         self.path.setPlaceholderText("A WAV, FLAC, MP3 or OGG file")
         self.path.setClearButtonEnabled(True)
@@ -47,11 +68,10 @@ class VoicePage(Page):
         self.listen = ListenButton()
         self.path.textChanged.connect(lambda text: setattr(self.listen, "path", text.strip()))
         recording_message = self.add_field(
-            "voice/own_recording", "Recor&ding:",
+            "voice/own_recording", "Or a &file:",
             row(self.path, self.browse, self.listen, stretch=False),
-            note="10 to 30 seconds of one person speaking clearly, without music or other "
-                 "voices. Recording inside Arcus is not available yet: use any recorder app "
-                 "and choose the file here; Listen plays it.",
+            note="A recording made elsewhere; Listen plays it. It is checked when you press "
+                 f"OK or Apply; only its first {MAX_VOICE_SECONDS:.0f} s are used.",
             focus=self.path)
         self.listen.failed.connect(recording_message.show_text)
         self.consent = QCheckBox(CONSENT)
@@ -60,13 +80,15 @@ class VoicePage(Page):
                              "and keeps the result in its cache.")
         self.add_field("voice/consent", "", self.consent, extra=(Note(CONSENT_NOTE),
                                                                  self.own_note))
-        self.own_widgets = (self.path, self.browse, self.listen, self.consent)
+        self.own_widgets = (self.recorder, self.path, self.browse, self.listen, self.consent)
 
         self.choice.buttonToggled.connect(self._choice_changed)
         self.path.textEdited.connect(lambda _t: self.consent.setChecked(False))
         self._known: list[str] = []
         self._installed = False  # whether `_known` is what the installed model has
         self._saved_preset = ""
+        self._checked: dict[tuple, VoiceCheck | str] = {}  # file checks, by file identity
+        self._warning = ""  # a usable file's flaw, shown once problems are
 
     # --- model --------------------------------------------------------------------------
 
@@ -81,10 +103,14 @@ class VoicePage(Page):
         self._installed = installed
         self.voices.blockSignals(True)
         self.voices.clear()
+        self.samples.forget_buttons()
         for name in names:
             item = QListWidgetItem(describe_voice(name).label)
             item.setData(Qt.ItemDataRole.UserRole, name)
             self.voices.addItem(item)
+            holder = self.samples.button_for(name)
+            item.setSizeHint(item.sizeHint().expandedTo(holder.sizeHint()))
+            self.voices.setItemWidget(item, holder)
         if keep and keep not in names:  # keep a saved choice the model does not have
             item = QListWidgetItem(f"{keep} — not in the installed model")
             item.setData(Qt.ItemDataRole.UserRole, keep)
@@ -129,10 +155,61 @@ class VoicePage(Page):
 
     def problems(self) -> list[Problem]:
         name = self.selected_preset()
+        self._warning = ""
         if self._installed and not self.own_choice.isChecked() and name not in self._known:
             return [Problem("voice/preset", f"The installed model has no voice {name}: "
                                             "choose one of its voices.")]
+        if self.own_choice.isChecked():
+            return self._file_problems()
         return []
+
+    def _file_problems(self) -> list[Problem]:
+        """The own recording decoded (with the decoder's caps) and checked: once per
+        file, so typing elsewhere does not read it again."""
+        path = Path(self.path.text().strip()).expanduser()
+        try:
+            st = path.stat()
+        except OSError:
+            return []  # the common checks say it is missing
+        if not path.is_file() or path.suffix.lower() not in RECORDING_SUFFIXES:
+            return []  # so do they
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        if key not in self._checked:
+            if len(self._checked) >= 16:  # files tried one after another: keep it small
+                self._checked.clear()
+            try:
+                self._checked[key] = check_file(path)
+            except ArcusError as e:
+                self._checked[key] = e.user_text()
+        found = self._checked[key]
+        if isinstance(found, str):
+            return [Problem("voice/own_recording", found)]
+        if found.errors:
+            return [Problem("voice/own_recording", " ".join(found.errors) +
+                            " Record again, or choose another file.")]
+        self._warning = " ".join(found.warnings)
+        return []
+
+    def show_problems(self, problems: list[Problem]) -> list[Problem]:
+        rest = super().show_problems(problems)
+        _widget, message = self.fields["voice/own_recording"]
+        if self._warning and message.kind != "error":
+            message.show_text(self._warning, "info")
+        elif not self._warning and message.kind == "info":
+            message.clear()
+        return rest
+
+    def _recorded(self, path: str) -> None:
+        """A usable take: it becomes the own recording, once its consent is ticked."""
+        self.own_choice.setChecked(True)
+        self.path.setText(path)
+        self.consent.setChecked(False)  # consent is given for one recording
+        self.edited.emit()
+
+    def hideEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        self.recorder.cancel()  # the microphone is let go when the dialog closes
+        self.samples.stop()
+        super().hideEvent(event)
 
     def _choice_changed(self, *_args) -> None:
         own = self.own_choice.isChecked()
