@@ -170,6 +170,8 @@ class TurnLog:
         last = self._last_turn_of(speaker)
         if last is not None and last.interrupted and time - last.closed_at <= ACTIVE_S:
             return last  # the last words of a turn the other side has just cut off
+        if last is not None and last.final and last.start <= time < last.end:
+            return last  # sound a turn detector already put in that turn (levels trail it)
         if current is not None:
             self._close(current)
         turn = Turn(speaker, time, time)
