@@ -270,3 +270,47 @@ def test_no_frame_time_shows_while_muted(qtbot):
         assert "ms a frame" not in text and "uted" in text
     finally:
         app.shutdown()
+
+
+# -- 11: the transcript shows each turn once, at its time ------------------------------------
+
+def test_a_team_server_conversations_transcript_has_each_turn_once(qtbot, pulse, tiny_model):
+    """The team server itself (the tiny model: it talks all the time) while the user
+    speaks over it now and then: live, Arcus's words fall into rows before and after
+    each of the user's turns; the turn detector's turns at the end make them one."""
+    import numpy as np
+
+    from arcus_desktop.server.config import ServerConfig
+
+    from ..server_thread import serving
+
+    t = np.arange(3 * 24_000) / 24_000  # 1.2 s of the user's "voice" every 3 s
+    voice = (0.3 * (t < 1.2) * np.sin(2 * np.pi * 300 * t)).astype(np.float32)
+    stop = threading.Event()
+    feeder = feed(pulse, voice, stop, loop=True, realtime=True)
+    config = ServerConfig(host="127.0.0.1", port=0, max_sessions=1)
+    with serving(tiny_model, config) as url:
+        settings = make_settings(engine__mode="server", engine__server_url=url)
+        app = ArcusApp(hotkey_backend=no_hotkey, tray=False, settings=settings)
+        window = app.session.window
+        qtbot.addWidget(app.window)
+        qtbot.addWidget(window)
+        try:
+            app.controller.start_talk()
+            qtbot.waitUntil(lambda: sum(t.speaker == "user" for t in window.model.turns) >= 2,
+                            timeout=60_000)
+            app.controller.end_talk()
+            qtbot.waitUntil(lambda: window.state == "ready", timeout=30_000)
+            qtbot.waitUntil(lambda: all(t.final for t in window.model.turns))
+        finally:
+            app.shutdown()
+            stop.set()
+            feeder.join(10)
+    for speaker in ("user", "assistant"):
+        mine = sorted((t for t in window.model.turns if t.speaker == speaker),
+                      key=lambda t: t.start)
+        for before, after in zip(mine, mine[1:]):  # one turn shown twice would overlap
+            assert after.start >= before.end - 0.08, [(t.start, t.end, t.text) for t in mine]
+    starts = [t.start for t in window.model.turns if t.speaker == "user"]
+    # Each at its own time (not all 0:00): the voice comes back every 3 s.
+    assert starts == sorted(set(starts)) and starts[-1] >= 1.0, starts
