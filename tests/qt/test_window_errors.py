@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 
+import numpy as np
+
 from arcus_desktop.bridge.engine_supervisor import EngineSupervisor
 from arcus_desktop.bridge.settings_store import SettingsService
 from arcus_desktop.core.events import FrameStats
@@ -146,6 +148,33 @@ def test_an_unreachable_team_server_stays_in_the_window_with_retry(qtbot):
         app.shutdown()
 
 
+def test_a_team_server_lost_for_good_stays_in_the_window(qtbot, pulse):
+    """The server goes away mid-conversation; the engine tries to reconnect (about 24 s
+    of waits), gives up, and is ready again: the window must not just say "Ready"."""
+    stop = threading.Event()
+    feeder = feed(pulse, np.zeros(24_000, np.float32), stop, loop=True, realtime=True)
+    server = StandIn().__enter__()
+    settings = make_settings(engine__mode="server", engine__server_url=server.url)
+    app = ArcusApp(hotkey_backend=no_hotkey, tray=False, settings=settings)
+    window = app.session.window
+    qtbot.addWidget(app.window)
+    qtbot.addWidget(window)
+    try:
+        with qtbot.waitSignal(app.controller.conversation_started, timeout=60_000):
+            app.controller.start_talk()
+        server.__exit__(None, None, None)
+        qtbot.waitUntil(lambda: app.controller.error is not None, timeout=90_000)
+        qtbot.waitUntil(lambda: window.state == "ready", timeout=30_000)
+        message, buttons = problem(window)
+        assert message == app.controller.error[0] and "team server" in message
+        assert "Try again" in buttons and "Open Settings" in buttons
+        assert window.talk_button.isEnabled()
+    finally:
+        app.shutdown()
+        stop.set()
+        feeder.join(10)
+
+
 # -- 3: engine settings restart the engine by themselves ---------------------------------------
 
 def test_engine_settings_restart_the_engine_and_the_hotkey_talks_again(qtbot, pulse,
@@ -278,8 +307,6 @@ def test_a_team_server_conversations_transcript_has_each_turn_once(qtbot, pulse,
     """The team server itself (the tiny model: it talks all the time) while the user
     speaks over it now and then: live, Arcus's words fall into rows before and after
     each of the user's turns; the turn detector's turns at the end make them one."""
-    import numpy as np
-
     from arcus_desktop.server.config import ServerConfig
 
     from ..server_thread import serving
