@@ -14,7 +14,11 @@ States (what the user sees):
 
 `ready` is the engine loaded and waiting; it looks like idle. The engine is started on
 the first talk and then kept loaded; a click while it loads starts the conversation as
-soon as it is ready.
+soon as it is ready. New engine settings start a new engine at once.
+
+`error` is the last failure the user must act on (message, hint). It stays, also when
+the engine is ready again after a conversation could not start, until the user tries
+again, the engine restarts, or its settings change. Each conversation starts unmuted.
 """
 
 from __future__ import annotations
@@ -98,6 +102,7 @@ class AppController(QObject):
             return
         self.want_talk = True
         self.error = None
+        self.set_muted(False)  # a new conversation hears the user (hold-to-talk mutes after)
         self.talk_requested.emit()
         if self.engine is None or self.engine_state in ("failed", "stopped"):
             self._finish_conversation()  # one that died with the engine
@@ -148,12 +153,14 @@ class AppController(QObject):
             self.changed.emit()
 
     def restart_engine(self) -> None:
-        """The engine's settings changed: stop its process now (no conversation is going
-        on); the next conversation starts one with the new settings."""
+        """The engine's settings changed (no conversation is going on): stop its process
+        and start one with the new settings now, so that it is ready when the user is.
+        A failure it had is gone with it: the new settings may have mended it."""
         if self.talking or self.engine is None:
             return
         self.shutdown()
-        self.engine_state = "none"
+        self.error = None
+        self._new_engine()
         self.changed.emit()
 
     def shutdown(self) -> None:

@@ -172,8 +172,9 @@ class ArcusApp(QObject):
             self.persona = self.session.talk_request
             self.main_window = self.session.window
             self.open_settings.connect(self.show_settings)
-            settings.changed.connect(lambda new, old: self.set_hotkey(
-                new.hotkey.shortcut or None, new.hotkey.hold_to_talk))
+            self.session.settings_requested.connect(self.open_settings)
+            self.session.setup_requested.connect(self.show_setup)
+            settings.changed.connect(self._hotkey_settings_changed)
         if isinstance(self.window, StatusWindow):
             self.window.attach(self.controller)
             self._show_model_status()
@@ -200,6 +201,12 @@ class ArcusApp(QObject):
         ok = self.hotkey.set_hotkey(text)
         self.controller.hold_to_talk = hold_to_talk and self.hotkey.supports_release
         return ok
+
+    def _hotkey_settings_changed(self, new, old) -> None:
+        # Registered again only when it changed: on a portal that asks the user again,
+        # and the hotkey must keep working after any other setting is applied.
+        if new.hotkey != old.hotkey:
+            self.set_hotkey(new.hotkey.shortcut or None, new.hotkey.hold_to_talk)
 
     def handle_command(self, command: str) -> str:
         """A later launch's command (single instance): the reply it prints."""

@@ -5,6 +5,9 @@ starts with, and memory both ways.
   and mode they name; each conversation with their persona, voice and sampling.
   Other devices are switched to in place; other changes to the engine's settings
   restart it when no conversation is going on (at the end of the current one otherwise).
+- Failures: the one the user must act on (the controller's `error`) stays in the
+  conversation window with buttons to the fix (`ways_forward`) until it is resolved;
+  the window follows each engine from its start, so it shows its loading and failure.
 - Memory (when on): the persona for the next conversation, with the memories it would
   recall, is prepared in the background whenever it may have changed, so starting to
   talk never waits on the database; the live turns are stored the moment they end.
@@ -18,7 +21,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, replace
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..bridge import tasks
 from ..bridge.controller import AppController
@@ -51,11 +54,34 @@ def host_config(s: AppSettings) -> HostConfig | RemoteConfig:
                       echo_cancellation=s.audio.echo_cancellation)
 
 
+SETUP_WORDS = ("model is not installed", "model folder", "cuda gpu", "no gpu",
+               "team server is the way")
+# What is set in Settings: the voice, devices, the team server and its token.
+SETTINGS_WORDS = ("settings", "voice", "recording", "audio file", "microphone", "speaker",
+                  "device", "team server", "token", "certificate", "address")
+
+
+def ways_forward(message: str, hint: str) -> list[str]:
+    """The buttons a failure gets, by what its words point to: setup for a missing model
+    or GPU, Settings for what its hint says to change there; and always another try."""
+    words = f"{message} {hint}".lower()
+    ways = []
+    if any(w in words for w in SETUP_WORDS):
+        ways.append("Run setup")
+    if any(w in words for w in SETTINGS_WORDS):
+        ways.append("Open Settings")
+    ways.append("Try again")
+    return ways
+
+
 def _without_devices(config: HostConfig | RemoteConfig) -> HostConfig | RemoteConfig:
     return replace(config, input_device=None, output_device=None)
 
 
 class Session(QObject):
+    settings_requested = Signal()  # a problem's "Open Settings"
+    setup_requested = Signal()  # a problem's "Run setup"
+
     def __init__(self, controller: AppController, settings: SettingsService,
                  memory=None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -71,7 +97,7 @@ class Session(QObject):
         controller.conversation_started.connect(lambda _id: self._follow(controller.engine))
         # As soon as there is an engine: its recording starts right after "talking",
         # before the GUI thread may have heard that the conversation started.
-        controller.changed.connect(lambda: self._watch(controller.engine))
+        controller.changed.connect(self._controller_changed)
         controller.conversation_ended.connect(self._conversation_ended)
         settings.changed.connect(self._settings_changed)
         self._apply_elsewhere(settings.settings)
@@ -82,6 +108,7 @@ class Session(QObject):
         self._tokenizer = None
         self._persona_text: str | None = None  # the persona with recalled memories
         self._restart_engine = False
+        self._problem: tuple[str, str] | None = None  # the one the window shows
         self.prepare_persona()
         if memory is not None:
             memory.capture_unfinished()  # left open by a quit or crash of the app
@@ -142,13 +169,36 @@ class Session(QObject):
         self._tokenizer = info.tokenizer
         self.prepare_persona()
 
+    def _controller_changed(self) -> None:
+        c = self.controller
+        self._watch(c.engine)
+        self._follow(c.engine)
+        if self.window.mute_button.isChecked() != c.muted:
+            self.window.set_muted(c.muted)
+        if c.error != self._problem:
+            self._problem = c.error
+            if c.error is None:
+                self.window.clear_problem()
+            else:
+                message, hint = c.error
+                self.window.show_problem(message, hint, [
+                    (label, self._act(label)) for label in ways_forward(message, hint)])
+
+    def _act(self, label: str):
+        return {"Run setup": self.setup_requested.emit,
+                "Open Settings": self.settings_requested.emit,
+                "Try again": self.controller.start_talk}[label]
+
     def _follow(self, engine) -> None:
+        """Show `engine` in the window from its start: its loading, failures, talk."""
         if engine is None or engine is self._followed:
             return
         self._followed = engine
         self._watch(engine)
         if self.window.supervisor is not engine:
             self.window.attach(engine)
+            if self.controller.engine_state == "loading" and not self.window.talking:
+                self.window.on_state_changed("loading")  # until the engine says more
         if hasattr(engine, "set_volume"):
             engine.set_volume(self.settings.settings.audio.volume / 100)
 

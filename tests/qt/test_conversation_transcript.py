@@ -146,6 +146,35 @@ def test_turn_events_correct_the_live_guesses(qtbot):
     assert rows(model)[-1] == (ASSISTANT, "A turn nobody heard live.")
 
 
+def test_a_detected_turn_the_live_guesses_split_is_shown_once(qtbot):
+    """Arcus talks on while the user speaks over it: live, its words fall into two rows
+    (before and after the user's turn). The detector says it was one turn: one row."""
+    model = TranscriptModel()
+    frames = Frames(model)
+    frames.run(1.2, assistant=True, pieces=["▁Let", "'s", "▁see", "."])
+    frames.run(1.2, user=True, assistant=True, pieces=["▁The", "▁train"])
+    frames.run(1.2, assistant=True, pieces=["▁leaves", "▁at", "▁nine", "."])
+    assert [t.speaker for t in model.turns] == [ASSISTANT, USER, ASSISTANT]
+    model.add_turn(USER, 1.2, 2.4)
+    model.add_turn(ASSISTANT, 0.0, 3.6, "Let's see. The train leaves at nine.")
+    assert rows(model) == [(ASSISTANT, "Let's see. The train leaves at nine."),
+                           (USER, "(speaking)")]
+
+
+def test_levels_that_trail_a_detected_turn_add_no_row(qtbot):
+    """Levels wait behind every other event: the detector's turn for the user's last
+    words arrives before the last frames of their sound."""
+    model = TranscriptModel()
+    frames = Frames(model)
+    frames.run(1.0, assistant=True, pieces=["▁Hello", "."])
+    frames.run(0.4)
+    frames.run(1.0, user=True)
+    model.add_turn(USER, 1.4, 2.9)  # the user's turn, ended 0.5 s past the frames so far
+    frames.run(0.4, user=True)  # the trailing levels of that same sound
+    model.finish()
+    assert rows(model) == [(ASSISTANT, "Hello."), (USER, "(speaking)")]
+
+
 def test_the_transcript_as_text(qtbot):
     model = TranscriptModel()
     frames = Frames(model)

@@ -67,7 +67,8 @@ def test_a_conversation_starts_with_the_settings_and_opens_the_window(qtbot):
     rig.talk()
     assert rig.app.session.window.isVisible()
     assert rig.app.session.window.supervisor is rig.engine
-    persona, request = rig.engine.calls[0][1], rig.engine.requests[0]
+    persona = next(c[1] for c in rig.engine.calls if c[0] == "talk")
+    request = rig.engine.requests[0]
     assert persona["text"] == "You are a patient maths teacher." and persona["voice"] == "NATM1"
     assert request["sampling"]["temperature"] == 0.6 and request["seed"] == 7
     assert rig.configs[0].echo_cancellation is False
@@ -110,8 +111,10 @@ def test_engine_settings_restart_the_engine_between_conversations(qtbot):
     new.audio.echo_cancellation = False
     rig.settings.apply(new)  # during the conversation: it goes on
     assert len(rig.engines) == 1 and "shutdown" not in rig.engine.names()
+    first = rig.engine
     rig.app.controller.end_talk()
-    assert "shutdown" in rig.engine.names()  # when it ended, the old engine went
+    assert "shutdown" in first.names()  # when it ended, the old engine went...
+    assert len(rig.engines) == 2  # ...and the new one started loading at once
     rig.talk()
     assert len(rig.engines) == 2 and rig.configs[1].input_device == "USB headset"
     assert rig.configs[1].echo_cancellation is False

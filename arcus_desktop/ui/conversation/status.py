@@ -1,5 +1,7 @@
 """The status line under the transcript: what the engine is and how it keeps up, echo
 cancellation, the model's loading progress, and notices and errors with their hint.
+A problem the user must act on (`show_problem`) has a bar of its own with buttons to
+the fix; it stays until the app says it is resolved, whatever the engine says meanwhile.
 
 Messages from the engine can carry a traceback in their hint (an unexpected exception
 does); the user never sees one: `plain_hint` cuts it off."""
@@ -11,8 +13,8 @@ import re
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QProgressBar, QSizePolicy,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton,
+                               QSizePolicy, QToolButton, QVBoxLayout, QWidget)
 
 from .colors import is_dark, mix
 
@@ -56,7 +58,9 @@ def engine_mode_label(mode: str) -> str:
 
 class MessageBar(QFrame):
     """A notice or an error, inline: the message in bold, its hint below, a close button
-    for notices (an error stays until the engine is working again)."""
+    for notices (an error stays until the engine is working again). With `actions`
+    (label, callable) it has a button for each under the hint, and no close button:
+    it is a problem the user resolves with one of them."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -82,20 +86,26 @@ class MessageBar(QFrame):
         self.close_button.setAccessibleName("Dismiss message")
         self.close_button.setToolTip("Dismiss")
         self.close_button.clicked.connect(self.dismiss)
+        self._buttons: list[QPushButton] = []
+        self.actions_row = QHBoxLayout()
+        self.actions_row.setContentsMargins(0, 4, 0, 0)
+        self.actions_row.addStretch(1)
         texts = QVBoxLayout()
         texts.setContentsMargins(0, 0, 0, 0)
         texts.setSpacing(2)
         texts.addWidget(self.message)
         texts.addWidget(self.hint)
+        texts.addLayout(self.actions_row)
         row = QHBoxLayout(self)
         row.setContentsMargins(8, 6, 4, 6)
         row.addLayout(texts, 1)
         row.addWidget(self.close_button, 0, Qt.AlignmentFlag.AlignTop)
         self.hide()
 
-    def show_message(self, kind: str, message: str, hint: str) -> None:
-        """kind: "notice" or "error"."""
+    def show_message(self, kind: str, message: str, hint: str, actions=()) -> None:
+        """kind: "notice" or "error"; actions: (label, callable) for buttons."""
         self.kind = kind
+        self._set_actions(actions)
         self.message.setText(message.strip())
         hint = plain_hint(hint)
         self.hint.setText(hint)
@@ -107,7 +117,24 @@ class MessageBar(QFrame):
 
     def dismiss(self) -> None:
         self.kind = ""
+        self._set_actions(())
         self.hide()
+
+    def action_buttons(self) -> list[QPushButton]:
+        return list(self._buttons)
+
+    def _set_actions(self, actions) -> None:
+        for button in self._buttons:
+            self.actions_row.removeWidget(button)
+            button.deleteLater()
+        self._buttons = []
+        for label, act in actions:
+            button = QPushButton(label)
+            button.setAccessibleName(label.replace("&", ""))
+            button.clicked.connect(act)
+            self.actions_row.insertWidget(self.actions_row.count() - 1, button)
+            self._buttons.append(button)
+        self.close_button.setVisible(not self._buttons)
 
     def changeEvent(self, event) -> None:
         super().changeEvent(event)
@@ -142,6 +169,7 @@ class StatusLine(QWidget):
         self.engine_mode = ""
         self.echo_cancellation: bool | None = None
         self.state = ""
+        self.muted = False
         self.frame_ms: float | None = None
         self.latency_ms: float | None = None  # a team server's round trip
         self.added_delay_ms: float | None = None  # what this computer's audio path adds
@@ -164,12 +192,15 @@ class StatusLine(QWidget):
         self.progress.setAccessibleName("Loading progress")
         self.progress.setTextVisible(True)
         self.progress.hide()
+        self.problem = MessageBar(self)  # what stops the user, until the app clears it
+        self.problem.setObjectName("problem")
         self.message = MessageBar(self)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
-        for widget in (self.progress, self.message, self.summary, self.warning_label):
+        for widget in (self.progress, self.problem, self.message, self.summary,
+                       self.warning_label):
             layout.addWidget(widget)
         self._refresh()
 
@@ -183,6 +214,21 @@ class StatusLine(QWidget):
     def set_echo_cancellation(self, on: bool | None) -> None:
         self.echo_cancellation = on
         self._refresh()
+
+    def set_muted(self, muted: bool) -> None:
+        """While muted the line says so instead of frame figures (a muted microphone's
+        frames say nothing about the conversation)."""
+        self.muted = bool(muted)
+        self._refresh()
+
+    def show_problem(self, message: str, hint: str, actions) -> None:
+        """A failure the user must act on, with buttons to the fix: (label, callable)."""
+        if self.message.kind == "error" and self.message.message.text() == message.strip():
+            self.message.dismiss()  # the engine's own words for it: said once is enough
+        self.problem.show_message("error", message, hint, actions)
+
+    def clear_problem(self) -> None:
+        self.problem.dismiss()
 
     # --- what the engine says ----------------------------------------------------------
 
@@ -230,6 +276,8 @@ class StatusLine(QWidget):
         self.message.show_message("notice", message, hint)
 
     def show_error(self, message: str, hint: str = "") -> None:
+        if self.problem.kind and self.problem.message.text() == message.strip():
+            return  # already shown, with its way forward
         self.message.show_message("error", message, hint)
 
     # --- inside ------------------------------------------------------------------------
@@ -247,11 +295,16 @@ class StatusLine(QWidget):
             parts.append(STATES.get(self.state, self.state.capitalize()))
         if self.engine_mode:
             parts.append(engine_mode_label(self.engine_mode))
-        if self.frame_ms is not None and self.state == "talking":
+        figures = self.state == "talking" and not self.muted
+        if self.state == "talking" and self.muted:
+            parts.append("Microphone muted")
+        # Under half a millisecond is no model's step (a team server that sends no
+        # figures leaves only the client's own bookkeeping): not worth "0 ms".
+        if figures and self.frame_ms is not None and self.frame_ms >= 0.5:
             parts.append(f"{self.frame_ms:.0f} ms a frame")
-        if self.latency_ms is not None and self.state == "talking":
+        if figures and self.latency_ms is not None:
             parts.append(f"{self.latency_ms:.0f} ms round trip")
-        if self.added_delay_ms is not None and self.state == "talking":
+        if figures and self.added_delay_ms is not None:
             parts.append(f"audio path {self.added_delay_ms:.0f} ms")
         if self.echo_cancellation is not None:
             parts.append("echo cancellation " + ("on" if self.echo_cancellation else "off"))

@@ -126,10 +126,12 @@ class TurnLog:
             self._commit(turn)
         turn.start, turn.end = min(turn.start, start), max(turn.end, end)
         turn.interrupted, turn.final, turn.closed_at = interrupted, True, self.now
+        turn.detected = True
         if text:
             turn.text_override = text
         if self.open[speaker] is turn:
             self.open[speaker] = None
+        self._absorb(turn, start, end)
         self._touch(turn)
         return turn
 
@@ -170,6 +172,8 @@ class TurnLog:
         last = self._last_turn_of(speaker)
         if last is not None and last.interrupted and time - last.closed_at <= ACTIVE_S:
             return last  # the last words of a turn the other side has just cut off
+        if last is not None and last.final and last.start <= time < last.end:
+            return last  # sound a turn detector already put in that turn (levels trail it)
         if current is not None:
             self._close(current)
         turn = Turn(speaker, time, time)
@@ -229,6 +233,27 @@ class TurnLog:
                 if self.open[speaker] is turn:
                     self.open[speaker] = None
                 self.rows.remove(row)
+
+    def _absorb(self, turn: Turn, start: float, end: float) -> None:
+        """The live guesses split what a turn detector calls one turn (the other side
+        spoke over it a while): the other parts go into `turn`, so that it is shown once."""
+        for row in reversed(range(len(self.turns))):
+            other = self.turns[row]
+            if (other is turn or other.speaker != turn.speaker or other.detected
+                    or not start - ACTIVE_S <= other.start <= end):
+                continue
+            turn.pieces = sorted(turn.pieces + other.pieces, key=lambda p: p[1])
+            for mark in other.backchannels:
+                self._add_backchannel(turn, mark.time, mark.text)
+            turn.start, turn.end = min(turn.start, other.start), max(turn.end, other.end)
+            if self.open[turn.speaker] is other:
+                self.open[turn.speaker] = None
+            self.rows.remove(row)
+        row = self.turns.index(turn)
+        before = sum(t.start <= turn.start for t in self.turns if t is not turn)
+        if row != before:  # it now starts earlier than the rows it came after
+            self.rows.remove(row)
+            self.rows.insert(before, turn)
 
     def _overlapping(self, speaker: str, start: float, end: float) -> Turn | None:
         waiting = self.pending[speaker]

@@ -34,6 +34,7 @@ class Turn:
     interrupted: bool = False
     backchannels: list[Backchannel] = field(default_factory=list)  # the other side's
     final: bool = False  # no more words will be added to it
+    detected: bool = False  # a turn detector's: its times and text are the truth
     overlapped: bool = False  # it began while the other speaker was talking
     text_override: str | None = None  # a turn event's own text replaces the pieces
     closed_at: float = float("-inf")  # when it stopped growing

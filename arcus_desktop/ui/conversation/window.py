@@ -3,7 +3,10 @@
 `attach(supervisor)` connects it to anything with EngineSupervisor's signals (and, when
 present, `user_text(piece, time)` and `turn(...)`); the window calls the supervisor's
 `mute` and `stop_talking` itself and says so in signals the app may also use. Closing
-the window only hides it (`closed` says so); the app lives in the tray and decides."""
+the window only hides it (`closed` says so); the app lives in the tray and decides.
+The app puts a failure the user must act on here with `show_problem` (buttons to the
+fix) and takes it away with `clear_problem`. Talk is usable except while the model
+loads, and then the loading progress next to it says why."""
 
 from __future__ import annotations
 
@@ -129,6 +132,19 @@ class ConversationWindow(QWidget):
     def talking(self) -> bool:
         return self.state == "talking"
 
+    def show_problem(self, message: str, hint: str, actions) -> None:
+        """A failure that stays until `clear_problem`; actions: (label, callable)."""
+        self.status.show_problem(message, hint, actions)
+
+    def clear_problem(self) -> None:
+        self.status.clear_problem()
+
+    @property
+    def problem(self) -> str:
+        """The problem's message while one is shown, else ""."""
+        bar = self.status.problem
+        return bar.message.text() if bar.kind else ""
+
     # --- the supervisor --------------------------------------------------------------------
 
     def attach(self, supervisor) -> None:
@@ -183,6 +199,7 @@ class ConversationWindow(QWidget):
         self.mute_button.setAccessibleDescription("Microphone muted" if muted
                                                   else "Microphone on")
         self.waveform.set_muted(muted)
+        self.status.set_muted(muted)
         if self.supervisor is not None and hasattr(self.supervisor, "mute"):
             self.supervisor.mute(muted)
         self.mute_toggled.emit(muted)
@@ -190,7 +207,12 @@ class ConversationWindow(QWidget):
     def _update_buttons(self) -> None:
         self.end_button.setEnabled(self.talking)
         self.talk_button.setVisible(not self.talking)
-        self.talk_button.setEnabled(self.state == "ready")
+        # Only a load going on keeps Talk off, and the status line shows that load; after
+        # a failure, or with no engine yet, Talk is how the user tries (again).
+        loading = self.state == "loading"
+        self.talk_button.setEnabled(not loading)
+        self.talk_button.setToolTip("Talk is possible once the model has loaded" if loading
+                                    else "Start a conversation")
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
@@ -232,6 +254,10 @@ class ConversationWindow(QWidget):
         if self.mute_button.isChecked():
             user = 0.0
         self.waveform.push(user, assistant)
+        if not self.talking:
+            # Levels may trail the end (they wait behind every other event): the turns
+            # are final by then, and a late level would start one that is not there.
+            return
         time = self.clock.frame()
         for speaker, level in ((USER, user), (ASSISTANT, assistant)):
             for voiced in self.gates[speaker].update(level, time):
