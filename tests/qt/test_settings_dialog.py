@@ -621,3 +621,25 @@ def test_the_own_recording_can_be_listened_to(qtbot, service, tiny_info, pulse):
         assert page.listen.text() == "&Stop"
         page.listen.click()  # and stopped again
     assert page.listen.text() == "&Listen"
+
+
+def test_focus_stays_on_test_connection_and_the_token_is_not_selected(
+        qtbot, service, tiny_info, health_server, os_keyring):
+    """After "Test connection" a keystroke must not replace the saved Hugging Face token
+    (the button was disabled while it ran, and Qt moved focus on to the token field)."""
+    dialog = open_dialog(qtbot, service, tiny_info)  # with a password store: tokens editable
+    page = dialog.engine
+    page_of(dialog, page)
+    page.hf_token.setText("hf_saved_token")
+    page.server_url.setText(health_server)
+    page.server_token.setText("team-token")
+    dialog.activateWindow()
+    page.test.setFocus(Qt.FocusReason.TabFocusReason)
+    qtbot.waitUntil(page.test.hasFocus, timeout=WAIT_MS)
+    with qtbot.waitSignal(page.tested, timeout=WAIT_MS):
+        qtbot.keyClick(page.test, Qt.Key.Key_Space)
+        assert not page.hf_token.hasFocus()  # also while the test runs
+    assert page.test.hasFocus()
+    assert page.hf_token.selectedText() == ""
+    qtbot.keyClicks(QApplication.focusWidget(), "x")
+    assert page.hf_token.text() == "hf_saved_token"
