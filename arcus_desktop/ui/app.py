@@ -252,7 +252,7 @@ class ArcusApp(QObject):
         if instance is not None:
             instance.handler = self.handle_command
         self.hotkey = GlobalHotkey(hotkey_backend, self)
-        self.hotkey.pressed.connect(self.controller.hotkey_pressed)
+        self.hotkey.pressed.connect(self._hotkey_pressed)
         self.hotkey.released.connect(self.controller.hotkey_released)
         self.hotkey.status_changed.connect(self._show_hotkey)
 
@@ -352,6 +352,12 @@ class ArcusApp(QObject):
             self.instance = None
         if self.tray is not None:
             self.tray.hide()
+
+    def _hotkey_pressed(self) -> None:
+        if self.setup_needed and not self.controller.talking:
+            self.show_setup()  # a talk could only fail with "no model"
+        else:
+            self.controller.hotkey_pressed()
 
     def _show_memories(self) -> None:
         if isinstance(self.window, StatusWindow):

@@ -550,6 +550,9 @@ def test_before_setup_the_tray_says_so_and_a_click_opens_setup(qtbot, service):
         assert "needs setting up" in app.handle_command("toggle")
         assert app.setup_wizard is not None and engines == []
         app.setup_wizard.reject()
+        app.hotkey.pressed.emit()  # the global hotkey, as its backend reports it
+        assert app.setup_wizard is not None and engines == []
+        app.setup_wizard.reject()
 
         s = service.settings  # a team server saved (as setup would save it)
         s.engine.mode, s.engine.server_url = "server", "https://gpu-box:8998"
