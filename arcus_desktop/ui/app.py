@@ -117,7 +117,7 @@ class StatusWindow(QMainWindow):
 
     def eventFilter(self, obj, event) -> bool:
         if event.type() in (QEvent.Type.Show, QEvent.Type.Hide):
-            QTimer.singleShot(0, self._fit)  # once the layout has the change
+            QTimer.singleShot(0, self, self._fit)  # once the layout has the change
         return super().eventFilter(obj, event)
 
     def resizeEvent(self, event) -> None:
@@ -163,7 +163,7 @@ class StatusWindow(QMainWindow):
     def set_line(self, label: QLabel, text: str) -> None:
         """A label's new text, with the window grown to show all of it."""
         label.setText(text)
-        QTimer.singleShot(0, self._fit)
+        QTimer.singleShot(0, self, self._fit)
 
     def show_memories(self) -> None:
         from ..bridge.memory_service import MemoryService
