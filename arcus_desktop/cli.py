@@ -154,6 +154,20 @@ def _persona(args):
 
 
 def cmd_converse(args) -> int:
+    from .core.errors import PromptTooLongError
+
+    try:
+        return _converse(args)
+    except PromptTooLongError as e:  # its hint names the GUI's setting: name the options
+        if args.truncate:  # even the shortest cut does not fit
+            raise ArcusError(e.message, f"Raise the budget with --budget {e.tokens} or "
+                             "more.") from e
+        over = e.tokens - e.budget
+        raise ArcusError(e.message, f"Shorten it by about {over} tokens, raise the budget "
+                         f"with --budget {e.tokens}, or cut it to fit with --truncate.") from e
+
+
+def _converse(args) -> int:
     from .engine.conversation import converse
     from .engine.engine import Engine
     from .engine.generator import Sampling
@@ -339,10 +353,11 @@ def cmd_testkit(args) -> int:
 def cmd_voices(args) -> int:
     from .engine import checkpoint
     from .engine.voices import VoiceLibrary
+    from .settings.app_settings import describe_voice
 
     files = checkpoint.locate(args.model_dir)
     for name in VoiceLibrary(files.voices).names():
-        print(name)
+        print(describe_voice(name).label)  # as Settings > Voice lists it
     return 0
 
 

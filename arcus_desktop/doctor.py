@@ -59,12 +59,26 @@ def _saved_settings():
 
 
 def _keyring() -> str:
-    try:
-        import keyring
+    from .settings.secrets import describe_store
 
-        return type(keyring.get_keyring()).__name__
-    except Exception as e:  # any backend failure is a finding to report, not a crash
-        return f"unavailable ({type(e).__name__})"
+    return describe_store()
+
+
+def _engine_mode(detected) -> str:
+    """The mode saved in Settings; for "auto", what it would pick here (`detected`, a
+    ModePick, or None without torch)."""
+    from .settings.app_settings import ENGINE_MODES, AppSettings
+
+    engine = (_saved_settings() or AppSettings()).engine
+    label = ENGINE_MODES.get(engine.mode, engine.mode)
+    if engine.mode == "server":
+        where = engine.server_url or "no address yet (set it in Settings > Engine)"
+        return f"{label}, {where} (saved in Settings)"
+    if engine.mode != "auto":
+        return f"{label} (saved in Settings)"
+    if detected is None:
+        return f"{label}: needs torch to look at the GPU"
+    return f"{label}: here it would pick {detected.mode}. {detected.note}"
 
 
 def _model(model_dir=None) -> str:
@@ -89,15 +103,16 @@ def report(model_dir=None) -> list[tuple[str, str]]:
     rows = [("arcus-desktop", __version__),
             ("python", f"{platform.python_version()} ({sys.executable})"),
             ("platform", platform.platform())]
+    choice = None
     try:
         from .engine import modes
         from .engine.torch_env import describe
 
         rows += describe()
         choice = modes.detect()
-        rows.append(("engine mode", f"{choice.mode}: {choice.note}"))
     except ImportError as e:
         rows.append(("torch", f"missing ({e})"))
+    rows.append(("engine mode", _engine_mode(choice)))
     rows += [("model", _model(model_dir)), ("speech-to-text", _speech_to_text()), ("memory database", _sqlite()),
              ("memory embeddings", _embedder()), ("audio", _audio()),
              ("audio path", _audio_path()), ("keyring", _keyring())]

@@ -142,6 +142,11 @@ class MemoryService(QObject):
         return self._submit("persona_context", lambda s: context.for_topic(
             s, base, tokenizer, budget, topic=topic, items=items))
 
+    def check_outside_changes(self) -> int:
+        """Look whether something other than this service (sync, the command line, another
+        process) changed the store; `changed` follows when it did."""
+        return self._submit("outside", lambda s: s.changed_elsewhere())
+
     # --- a live conversation ---------------------------------------------------------------
 
     def capture_start(self, key: str, persona: str = "", recording_path: str | None = None) -> int:
@@ -285,7 +290,7 @@ class MemoryService(QObject):
         elif op == "import_json":
             self.imported.emit(result)
         self.finished.emit(rid, result)
-        if op in self._CHANGES:
+        if op in self._CHANGES or (op == "outside" and result):
             self.changed.emit()
 
     @Slot(int, str, str)

@@ -89,6 +89,7 @@ class MemoryStore:
         self.db = database or Database(self.path)
         migrations.apply(self.db.conn)
         self.notices = self.db.notices
+        self._seen_version = self._data_version()
         if embedder is _DEFAULT_EMBEDDER:
             try:
                 embedder = load_embedder()
@@ -186,12 +187,22 @@ class MemoryStore:
                                    "RETURNING occurred_at", (self.embedder.name, num)).fetchone()[0]
         self._index_ops.append(lambda index: index.put(num, kind, occurred_at, vec))
 
+    def _data_version(self) -> int:
+        return self.db.read("PRAGMA data_version")[0][0]
+
+    def changed_elsewhere(self) -> bool:
+        """Whether another connection (sync, the command line, another process) committed
+        since the last call: SQLite's data_version moves only for their commits."""
+        version = self._data_version()
+        changed, self._seen_version = version != self._seen_version, version
+        return changed
+
     def _index_now(self) -> VectorIndex | None:
         """The in-memory index, reloaded when another connection (the re-embedding
         worker, another window) has committed since it was built."""
         if not self.vectors:
             return None
-        version = self.db.read("PRAGMA data_version")[0][0]
+        version = self._data_version()
         if self._index is None or version != self._index_version:
             index = VectorIndex(self.embedder.dim)
             for num, blob, kind, occurred_at in self.db.read(

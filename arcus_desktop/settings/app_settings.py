@@ -57,6 +57,26 @@ def persona_preset(key: str) -> PersonaPreset | None:
     return next((p for p in PERSONA_PRESETS if p.key == key), None)
 
 
+# "You are Mira, …": the name a role gives itself (capitalised, up to three words)
+_ROLE_NAME = re.compile(r"(?i:you are) ((?:[A-Z][\w'’-]*)(?: [A-Z][\w'’-]*){0,2})(?=[\s,.;:!]|$)")
+
+
+def persona_name(text: str) -> str:
+    """A persona in a few words, for a heading: its preset's title ("Arcus companion"),
+    else the name its role gives ("You are Mira, a tutor…": "Mira"), else a short text
+    as it is, else "a custom persona"."""
+    text = " ".join(text.split())
+    preset = next((p for p in PERSONA_PRESETS if p.text == text), None)
+    if preset is not None:
+        return preset.title
+    named = _ROLE_NAME.match(text)
+    if named:
+        return named[1]
+    if text and len(text.split()) <= 3 and not any(c in text for c in ".,;:!?"):
+        return text
+    return "a custom persona"
+
+
 # --- voices -----------------------------------------------------------------------------
 
 _VOICE_NAME = re.compile(r"^(NAT|VAR)([FM])(\d+)$")

@@ -30,6 +30,34 @@ def _keyring():
     return keyring
 
 
+# keyring's backend modules -> the store's name as its users know it
+_STORE_NAMES = {"SecretService": "Secret Service", "libsecret": "Secret Service (libsecret)",
+                "kwallet": "KWallet", "Windows": "Windows Credential Manager",
+                "macOS": "macOS Keychain"}
+NO_STORE = ("none: there is no password store, so tokens cannot be saved. Install or unlock "
+            "one (GNOME Keyring or KWallet on Linux).")
+
+
+def describe_store() -> str:
+    """The password store in use, by its name ("Secret Service", "KWallet"), or why
+    there is none. Never raises."""
+    keyring = _keyring()
+    if keyring is None:
+        return NO_STORE
+    try:
+        backend = keyring.get_keyring()
+        inner = getattr(backend, "backends", None)  # a chainer: the stores it tries in turn
+        backends = list(inner) if inner is not None else [backend]
+        return ", then ".join(_store_name(b) for b in backends)
+    except Exception as e:  # a broken backend is a finding to report, not a crash
+        return f"unavailable ({type(e).__name__})"
+
+
+def _store_name(backend) -> str:
+    module = type(backend).__module__.rsplit(".", 1)[-1]
+    return _STORE_NAMES.get(module) or str(getattr(backend, "name", "") or type(backend).__name__)
+
+
 def available() -> bool:
     """Whether there is a password store that can keep secrets (else nothing is saved)."""
     return _keyring() is not None

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QEvent, QObject, QTimer, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (QApplication, QLabel, QMainWindow, QPushButton,
                                QSystemTrayIcon, QVBoxLayout, QWidget)
@@ -36,7 +36,7 @@ from ..bridge.hotkey import DEFAULT as DEFAULT_HOTKEY
 from ..bridge.hotkey import GlobalHotkey, pick_backend
 from ..bridge.sync_service import describe as describe_sync
 from ..bridge.sync_service import start_for_app
-from ..core.errors import ArcusError
+from ..core.errors import ArcusError, ModelNotFoundError
 from .tray import Tray, describe
 
 log = logging.getLogger(__name__)
@@ -45,17 +45,29 @@ APP_ID = "io.arcus.ArcusDesktop"  # the .desktop file's name: Wayland and the po
 ICON = Path(__file__).resolve().parents[2] / "resources" / "icons" / "arcus.svg"
 
 
+# The way forward in the app: the engine's own hints name command-line flags.
+MODEL_HINT = ("Choose the folder that holds the model files in Settings → Engine → Model "
+              "folder, or click Run setup to download it.")
+
+
 def model_status(model_dir: str | None = None) -> str:
     from ..engine import checkpoint
 
     try:
         files = checkpoint.locate(model_dir)
+    except ModelNotFoundError as e:
+        return f"{e.message} {MODEL_HINT}"
     except ArcusError as e:
         return e.user_text()
     return f"PersonaPlex is installed in {files.root}."
 
 
 class StatusWindow(QMainWindow):
+    """Where there is no tray, the app's window; with a tray it opens only when asked."""
+
+    settings_requested = Signal()
+    setup_requested = Signal()
+
     def __init__(self) -> None:
         super().__init__()
         self.setWindowTitle("Arcus Desktop")
@@ -66,7 +78,14 @@ class StatusWindow(QMainWindow):
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(self.status.textInteractionFlags())
         self.sync_line = QLabel("")  # filled in when sync is on
+        self.sync_line.setWordWrap(True)
         self.sync_line.hide()
+        self.setup_button = QPushButton("Run &setup…")  # shown while nothing is set up
+        self.setup_button.clicked.connect(self.setup_requested)
+        self.setup_button.hide()
+        self.settings_button = QPushButton("S&ettings…")  # shown when the app has settings
+        self.settings_button.clicked.connect(self.settings_requested)
+        self.settings_button.hide()
         self.memories_button = QPushButton("&Memories…")
         self.memories_button.clicked.connect(self.show_memories)
         quit_button = QPushButton("&Quit")
@@ -80,13 +99,43 @@ class StatusWindow(QMainWindow):
         self.talk_button = QPushButton("&Talk")  # for desktops without a tray
         self.talk_button.hide()
         for widget in (title, self.status, self.state_line, self.hotkey_line, self.sync_line,
-                       self.talk_button, self.memories_button, quit_button):
+                       self.setup_button, self.talk_button, self.settings_button,
+                       self.memories_button, quit_button):
             layout.addWidget(widget)
+        for label in (self.status, self.state_line, self.hotkey_line, self.sync_line):
+            label.installEventFilter(self)  # a new text or shown: the window fits it
         self.setCentralWidget(body)
         self.resize(420, 160)
         self.memory_service = None  # opened on first use: the tray starts without the database
         self.memory_browser = None
         self.controller: AppController | None = None
+
+    def set_setup_needed(self, needed: bool) -> None:
+        self.setup_button.setVisible(needed)
+
+    # --- fitting the text: a window's layout does not grow it for wrapped lines --------
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() in (QEvent.Type.Show, QEvent.Type.Hide):
+            QTimer.singleShot(0, self, self._fit)  # once the layout has the change
+        return super().eventFilter(obj, event)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self._fit()  # narrower: more lines
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self._fit()
+
+    def _fit(self) -> None:
+        """At least as tall as the wrapped text needs at the window's width."""
+        body = self.centralWidget()
+        need = body.layout().totalHeightForWidth(body.width())
+        if need > 0 and body.minimumHeight() != need:
+            body.setMinimumHeight(need)
 
     def attach(self, controller: AppController) -> None:
         """Show the conversation state and offer Talk/End here too."""
@@ -100,16 +149,21 @@ class StatusWindow(QMainWindow):
 
     def refresh(self) -> None:
         c = self.controller
-        self.state_line.setText(describe(c))
+        self.set_line(self.state_line, describe(c))
         self.talk_button.setText("&End conversation" if c.talking else "&Talk")
 
     def show_notice(self, message: str, hint: str, is_error: bool) -> None:
         """Where there is no tray to notify through, the window says it."""
-        self.state_line.setText(f"{message} {hint}".strip())
+        self.set_line(self.state_line, f"{message} {hint}".strip())
 
     def show_hotkey(self, text: str) -> None:
-        self.hotkey_line.setText(text)
+        self.set_line(self.hotkey_line, text)
         self.hotkey_line.setVisible(bool(text))
+
+    def set_line(self, label: QLabel, text: str) -> None:
+        """A label's new text, with the window grown to show all of it."""
+        label.setText(text)
+        QTimer.singleShot(0, self, self._fit)
 
     def show_memories(self) -> None:
         from ..bridge.memory_service import MemoryService
@@ -178,6 +232,10 @@ class ArcusApp(QObject):
         if isinstance(self.window, StatusWindow):
             self.window.attach(self.controller)
             self._show_model_status()
+            if settings is not None:
+                self.window.settings_button.show()
+                self.window.settings_requested.connect(self.open_settings)
+                self.window.setup_requested.connect(self.show_setup)
         if tray is None:
             tray = QSystemTrayIcon.isSystemTrayAvailable()
         self.tray: Tray | None = None
@@ -186,12 +244,17 @@ class ArcusApp(QObject):
             self.tray.open_memories.connect(self._show_memories)
             self.tray.open_settings.connect(self.open_settings)
             self.tray.quit_requested.connect(self.quit)
+            self.tray.setup_requested.connect(self.show_setup)
             self.tray.show()
+        self.setup_needed = False
+        if settings is not None:
+            settings.changed.connect(lambda _new, _old: self.check_setup())
+            self.check_setup()
         self.instance = instance
         if instance is not None:
             instance.handler = self.handle_command
         self.hotkey = GlobalHotkey(hotkey_backend, self)
-        self.hotkey.pressed.connect(self.controller.hotkey_pressed)
+        self.hotkey.pressed.connect(self._hotkey_pressed)
         self.hotkey.released.connect(self.controller.hotkey_released)
         self.hotkey.status_changed.connect(self._show_hotkey)
 
@@ -213,11 +276,26 @@ class ArcusApp(QObject):
         if command == "activate":
             self.activate()
             return "Arcus Desktop is already running; brought it to the front."
+        if command == "toggle" and self.setup_needed and not self.controller.talking:
+            self.show_setup()
+            return "Arcus Desktop needs setting up first: opened setup."
         if command == "toggle":
             talking = self.controller.toggle_talk()
             return ("Starting a conversation" if talking else "Ended the conversation") + \
                 f" ({describe(self.controller)})."
         raise ValueError(command)
+
+    def check_setup(self) -> bool:
+        """Whether setup is still needed (no model, no team server); the tray and the
+        status window offer it while it is."""
+        from .first_run.check import needs_setup
+
+        self.setup_needed = self.settings is not None and needs_setup(self.settings.settings)
+        if self.tray is not None:
+            self.tray.set_setup_needed(self.setup_needed)
+        if isinstance(self.window, StatusWindow):
+            self.window.set_setup_needed(self.setup_needed)
+        return self.setup_needed
 
     def show_settings(self) -> None:
         from .settings import SettingsDialog
@@ -255,10 +333,12 @@ class ArcusApp(QObject):
         self.setup_wizard.deleteLater()
         self.setup_wizard = None
         self._show_model_status()
+        self.check_setup()  # a download adds no setting, but the model is there now
 
     def _show_model_status(self) -> None:
-        if isinstance(self.window, StatusWindow) and self.settings is not None:
-            self.window.status.setText(model_status(self.settings.settings.engine.model_folder))
+        if isinstance(self.window, StatusWindow):
+            folder = self.settings.settings.engine.model_folder if self.settings is not None else None
+            self.window.set_line(self.window.status, model_status(folder))
 
     def activate(self) -> None:
         w = self.main_window
@@ -270,7 +350,7 @@ class ArcusApp(QObject):
         """Sync state where the user looks: the status window and the tray tooltip."""
         text = describe_sync(status)
         if isinstance(self.window, StatusWindow):
-            self.window.sync_line.setText(text)
+            self.window.set_line(self.window.sync_line, text)
             self.window.sync_line.show()
         if self.tray is not None:
             self.tray.set_line("sync", text)
@@ -287,6 +367,12 @@ class ArcusApp(QObject):
             self.instance = None
         if self.tray is not None:
             self.tray.hide()
+
+    def _hotkey_pressed(self) -> None:
+        if self.setup_needed and not self.controller.talking:
+            self.show_setup()  # a talk could only fail with "no model"
+        else:
+            self.controller.hotkey_pressed()
 
     def _show_memories(self) -> None:
         if isinstance(self.window, StatusWindow):
@@ -353,10 +439,9 @@ def run(argv: list[str] | None = None, model_dir: str | None = None) -> int:
         app.aboutToQuit.connect(sync.shutdown)
     app.aboutToQuit.connect(arcus.shutdown)
     _quit_on_signals(app)
-    arcus.window.show()
-    from .first_run import needs_setup
-
-    if needs_setup(settings.settings):
+    if arcus.tray is None:  # with a tray the tray is the app: no window unless asked for
+        arcus.window.show()
+    if arcus.setup_needed:
         arcus.show_setup()
     print("Arcus Desktop is running.", flush=True)  # a marker for smoke tests
     return app.exec()

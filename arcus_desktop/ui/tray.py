@@ -18,6 +18,7 @@ from .tray_icons import state_icon
 
 APP = "Arcus Desktop"
 NOTIFY_MS = 10_000
+SETUP_TOOLTIP = "Arcus — set up needed: click to start setup"
 
 
 def describe(controller: AppController) -> str:
@@ -49,15 +50,18 @@ class Tray(QObject):
     open_memories = Signal()
     open_settings = Signal()
     quit_requested = Signal()
+    setup_requested = Signal()  # a click or Talk while nothing is set up yet
+
 
     def __init__(self, controller: AppController, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
         self.lines: dict[str, str] = {}  # more tooltip lines: "sync", "hotkey"
+        self.setup_needed = False  # no model and no team server yet: talking cannot work
         self.icon = QSystemTrayIcon(self)
         self.menu = QMenu()
         self.talk_action = QAction("Talk", self.menu)
-        self.talk_action.triggered.connect(controller.toggle_talk)
+        self.talk_action.triggered.connect(self._talk)
         self.mute_action = QAction("Mute microphone", self.menu)
         self.mute_action.setCheckable(True)
         self.mute_action.toggled.connect(controller.set_muted)
@@ -94,15 +98,25 @@ class Tray(QObject):
             self.lines.pop(key, None)
         self.refresh()
 
+    def set_setup_needed(self, needed: bool) -> None:
+        """Before setup a click opens the setup wizard, and the tooltip says so."""
+        self.setup_needed = needed
+        self.refresh()
+
+    def _offers_setup(self) -> bool:
+        return self.setup_needed and not self.controller.talking
+
     def tooltip(self) -> str:
-        return "\n".join([f"{APP}: {describe(self.controller)}", *self.lines.values()])
+        first = SETUP_TOOLTIP if self._offers_setup() else f"{APP}: {describe(self.controller)}"
+        return "\n".join([first, *self.lines.values()])
 
     def refresh(self) -> None:
         c = self.controller
         state = c.state if c.state != READY else IDLE
         self.icon.setIcon(state_icon(state, c.load_fraction))
         self.icon.setToolTip(self.tooltip())
-        self.talk_action.setText("End conversation" if c.talking else "Talk")
+        self.talk_action.setText("End conversation" if c.talking else
+                                 "Set up Arcus…" if self._offers_setup() else "Talk")
         if self.mute_action.isChecked() != c.muted:
             self.mute_action.blockSignals(True)
             self.mute_action.setChecked(c.muted)
@@ -114,9 +128,15 @@ class Tray(QObject):
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         # A double click also sends Trigger first: acting on Trigger only keeps it one toggle.
         if reason == QSystemTrayIcon.ActivationReason.Trigger:
-            self.controller.toggle_talk()
+            self._talk()
         elif reason == QSystemTrayIcon.ActivationReason.MiddleClick:
             self.controller.set_muted(not self.controller.muted)
+
+    def _talk(self, *_checked) -> None:
+        if self._offers_setup():
+            self.setup_requested.emit()
+        else:
+            self.controller.toggle_talk()
 
     def show_notification(self, message: str, hint: str, is_error: bool) -> None:
         kind = (QSystemTrayIcon.MessageIcon.Critical if is_error

@@ -110,10 +110,21 @@ def test_bad_inputs_fail_in_one_line(cli_model, tmp_path):
     assert not (tmp_path / "o.wav").exists()
 
 
+def test_an_over_budget_persona_names_the_options_that_fix_it(cli_model, tmp_path):
+    result = run_cli("converse", "--input", str(AUDIO / "input_service.wav"),
+                     "--output", str(tmp_path / "o.wav"), "--transcript", str(tmp_path / "o.json"),
+                     "--model-dir", str(cli_model), "--device", "cpu", "--budget", "40",
+                     "--persona", "word " * 100)
+    _assert_clean_failure(result, "tokens long; the limit is 40", "--budget", "--truncate")
+    assert "in settings" not in result.stderr  # the GUI's way, not this command's
+
+
 def test_voices_lists_presets(cli_model):
     result = run_cli("voices", "--model-dir", str(cli_model))
     assert result.returncode == 0
-    assert result.stdout.split() == ["NATF0", "NATF2", "NATM1", "VARF3"]
+    # the labels Settings > Voice shows, from the same place
+    assert result.stdout.splitlines() == ["NATF0 — natural, female", "NATF2 — natural, female",
+                                          "NATM1 — natural, male", "VARF3 — varied, female"]
 
 
 def test_converse_live_talks_through_the_real_devices(cli_model, pulse):

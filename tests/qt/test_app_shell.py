@@ -11,8 +11,36 @@ def test_status_window_explains_a_missing_model(qtbot):
     qtbot.addWidget(window)
     window.show()
     qtbot.waitExposed(window)
-    assert "not installed" in window.status.text()
-    assert "arcus-desktop download" in window.status.text()
+    text = window.status.text()
+    assert "not installed" in text
+    # the way forward in the app, not a command-line flag
+    assert "Settings → Engine → Model folder" in text and "Run setup" in text
+    assert "--model-dir" not in text and "arcus-desktop download" not in text
+
+
+def cut_off(window) -> list[str]:
+    """The visible labels whose text does not fit them."""
+    from PySide6.QtWidgets import QLabel
+
+    return [label.text()[:30] for label in window.findChildren(QLabel) if label.isVisible()
+            and (label.height() < label.heightForWidth(label.width()) if label.wordWrap()
+                 else label.width() < label.sizeHint().width())]
+
+
+def test_status_window_text_is_never_cut_off(qtbot):
+    from PySide6.QtWidgets import QApplication
+
+    window = StatusWindow()
+    qtbot.addWidget(window)
+    window.show_hotkey("The global hotkey Ctrl+Alt+Space could not be registered: another "
+                       "program uses it. Choose another in Settings → Hotkey.")
+    window.show()
+    qtbot.waitExposed(window)
+    QApplication.processEvents()
+    assert not cut_off(window)
+    window.resize(260, window.height())  # narrower: the lines wrap again and still fit
+    QApplication.processEvents()
+    assert not cut_off(window)
 
 
 def test_status_window_names_an_installed_model(qtbot, tiny_model, monkeypatch):

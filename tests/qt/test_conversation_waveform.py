@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from PySide6.QtCore import QPoint, QSize
 from PySide6.QtGui import QColor, QImage, QPainter, QPalette
 
@@ -9,7 +11,7 @@ from arcus_desktop.ui.conversation import USER, Waveform
 from arcus_desktop.ui.conversation.colors import accent
 from arcus_desktop.ui.conversation.waveform import FPS, level_height
 
-from .conversation_helpers import LIGHT, differs_from, palette
+from .conversation_helpers import LIGHT, differs_from, palette, pixels
 from .scripted_conversation import speech
 
 
@@ -87,3 +89,25 @@ def test_level_scale():
     assert level_height(1e-4) == 0.0  # -80 dB: silence
     assert 0.5 < level_height(0.1) < 0.7  # -20 dB: speech
     assert level_height(1.0) == 1.0
+
+
+
+def test_the_speaker_labels_stay_clear_of_the_levels(qtbot):
+    """Loud levels over the whole window never paint over "You (muted)" or "Arcus"."""
+    widget = make(qtbot)
+    widget.set_muted(True)  # the longer label
+    quiet = widget.grab().toImage()
+    for _frame in range(80):  # more than the window's 4 s, at full scale in both lanes
+        widget.push(1.0, 1.0)
+    loud = widget.grab().toImage()
+    ink = differs_from(quiet, widget.palette().color(QPalette.ColorRole.Base), 60)
+    ink[ink.mean(axis=1) >= 0.5] = False  # the labels alone, without the full-width lines
+    changed = (pixels(quiet).astype(int) != pixels(loud).astype(int)).any(axis=2)
+    assert changed.mean() > 0.2  # the levels were painted
+    half = quiet.height() // 2
+    for lane in (0, 1):  # each label's box, with a pixel of margin
+        ys, xs = np.nonzero(ink[lane * half:(lane + 1) * half])
+        assert ys.size, f"no label in lane {lane}"
+        box = changed[lane * half + ys.min() - 1: lane * half + ys.max() + 2,
+                      max(0, xs.min() - 1): xs.max() + 2]
+        assert not box.any(), f"the levels paint over lane {lane}'s label"

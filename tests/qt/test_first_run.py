@@ -18,7 +18,7 @@ import pytest
 from keyring.backends import fail
 from PySide6.QtCore import QObject, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QApplication, QLineEdit, QWizard
+from PySide6.QtWidgets import QApplication, QLineEdit, QSystemTrayIcon, QWizard
 
 from arcus_desktop.bridge import gpu_probe
 from arcus_desktop.bridge.settings_store import QSettingsStore, SettingsService
@@ -531,6 +531,45 @@ def test_settings_run_setup_again_opens_the_wizard_in_the_app(qtbot, service):
     wizard.reject()
     assert app.setup_wizard is None
     assert "not installed" in app.window.status.text()
+
+
+def test_before_setup_the_tray_says_so_and_a_click_opens_setup(qtbot, service):
+    """Nothing is set up: the tray does not offer to talk, it offers setup, and a click
+    (or the menu's first entry, or --toggle) opens the wizard instead of failing."""
+    from arcus_desktop.ui.app import ArcusApp
+
+    from .scripted_engine import ScriptedEngine
+
+    engines = []
+    app = ArcusApp(engine_factory=lambda: engines.append(ScriptedEngine()) or engines[-1],
+                   hotkey_backend=no_hotkey, tray=True, settings=service)
+    qtbot.addWidget(app.window)
+    qtbot.addWidget(app.session.window)
+    try:
+        tray = app.tray
+        assert tray.tooltip().splitlines()[0] == "Arcus — set up needed: click to start setup"
+        assert tray.talk_action.text() == "Set up Arcus…"
+        tray.icon.activated.emit(QSystemTrayIcon.ActivationReason.Trigger)
+        wizard = app.setup_wizard
+        assert isinstance(wizard, FirstRunWizard) and wizard.isVisible()
+        assert engines == [] and not app.controller.want_talk  # no talk that must fail
+        wizard.reject()
+        assert app.setup_wizard is None
+        assert "set up needed" in tray.tooltip()  # still true
+        assert "needs setting up" in app.handle_command("toggle")
+        assert app.setup_wizard is not None and engines == []
+        app.setup_wizard.reject()
+        app.hotkey.pressed.emit()  # the global hotkey, as its backend reports it
+        assert app.setup_wizard is not None and engines == []
+        app.setup_wizard.reject()
+
+        s = service.settings  # a team server saved (as setup would save it)
+        s.engine.mode, s.engine.server_url = "server", "https://gpu-box:8998"
+        service.apply(s)
+        assert tray.tooltip().splitlines()[0] == "Arcus Desktop: Click to talk"
+        assert tray.talk_action.text() == "Talk"
+    finally:
+        app.shutdown()
 
 
 RUN_APP = """

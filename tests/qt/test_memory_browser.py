@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QDate, Qt, QUrl
+from PySide6.QtCore import QDate, QEvent, Qt, QUrl
 from PySide6.QtWidgets import QApplication
 
 from arcus_desktop.bridge.memory_service import GENERIC_ERROR, MemoryService
@@ -587,3 +587,70 @@ def test_screenshot(qtbot, browser, seeded):
     qtbot.waitUntil(lambda: browser.splitter.orientation() == Qt.Orientation.Vertical
                     and browser.filter_box.y() > browser.search.y())  # laid out again
     assert browser.grab().save(str(ARTIFACTS / "memory_browser_narrow.png"))
+
+
+# --- issue 16: names, folders and fresh results -----------------------------------------
+
+@pytest.mark.parametrize("persona, expected", [
+    (None, "with Arcus companion"),  # a preset's text: the preset's name
+    ("You are Mira, a patient tutor who explains things step by step.", "with Mira"),
+    ("Be brief and friendly with everyone.", "with a custom persona"),
+])
+def test_a_conversation_header_names_its_persona(qtbot, browser, seeded, embedder, persona,
+                                                 expected):
+    from arcus_desktop.core.persona import ARCUS_COMPANION
+
+    store = MemoryStore(seeded.db, embedder=embedder)  # a conversation held meanwhile
+    cid = store.start_conversation(persona or ARCUS_COMPANION, None, title="A chat")
+    turn = store.add("episodic", "Hello there, how are you?", speaker="user",
+                     conversation_id=cid, source="conversation")
+    store.end_conversation(cid)
+    store.close()
+    browser.refresh()
+    qtbot.waitUntil(lambda: browser.model.row_of(turn.id) >= 0, timeout=WAIT_MS)
+    dialog = open_conversation(qtbot, browser, turn)
+    header = dialog.header.text()
+    assert expected in header and "You are" not in header
+
+
+def test_search_results_follow_an_edit_made_outside_the_window(qtbot, browser, service,
+                                                               seeded, embedder):
+    """An edit made elsewhere (the settings' preview, sync, another process) shows when
+    the user comes back to the window."""
+    with qtbot.waitSignal(service.searched, timeout=WAIT_MS):
+        browser.search.setText("database migration")
+    assert shown(browser)[0] == seeded.fact.content
+    store = MemoryStore(seeded.db, embedder=embedder)
+    store.update(seeded.fact.id, content="Tom owns the database migration now")
+    store.close()
+    with qtbot.waitSignal(service.searched, timeout=WAIT_MS):
+        QApplication.sendEvent(browser, QEvent(QEvent.Type.WindowActivate))
+    assert "Tom owns the database migration now" in shown(browser)
+    assert seeded.fact.content not in shown(browser)
+
+
+def test_export_and_import_start_in_the_documents_folder(qtbot, browser, service, tmp_path,
+                                                        monkeypatch):
+    home = tmp_path / "home"
+    (home / "Documents").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)  # the app was started from here: not where exports belong
+    browser.choose_export()
+    dialog = browser.file_dialog
+    assert dialog.isVisible()
+    assert Path(dialog.directory().absolutePath()) == home / "Documents"
+    assert dialog.selectedFiles()[0] == str(home / "Documents" / "arcus-memories.json")
+    with qtbot.waitSignal(service.exported, timeout=WAIT_MS):
+        dialog.accept()
+    exported = home / "Documents" / "arcus-memories.json"
+    assert len(json.loads(exported.read_text())["memories"]) == 8
+    assert browser.file_dialog is None
+
+    dialog = browser.choose_import()
+    assert Path(dialog.directory().absolutePath()) == home / "Documents"
+    dialog.selectFile(str(exported))
+    with qtbot.waitSignal(service.imported, timeout=WAIT_MS):
+        dialog.accept()
+    assert not list(work.iterdir())  # nothing landed where the app was started

@@ -68,6 +68,13 @@ def page_of(dialog, page) -> None:
     dialog.sidebar.setCurrentRow(dialog.pages.index(page))
 
 
+def warns(item) -> bool:
+    """Whether a sidebar row shows its warning icon (a blank one keeps its place)."""
+    image = item.icon().pixmap(16, 16).toImage()
+    return any(image.pixelColor(x, y).alpha() for x in range(image.width())
+               for y in range(image.height()))
+
+
 def message(page, key: str) -> str:
     return page.fields[key][1].text()
 
@@ -212,9 +219,11 @@ def test_preview_shows_the_prompt_with_the_memories_it_would_get(
         with qtbot.waitSignal(page.preview_updated, timeout=WAIT_MS) as shown:
             page.refresh_preview()
         text = shown.args[0]
-        assert text.startswith("<system> You are Arcus") and text.endswith("<system>")
-        assert "Dana leads the Tideline team." in text
-        assert "I prefer short answers" in text
+        assert text == page.preview.toPlainText()
+        # readable: no <system> tags, each part of the prompt in a paragraph of its own
+        assert "<system>" not in text and text.startswith("You are Arcus")
+        assert "\n\nWhat you remember from earlier conversations:\nDana leads the Tideline team." in text
+        assert "\n\nHow the user likes you to talk:\nThey told you: I prefer short answers" in text
         assert "2 memories" in page.preview_note.text()
 
         # which memories and why, with a way to pin or delete the wrong ones
@@ -239,6 +248,7 @@ def test_preview_shows_the_prompt_with_the_memories_it_would_get(
         with qtbot.waitSignal(page.preview_updated, timeout=PREVIEW_DELAY_MS * 10) as shown:
             page.refresh_preview()
         assert "Tideline" not in shown.args[0] and "Memory is off" in page.preview_note.text()
+        assert shown.args[0] == ARCUS_COMPANION  # the role alone, without its tags
     finally:
         memories.shutdown()
 
@@ -298,14 +308,14 @@ def test_problems_show_under_their_field_and_mark_the_page(qtbot, dialog):
     page.mode.setCurrentIndex(page.mode.findData("server"))
     assert "team server's address" in message(page, "engine/server_url")
     row = dialog.pages.index(page)
-    assert not dialog.sidebar.item(row).icon().isNull()
+    assert warns(dialog.sidebar.item(row))
     assert "1 problem" in dialog.sidebar.item(row).toolTip()
     dialog.sidebar.setCurrentRow(0)
     assert not dialog.apply()
     assert dialog.stack.currentWidget() is page and page.server_url.hasFocus()
     qtbot.keyClicks(page.server_url, "https://gpu-box:8998")
     assert message(page, "engine/server_url") == ""
-    assert dialog.sidebar.item(row).icon().isNull()
+    assert not warns(dialog.sidebar.item(row))
     assert dialog.apply()
 
 
@@ -538,7 +548,7 @@ def test_every_input_can_be_reached_and_named(qtbot, dialog):
     qtbot.keyClick(dialog.sidebar, Qt.Key.Key_Down)
     assert dialog.stack.currentWidget() is dialog.persona
     qtbot.keyClick(dialog, Qt.Key.Key_PageDown, Qt.KeyboardModifier.ControlModifier)
-    assert dialog.stack.currentWidget() is dialog.sampling
+    assert dialog.stack.currentWidget() is dialog.audio
     qtbot.keyClick(dialog, Qt.Key.Key_PageUp, Qt.KeyboardModifier.ControlModifier)
     qtbot.keyClick(dialog, Qt.Key.Key_PageUp, Qt.KeyboardModifier.ControlModifier)
     assert dialog.stack.currentWidget() is dialog.voice
@@ -623,3 +633,43 @@ def test_the_own_recording_can_be_listened_to(qtbot, service, tiny_info, pulse):
         assert page.listen.text() == "&Stop"
         page.listen.click()  # and stopped again
     assert page.listen.text() == "&Listen"
+
+
+def test_focus_stays_on_test_connection_and_the_token_is_not_selected(
+        qtbot, service, tiny_info, health_server, os_keyring):
+    """After "Test connection" a keystroke must not replace the saved Hugging Face token
+    (the button was disabled while it ran, and Qt moved focus on to the token field)."""
+    dialog = open_dialog(qtbot, service, tiny_info)  # with a password store: tokens editable
+    page = dialog.engine
+    page_of(dialog, page)
+    page.hf_token.setText("hf_saved_token")
+    page.server_url.setText(health_server)
+    page.server_token.setText("team-token")
+    dialog.activateWindow()
+    page.test.setFocus(Qt.FocusReason.TabFocusReason)
+    qtbot.waitUntil(page.test.hasFocus, timeout=WAIT_MS)
+    with qtbot.waitSignal(page.tested, timeout=WAIT_MS):
+        qtbot.keyClick(page.test, Qt.Key.Key_Space)
+        assert not page.hf_token.hasFocus()  # also while the test runs
+    assert page.test.hasFocus()
+    assert page.hf_token.selectedText() == ""
+    qtbot.keyClicks(QApplication.focusWidget(), "x")
+    assert page.hf_token.text() == "hf_saved_token"
+
+
+def test_the_sidebar_lists_audio_before_sampling(dialog):
+    titles = [dialog.sidebar.item(i).text() for i in range(dialog.sidebar.count())]
+    assert titles == [p.title for p in dialog.pages]
+    assert titles.index("Audio") < titles.index("Sampling")
+    assert titles[:3] == ["Voice", "Persona", "Audio"]
+
+
+def test_a_problem_marks_its_page_without_moving_the_sidebar(qtbot, dialog):
+    sidebar = dialog.sidebar
+    rows = lambda: [sidebar.visualItemRect(sidebar.item(i)) for i in range(sidebar.count())]
+    before, width = rows(), sidebar.width()
+    dialog.persona.text.setPlainText(LONG_ROLE)  # over the budget: a problem on Persona
+    item = sidebar.item(dialog.pages.index(dialog.persona))
+    assert item.toolTip() == "1 problem to fix" and warns(item)
+    QApplication.processEvents()
+    assert rows() == before and sidebar.width() == width

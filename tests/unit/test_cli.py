@@ -1,5 +1,8 @@
 """What the command line tells a user when things go wrong, and `doctor`."""
 
+import subprocess
+import sys
+
 from arcus_desktop import cli
 from arcus_desktop.core.errors import ArcusError
 
@@ -46,3 +49,48 @@ def test_doctor_reports_every_part(capsys):
         assert any(line.startswith(key) for line in out.splitlines()), key
     assert "sqlite-vec loaded" in out  # through a fallback module where sqlite3 cannot
     assert "not installed" in out  # no model in this test's data dir
+
+
+def doctor_line(capsys, key: str, own_process: bool = False) -> str:
+    """The value on `doctor`'s line for `key`; `own_process` for the saved settings (Qt
+    reads the settings folder once per process)."""
+    if own_process:
+        out = subprocess.run([sys.executable, "-m", "arcus_desktop", "doctor"],
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        lines = out.stdout.splitlines()
+    else:
+        assert cli.main(["doctor"]) == 0
+        lines = capsys.readouterr().out.splitlines()
+    line = next(line for line in lines if line.startswith(f"{key} "))
+    return line.split(None, len(key.split()))[-1]
+
+
+def test_doctor_reports_the_saved_team_server_mode(capsys, tmp_path):
+    conf = tmp_path / "config" / "Arcus" / "arcus-desktop.conf"  # XDG_CONFIG_HOME (conftest)
+    conf.parent.mkdir(parents=True)
+    conf.write_text("[engine]\nmode=server\nserver_url=https://gpu-box:8998\n")
+    line = doctor_line(capsys, "engine mode", own_process=True)
+    assert line.startswith("Team server, https://gpu-box:8998 (saved in Settings)"), line
+
+    conf.write_text("[engine]\nmode=int8\n")
+    line = doctor_line(capsys, "engine mode", own_process=True)
+    assert line.startswith("Low memory: 8-bit weights (saved")
+
+
+def test_doctor_reports_automatic_with_what_it_would_pick(capsys):
+    line = doctor_line(capsys, "engine mode", own_process=True)
+    assert line.startswith("Automatic (chosen by free GPU memory): here it would pick "), line
+
+
+def test_doctor_names_the_password_store(capsys, os_keyring):
+    assert doctor_line(capsys, "keyring") == "Secret Service"
+
+
+def test_doctor_says_when_there_is_no_password_store(capsys, monkeypatch):
+    import keyring
+    from keyring.backends import fail
+
+    monkeypatch.setattr(keyring, "get_keyring", lambda: fail.Keyring())
+    line = doctor_line(capsys, "keyring")
+    assert line.startswith("none: ") and "GNOME Keyring or KWallet" in line

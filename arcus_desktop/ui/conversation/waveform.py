@@ -13,7 +13,7 @@ import math
 from collections import deque
 
 from PySide6.QtCore import QElapsedTimer, QPointF, QRectF, QSize, Qt, QTimer
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPalette, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from .colors import accent, tint
@@ -26,6 +26,8 @@ LAG_S = 0.16  # the playhead trails the newest frame by this much, so bursts loo
 SNAP_S = 0.6  # further off than this, the playhead jumps instead of catching up
 IDLE_S = 1.0  # with no new level for this long, the timer stops
 FLOOR_DB = -54.0  # RMS at or under this draws nothing; 0 dBFS fills the lane
+LABEL_PAD = 6  # pixels around a lane's label
+MUTED = " (muted)"
 
 
 def level_height(rms: float) -> float:
@@ -133,6 +135,19 @@ class Waveform(QWidget):
         super().hideEvent(event)
         self._timer.stop()
 
+    def _label_font(self) -> QFont:
+        font = QFont(self.font())
+        font.setPointSizeF(max(6.0, font.pointSizeF() * 0.85))
+        return font
+
+    def _gutter(self) -> float:
+        """The labels' column on the left, as wide as the longest label (muted or not),
+        so the levels never run under a label and do not shift when it changes."""
+        metrics = QFontMetricsF(self._label_font())
+        longest = max(metrics.horizontalAdvance(text) for text in
+                      (SPEAKER_NAMES[USER] + MUTED, SPEAKER_NAMES[ASSISTANT]))
+        return min(self.width() / 3, longest + 2 * LABEL_PAD)
+
     def paintEvent(self, event) -> None:
         self._advance()
         painter = QPainter(self)
@@ -141,9 +156,12 @@ class Waveform(QWidget):
         rect = QRectF(self.rect())
         painter.fillRect(rect, palette.color(QPalette.ColorRole.Base))
         lane_h = rect.height() / 2
+        gutter = self._gutter()
         for lane, speaker in enumerate((USER, ASSISTANT)):
             area = QRectF(rect.left(), rect.top() + lane * lane_h, rect.width(), lane_h)
-            self._paint_lane(painter, area, lane, speaker, palette)
+            self._paint_label(painter, area.adjusted(0, 0, gutter - area.width(), 0), speaker,
+                              palette)
+            self._paint_lane(painter, area.adjusted(gutter, 0, 0, 0), lane, speaker, palette)
         painter.setPen(QPen(palette.color(QPalette.ColorRole.Mid), 0))  # cosmetic hairline
         painter.drawLine(QPointF(rect.left(), rect.top() + lane_h),
                          QPointF(rect.right(), rect.top() + lane_h))
@@ -154,6 +172,8 @@ class Waveform(QWidget):
         color = accent(palette, speaker)
         mid = area.center().y()
         half = area.height() / 2 - 3
+        painter.save()
+        painter.setClipRect(area)  # a level's edge stays out of the labels' column
         points = self._points(area, lane)
         if points:
             top = QPainterPath(QPointF(points[0][0], mid))
@@ -167,18 +187,18 @@ class Waveform(QWidget):
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(fill)
             painter.drawPath(top)
+        painter.restore()
         baseline = tint(palette, speaker, 0.5)
         painter.setPen(QPen(baseline, 1.0))
         painter.drawLine(QPointF(area.left(), mid), QPointF(area.right(), mid))
-        label = SPEAKER_NAMES[speaker]
-        if speaker == USER and self.muted:
-            label += " (muted)"
+
+    def _paint_label(self, painter: QPainter, area: QRectF, speaker: str,
+                     palette: QPalette) -> None:
+        label = SPEAKER_NAMES[speaker] + (MUTED if speaker == USER and self.muted else "")
         painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
-        font = painter.font()
-        font.setPointSizeF(max(6.0, font.pointSizeF() * 0.85))
-        painter.setFont(font)
-        painter.drawText(area.adjusted(6, 2, -6, -2),
-                         Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, label)
+        painter.setFont(self._label_font())
+        painter.drawText(area.adjusted(LABEL_PAD, 2, 0, -2),
+                         Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, label)
 
     def _points(self, area: QRectF, lane: int) -> list[tuple[float, float]]:
         """(x, height fraction) for each frame in view, oldest first; frame i (counting

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QStandardPaths, Qt
 from PySide6.QtWidgets import QFileDialog
 
 from .conversation import ConversationDialog
@@ -127,17 +127,33 @@ class BrowserActions:
             "&Forget", forget,
             "Also delete the recording of the conversation" if has_audio else None, parent)
 
-    def choose_export(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export memories", "arcus-memories.json",
-                                              "Arcus memories (*.json)")
-        if path:
-            self.export_to(path)
+    def choose_export(self) -> QFileDialog:
+        """Asks where to export (non-blocking), starting in the user's Documents."""
+        dialog = self._file_dialog("Export memories", "Arcus memories (*.json)",
+                                   self.export_to)
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setDefaultSuffix("json")
+        dialog.selectFile(str(Path(dialog.directory().absolutePath()) / "arcus-memories.json"))
+        dialog.open()
+        return dialog
 
-    def choose_import(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import memories", "",
-                                              "Arcus memories (*.json);;All files (*)")
-        if path:
-            self.import_from(path)
+    def choose_import(self) -> QFileDialog:
+        dialog = self._file_dialog("Import memories", "Arcus memories (*.json);;All files (*)",
+                                   self.import_from)
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.open()
+        return dialog
+
+    def _file_dialog(self, title: str, filters: str, on_chosen) -> QFileDialog:
+        if self.file_dialog is not None:
+            self.file_dialog.close()
+        # Documents (or home), not the folder the app happened to be started from.
+        dialog = QFileDialog(self, title, _documents(), filters)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.fileSelected.connect(on_chosen)
+        dialog.finished.connect(lambda _r: setattr(self, "file_dialog", None))
+        self.file_dialog = dialog
+        return dialog
 
     def export_to(self, path: str | Path) -> int:
         name = Path(path).name
@@ -160,3 +176,8 @@ class BrowserActions:
         self.confirmation = box
         box.open()
         return box
+
+
+def _documents() -> str:
+    folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    return folder if folder and Path(folder).is_dir() else str(Path.home())

@@ -9,6 +9,7 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHeaderView, QLabel, QListWidget,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from ...settings.app_settings import persona_name
 from .text import SPEAKERS, _escape, conversation_title, full_time, kind_text, offset_text
 from .widgets import _row
 
@@ -163,9 +164,10 @@ class ConversationDialog(QDialog):
             parts.append(full_time(conv.started_at))
             if conv.ended_at:
                 parts.append(f"{offset_text(conv.ended_at - conv.started_at)} long")
-            if conv.persona:
-                parts.append(f"with {_escape(conv.persona)}")
+            if conv.persona:  # its name; the whole role on hovering
+                parts.append(f"with {_escape(persona_name(conv.persona))}")
         self.header.setText(" · ".join(parts))
+        self.header.setToolTip(conv.persona if conv else "")
         self.turns.setRowCount(len(self.memories))
         for row, m in enumerate(self.memories):
             at = m.audio_offset if m.audio_offset is not None else (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from PySide6.QtCore import QDate, QEvent, QItemSelectionModel, QModelIndex, Qt
-from PySide6.QtWidgets import QMainWindow, QWidget
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QWidget
 
 from ...bridge.memory_service import MemoryService
 from .actions import BrowserActions
@@ -29,6 +29,7 @@ class MemoryBrowser(BrowserLayout, BrowserActions, QMainWindow):
         self.service = service
         self.confirmation: Confirmation | None = None
         self.add_dialog: AddMemoryDialog | None = None
+        self.file_dialog: QFileDialog | None = None  # Export… or Import…, while open
         self.conversation_dialog: ConversationDialog | None = None
         self._handlers: dict[int, Callable] = {}
         self._query_id: int | None = None
@@ -185,6 +186,13 @@ class MemoryBrowser(BrowserLayout, BrowserActions, QMainWindow):
             self.show_error(text)
 
     # --- layout and lifetime -----------------------------------------------------------
+
+    def event(self, event) -> bool:
+        # Back in the window: what sync or another process changed meanwhile shows (edits
+        # through this service refresh at once, through `changed`).
+        if event.type() == QEvent.Type.WindowActivate and self.service.running:
+            self.service.check_outside_changes()
+        return super().event(event)
 
     def resizeEvent(self, event) -> None:
         self._arrange(event.size().width() < NARROW)

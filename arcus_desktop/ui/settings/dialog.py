@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from PySide6.QtCore import QSize, Signal
-from PySide6.QtGui import QIcon, QKeySequence, QShortcut
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QListWidget,
                                QListWidgetItem, QStackedWidget, QStyle, QVBoxLayout, QWidget)
 
@@ -26,6 +26,15 @@ from .persona_page import PersonaPage
 from .simple_pages import DataPage, MemoryPage, SamplingPage
 from .sync_page import SyncPage
 from .voice_page import VoicePage
+
+
+ICON_PX = 16  # the sidebar's warning icon
+
+
+def _blank_icon() -> QIcon:
+    pixmap = QPixmap(ICON_PX, ICON_PX)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    return QIcon(pixmap)
 
 
 def _list_devices(refresh: bool = False):
@@ -77,15 +86,20 @@ class SettingsDialog(QDialog):
         self.memory = MemoryPage(current)
         self.sync = SyncPage(current, self.sync_account)
         self.data = DataPage(current)
-        self.pages: list[Page] = [self.voice, self.persona, self.sampling, self.engine,
-                                  self.audio, self.hotkey, self.memory, self.sync, self.data]
+        # What most people change first at the top; Sampling's knobs are for the curious.
+        self.pages: list[Page] = [self.voice, self.persona, self.audio, self.engine,
+                                  self.hotkey, self.memory, self.sync, self.sampling, self.data]
 
         self.sidebar = QListWidget()
         self.sidebar.setAccessibleName("Settings pages")
         self.sidebar.setSpacing(2)
+        self.sidebar.setIconSize(QSize(ICON_PX, ICON_PX))
+        # Every row holds an icon, a blank one until its page has a problem: the warning
+        # then takes space that was already there instead of making the rows jump.
+        self._no_icon = _blank_icon()
         self.stack = QStackedWidget()
         for page in self.pages:
-            self.sidebar.addItem(QListWidgetItem(page.title))
+            self.sidebar.addItem(QListWidgetItem(self._no_icon, page.title))
             self.stack.addWidget(page)
         self.sidebar.setFixedWidth(self.sidebar.sizeHintForColumn(0) + 48)
         self.sidebar.currentRowChanged.connect(self.stack.setCurrentIndex)
@@ -173,7 +187,7 @@ class SettingsDialog(QDialog):
             rest = page.show_problems(problems)
             mine = len(problems) - len(rest)
             item = self.sidebar.item(i)
-            item.setIcon(icon if mine else QIcon())
+            item.setIcon(icon if mine else self._no_icon)
             item.setToolTip(f"{mine} problem{'s' if mine > 1 else ''} to fix" if mine else "")
         return problems
 

@@ -233,9 +233,12 @@ class EnginePage(Page):
 
     def test_connection(self) -> None:
         """GET <address>/healthz on a worker thread; the answer shows under the button."""
+        if self.task is not None and not self.task.finished:
+            return  # one test at a time
         url, token = self.server_url.text().strip(), self.server_token.text()
         pin = self.fingerprint.text().strip()
-        self.test.setEnabled(False)
+        # The button stays enabled: disabling it would move the focus on to the next
+        # field (the Hugging Face token, all selected) and a keystroke would replace it.
         self.trust_row.hide()
         self._presented = None
         self.test_result.show_text(f"Asking {url or 'the server'}…", "info")
@@ -244,7 +247,6 @@ class EnginePage(Page):
 
     def _tested(self, answer: tuple[str, ServerCheck]) -> None:
         url, result = answer
-        self.test.setEnabled(True)
         self.test_result.show_text(result.text, "ok" if result.ok else "error")
         self.test_result.setToolTip(f"The secure connection library says: {result.detail}"
                                     if result.detail else "")

@@ -5,12 +5,12 @@ reads, memories included, with which memories were chosen and why, to pin or del
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (QComboBox, QListWidget, QListWidgetItem, QPlainTextEdit,
                                QPushButton, QSpinBox)
 
 from ...bridge.model_info import count_tokens
-from ...core.system_tag import wrap
+from ...core.system_tag import clean
+from ...memory.context import FACTS_INTRO, STYLE_INTRO
 from ...settings.app_settings import (CUSTOM, LIMITS, PERSONA_PRESETS, AppSettings, Problem,
                                       Secrets, persona_preset)
 from .common import Message, Note, Page, row
@@ -59,7 +59,6 @@ class PersonaPage(Page):
         self.preview.setReadOnly(True)
         self.preview.setMinimumHeight(90)
         self.preview.setTabChangesFocus(True)
-        self.preview.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.refresh = QPushButton("&Refresh")
         self.refresh.clicked.connect(self.refresh_preview)
         self.preview_note = Note()
@@ -184,7 +183,7 @@ class PersonaPage(Page):
             note = "Memories are added to the role once the model is installed."
         else:
             note = "Memories are added to the role when the memory store is open."
-        self._show_preview(wrap(base), note)
+        self._show_preview(base, note)
 
     def _on_context(self, rid: int, ctx) -> None:
         if rid != self._request:
@@ -199,13 +198,13 @@ class PersonaPage(Page):
         if ctx.left_out:
             note += f" {len(ctx.left_out)} more did not fit."
         self._show_chosen(ctx)
-        self._show_preview(wrap(ctx.text), note)
+        self._show_preview(ctx.text, note)
 
     def _on_failed(self, rid: int, text: str) -> None:
         if rid == self._request:
             self._request = None
             self._show_chosen(None)
-            self._show_preview(wrap(self.text.toPlainText()), f"Without memories: {text}")
+            self._show_preview(self.text.toPlainText(), f"Without memories: {text}")
 
     def _show_chosen(self, ctx) -> None:
         self.chosen.clear()
@@ -236,10 +235,20 @@ class PersonaPage(Page):
         self.pin.setEnabled(False)
         self.forget.setEnabled(False)
 
-    def _show_preview(self, text: str, note: str) -> None:
+    def _show_preview(self, prompt: str, note: str) -> None:
+        text = readable(prompt)
         self.preview.setPlainText(text)
         self.preview_note.setText(note)
         self.preview_updated.emit(text)
+
+
+def readable(prompt: str) -> str:
+    """The prompt as the model reads it, for people: without the <system> tags around
+    it, and with the remembered facts and the style notes in paragraphs of their own."""
+    text = clean(prompt)
+    for intro in (FACTS_INTRO, STYLE_INTRO):
+        text = text.replace(f" {intro} ", f"\n\n{intro}\n")
+    return text
 
 
 def _over_budget(n: int, budget: int) -> str:
