@@ -183,7 +183,8 @@ def test_engine_settings_restart_the_engine_and_the_hotkey_talks_again(qtbot, pu
 
     stop = threading.Event()
     feeder = feed(pulse, voice_like(), stop, loop=True)
-    app = tiny_engine_app(qtbot, tiny_model, make_settings())
+    # Set up (a model folder), so that the hotkey talks instead of opening setup.
+    app = tiny_engine_app(qtbot, tiny_model, make_settings(engine__model_dir=str(tiny_model)))
     window = app.session.window
     try:
         with qtbot.waitSignal(app.controller.conversation_started, timeout=WAIT_MS):
@@ -253,10 +254,11 @@ def test_the_hotkey_is_registered_again_only_when_it_changed(qtbot):
 
 # -- 9: each conversation starts unmuted; no "0 ms a frame" while muted ------------------------
 
-def test_a_new_conversation_starts_unmuted(qtbot):
+def test_a_new_conversation_starts_unmuted(qtbot, tiny_model):
     engines = []
+    settings = make_settings(engine__model_dir=str(tiny_model))  # set up: --toggle talks
     app = ArcusApp(engine_factory=lambda: engines.append(ScriptedEngine(auto=True)) or
-                   engines[-1], hotkey_backend=no_hotkey, tray=True, settings=make_settings())
+                   engines[-1], hotkey_backend=no_hotkey, tray=True, settings=settings)
     window = app.session.window
     qtbot.addWidget(app.window)
     qtbot.addWidget(window)
