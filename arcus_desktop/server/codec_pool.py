@@ -47,10 +47,12 @@ OnError = Callable[[ProtocolError], None]  # why the conversation must end
 
 
 def default_workers() -> int:
-    """A quarter of the cores, 1 to 8: Opus costs about 0.3 ms of a core per client and
-    80 ms frame (64 clients: a quarter of a core); more workers spread the bursts of a
-    step's frames, the rest is left to the batch loop, the event loop and torch."""
-    return max(1, min(8, (os.cpu_count() or 2) // 4))
+    """Half the cores, 1 to 8. Opus costs little (40 clients: about one core in all), but
+    a step's replies come as one burst, and each worker codes its conversations one after
+    another: on an H100 host (16 cores, 40 clients) 8 workers added 15.0 ms p50 where 4
+    added 18.5 (docs/PERFORMANCE.md). The workers mostly wait, so the batch loop, the
+    event loop and torch keep their cores."""
+    return max(1, min(8, (os.cpu_count() or 2) // 2))
 
 
 class Codec:
