@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import devices
+from .duplex import AudioDeviceError
 from .streams import _close_all
 
 NOTES_HZ = (659.25, 987.77)  # E5 then B5
@@ -31,17 +32,27 @@ def chime(rate: int) -> np.ndarray:
 def play_chime(device: str | None = None) -> str:
     """Play it on `device` (a name from `list_devices()`, None for the default) and wait
     until it has sounded; the name of the device it played on. LookupError when the
-    device is not connected, sounddevice's PortAudioError when it will not open."""
+    device is not connected, AudioDeviceError when it will not open."""
     import sounddevice as sd
 
     index = devices.find(device or None, "output")
     rate = int(sd.query_devices(index, "output")["default_samplerate"])
     sound = chime(rate)
-    with devices.reaching(index, "output"):
-        stream = sd.OutputStream(device=index, samplerate=rate, channels=1, dtype="float32")
+    name = devices.name_of(index, "output")
+    try:
+        with devices.reaching(index, "output"):
+            stream = sd.OutputStream(device=index, samplerate=rate, channels=1,
+                                     dtype="float32")
+    except sd.PortAudioError as e:
+        raise AudioDeviceError(f"“{name}” could not be opened ({e}).",
+                               "Check that it is plugged in, or choose another speaker.") from e
     try:
         stream.start()
         stream.write(sound.reshape(-1, 1))
+    except sd.PortAudioError as e:  # it went away while playing
+        raise AudioDeviceError(f"“{name}” stopped playing ({e}).",
+                               "Check that it is plugged in, or choose another speaker.") from e
     finally:
-        _close_all([stream], drain=True)  # drained: the sound's end is heard too
-    return devices.name_of(index, "output")
+        with devices.portaudio_lock:  # drained: the sound's end is heard too
+            _close_all([stream], drain=True)
+    return name

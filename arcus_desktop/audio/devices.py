@@ -61,7 +61,9 @@ def _rank(hostapi_name: str) -> int:
     return PREFERRED.index(hostapi_name) if hostapi_name in PREFERRED else len(PREFERRED)
 
 
-_opening = threading.RLock()  # streams opening, and PortAudio restarting
+# Streams opening or closing, and PortAudio restarting: one at a time (a restart while
+# a stream closes on another thread can deadlock inside PortAudio).
+portaudio_lock = threading.RLock()
 
 
 def rescan() -> None:
@@ -70,7 +72,7 @@ def rescan() -> None:
     this process must be closed first: restarting PortAudio invalidates them."""
     import sounddevice as sd
 
-    with _opening:
+    with portaudio_lock:
         sd._terminate()
         sd._initialize()
 
@@ -152,7 +154,7 @@ def reaching(device: int | None, kind: str):
     and set back after. Streams of this process open one at a time through here."""
     server_name = getattr(device, "server_name", "")
     keys = ("PULSE_SINK" if kind == "output" else "PULSE_SOURCE", "PIPEWIRE_NODE")
-    with _opening:
+    with portaudio_lock:
         saved = {k: os.environ.get(k) for k in keys}
         try:
             if server_name:
