@@ -144,5 +144,8 @@ def test_a_chosen_device_that_goes_away_falls_back_to_the_default(qtbot, page):
     qtbot.waitUntil(lambda: page.output.currentIndex() == 0, timeout=WAIT_MS)
     assert "“Dock Speakers” was disconnected" in page.devices_message.text()
     assert "Dock Speakers (not connected)" in items(page.output)  # to choose again
+    null_sink("hdmi", "HDMI Output")  # the note stays through later changes
+    qtbot.waitUntil(lambda: "HDMI Output" in items(page.output), timeout=WAIT_MS)
+    assert "“Dock Speakers” was disconnected" in page.devices_message.text()
     dialog = page.window()
     assert dialog.apply() and dialog.service.settings.audio.output_device == ""

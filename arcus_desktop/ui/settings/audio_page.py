@@ -130,6 +130,9 @@ class AudioPage(Page):
         self.input.currentIndexChanged.connect(self._follow_input)
         self._playing = None
         self._closing = None  # closes the meter stopped last (the next rescan waits for it)
+        self._fell_back = ""  # the note on a device that went away, until the user chooses
+        for combo in (self.input, self.output):
+            combo.activated.connect(self._chosen)
 
     # --- shown or hidden ---------------------------------------------------------------
 
@@ -191,15 +194,22 @@ class AudioPage(Page):
             combo.setItemText(0, f"{SYSTEM_DEFAULT} ({default})" if default else SYSTEM_DEFAULT)
         if gone:
             label = {"input": "microphone", "output": "speaker"}
-            self.devices_message.show_text(" ".join(
+            self._fell_back = " ".join(
                 f"The {label[kind]} “{name}” was disconnected: the system default is chosen "
-                f"instead (choose it again once it is back)." for kind, name in gone), "error")
+                f"instead (choose it again once it is back)." for kind, name in gone)
+        if self._fell_back:  # stays through later lists, until the user chooses
+            self.devices_message.show_text(self._fell_back, "error")
         elif not devices:
             self.devices_message.show_text("No audio devices were found. Plug one in, then "
                                            "look again.", "error")
         if self.isVisible():
             self._start_meter()  # on the same microphone, if one is open: nothing happens
         self.devices_listed.emit()
+
+    def _chosen(self) -> None:
+        if self._fell_back:
+            self._fell_back = ""
+            self.devices_message.clear()
 
     def _list_failed(self, text: str) -> None:
         self.refresh.setEnabled(True)
