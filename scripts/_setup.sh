@@ -2,7 +2,9 @@
 
 RUNTIME_PACKAGES="python3 python3-venv libportaudio2 libegl1 libgl1 libxkbcommon-x11-0 \
 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0 libxcb-render-util0 \
-libxcb-image0 libxcb-xinerama0 libdbus-1-3 libfontconfig1 libglib2.0-0 libpulse0"
+libxcb-image0 libxcb-xinerama0 libdbus-1-3 libfontconfig1 libglib2.0-0 libpulse0 \
+pulseaudio-utils libasound2-plugins"  # pactl lists the sound server's devices; ALSA's pulse
+# device reaches the one chosen (audio/devices.py)
 TEST_PACKAGES="dbus gnome-keyring pulseaudio pulseaudio-utils libasound2-plugins \
 xvfb xdotool trayer binutils haproxy"  # real keyring and audio daemons; an X server, key
 # presses and a tray host; objdump and objcopy for PyInstaller (tests/bundle builds the

@@ -274,7 +274,7 @@ class DuplexAudio:
         if not self._close_stream(drain=False):
             raise self._stuck_error()
         devices.rescan()
-        present = {d.name for d in devices.list_devices()}
+        present = devices.present_names()
         self._open(None, None)
         now = _quoted(self.input_name, self.output_name)
         gone = list(dict.fromkeys(name for name in was if name and name not in present))

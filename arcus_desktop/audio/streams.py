@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 
+from .devices import reaching
 from .ring import Ring
 from .tape import Tape
 
@@ -68,10 +69,11 @@ class Streams:
         self.out_stamp: tuple[int, float] | None = None
         self.out_ahead: float | None = None  # how far ahead the speaker's queue runs, s
         self._skip_asked = self._skip_done = 0  # playback samples to drop (see skip())
-        self._input = sd.InputStream(samplerate=in_rate, channels=1, dtype="float32", device=inp,
-                                     blocksize=round(in_rate * BLOCK_S), latency="low",
-                                     extra_settings=_extra(sd, inp, "input"),
-                                     callback=self._heard)
+        with reaching(inp, "input"):
+            self._input = sd.InputStream(samplerate=in_rate, channels=1, dtype="float32",
+                                         device=inp, blocksize=round(in_rate * BLOCK_S),
+                                         latency="low", extra_settings=_extra(sd, inp, "input"),
+                                         callback=self._heard)
         try:
             self._output = self._speaker(speaker_block_s)
         except BaseException:
@@ -80,10 +82,11 @@ class Streams:
 
     def _speaker(self, block_s: float):
         self.speaker_block_s = block_s
-        return self._sd.OutputStream(
-            samplerate=self.out_rate, channels=1, dtype="float32", device=self._out,
-            blocksize=round(self.out_rate * block_s), latency="low",
-            extra_settings=_extra(self._sd, self._out, "output"), callback=self._play)
+        with reaching(self._out, "output"):
+            return self._sd.OutputStream(
+                samplerate=self.out_rate, channels=1, dtype="float32", device=self._out,
+                blocksize=round(self.out_rate * block_s), latency="low",
+                extra_settings=_extra(self._sd, self._out, "output"), callback=self._play)
 
     def reopen_speaker(self, larger: bool) -> None:
         """Reopen the speaker (the microphone runs on): what the sound system queued for
