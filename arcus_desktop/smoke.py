@@ -36,9 +36,10 @@ if sys.platform.startswith("linux"):
     # keyring's Secret Service backend (GNOME Keyring, KWallet) needs these; without them
     # a bundle silently falls back to saving no tokens.
     THIRD_PARTY += ("secretstorage", "jeepney")
-# What the client carries of them: no model (torch, moshi) and no team server (aiohttp).
-CLIENT_THIRD_PARTY = tuple(m for m in THIRD_PARTY
-                           if m not in ("torch", "moshi", "aiohttp")) + ("sphn",)
+# What the client carries of them: no model (torch, moshi, the tokenizer), no team
+# server (aiohttp) and no soundfile (tests only; the app decodes with sphn).
+CLIENT_THIRD_PARTY = tuple(m for m in THIRD_PARTY if m not in (
+    "torch", "moshi", "sentencepiece", "aiohttp", "soundfile")) + ("sphn",)
 
 
 def check_imports() -> str:

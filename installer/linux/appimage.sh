@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Wrap the built onedir bundle as an AppImage (run installer/linux/build.sh first).
-#   bash installer/linux/appimage.sh
+#   bash installer/linux/appimage.sh [--client]
 # Needs appimagetool on PATH (https://github.com/AppImage/appimagetool); without it the
 # AppDir is still written, ready for appimagetool on another machine.
 set -euo pipefail
 . "$(dirname "$0")/bundle.sh"
 
-APPDIR="$OUT/appimage/ArcusDesktop.AppDir"
+APPDIR="$OUT/appimage/$APPIMAGE_NAME.AppDir"
 rm -rf "$APPDIR"
 mkdir -p "$APPDIR/usr/share/applications" "$APPDIR/usr/share/icons/hicolor/scalable/apps"
 cp -a "$BUNDLE" "$APPDIR/usr/arcus-desktop"
@@ -23,8 +23,8 @@ install -m 644 "$ROOT/resources/icons/arcus.svg" "$APPDIR/usr/share/icons/hicolo
 
 if ! command -v appimagetool >/dev/null; then
     echo "appimagetool is not installed: AppDir written to $APPDIR" >&2
-    echo "  finish with: ARCH=x86_64 appimagetool $APPDIR ArcusDesktop-$VERSION-x86_64.AppImage" >&2
+    echo "  finish with: ARCH=x86_64 appimagetool $APPDIR $APPIMAGE_NAME-$VERSION-x86_64.AppImage" >&2
     exit 3
 fi
-ARCH=x86_64 appimagetool --comp zstd "$APPDIR" "$OUT/ArcusDesktop-$VERSION-x86_64.AppImage"
-ls -lh "$OUT/ArcusDesktop-$VERSION-x86_64.AppImage"
+ARCH=x86_64 appimagetool --comp zstd "$APPDIR" "$OUT/$APPIMAGE_NAME-$VERSION-x86_64.AppImage"
+ls -lh "$OUT/$APPIMAGE_NAME-$VERSION-x86_64.AppImage"

@@ -53,3 +53,15 @@ def test_the_client_engine_process_refuses_a_local_mode(monkeypatch):
     failed = events[-1]
     assert isinstance(failed, EngineFailed)
     assert "Team server" in failed.hint and "full Arcus Desktop" in failed.hint
+
+
+def test_the_client_reads_no_local_model(monkeypatch, tiny_model):
+    """A model left from a full install is not the client's: its settings show the
+    preset voices and count no tokens (the client carries no sentencepiece)."""
+    from arcus_desktop.bridge.model_info import read_model_info
+    from arcus_desktop.engine.constants import PRESET_VOICES
+
+    monkeypatch.setenv("ARCUS_FLAVOUR", "client")
+    info = read_model_info(tiny_model)
+    assert not info.installed and info.tokenizer is None and info.problems == []
+    assert info.voices == list(PRESET_VOICES)
