@@ -33,16 +33,22 @@ def test_bundle_has_no_gpu_driver_libraries(bundle):
     assert found == []
 
 
-def test_the_client_carries_no_model_libraries(bundle, flavour):
-    """No torch, moshi, triton, bitsandbytes nor CUDA in Arcus Desktop Client, and it
-    stays within its size (issue 18: 250 MB installed)."""
-    if not flavour.client:
-        pytest.skip("the full app carries the model")
+def test_bundle_leaves_out_what_the_app_never_loads(bundle, flavour):
+    """Issue 18: neither flavour carries bitsandbytes, nvrtc's duplicate, Qt Quick/QML or
+    the virtual keyboard; Arcus Desktop Client carries no torch, moshi, triton or CUDA
+    and stays within 250 MB."""
     top = bundle.parent / "_internal"
+    names = {p.name for p in top.rglob("*")}
+    unused = {"bitsandbytes", "libQt6Quick.so.6", "libQt6Qml.so.6", "libQt6Pdf.so.6",
+              "libqtvirtualkeyboardplugin.so", "libnvrtc.alt.so.12", "libnvperf_host.so"}
+    assert sorted(unused & names) == []
+    if not flavour.client:
+        return
     found = sorted(p.name for p in top.iterdir()
                    if p.name.split(".")[0].split("-")[0] in ("torch", "moshi", "triton",
                                                              "bitsandbytes", "nvidia"))
     assert found == []
-    assert not any(p.name.startswith("libcudart") for p in top.rglob("*"))
-    size = sum(p.stat().st_size for p in bundle.parent.rglob("*") if p.is_file() and not p.is_symlink())
+    assert not any(name.startswith(("libcudart", "libcublas")) for name in names)
+    size = sum(p.stat().st_size for p in bundle.parent.rglob("*")
+               if p.is_file() and not p.is_symlink())
     assert size <= 250e6, f"{size / 1e6:.0f} MB"
