@@ -132,3 +132,16 @@ def trim_icu(lib: str) -> tuple[int, int] | str:
         before = os.path.getsize(lib)
         shutil.copyfile(new, lib)
     return before, os.path.getsize(lib)
+
+
+def remove_dangling_links(top: str) -> int:
+    """Links PyInstaller made to libraries that build.spec then left out: nothing to
+    load behind them. Returns how many were removed."""
+    removed = 0
+    for folder, dirs, files in os.walk(top):
+        for name in files + dirs:
+            path = os.path.join(folder, name)
+            if os.path.islink(path) and not os.path.exists(path):
+                os.remove(path)
+                removed += 1
+    return removed
