@@ -13,7 +13,12 @@ set -euo pipefail
 APPDIR="$OUT/appimage/$APPIMAGE_NAME.AppDir"
 rm -rf "$APPDIR"
 mkdir -p "$APPDIR/usr/share/applications" "$APPDIR/usr/share/icons/hicolor/scalable/apps"
-cp -a "$BUNDLE" "$APPDIR/usr/arcus-desktop"
+# Hard links where the AppDir shares the bundle's file system (only read, then removed);
+# "$BUNDLE/." also follows a bundle folder that is a symbolic link.
+mkdir "$APPDIR/usr/arcus-desktop"
+cp -al "$BUNDLE/." "$APPDIR/usr/arcus-desktop/" 2>/dev/null || {
+    rm -rf "$APPDIR/usr/arcus-desktop"; mkdir "$APPDIR/usr/arcus-desktop"
+    cp -a "$BUNDLE/." "$APPDIR/usr/arcus-desktop/"; }
 cat > "$APPDIR/AppRun" <<'RUN'
 #!/bin/sh
 HERE="$(dirname "$(readlink -f "$0")")"

@@ -31,7 +31,10 @@ SIZE_KB="$(du -sk "$PKG" | cut -f1)"
 if [ "$FLAVOUR" = client ]; then OTHER=arcus-desktop; else OTHER=arcus-desktop-client; fi
 sed -e "s/@VERSION@/$VERSION/" -e "s/@SIZE_KB@/$SIZE_KB/" -e "s/@PACKAGE@/$PACKAGE/" \
     -e "s/@OTHER@/$OTHER/g" "$ROOT/installer/linux/deb/control" > "$PKG/DEBIAN/control"
-cat "$ROOT/installer/linux/deb/description-$FLAVOUR" >> "$PKG/DEBIAN/control"
+if [ "$FLAVOUR" = client ]; then  # the client's own description in place of the full app's
+    sed -i '/^Description:/,$d' "$PKG/DEBIAN/control"
+    cat "$ROOT/installer/linux/deb/description-client" >> "$PKG/DEBIAN/control"
+fi
 install -m 755 "$ROOT/installer/linux/deb/postrm" "$PKG/DEBIAN/postrm"
 # xz at a low level for the full app: the torch libraries are large and compress slowly
 # (13.5 min for 6.6 GB on 2 busy cores, docs/PERFORMANCE.md); the client is small, so it

@@ -87,7 +87,8 @@ def strip_libraries(top: str, unneeded: bool) -> int:
     return saved
 
 
-def trim_icu(lib: str) -> tuple[int, int] | str:
+def trim_icu(lib: str, trees=ICU_DROP_TREES, files=ICU_DROP_FILES,
+             converters: bool = True) -> tuple[int, int] | str:
     """Rewrite libicudata.so.NN without the items above: the data is the one symbol
     icudtNN_dat, so it is cut out with icupkg (Debian's icu-devtools) and linked back
     into a library of the same name. Returns (bytes before, after), or why not."""
@@ -114,11 +115,13 @@ def trim_icu(lib: str) -> tuple[int, int] | str:
             f.write(blob)
         items = subprocess.run([icupkg, "-l", data], capture_output=True, text=True,
                                check=True).stdout.split()
-        drop = [i for i in items if i.startswith(ICU_DROP_TREES) or i.endswith(".cnv")
-                or i in ICU_DROP_FILES]
+        drop = [i for i in items if i.startswith(tuple(trees)) or i in files
+                or (converters and i.endswith(".cnv"))]
         with open(os.path.join(tmp, "drop.txt"), "w") as f:
             f.write("\n".join(drop) + "\n")
-        small = os.path.join(tmp, "small.dat")
+        # Same file name: icupkg names the package (every item's prefix) after it.
+        os.mkdir(os.path.join(tmp, "out"))
+        small = os.path.join(tmp, "out", os.path.basename(data))
         subprocess.run([icupkg, "-r", os.path.join(tmp, "drop.txt"), data, small],
                        check=True, capture_output=True)
         asm = os.path.join(tmp, "data.S")

@@ -65,3 +65,29 @@ def test_the_client_reads_no_local_model(monkeypatch, tiny_model):
     info = read_model_info(tiny_model)
     assert not info.installed and info.tokenizer is None and info.problems == []
     assert info.voices == list(PRESET_VOICES)
+
+
+@pytest.mark.parametrize("flag, package, other", [([], "arcus-desktop", "arcus-desktop-client"),
+                                                  (["--client"], "arcus-desktop-client",
+                                                   "arcus-desktop")])
+def test_each_flavour_packages_as_its_own_deb(tmp_path, flag, package, other):
+    """deb.sh --client packages build/dist/arcus-desktop-client as arcus-desktop-client;
+    both install the same files, so each replaces the other."""
+    import shutil
+
+    if shutil.which("dpkg-deb") is None:
+        pytest.skip("dpkg-deb is not installed")
+    bundle = tmp_path / "dist" / ("arcus-desktop-client" if flag else "arcus-desktop")
+    bundle.mkdir(parents=True)
+    (bundle / "arcus-desktop").write_text("#!/bin/sh\n")
+    (bundle / "arcus-desktop").chmod(0o755)
+    subprocess.run(["bash", str(ROOT / "installer/linux/deb.sh"), *flag], check=True,
+                   capture_output=True, env={"ARCUS_BUILD_DIR": str(tmp_path),
+                                             "DEB_COMPRESS": "none", "PATH": "/usr/bin:/bin"})
+    deb = next(tmp_path.glob(f"{package}_*_amd64.deb"))
+    fields = {k: subprocess.run(["dpkg-deb", "-f", str(deb), k], check=True, capture_output=True,
+                                text=True).stdout.strip()
+              for k in ("Package", "Conflicts", "Replaces", "Description")}
+    assert fields["Package"] == package
+    assert fields["Conflicts"] == fields["Replaces"] == other
+    assert ("team server" in fields["Description"].split("\n")[0]) == bool(flag)
