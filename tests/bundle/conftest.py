@@ -3,7 +3,7 @@ Client (`build.sh --client`: team server only, no torch; small and quick, built 
 time) and the full app. ARCUS_CLIENT_BUNDLE and ARCUS_BUNDLE name a built arcus-desktop
 executable of each, or else the session builds it with the project's one documented
 command, installer/linux/build.sh, into a pytest temporary folder (deleted when its
-flavour's tests are done: the full one is 6.6 GB). `-k client` runs the client's only;
+flavour's tests are done: the full one is 6.4 GB). `-k "not full"` runs the client's only;
 deselect all with `-m "not bundle"`.
 
 The figures (build, .deb, install and smoke-test times, disk used by these tests at their
