@@ -1,4 +1,4 @@
-"""The setup wizard in Arcus Desktop Client (core/flavour.py; ARCUS_FLAVOUR=client stands
+"""The setup wizard and the Settings in Arcus Desktop Client (core/flavour.py; ARCUS_FLAVOUR=client stands
 in for a build without torch): the team server is the only way offered, and a GPU that
 could run the model is pointed at the full app. Only nvidia-smi's output is made up."""
 
@@ -42,3 +42,12 @@ def test_the_client_offers_only_the_team_server(qtbot, service, gpu):
     assert ("full Arcus Desktop" in text) == (gpu == GPU_24)
     wizard.next()
     assert wizard.currentId() == SERVER
+
+
+def test_the_clients_settings_offer_only_the_team_server(qtbot, service):
+    from arcus_desktop.ui.settings.dialog import SettingsDialog
+
+    dialog = SettingsDialog(service, list_devices=lambda refresh=False: [])
+    qtbot.addWidget(dialog)
+    combo = dialog.engine.mode
+    assert [combo.itemData(i) for i in range(combo.count())] == ["server"]
