@@ -1,6 +1,6 @@
-"""The setup wizard and the Settings in Arcus Desktop Client (core/flavour.py; ARCUS_FLAVOUR=client stands
-in for a build without torch): the team server is the only way offered, and a GPU that
-could run the model is pointed at the full app. Only nvidia-smi's output is made up."""
+"""The setup wizard and Settings in Arcus Desktop Client (core/flavour.py; ARCUS_FLAVOUR=client
+stands in for a build without torch): the team server is the only way offered, and a GPU
+that could run the model is pointed at the full app. Only nvidia-smi's output is made up."""
 
 from __future__ import annotations
 
