@@ -419,6 +419,19 @@ def cmd_toggle(args) -> int:
     return 0
 
 
+# Commands that run the model on this computer: not in Arcus Desktop Client.
+MODEL_COMMANDS = ("converse", "serve", "testkit", "voices")
+
+
+def _client_refuses(command: str | None) -> None:
+    from .core import flavour
+
+    if command in MODEL_COMMANDS and flavour.is_client():
+        raise ArcusError(f"`arcus-desktop {command}` runs the model on this computer, and "
+                         "Arcus Desktop Client has no model: it talks to your team's server.",
+                         f"To run the model here, {flavour.WHERE_FULL}.")
+
+
 COMMANDS = {"converse": cmd_converse, "serve": cmd_serve, "download": cmd_download, "testkit": cmd_testkit,
             "voices": cmd_voices, "doctor": cmd_doctor, "sync": cmd_sync, None: cmd_app}
 
@@ -455,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return smoke_test()  # reports its own failures, tracebacks included
     try:
+        _client_refuses(args.command)
         return COMMANDS[args.command](args)
     except ArcusError as e:
         print(f"error: {e.message}", file=sys.stderr)

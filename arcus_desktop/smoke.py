@@ -4,6 +4,11 @@ Each check either returns a line for the report or raises; the first failure pri
 `SMOKE TEST FAILED` line with the traceback and the exit status is 1. Only when every
 check passes is the MARKER printed, so a build script can grep for it.
 Everything runs in a temporary data folder: the user's own data is never touched.
+
+Arcus Desktop Client (core/flavour.py) has no engine: instead of the tiny model it holds
+a short conversation with the team server named by $ARCUS_SMOKE_SERVER (with
+$ARCUS_SMOKE_TOKEN, if it needs one), or without one codes a tone through Opus and back,
+and it checks that torch and moshi were never loaded.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import time
 import traceback
 from pathlib import Path
 
+from .core import flavour
+
 MARKER = "ARCUS SMOKE TEST PASSED"
 FAILED = "ARCUS SMOKE TEST FAILED"
 
@@ -29,23 +36,31 @@ if sys.platform.startswith("linux"):
     # keyring's Secret Service backend (GNOME Keyring, KWallet) needs these; without them
     # a bundle silently falls back to saving no tokens.
     THIRD_PARTY += ("secretstorage", "jeepney")
+# What the client carries of them: no model (torch, moshi, the tokenizer), no team
+# server (aiohttp) and no soundfile (tests only; the app decodes with sphn).
+CLIENT_THIRD_PARTY = tuple(m for m in THIRD_PARTY if m not in (
+    "torch", "moshi", "sentencepiece", "aiohttp", "soundfile")) + ("sphn",)
 
 
 def check_imports() -> str:
     import arcus_desktop
 
+    client = flavour.is_client()
     names = []
     for info in pkgutil.walk_packages(arcus_desktop.__path__, "arcus_desktop.",
                                       onerror=_raise):
         if info.name.endswith("__main__"):
             continue  # running it would start the app
+        if client and not flavour.in_client(info.name):
+            continue  # from source: the client build leaves these out
         importlib.import_module(info.name)
         names.append(info.name)
-    for name in THIRD_PARTY:
+    libraries = CLIENT_THIRD_PARTY if client else THIRD_PARTY
+    for name in libraries:
         importlib.import_module(name)
     if len(names) < 50:  # a frozen importer that lists nothing would pass silently
         raise RuntimeError(f"only {len(names)} arcus_desktop modules were found")
-    return f"{len(names)} arcus_desktop modules, {len(THIRD_PARTY)} libraries"
+    return f"{len(names)} arcus_desktop modules, {len(libraries)} libraries"
 
 
 def _raise(name: str) -> None:
@@ -135,6 +150,51 @@ def _run_engine(tmp: Path) -> str:
     return f"tiny model on cpu: {result.frames} frames, p50 {result.frame_ms_p50:.1f} ms"
 
 
+def check_remote() -> str:
+    """The client's conversation path: the remote engine's loop with a team server
+    ($ARCUS_SMOKE_SERVER), or without one the Opus codec both ways."""
+    import numpy as np
+
+    from .audio.streams import RATE
+    from .remote.jitter import FRAME
+
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(FRAME) / RATE)).astype(np.float32)
+    url = os.environ.get("ARCUS_SMOKE_SERVER", "").strip()
+    if not url:
+        import sphn
+
+        writer, reader = sphn.OpusStreamWriter(RATE), sphn.OpusStreamReader(RATE)
+        decoded = 0
+        for _ in range(25):
+            data = writer.append_pcm(tone)
+            if data:
+                pcm = reader.append_bytes(data)
+                decoded += 0 if pcm is None else int(np.asarray(pcm).size)
+        if decoded < 10 * FRAME:
+            raise RuntimeError(f"Opus gave back {decoded} samples of {25 * FRAME}")
+        return f"Opus both ways, {decoded} samples (no ARCUS_SMOKE_SERVER: no conversation)"
+    from .remote.client import ClientSettings, RemoteLoop
+
+    token = os.environ.get("ARCUS_SMOKE_TOKEN") or None
+    settings = ClientSettings(connect_timeout_s=30.0)
+    with RemoteLoop(url, token, {"text": "You are a test.", "voice": "NATF2"}, None, 1, None,
+                    settings) as loop:
+        for _ in range(25):  # 2 s
+            want = loop.received + 1
+            loop.process(tone)
+            if not loop.wait_audio(want, 30):
+                raise loop.error or RuntimeError(f"{url} sent no audio for 30 s")
+        heard = loop.received
+    return f"{heard} frames of the team server's audio from {url}"
+
+
+def check_no_model_libraries() -> str:
+    loaded = sorted({m.split(".")[0] for m in sys.modules} & set(flavour.MODEL_PACKAGES))
+    if loaded:
+        raise RuntimeError(f"the client loaded {', '.join(loaded)}")
+    return "none of " + ", ".join(flavour.MODEL_PACKAGES) + " loaded"
+
+
 def check_windows(tmp: Path) -> str:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from .ui.smoke import build_windows  # Qt stays in ui/ (tests/unit/test_layers.py)
@@ -153,8 +213,13 @@ def run() -> int:
         os.environ.setdefault("NO_TORCH_COMPILE", "1")
         checks = [("imports", check_imports), ("sqlite", check_sqlite),
                   ("keyring", check_keyring), ("portaudio", check_portaudio),
-                  ("embedder", check_embedder), ("engine", lambda: check_engine(tmp)),
-                  ("windows", lambda: check_windows(tmp))]
+                  ("embedder", check_embedder)]
+        if flavour.is_client():
+            checks += [("remote", check_remote), ("windows", lambda: check_windows(tmp)),
+                       ("no model", check_no_model_libraries)]
+        else:
+            checks += [("engine", lambda: check_engine(tmp)),
+                       ("windows", lambda: check_windows(tmp))]
         for name, check in checks:
             try:
                 line = check()
@@ -164,5 +229,5 @@ def run() -> int:
                 return 1
             print(f"smoke {name:<10} ok  {line}", flush=True)
     frozen = "frozen" if getattr(sys, "frozen", False) else "from source"
-    print(f"{MARKER} ({frozen}, {time.monotonic() - start:.1f} s)", flush=True)
+    print(f"{MARKER} ({flavour.name()}, {frozen}, {time.monotonic() - start:.1f} s)", flush=True)
     return 0

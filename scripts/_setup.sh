@@ -6,9 +6,13 @@ libxcb-image0 libxcb-xinerama0 libdbus-1-3 libfontconfig1 libglib2.0-0 libpulse0
 pulseaudio-utils libasound2-plugins"  # pactl lists the sound server's devices; ALSA's pulse
 # device reaches the one chosen (audio/devices.py)
 TEST_PACKAGES="dbus gnome-keyring pulseaudio pulseaudio-utils libasound2-plugins \
-xvfb xdotool trayer binutils haproxy"  # real keyring and audio daemons; an X server, key
-# presses and a tray host; objdump and objcopy for PyInstaller (tests/bundle builds the
-# Linux bundle); HAProxy in front of several team servers (tests/integration/test_haproxy.py)
+xvfb xdotool trayer binutils icu-devtools gcc squashfs-tools libsquashfuse-dev libzstd-dev \
+liblz4-dev liblzo2-dev zlib1g-dev liblzma-dev haproxy"  # real keyring and audio daemons;
+# an X server, key presses and a tray host; objdump and objcopy for PyInstaller
+# (tests/bundle builds the Linux bundles), icupkg and a C compiler to slim Qt's ICU data in
+# them (installer/pyinstaller/slim.py); mksquashfs and the static libraries the AppImage
+# runtime links (installer/linux/appimage/runtime.c); HAProxy in front of several team
+# servers (tests/integration/test_haproxy.py)
 
 _as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

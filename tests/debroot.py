@@ -63,10 +63,10 @@ def dpkg(root: Path, *args: str, timeout: float = 1800) -> subprocess.CompletedP
                           capture_output=True, text=True, env=env, timeout=timeout)
 
 
-def status(root: Path) -> str:
+def status(root: Path, package: str = PACKAGE) -> str:
     """The package's dpkg status in the root ('' when dpkg does not know it)."""
     proc = subprocess.run(["dpkg-query", f"--admindir={root}/var/lib/dpkg", "-W",
-                           "-f=${Status}", PACKAGE], capture_output=True, text=True)
+                           "-f=${Status}", package], capture_output=True, text=True)
     return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
@@ -116,12 +116,12 @@ def run_purge_command(command: str, home: Path) -> None:
 
 
 def check_purged(root: Path, proc: subprocess.CompletedProcess, home: Path,
-                 kept: dict[Path, bytes], gone: list[str]) -> None:
+                 kept: dict[Path, bytes], gone: list[str], package: str = PACKAGE) -> None:
     """After `dpkg --purge` (proc): the package's files (`gone`, relative to root) are
     gone, the user's files are untouched, and the command purge prints deletes every
     one of them and nothing else."""
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert status(root) in ("", "unknown ok not-installed")
+    assert status(root, package) in ("", "unknown ok not-installed")
     for path in gone:
         assert not (root / path).exists() and not (root / path).is_symlink(), path
     assert {path: path.read_bytes() for path in kept} == kept

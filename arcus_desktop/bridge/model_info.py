@@ -52,6 +52,10 @@ def count_tokens(tokenizer, role: str) -> int:
 
 def read_model_info(model_dir: str | os.PathLike | None = None) -> ModelInfo:
     """Never raises: what cannot be read is said in `problems`."""
+    from ..core import flavour
+
+    if flavour.is_client():  # no local model to read (nor its tokenizer's library)
+        return ModelInfo(False, list(PRESET_VOICES))
     try:
         files = checkpoint.locate(model_dir)
     except ArcusError as e:

@@ -68,6 +68,13 @@ def run_process(serve, config, commands, connection, name: str) -> None:
 
 
 def _serve(config: HostConfig, commands, events: EventSender) -> None:
+    from ..core import flavour
+
+    if flavour.is_client():  # settings from a full install, or set by hand
+        raise ArcusError("Arcus Desktop Client cannot run the model on this computer: "
+                         "it talks to your team's server.",
+                         "Choose Team server in Settings > Engine; to run the model here, "
+                         f"{flavour.WHERE_FULL}.")
     from .engine import Engine
     events.send(StateChanged("loading"))
     mode, context = _mode(config, events)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import QCollator, QLocale
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -22,6 +23,15 @@ def build_windows(folder: Path) -> str:
         raise RuntimeError(f"the icon {tray_icons.ICON} does not load (svg plugin or file missing)")
     if tray_icons.state_icon("idle").isNull():
         raise RuntimeError("the tray icon does not render")
+    # What Qt asks of ICU, whose data the Linux bundle slims (installer/pyinstaller/slim.py):
+    # case mapping and collation.
+    if QLocale(QLocale.Language.German).toUpper("straße") != "STRASSE":
+        raise RuntimeError("Qt's case mapping (ICU) does not work")
+    # English sorts "ä" with "a", before "z"; without ICU's collation data Qt falls back
+    # to code points, which put it after (and Swedish, whose data says so too).
+    if QCollator(QLocale(QLocale.Language.English)).compare("z", "ä") <= 0 \
+            or QCollator(QLocale(QLocale.Language.Swedish)).compare("z", "ä") >= 0:
+        raise RuntimeError("Qt's collation does not work (ICU data missing)")
     service = SettingsService(QSettingsStore.ini_file(folder / "settings.ini"))
     windows = [ConversationWindow(),
                SettingsDialog(service, list_devices=lambda refresh=False: []),

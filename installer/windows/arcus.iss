@@ -3,7 +3,15 @@
 ; both). Signing: pass /DSIGN and a sign tool named "arcus" to iscc, e.g.
 ;   iscc /DSIGN "/Sarcus=signtool sign /fd sha256 /tr http://timestamp.digicert.com /td sha256 /a $f" arcus.iss
 
-#define AppName "Arcus Desktop"
+; /DClient: Arcus Desktop Client (build.spec with ARCUS_FLAVOUR=client). Both flavours
+; share the AppId, so installing one replaces the other, settings and data kept.
+#ifdef Client
+  #define AppName "Arcus Desktop Client"
+  #define SetupName "ArcusDesktopClient"
+#else
+  #define AppName "Arcus Desktop"
+  #define SetupName "ArcusDesktop"
+#endif
 #define AppId "io.arcus.ArcusDesktop"
 #define AppExe "arcus-desktop.exe"
 ; Where QSettings keeps the app's settings on Windows (bridge/settings_store.py).
@@ -27,14 +35,17 @@ PrivilegesRequiredOverridesAllowed=dialog
 ArchitecturesAllowed=x64compatible
 ArchitecturesInstallIn64BitMode=x64compatible
 OutputDir=..\..\build\installer
-OutputBaseFilename=ArcusDesktop-{#AppVersion}-setup
+OutputBaseFilename={#SetupName}-{#AppVersion}-setup
 UninstallDisplayIcon={app}\{#AppExe}
 Compression=lzma2/fast
 SolidCompression=no
+#ifndef Client
 ; torch's CUDA libraries make the bundle larger than one setup file may be (about 2 GB):
-; spanning writes setup.exe plus setup-N.bin slices that ship together.
+; spanning writes setup.exe plus setup-N.bin slices that ship together. The client fits
+; in one setup.exe.
 DiskSpanning=yes
 DiskSliceSize=max
+#endif
 WizardStyle=modern
 #ifdef SIGN
 SignTool=arcus

@@ -1,5 +1,6 @@
-"""The .deb of the Linux bundle (installer/linux/deb.sh, uncompressed: xz takes over 13
-minutes), installed with dpkg into a throwaway root (tests/debroot.py: this machine's
+"""The .deb of the Linux bundle of each flavour (installer/linux/deb.sh; the full one
+uncompressed: xz takes over 13 minutes; the client's with xz, as it is handed out),
+installed with dpkg into a throwaway root (tests/debroot.py: this machine's
 packages and files are left alone), its installed app's smoke test, then purge.
 
 Disk: the .deb (about the bundle's size, uncompressed) and its install come on top of the
@@ -32,6 +33,7 @@ pytestmark = [pytest.mark.bundle, pytest.mark.slow]
 class Installed:
     root: Path
     bundle_dir: Path
+    package: str
     state: dict = field(default_factory=dict)
 
     @property
@@ -44,7 +46,7 @@ class Installed:
 
 
 @pytest.fixture(scope="module")
-def installed(bundle, tmp_path_factory, figures) -> Installed:
+def installed(bundle, flavour, tmp_path_factory, figures) -> Installed:
     if why := debroot.missing_tools():
         pytest.skip(f"the .deb cannot be built and installed here: {why}")
     bundle_dir = bundle.parent
@@ -61,25 +63,31 @@ def installed(bundle, tmp_path_factory, figures) -> Installed:
                         f"{free:.1f} GB is free (the .deb was not built or installed)")
         build = work / "build"
         (build / "dist").mkdir(parents=True)
-        (build / "dist" / "arcus-desktop").symlink_to(bundle_dir)
+        (build / "dist" / flavour.dist).symlink_to(bundle_dir)
+        compress = "xz" if flavour.client else "none"
         start = time.monotonic()
-        proc = run(["bash", str(DEB_SH)], timeout=3600,
-                   env={**os.environ, "DEB_COMPRESS": "none", "ARCUS_BUILD_DIR": str(build)})
+        proc = run(["bash", str(DEB_SH), *flavour.flag], timeout=3600,
+                   env={**os.environ, "DEB_COMPRESS": compress, "ARCUS_BUILD_DIR": str(build)})
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        figures["deb.sh, DEB_COMPRESS=none"] = f"{time.monotonic() - start:.0f} s"
-        deb = next(build.glob("arcus-desktop_*_amd64.deb"))
-        figures[".deb size, uncompressed"] = f"{deb.stat().st_size / 1e9:.1f} GB"
+        name = flavour.name
+        figures[f"{name}: deb.sh, DEB_COMPRESS={compress}"] = f"{time.monotonic() - start:.0f} s"
+        deb = next(build.glob(f"{flavour.package}_*_amd64.deb"))
+        figures[f"{name}: .deb size, {compress}"] = f"{deb.stat().st_size / 1e6:.0f} MB"
+        if flavour.client:  # issue 18: the package a team hands out, at most 100 MB
+            assert deb.stat().st_size <= 100e6, f"{deb.stat().st_size / 1e6:.0f} MB"
 
         root = work / "root"
         debroot.make_root(root, deb)
         start = time.monotonic()
         proc = debroot.dpkg(root, "--install", str(deb))
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        figures["dpkg --install into the root"] = f"{time.monotonic() - start:.0f} s"
-        figures["disk at the peak: bundle + .deb + installed root"] = \
+        figures[f"{name}: dpkg --install into the root"] = f"{time.monotonic() - start:.0f} s"
+        figures[f"{name}: disk at the peak: bundle + .deb + installed root"] = \
             f"{used_gb(bundle_dir, build, root):.1f} GB"
+        figures[f"{name}: installed size (/opt/arcus-desktop)"] = \
+            f"{used_gb(root / 'opt' / 'arcus-desktop') * 1000:.0f} MB"
         shutil.rmtree(build)  # the .deb is installed: only the root is needed now
-        yield Installed(root, bundle_dir)
+        yield Installed(root, bundle_dir, flavour.package)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -87,7 +95,7 @@ def installed(bundle, tmp_path_factory, figures) -> Installed:
 def test_installed_files(installed):
     installed.check_not_purged()
     root = installed.root
-    assert debroot.status(root) == "install ok installed"
+    assert debroot.status(root, installed.package) == "install ok installed"
     # Every file of the bundle, under /opt, runnable from PATH through /usr/bin.
     assert _tree(root / "opt" / "arcus-desktop") == _tree(installed.bundle_dir)
     assert os.access(installed.app, os.X_OK)
@@ -103,7 +111,7 @@ def test_installed_files(installed):
     assert not (root / "etc/xdg/autostart").exists()  # only with deb.sh --autostart
 
 
-def test_installed_app_passes_its_smoke_test(installed, figures, tmp_path):
+def test_installed_app_passes_its_smoke_test(installed, flavour, smoke_env, figures, tmp_path):
     installed.check_not_purged()
     home = tmp_path / "home"
     home.mkdir()
@@ -111,21 +119,24 @@ def test_installed_app_passes_its_smoke_test(installed, figures, tmp_path):
     # A bare environment, as a desktop launcher gives it: no virtual environment.
     proc = subprocess.run(["bash", str(SMOKE_SH), str(installed.app)], capture_output=True,
                           text=True, timeout=900, env={"PATH": "/usr/bin:/bin", "HOME": str(home),
-                                                      "LANG": "C.UTF-8"})
+                                                      "LANG": "C.UTF-8", **smoke_env})
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    figures["smoke test of the installed app (smoke.sh wall)"] = f"{time.monotonic() - start:.1f} s"
+    if flavour.client:
+        assert "frames of the team server's audio" in proc.stdout, proc.stdout
+    figures[f"{flavour.name}: smoke test of the installed app (smoke.sh wall)"] = \
+        f"{time.monotonic() - start:.1f} s"
 
 
-def test_purge_keeps_user_data_and_says_how_to_delete_it(installed, figures):
+def test_purge_keeps_user_data_and_says_how_to_delete_it(installed, flavour, figures):
     installed.check_not_purged()
     root = installed.root
     home = root / "home" / "someone"
     kept = debroot.write_user_data(home)
     installed.state["purged"] = True
     start = time.monotonic()
-    proc = debroot.dpkg(root, "--purge", debroot.PACKAGE)
-    figures["dpkg --purge in the root"] = f"{time.monotonic() - start:.0f} s"
-    debroot.check_purged(root, proc, home, kept, [
+    proc = debroot.dpkg(root, "--purge", installed.package)
+    figures[f"{flavour.name}: dpkg --purge in the root"] = f"{time.monotonic() - start:.0f} s"
+    debroot.check_purged(root, proc, home, kept, package=installed.package, gone=[
         "opt/arcus-desktop", "usr/bin/arcus-desktop",
         f"usr/share/applications/{debroot.APP_ID}.desktop",
         f"usr/share/icons/hicolor/scalable/apps/{debroot.APP_ID}.svg"])

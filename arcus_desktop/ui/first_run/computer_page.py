@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (QButtonGroup, QHBoxLayout, QLabel, QPushButton, Q
                                QVBoxLayout, QWidget, QWizardPage)
 
 from ...bridge import gpu_probe, tasks
+from ...core import flavour
 from ...core.errors import ArcusError
 from ...engine import checkpoint
 from ...engine.modes import GIB, NEEDS, pick
@@ -170,10 +171,27 @@ class ComputerPage(QWizardPage):
             label = ENGINE_MODES[mode] + (" (recommended)" if mode == recommended.mode else "")
             radio.setText(label)
         self.radios[recommended.mode].setChecked(True)
+        if flavour.is_client():
+            self._client_only(gpu, recommended.mode)
         self._chosen()
         self.again.setEnabled(True)
         self.completeChanged.emit()
         self.detected.emit()
+
+    def _client_only(self, gpu: gpu_probe.Gpu | None, fits: str) -> None:
+        """Arcus Desktop Client has no model: the team server is the only way, and a GPU
+        that could run the model is worth knowing about."""
+        for mode, radio in self.radios.items():
+            radio.setVisible(mode == "server")
+            self.notes[mode].parentWidget().setVisible(mode == "server")
+        self.radios["server"].setText(ENGINE_MODES["server"])
+        self.radios["server"].setChecked(True)
+        text = ("This is <b>Arcus Desktop Client</b>: the model runs on your team's server, "
+                "and this computer sends and plays the audio.")
+        if gpu is not None and fits in ("bf16", "int8"):
+            text += (f" This computer's {gpu.name} could run the model itself, with no "
+                     f"server: for that, {flavour.WHERE_FULL}.")
+        self.recommendation.show_text(text, "info")
 
     def chosen(self) -> str:
         radio = self.group.checkedButton()

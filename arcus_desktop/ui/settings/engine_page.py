@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QComboBox, QFileDialog, QLineEdit, QPushButton, QT
 from ...bridge import tasks
 from ...bridge.model_folder import FolderCheck, check_folder
 from ...bridge.server_check import ServerCheck, check_server
+from ...core import flavour
 from ...core.certs import normalize
 from ...engine.modes import GIB, NEEDS
 from ...remote.protocol import where
@@ -76,7 +77,8 @@ class EnginePage(Page):
         super().__init__(current, parent)
         self.mode = QComboBox()
         for key, label in ENGINE_MODES.items():
-            self.mode.addItem(label, key)
+            if key == "server" or not flavour.is_client():  # the client has no local model
+                self.mode.addItem(label, key)
         self.mode_note = Note()
         self.mode.currentIndexChanged.connect(self._mode_changed)
         self.add_field("engine/mode", "&Run the model:", self.mode, extra=(self.mode_note,))

@@ -1,0 +1,66 @@
+"""Arcus Desktop Client (build.spec with ARCUS_FLAVOUR=client) carries no torch, moshi,
+triton or bitsandbytes: every arcus_desktop module it carries (core.flavour.in_client)
+imports in a process where those cannot be imported, and none of them gets loaded."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CODE = """
+import importlib, importlib.abc, json, os, pkgutil, sys
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+BLOCKED = ("torch", "moshi", "triton", "bitsandbytes")
+class NotInTheClient(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(name + " is not in Arcus Desktop Client")
+sys.meta_path.insert(0, NotInTheClient())
+import arcus_desktop
+from arcus_desktop.core import flavour
+imported, left_out, failed = [], [], {}
+for info in pkgutil.walk_packages(arcus_desktop.__path__, "arcus_desktop."):
+    if info.name.endswith("__main__"):
+        continue
+    if not flavour.in_client(info.name):
+        left_out.append(info.name)
+        continue
+    try:
+        importlib.import_module(info.name)
+        imported.append(info.name)
+    except Exception as e:
+        failed[info.name] = repr(e)
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
+print(json.dumps({"imported": imported, "left_out": left_out, "failed": failed,
+                  "loaded": loaded, "flavour": flavour.current()}))
+"""
+
+
+def _run() -> dict:
+    env = {k: v for k, v in __import__("os").environ.items() if k != "ARCUS_FLAVOUR"}
+    out = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True,
+                         cwd=ROOT, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_every_client_module_imports_without_the_model_libraries():
+    found = _run()
+    assert found["failed"] == {}
+    assert found["loaded"] == []
+    assert len(found["imported"]) > 100  # the walk really listed the package
+    # What the client needs of the app is there: the tray, the remote engine, memory, sync.
+    for name in ("arcus_desktop.ui.app", "arcus_desktop.remote.host",
+                 "arcus_desktop.bridge.remote_supervisor", "arcus_desktop.memory.embedder",
+                 "arcus_desktop.sync.engine", "arcus_desktop.smoke", "arcus_desktop.cli"):
+        assert name in found["imported"]
+    # Left out: the model and the team server only.
+    assert "arcus_desktop.engine.engine" in found["left_out"]
+    assert all(m.startswith(("arcus_desktop.engine.", "arcus_desktop.server"))
+               for m in found["left_out"])
+    # Without torch the app knows it is the client (the wizard and the CLI ask).
+    assert found["flavour"] == "client"
