@@ -97,7 +97,7 @@ class EnginePage(Page):
                        row(self.model_dir, self.browse, self.check_button, stretch=False),
                        focus=self.model_dir, extra=(self.model_result,),
                        note="A folder that holds PersonaPlex-7B's files, e.g. one made with "
-                            "`arcus-desktop download --model-dir`, or copied from another "
+                            "“arcus-desktop download --model-dir”, or copied from another "
                             "computer.")
         self._check_soon = QTimer(self)  # typing: look once the typing pauses
         self._check_soon.setSingleShot(True)
@@ -116,8 +116,8 @@ class EnginePage(Page):
         self.fingerprint.setClearButtonEnabled(True)
         self.add_field("engine/server_fingerprint", "Certificate &fingerprint:",
                        self.fingerprint,
-                       note="The SHA-256 fingerprint the server's owner gave you (`serve "
-                            "--make-cert` prints it). Arcus then accepts exactly that "
+                       note="The SHA-256 fingerprint the server's owner gave you (“serve "
+                            "--make-cert” prints it). Arcus then accepts exactly that "
                             "certificate from this server. Leave it empty for a certificate "
                             "from a trusted authority.")
         self.server_token, show = secret_field("Token from the server's owner, if it needs one")

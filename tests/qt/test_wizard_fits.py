@@ -1,0 +1,71 @@
+"""Found walking through the README's first run on a fresh HOME under Xvfb (issue 16,
+"Done when"): without a GPU the wizard's first page cut its texts off at the wizard's
+own size (the recommendation lost its last line, the notes their lower half), and the
+last page offered "Next >", which led nowhere ("QWizard::next: Page 5 already met").
+Real wizard and settings file; only nvidia-smi's answer is made up (no GPU here)."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtWidgets import QApplication, QLabel, QWizard
+
+from arcus_desktop.ui.first_run.wizard import DONE, MODEL
+
+from .settings_fixtures import ini, service  # noqa: F401 (fixtures)
+from .test_first_run import GPU_12, WAIT_MS, no_keyring, open_wizard  # noqa: F401
+
+
+def cut_labels(page) -> list[str]:
+    """The page's wrapped texts that are given less height than they need."""
+    for _ in range(5):  # layouts settle after a text changed (no waiting)
+        QApplication.processEvents()
+    cut = []
+    for label in page.findChildren(QLabel):
+        if label.isVisibleTo(page) and label.text() and label.wordWrap():
+            need = label.heightForWidth(label.width())
+            if label.height() < need:
+                cut.append(f"{label.text()[:50]!r}: {label.height()} of {need} px")
+    return cut
+
+
+@pytest.mark.parametrize("gpu", [None, GPU_12])
+@pytest.mark.parametrize("chosen", ["recommended", "cpu"])
+def test_the_first_page_shows_all_its_text(qtbot, service, gpu, chosen):
+    wizard = open_wizard(qtbot, service, gpu)
+    if chosen == "cpu":  # adds a note under the choices
+        wizard.computer.choose("cpu")
+    assert cut_labels(wizard.computer) == []
+
+
+@pytest.mark.parametrize("gpu", [None, GPU_12])
+def test_the_last_page_has_no_next_button(qtbot, service, tiny_model, gpu):
+    wizard = open_wizard(qtbot, service, gpu)
+    wizard.computer.choose("cpu")
+    wizard.next()
+    assert wizard.currentId() == MODEL
+    page = wizard.model
+    page.folder_radio.setChecked(True)
+    page.folder.setText(str(tiny_model))
+    with qtbot.waitSignal(page.checked, timeout=WAIT_MS, check_params_cb=lambda r: r is not None):
+        page.check_button.click()
+    wizard.next()
+    assert wizard.currentId() == DONE
+    next_button = wizard.button(QWizard.WizardButton.NextButton)
+    assert not (next_button.isVisible() and next_button.isEnabled())
+    assert wizard.button(QWizard.WizardButton.FinishButton).isVisible()
+
+
+def test_a_model_folder_summary_says_how_to_add_speech_to_text(qtbot, service, tiny_model):
+    """Setup run again goes from a model folder straight to this page, so it cannot add
+    speech-to-text there: the summary names the way that works."""
+    wizard = open_wizard(qtbot, service, None)
+    wizard.computer.choose("cpu")
+    wizard.next()
+    page = wizard.model
+    page.folder_radio.setChecked(True)
+    page.folder.setText(str(tiny_model))
+    with qtbot.waitSignal(page.checked, timeout=WAIT_MS, check_params_cb=lambda r: r is not None):
+        page.check_button.click()
+    wizard.next()
+    text = wizard.done_page.summary.text()
+    assert "running setup again" not in text and "download --stt" in text
