@@ -69,3 +69,22 @@ def test_a_model_folder_summary_says_how_to_add_speech_to_text(qtbot, service, t
     wizard.next()
     text = wizard.done_page.summary.text()
     assert "running setup again" not in text and "download --stt" in text
+
+
+def test_the_voice_pages_radio_buttons_show_in_a_dark_theme(qtbot, service):
+    """The wizard's radios were made visible in a dark theme (item 10); Settings > Voice's
+    two, "Preset voice" and "My own voice", all but vanished there still."""
+    from arcus_desktop.ui.settings import SettingsDialog
+
+    from .test_first_run_smalls import dark_palette, ring_contrast
+
+    dialog = SettingsDialog(service, list_devices=lambda refresh=False: [])
+    qtbot.addWidget(dialog)
+    dialog.setPalette(dark_palette())
+    dialog.sidebar.setCurrentRow(dialog.pages.index(dialog.voice))
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    page = dialog.voice
+    assert page.preset_choice.isChecked() and not page.own_choice.isChecked()
+    assert ring_contrast(page.own_choice) >= 100
+    assert ring_contrast(page.preset_choice) >= 100
