@@ -7,6 +7,7 @@ Real wizard and settings file; only nvidia-smi's answer is made up (no GPU here)
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import QPoint
 from PySide6.QtWidgets import QApplication, QLabel, QWizard
 
 from arcus_desktop.ui.first_run.wizard import DONE, MODEL
@@ -19,12 +20,17 @@ def cut_labels(page) -> list[str]:
     """The page's wrapped texts that are given less height than they need."""
     for _ in range(5):  # layouts settle after a text changed (no waiting)
         QApplication.processEvents()
+    wizard = page.wizard()
+    buttons = wizard.button(QWizard.WizardButton.CancelButton)
+    floor = buttons.mapTo(wizard, QPoint(0, 0)).y()  # the page ends above the buttons
     cut = []
     for label in page.findChildren(QLabel):
         if label.isVisibleTo(page) and label.text() and label.wordWrap():
             need = label.heightForWidth(label.width())
-            if label.height() < need:
-                cut.append(f"{label.text()[:50]!r}: {label.height()} of {need} px")
+            bottom = label.mapTo(wizard, QPoint(0, need)).y()
+            if label.height() < need or bottom > floor:
+                cut.append(f"{label.text()[:50]!r}: {label.height()} of {need} px, "
+                           f"ends at {bottom} of {floor}")
     return cut
 
 

@@ -128,7 +128,17 @@ class FirstRunWizard(QWizard):
 
 
 def _fit(page: QWidget) -> None:
-    """The page at least as tall as its wrapped texts need at its width."""
+    """The page at least as tall as its wrapped texts need at its width: its minimum,
+    and the wizard grown by what it lacks (within the screen)."""
     need = page.layout().totalHeightForWidth(page.width()) if page.layout() else -1
-    if need > 0 and page.minimumHeight() != need:
+    if need <= 0:
+        return
+    if page.minimumHeight() != need:
         page.setMinimumHeight(need)
+    # QWizard shows the page in a frame of its own size, clipping what does not fit.
+    frame = page.parentWidget()
+    wizard, short = page.window(), page.y() + need - (frame.height() if frame else need)
+    if short > 0 and page.isVisible() and wizard.screen() is not None:
+        title_bar = wizard.frameGeometry().height() - wizard.height()
+        room = wizard.screen().availableGeometry().height() - title_bar
+        wizard.resize(wizard.width(), min(wizard.height() + short, max(room, wizard.height())))
