@@ -7,7 +7,7 @@ Real wizard and settings file; only nvidia-smi's answer is made up (no GPU here)
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QPoint
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication, QLabel, QWizard
 
 from arcus_desktop.ui.first_run.wizard import DONE, MODEL
@@ -94,3 +94,24 @@ def test_the_voice_pages_radio_buttons_show_in_a_dark_theme(qtbot, service):
     assert page.preset_choice.isChecked() and not page.own_choice.isChecked()
     assert ring_contrast(page.own_choice) >= 100
     assert ring_contrast(page.preset_choice) >= 100
+
+
+def test_settings_closed_during_its_model_folder_check_is_left_alone(qtbot, service, tiny_model):
+    """Found by the screenshot script: the Engine page's folder check answered into a
+    dialog already deleted (a RuntimeError traceback on stderr), as when "Run setup
+    again…" replaces the dialog while its check runs. (pytest-qt fails the test on an
+    exception raised in a Qt callback.)"""
+    from arcus_desktop.ui.settings import SettingsDialog
+
+    s = service.settings.copy()
+    s.engine.model_dir = str(tiny_model)
+    service.apply(s)
+    dialog = SettingsDialog(service, list_devices=lambda refresh=False: [])
+    page = dialog.engine
+    page.check_model_dir(verify=True)  # "Check files"
+    task = page.check_task
+    assert task is not None and not task.finished
+    delivered = []
+    task.done.connect(lambda _r: delivered.append(True), type=Qt.ConnectionType.QueuedConnection)
+    dialog.deleteLater()
+    qtbot.waitUntil(lambda: bool(delivered), timeout=WAIT_MS)

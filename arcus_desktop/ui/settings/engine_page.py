@@ -211,12 +211,16 @@ class EnginePage(Page):
             return
         self.model_result.show_text("Checking every file's checksum…" if verify else
                                     "Looking at the folder…", "info")
-        self.check_task = tasks.run(lambda: check_folder(folder, verify=verify),
-                                    lambda result: self._model_checked(folder, result),
-                                    lambda text: self.model_result.show_text(text, "error"),
+        # Bound methods, not lambdas: a dialog deleted meanwhile then gets no answer.
+        self.check_task = tasks.run(lambda: (folder, check_folder(folder, verify=verify)),
+                                    self._model_checked, self._model_check_failed,
                                     "checking the model folder")
 
-    def _model_checked(self, folder: str, result: FolderCheck) -> None:
+    def _model_check_failed(self, text: str) -> None:
+        self.model_result.show_text(text, "error")
+
+    def _model_checked(self, answer: tuple[str, FolderCheck]) -> None:
+        folder, result = answer
         if folder != self.model_dir.text().strip():
             return  # edited meanwhile: a newer check follows
         self.folder_check = result
