@@ -355,7 +355,10 @@ def cmd_voices(args) -> int:
     from .engine.voices import VoiceLibrary
     from .settings.app_settings import describe_voice
 
-    files = checkpoint.locate(args.model_dir)
+    from .doctor import saved_model_dir
+
+    # Without --model-dir, where the app looks: the Model folder saved in Settings.
+    files = checkpoint.locate(args.model_dir or saved_model_dir())
     for name in VoiceLibrary(files.voices).names():
         print(describe_voice(name).label)  # as Settings > Voice lists it
     return 0

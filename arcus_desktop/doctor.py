@@ -81,13 +81,22 @@ def _engine_mode(detected) -> str:
     return f"{label}: here it would pick {detected.mode}. {detected.note}"
 
 
+def saved_model_dir() -> str | None:
+    """Settings > Engine > Model folder, where the app looks when it is set."""
+    saved = _saved_settings()
+    return (saved.engine.model_dir or None) if saved is not None else None
+
+
 def _model(model_dir=None) -> str:
     from .engine import checkpoint
 
+    saved = saved_model_dir() if model_dir is None else None
     try:
-        return str(checkpoint.locate(model_dir).root)
+        root = str(checkpoint.locate(model_dir or saved).root)
     except ArcusError as e:
-        return e.user_text()
+        text = e.user_text()
+        return f"{saved} (the Model folder saved in Settings): {text}" if saved else text
+    return f"{root} (the Model folder saved in Settings)" if saved else root
 
 
 def _speech_to_text() -> str:

@@ -26,6 +26,9 @@ class DonePage(QWizardPage):
         layout.addStretch(1)
         self.setFinalPage(True)
 
+    def nextId(self) -> int:  # noqa: N802 (Qt's name)
+        return -1  # the last page (QWizard's default is the next page id: the model page)
+
     def initializePage(self) -> None:  # noqa: N802 (Qt's name)
         self.message.clear()
         self.summary.setText(summary(self.wizard()))
@@ -65,9 +68,14 @@ def summary(wizard) -> str:
                          "again and picks the same way as here.")
         items.append(f"The model is in {escape(str(c.model_dir))}"
                      + (" (your folder, checked)." if c.model_folder else "."))
-        items.append("Your own words appear in the transcript (speech-to-text is installed)."
-                     if c.stt_dir is not None else
-                     "The transcript shows Arcus's words only; speech-to-text can be added by "
-                     "running setup again.")
+        if c.stt_dir is not None:
+            items.append("Your own words appear in the transcript (speech-to-text is installed).")
+        elif c.model_folder:  # setup again would not offer it: no download page on this way
+            items.append("The transcript shows Arcus's words only; for yours too, add the "
+                         "speech-to-text model (about 2.5 GB) with "
+                         "“arcus-desktop download --stt”.")
+        else:
+            items.append("The transcript shows Arcus's words only; speech-to-text can be added "
+                         "by running setup again.")
     items.append(f"Start a conversation from the tray icon, or with <b>{escape(hotkey)}</b>.")
     return "".join(f"<p>{item}</p>" for item in items)

@@ -55,8 +55,8 @@ class ModelPage(QWizardPage):
                                         "an internet connection.")))
         layout.addWidget(self.folder_radio)
         layout.addWidget(_indented(Note(
-            "A folder with the model's five files, e.g. one made with `arcus-desktop "
-            "download --model-dir`, or copied from another computer. Arcus checks each "
+            "A folder with the model's five files, e.g. one made with “arcus-desktop "
+            "download --model-dir”, or copied from another computer. Arcus checks each "
             "file, and its checksum where the download recorded one.")))
         label = QLabel("Model &folder:")
         label.setBuddy(self.folder)

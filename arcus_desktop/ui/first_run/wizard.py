@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QSize, Signal
+from PySide6.QtCore import QEvent, QSize, QTimer, Signal
 from PySide6.QtWidgets import QWidget, QWizard
 
 from ...bridge import gpu_probe
@@ -94,11 +94,19 @@ class FirstRunWizard(QWizard):
                               (DOWNLOAD, self.download), (SERVER, self.server),
                               (DONE, self.done_page)):
             self.setPage(page_id, page)
+            page.installEventFilter(self)  # its texts change: the wizard grows to show them
         self.setStartId(COMPUTER)
         self.currentIdChanged.connect(self._cancel_label)
         self._cancel_label(COMPUTER)
         self.setMinimumSize(QSize(560, 460))
         self.resize(660, 540)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt's name)
+        # QWizard sizes a page by its minimum width and ignores how tall its wrapped texts
+        # get at the actual width: without this, long texts were cut off, not wrapped.
+        if event.type() in (QEvent.Type.LayoutRequest, QEvent.Type.Resize, QEvent.Type.Show):
+            QTimer.singleShot(0, obj, lambda: _fit(obj))
+        return super().eventFilter(obj, event)
 
     def save(self) -> AppSettings:
         """Apply the choices to the app's settings (raises OSError when they cannot be
@@ -117,3 +125,20 @@ class FirstRunWizard(QWizard):
         self.download.stop()  # closing mid-download pauses it; the next run resumes
         self.model.stop()
         super().done(result)
+
+
+def _fit(page: QWidget) -> None:
+    """The page at least as tall as its wrapped texts need at its width: its minimum,
+    and the wizard grown by what it lacks (within the screen)."""
+    need = page.layout().totalHeightForWidth(page.width()) if page.layout() else -1
+    if need <= 0:
+        return
+    if page.minimumHeight() != need:
+        page.setMinimumHeight(need)
+    # QWizard shows the page in a frame of its own size, clipping what does not fit.
+    frame = page.parentWidget()
+    wizard, short = page.window(), page.y() + need - (frame.height() if frame else need)
+    if short > 0 and page.isVisible() and wizard.screen() is not None:
+        title_bar = wizard.frameGeometry().height() - wizard.height()
+        room = wizard.screen().availableGeometry().height() - title_bar
+        wizard.resize(wizard.width(), min(wizard.height() + short, max(room, wizard.height())))

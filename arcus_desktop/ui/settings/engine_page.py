@@ -99,7 +99,7 @@ class EnginePage(Page):
                        row(self.model_dir, self.browse, self.check_button, stretch=False),
                        focus=self.model_dir, extra=(self.model_result,),
                        note="A folder that holds PersonaPlex-7B's files, e.g. one made with "
-                            "`arcus-desktop download --model-dir`, or copied from another "
+                            "“arcus-desktop download --model-dir”, or copied from another "
                             "computer.")
         self._check_soon = QTimer(self)  # typing: look once the typing pauses
         self._check_soon.setSingleShot(True)
@@ -118,8 +118,8 @@ class EnginePage(Page):
         self.fingerprint.setClearButtonEnabled(True)
         self.add_field("engine/server_fingerprint", "Certificate &fingerprint:",
                        self.fingerprint,
-                       note="The SHA-256 fingerprint the server's owner gave you (`serve "
-                            "--make-cert` prints it). Arcus then accepts exactly that "
+                       note="The SHA-256 fingerprint the server's owner gave you (“serve "
+                            "--make-cert” prints it). Arcus then accepts exactly that "
                             "certificate from this server. Leave it empty for a certificate "
                             "from a trusted authority.")
         self.server_token, show = secret_field("Token from the server's owner, if it needs one")
@@ -213,12 +213,16 @@ class EnginePage(Page):
             return
         self.model_result.show_text("Checking every file's checksum…" if verify else
                                     "Looking at the folder…", "info")
-        self.check_task = tasks.run(lambda: check_folder(folder, verify=verify),
-                                    lambda result: self._model_checked(folder, result),
-                                    lambda text: self.model_result.show_text(text, "error"),
+        # Bound methods, not lambdas: a dialog deleted meanwhile then gets no answer.
+        self.check_task = tasks.run(lambda: (folder, check_folder(folder, verify=verify)),
+                                    self._model_checked, self._model_check_failed,
                                     "checking the model folder")
 
-    def _model_checked(self, folder: str, result: FolderCheck) -> None:
+    def _model_check_failed(self, text: str) -> None:
+        self.model_result.show_text(text, "error")
+
+    def _model_checked(self, answer: tuple[str, FolderCheck]) -> None:
+        folder, result = answer
         if folder != self.model_dir.text().strip():
             return  # edited meanwhile: a newer check follows
         self.folder_check = result

@@ -15,6 +15,7 @@ from ...bridge.voice_samples import VoiceSamples
 from ...core.errors import ArcusError
 from ...settings.app_settings import (RECORDING_SUFFIXES, AppSettings, Problem, Secrets,
                                       describe_voice)
+from ..radio_style import visible
 from .common import Note, Page, row
 from .listen import ListenButton
 from .voice_recorder import RecorderBox
@@ -33,8 +34,8 @@ class VoicePage(Page):
         """`samples` makes the presets' samples (bridge.voice_samples); without one, a
         voice not heard before asks for the engine, which this dialog cannot start."""
         super().__init__(current, parent)
-        self.preset_choice = QRadioButton("&Preset voice")
-        self.own_choice = QRadioButton("My &own voice")
+        self.preset_choice = visible(QRadioButton("&Preset voice"))  # shows in dark themes
+        self.own_choice = visible(QRadioButton("My &own voice"))
         self.choice = QButtonGroup(self)
         self.choice.addButton(self.preset_choice)
         self.choice.addButton(self.own_choice)
