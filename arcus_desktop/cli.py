@@ -91,8 +91,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="conversations at once (each holds about 1.5 GiB of GPU memory)")
     sv.add_argument("--prompt-budget", type=int, default=200, help="token budget of a persona's role")
     sv.add_argument("--codec-workers", type=int, default=None, metavar="N",
-                    help="processes that code the conversations' Opus (default: a quarter of "
-                    "the cores, 1 to 8; 0: in the server's own process)")
+                    help="processes that code the conversations' Opus (default: half the "
+                    "cores, 1 to 8; 0: in the server's own process)")
     sv.add_argument("--model-dir", help="checkpoint folder (default: the downloaded model)")
     sv.add_argument("--device", default="auto", help="auto, cpu or cuda")
     sv.add_argument("--mode", default="bf16", choices=("bf16", "int8", "int4"),
