@@ -91,8 +91,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="conversations at once (each holds about 1.5 GiB of GPU memory)")
     sv.add_argument("--prompt-budget", type=int, default=200, help="token budget of a persona's role")
     sv.add_argument("--codec-workers", type=int, default=None, metavar="N",
-                    help="processes that code the conversations' Opus (default: a quarter of "
-                    "the cores, 1 to 8; 0: in the server's own process)")
+                    help="processes that code the conversations' Opus (default: half the "
+                    "cores, 1 to 8; 0: in the server's own process)")
     sv.add_argument("--model-dir", help="checkpoint folder (default: the downloaded model)")
     sv.add_argument("--device", default="auto", help="auto, cpu or cuda")
     sv.add_argument("--mode", default="bf16", choices=("bf16", "int8", "int4"),
@@ -314,26 +314,33 @@ def cmd_download(args) -> int:
         from .settings.secrets import set_hf_token
 
         set_hf_token(args.token)
-    last = [0.0]
+    from tqdm import tqdm
+
+    bars: list[tqdm] = []  # made at the first report, once the total is known
 
     def progress(p) -> None:
-        now = time.monotonic()
-        if now - last[0] < 0.5 and p.done < p.total:
-            return
-        last[0] = now
-        pct = 100.0 * p.done / p.total if p.total else 0.0
-        print(f"\r{pct:5.1f}%  {p.done / 2**30:6.2f} / {p.total / 2**30:.2f} GiB  "
-              f"{p.speed / 2**20:7.1f} MiB/s  {p.filename:<48}", end="", file=sys.stderr, flush=True)
+        if not bars:  # the speed is the reporter's: files already on disk do not count
+            bars.append(tqdm(total=p.total, unit="B", unit_scale=True, unit_divisor=1024,
+                             file=sys.stderr, dynamic_ncols=True,
+                             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt}{postfix}"))
+        speed = tqdm.format_sizeof(p.speed, "B/s", 1024)
+        bars[0].set_postfix_str(f"{speed}  {p.filename}", refresh=False)
+        bars[0].update(p.done - bars[0].n)
 
-    if args.stt:
-        from .engine.download import STT_REPO_ID
+    try:
+        if args.stt:
+            from .engine.download import STT_REPO_ID
 
-        path = download_model(STT_REPO_ID, token=args.token, local_dir=args.model_dir,
-                              progress=progress)
-        print(f"\nspeech-to-text model ready in {path}", file=sys.stderr)
-        return 0
-    path = download_model(token=args.token, local_dir=args.model_dir, progress=progress)
-    print(f"\nmodel ready in {path}", file=sys.stderr)
+            path = download_model(STT_REPO_ID, token=args.token, local_dir=args.model_dir,
+                                  progress=progress)
+            what = "speech-to-text model"
+        else:
+            path = download_model(token=args.token, local_dir=args.model_dir, progress=progress)
+            what = "model"
+    finally:
+        for bar in bars:
+            bar.close()
+    print(f"{what} ready in {path}", file=sys.stderr)
     return 0
 
 

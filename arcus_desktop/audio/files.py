@@ -78,6 +78,9 @@ def read_clip(path: str | os.PathLike, sample_rate: int, max_seconds: float,
     mono = np.ascontiguousarray(mono)
     del data
     if rate != sample_rate:
+        # Not sphn.read(duration_sec=, sample_rate=): it resamples every channel before
+        # the mix and returns the resampler's whole last block, so the decoded length (a
+        # file cut short holds less than its header says) would be lost.
         # The resampler adds a little tail; keep the duration exact.
         want_n = round(mono.shape[-1] * sample_rate / rate)
         mono = sphn.resample(mono, rate, sample_rate)[:, :want_n]

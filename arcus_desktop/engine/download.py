@@ -15,7 +15,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import importlib
-import inspect
 import os
 import shutil
 import threading
@@ -169,12 +168,11 @@ def _download(repo_id: str, revision: str | None, token: str | None, endpoint: s
     roots: list[Path] = []
     for name in files:
         reporter.start_file(name, remote[name].size or 0)
-        with _progress_hook(reporter) as extra:
+        with _progress_hook(reporter):
             path = Path(hf_hub_download(
                 repo_id, name, revision=revision, token=token or False, endpoint=endpoint,
                 local_dir=str(local) if local is not None else None,
                 cache_dir=str(cache) if cache is not None else None,
-                **extra,
             ))
         # Files fetched now get a full hash check; ones already there were checked when fetched.
         _verify(path, remote[name], full_check=name not in had)
@@ -386,33 +384,18 @@ def _bar_class():
 
 
 @contextmanager
-def _progress_hook(reporter: _Reporter) -> Iterator[dict]:
-    """Extra kwargs for hf_hub_download that route its progress to `reporter`.
+def _progress_hook(reporter: _Reporter) -> Iterator[None]:
+    """Route hf_hub_download's progress to `reporter` for the time of the call.
 
-    Newer huggingface_hub takes `tqdm_class`; 0.x builds its bars through
-    `huggingface_hub.utils.tqdm.tqdm`, which we swap for the time of the call.
+    huggingface_hub 0.x (pinned: moshi needs <1) takes no progress class for one file:
+    snapshot_download's `tqdm_class` counts files, not bytes. Its byte bars are made by
+    `huggingface_hub.utils.tqdm.tqdm`, looked up at each transfer, so that is swapped.
     Bars created by other threads meanwhile behave as before (no reporter).
     """
-    from huggingface_hub import hf_hub_download
-
-    _local.reporter = reporter
-    try:
-        if "tqdm_class" in inspect.signature(hf_hub_download).parameters:
-            yield {"tqdm_class": _bar_class()}
-        else:
-            with _swapped_tqdm():
-                yield {}
-    finally:
-        _local.reporter = None
-
-
-@contextmanager
-def _swapped_tqdm() -> Iterator[None]:
     global _patch_users, _saved_tqdm
+    # `huggingface_hub.utils.tqdm` as an attribute is the class, not the module.
     module = importlib.import_module("huggingface_hub.utils.tqdm")
-    if not hasattr(module, "tqdm"):
-        yield
-        return
+    _local.reporter = reporter
     with _patch_lock:
         if _patch_users == 0:
             _saved_tqdm = module.tqdm
@@ -421,6 +404,7 @@ def _swapped_tqdm() -> Iterator[None]:
     try:
         yield
     finally:
+        _local.reporter = None
         with _patch_lock:
             _patch_users -= 1
             if _patch_users == 0:
@@ -433,7 +417,8 @@ def _swapped_tqdm() -> Iterator[None]:
 def _user_error(exc: BaseException, *, token: str | None, repo_id: str,
                 revision: str | None) -> ArcusError | None:
     """The ArcusError a user should see for `exc`, or None to let it through."""
-    hf = _HfErrors()
+    from huggingface_hub import errors as hf
+
     status = getattr(getattr(exc, "response", None), "status_code", None)
     if isinstance(exc, hf.GatedRepoError):  # subclass of RepositoryNotFoundError: test it first
         if not token:
@@ -483,19 +468,6 @@ def _user_error(exc: BaseException, *, token: str | None, repo_id: str,
     return None
 
 
-class _HfErrors:
-    """huggingface_hub's error classes by name; a name this version lacks matches nothing."""
-
-    def __getattr__(self, name: str) -> type[BaseException]:
-        from huggingface_hub import errors
-
-        return getattr(errors, name, _NeverRaised)
-
-
-class _NeverRaised(Exception):
-    pass
-
-
 def _missing_token() -> AuthError:
     return AuthError("PersonaPlex-7B is a gated model: downloading it needs a Hugging Face "
                      "access token, and none is set.", AUTH_HINT)
@@ -512,7 +484,9 @@ def _no_access() -> AuthError:
 
 
 def _network(exc: BaseException) -> NetworkError:
-    if isinstance(exc, _HfErrors().OfflineModeIsEnabled):
+    from huggingface_hub.errors import OfflineModeIsEnabled
+
+    if isinstance(exc, OfflineModeIsEnabled):
         return NetworkError("Downloads from Hugging Face are switched off (HF_HUB_OFFLINE is set).",
                             "Unset HF_HUB_OFFLINE, or use a folder that holds the model with --model-dir.")
     return NetworkError("Could not reach Hugging Face, or the connection broke during the download.",
@@ -520,17 +494,7 @@ def _network(exc: BaseException) -> NetworkError:
 
 
 def _network_errors() -> tuple[type[BaseException], ...]:
-    kinds: list[type[BaseException]] = [ConnectionError, TimeoutError]
-    try:  # huggingface_hub 0.x talks through requests
-        import requests
+    import requests  # huggingface_hub 0.x talks through requests
 
-        kinds += [requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError]
-    except ImportError:
-        pass
-    try:  # huggingface_hub 1.x talks through httpx
-        import httpx
-
-        kinds.append(httpx.TransportError)
-    except ImportError:
-        pass
-    return tuple(kinds)
+    return (ConnectionError, TimeoutError, requests.ConnectionError, requests.Timeout,
+            requests.exceptions.ChunkedEncodingError)

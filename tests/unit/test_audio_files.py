@@ -46,3 +46,14 @@ def test_a_short_file_comes_whole_and_exact(tmp_path):
     clip = files.read_clip(path, 24_000, max_seconds=30)
     assert clip.pcm.size == 3 * 24_000 and clip.seconds == pytest.approx(3.0)
     assert clip.trimmed == 0.0
+
+
+def test_a_file_cut_short_is_as_long_as_what_it_holds(tmp_path):
+    # A broken copy: the header claims 60 s, the file holds 10 s. The length comes from
+    # what was decoded, not from the header, and nothing is padded in.
+    full = wav_header(tmp_path / "full.wav", 16_000, 2, bytes(16_000 * 4 * 60))
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(full.read_bytes()[: 44 + 16_000 * 4 * 10])
+    clip = files.read_clip(cut, 24_000, max_seconds=30)
+    assert clip.seconds == pytest.approx(10.0) and clip.trimmed == 0.0
+    assert clip.pcm.size == 10 * 24_000
