@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 import types
@@ -93,9 +94,9 @@ def _typed(value, kind):
         return value if isinstance(value, bool) else _WRONG
     if kind is int:
         return value if isinstance(value, int) and not isinstance(value, bool) else _WRONG
-    if kind is float:
+    if kind is float:  # JSON's NaN and Infinity are no setting
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        return float(value) if ok else _WRONG
+        return float(value) if ok and math.isfinite(value) else _WRONG
     if kind is str:
         return value if isinstance(value, str) else _WRONG
     return _WRONG

@@ -51,10 +51,13 @@ def test_recording_settings_read_types_and_bounds():
     assert settings == RecordingSettings(enabled=False, keep_days=7.0)
     assert isinstance(settings.keep_days, float)
     assert len(_aside("recording.json")) == 1
+    path.write_text('{"keep_days": NaN, "keep_gb": Infinity}', encoding="utf-8")
+    assert recording_settings.load() == RecordingSettings()
+    assert len(_aside("recording.json")) == 2
     path.write_text(json.dumps({"enabled": False, "pad": "x" * json_file.MAX_BYTES}),
                     encoding="utf-8")
     assert recording_settings.load() == RecordingSettings()
-    assert len(_aside("recording.json")) == 2
+    assert len(_aside("recording.json")) == 3
 
 
 def test_no_file_gives_the_defaults_and_only_sync_writes_them():
