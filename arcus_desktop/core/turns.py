@@ -72,7 +72,12 @@ class TurnConfig:
 def is_backchannel_text(words: list[Word], max_words: int = 3, partial: bool = False) -> bool:
     """Only words like "uh-huh" or "I see", or none. `partial`: the last word may still be
     growing piece by piece, so a beginning of one ("Uh-") counts too."""
-    names = [re.sub(r"[^a-z']", "", w.text.lower()) for w in words]
+    return is_backchannel_words([w.text for w in words], max_words, partial)
+
+
+def is_backchannel_words(words: list[str], max_words: int = 3, partial: bool = False) -> bool:
+    """is_backchannel_text for words as plain strings (the live transcript's)."""
+    names = [re.sub(r"[^a-z']", "", w.lower()) for w in words]
     names = [n for n in names if n]
     if len(names) > max_words:
         return False

@@ -31,9 +31,8 @@ import numpy as np
 
 from .torch_env import torch
 
-from moshi.utils.compile import CUDAGraphed
-
 from . import constants as C
+from . import frame_step
 from .engine import Engine, PreparedPersona, VoiceCodes
 from .generator import Sampling
 
@@ -297,15 +296,9 @@ class BatchLoop:
 
     def _open(self, stack: ExitStack) -> None:
         engine, B = self.engine, self.slots
-        stack.enter_context(torch.no_grad())
-        if self.stt is not None:
-            engine.mimi.set_num_codebooks(self.stt.n_q)
-            stack.callback(engine.mimi.set_num_codebooks, C.NUM_CODEBOOKS)
-            stack.enter_context(self.stt.streaming(B))
-        stack.enter_context(engine.mimi.streaming(B))
-        self.gen = stack.enter_context(
-            engine.generator(B, self.default_sampling, self.cuda_graphs, per_row_sampling=True))
-        self._frame = CUDAGraphed(self._frame_fn, disable=not self.cuda_graphs)
+        self.gen = frame_step.open_streams(stack, engine, self.stt, B, self.default_sampling,
+                                           self.cuda_graphs, per_row_sampling=True)
+        self._frame = frame_step.graphed(self._frame_fn, engine, self.cuda_graphs)
         self._apply_mask(np.zeros(B, dtype=bool))
 
     def _next(self) -> Callable[[], None] | None:
@@ -393,15 +386,8 @@ class BatchLoop:
             self._deliver(slot, lambda sink, f=frame: sink.frame(f))
 
     def _frame_fn(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        mimi = self.engine.mimi
-        codes = mimi.encode(x[:, None])  # [B, 8 or 32, 1]
-        frames = self.gen.advance(codes[:, : C.NUM_CODEBOOKS, 0]).frames
         # Rows that hold no conversation carry initial tokens, which are not codes.
-        codes_out = torch.where(self.gen.active[:, None], frames[:, C.MODEL_AUDIO], 0)
-        audio = mimi.decode(codes_out[:, :, None])  # [B, 1, 1920]
-        if self.stt is None:
-            return audio[:, 0].float(), frames[:, 0]
-        return audio[:, 0].float(), frames[:, 0], self.stt.step(codes)
+        return frame_step.step(self.engine, self.gen, self.stt, x[:, None], active_only=True)
 
     def _apply_mask(self, mask: np.ndarray) -> None:
         if not self._mask_dirty and self._applied is not None and np.array_equal(mask, self._applied):
@@ -426,16 +412,9 @@ class BatchLoop:
             engine.mimi.reset_streaming(only)
             if self.stt is not None:
                 self.stt.restart(row)
-            state = engine.persona_states.get(persona.key) if persona.key else None
-            if state is not None:
-                self.gen.restore(row, state)
-            else:
-                self.gen.start(row, persona.plan)
-                if persona.key:
-                    engine.persona_states.put(persona.key, self.gen.snapshot(row))
+            cached = frame_step.put_persona(engine, self.gen, row, persona)
             self.gen.set_sampling(row, sampling)
-            if engine.device.type == "cuda":
-                torch.cuda.synchronize()
+            frame_step.wait_for_device(engine)
         except Exception as e:
             self._fail(slot, e)
             return
@@ -446,7 +425,7 @@ class BatchLoop:
             self._running.append(slot)
             if slot.backlog:
                 slot._ready_since = time.monotonic()
-        info = SlotReady(state is not None, (time.perf_counter() - t0) * 1e3)
+        info = SlotReady(cached, (time.perf_counter() - t0) * 1e3)
         self._deliver(slot, lambda sink: sink.ready(info))
 
     def _release(self, slot: Slot) -> None:

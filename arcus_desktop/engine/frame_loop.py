@@ -17,9 +17,8 @@ import numpy as np
 
 from .torch_env import torch
 
-from moshi.utils.compile import CUDAGraphed
-
 from . import constants as C
+from . import frame_step
 from .engine import Engine, PreparedPersona
 from .generator import Sampling
 
@@ -58,40 +57,20 @@ class FrameLoop:
 
     def _start(self) -> None:
         engine = self.engine
-        self._stack.enter_context(torch.no_grad())
-        if self.stt is not None:
-            engine.mimi.set_num_codebooks(self.stt.n_q)
-            self._stack.callback(engine.mimi.set_num_codebooks, C.NUM_CODEBOOKS)
-            self._stack.enter_context(self.stt.streaming(1))
-        self._stack.enter_context(engine.mimi.streaming(1))
-        self.gen = self._stack.enter_context(engine.generator(1, self.sampling, self.cuda_graphs))
+        self.gen = frame_step.open_streams(self._stack, engine, self.stt, 1, self.sampling,
+                                           self.cuda_graphs)
         t0 = time.perf_counter()
-        key = self.persona.key
-        state = engine.persona_states.get(key) if key else None
-        self.persona_cached = state is not None
-        if state is not None:
-            self.gen.restore(0, state)
-        else:
-            self.gen.start(0, self.persona.plan)
-            if key:
-                engine.persona_states.put(key, self.gen.snapshot(0))
-        if engine.device.type == "cuda":
-            torch.cuda.synchronize()
+        self.persona_cached = frame_step.put_persona(engine, self.gen, 0, self.persona)
+        frame_step.wait_for_device(engine)
         self.prefill_ms = (time.perf_counter() - t0) * 1e3
-        # One CUDA graph for the whole frame: no CPU gaps between encode, step and decode.
-        self._frame = CUDAGraphed(self._frame_fn, disable=engine.device.type != "cuda" or not self.cuda_graphs)
+        self._frame = frame_step.graphed(self._frame_fn, engine, self.cuda_graphs)
 
     def __exit__(self, *exc) -> None:
         self._stack.close()
 
     def _frame_fn(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        mimi = self.engine.mimi
-        codes = mimi.encode(x[None, None])  # [1, 8 or 32, 1]
-        frame = self.gen.advance(codes[:, : C.NUM_CODEBOOKS, 0]).frames[0]
-        audio = mimi.decode(frame[C.MODEL_AUDIO][None, :, None])  # [1, 1, 1920]
-        if self.stt is None:
-            return audio[0, 0].float(), frame[0]
-        return audio[0, 0].float(), frame[0], self.stt.step(codes)
+        out = frame_step.step(self.engine, self.gen, self.stt, x[None, None])
+        return out[0][0], out[1][0], *out[2:]  # [1920], a token, [1] (speech-to-text)
 
     def process(self, pcm: np.ndarray) -> FrameResult:
         """Feed one frame of the user's audio (1920 samples at 24 kHz)."""

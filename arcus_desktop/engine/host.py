@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.command_loop import Controls, serve_commands
 from ..core.errors import ArcusError
 from ..core.events import (DeviceChanged, EngineFailed, FrameStats, Levels, Loading, Notice,
                            RecordingStarted, RecordingStopped, StateChanged, TextPiece,
@@ -85,33 +86,16 @@ def _serve(config: HostConfig, commands, events: EventSender) -> None:
     if engine.stt is None and engine.stt_note:
         events.send(Notice(engine.stt_note, "Download it with: arcus-desktop download --stt"))
     events.send(StateChanged("ready"))
-    muted, volume = False, 1.0
-    while True:
-        command, arg = commands.recv()
-        if command == "shutdown":
-            events.send(StateChanged("stopped", "shut down"))
-            return
-        if command == "mute":
-            muted = bool(arg)
-        elif command == "volume":
-            volume = float(arg)
-        elif command == "devices":
-            _set_devices(config, arg)
-        elif command == "preview":
-            from .preview import make_sample
+    controls = Controls(config)
+    serve_commands(commands, events, controls,
+                   lambda start: _talk(engine, config, start, controls, commands, events),
+                   preview=lambda arg: _preview(engine, arg))
 
-            events.send(make_sample(engine, arg or {}))
-        elif command == "start":
-            try:
-                stop, muted, volume = _talk(engine, config, arg or {}, muted, volume, commands,
-                                            events)
-            except ArcusError as e:  # no device, a bad voice file: this conversation only
-                events.send(EngineFailed(e.message, e.hint))
-                stop = None
-            events.send(StateChanged("ready"))
-            if stop == "shutdown":
-                events.send(StateChanged("stopped", "shut down"))
-                return
+
+def _preview(engine, arg: dict):
+    from .preview import make_sample
+
+    return make_sample(engine, arg)
 
 
 def _claim_samples(engine) -> None:
@@ -120,16 +104,9 @@ def _claim_samples(engine) -> None:
     previews.claim(engine.identity)
 
 
-def _set_devices(config: HostConfig, pair) -> None:
-    config.input_device, config.output_device = pair
-
-
-def _talk(engine, config: HostConfig, start: dict, muted: bool, volume: float, commands,
-          events: EventSender) -> tuple[str, bool, float]:
-    """One conversation on the devices; the command that ended it, and the mute and volume
-    it ended with."""
-    from ..audio.duplex import DuplexAudio
-    from ..audio.echo import EchoCanceller
+def _talk(engine, config: HostConfig, start: dict, controls: Controls, commands,
+          events: EventSender) -> str:
+    """One conversation on the devices; the command that ended it."""
     from .engine import seed_everything
     from .frame_loop import FrameLoop
     from .generator import Sampling
@@ -138,6 +115,17 @@ def _talk(engine, config: HostConfig, start: dict, muted: bool, volume: float, c
     sampling = Sampling(**(start.get("sampling") or {}))
     prepared = engine.prepare(persona)  # a bad voice file fails here, before the devices
     seed_everything(start.get("seed"))
+    return talk_on_devices(lambda: FrameLoop(engine, prepared, sampling), config, start,
+                           controls, commands, events)
+
+
+def talk_on_devices(open_loop, config, start: dict, controls: Controls, commands,
+                    events: EventSender, on_stuck=None) -> str:
+    """A conversation on the devices `config` names (both engine processes): the loop
+    `open_loop()` gives runs once they are open; mute and volume come from `controls` and
+    go back to it. `on_stuck()` runs before leaving for a stream that would not close."""
+    from ..audio.duplex import DuplexAudio
+    from ..audio.echo import EchoCanceller
 
     def notice(n) -> None:
         events.send(DeviceChanged(n.reason, n.message, n.input_name, n.output_name))
@@ -145,17 +133,22 @@ def _talk(engine, config: HostConfig, start: dict, muted: bool, volume: float, c
     audio = DuplexAudio(config.input_device, config.output_device,
                         EchoCanceller(enabled=config.echo_cancellation), on_notice=notice)
     try:
-        with audio, FrameLoop(engine, prepared, sampling) as loop:
-            audio.muted, audio.volume = muted, volume
+        with audio, open_loop() as loop:
+            audio.muted, audio.volume = controls.muted, controls.volume
             events.send(StateChanged("talking", start.get("conversation") or ""))
             stop = converse_live(loop, audio, commands, events, float(start.get("offset", 0)),
                                  persona_name=start.get("persona_name", ""),
-                                 on_devices=lambda pair: _set_devices(config, pair))
+                                 on_devices=controls.devices)
     except ArcusError as e:
+        if audio.stuck and on_stuck is not None:
+            on_stuck()
         leave_if_stuck(audio, events, EngineFailed(e.message, e.hint))
         raise
+    controls.muted, controls.volume = audio.muted, audio.volume
+    if audio.stuck and on_stuck is not None:
+        on_stuck()
     leave_if_stuck(audio, events, stop=stop)
-    return stop, audio.muted, audio.volume
+    return stop
 
 
 def leave_if_stuck(audio, events: EventSender, failed: EngineFailed | None = None,

@@ -1,7 +1,8 @@
-"""The remote engine's process: engine/host.py's commands and events, the same audio,
-turns and recording (engine.host.converse_live), but the model is a team server
-(client.RemoteLoop). Nothing here loads torch: a laptop without it talks through a
-server. The token comes from the keyring here, off the app's GUI thread.
+"""The remote engine's process: engine/host.py's commands and events (the command loop of
+core/command_loop.py), the same audio, turns and recording (engine.host.talk_on_devices),
+but the model is a team server (client.RemoteLoop). Nothing here loads torch: a laptop
+without it talks through a server. The token comes from the keyring here, off the app's
+GUI thread.
 
 As with the local engine, a conversation that cannot start or goes on failing (the
 server unreachable, the token refused, the server full, the connection lost for good)
@@ -12,10 +13,11 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 
+from ..core.command_loop import Controls, serve_commands
 from ..core.errors import ArcusError
-from ..core.events import DeviceChanged, EngineFailed, Loading, StateChanged
+from ..core.events import Loading, StateChanged
 from ..engine.event_sender import EventSender
-from ..engine.host import converse_live, leave_if_stuck, run_process
+from ..engine.host import run_process, talk_on_devices
 from .client import ClientSettings, RemoteLoop
 
 
@@ -35,25 +37,6 @@ def main(config: RemoteConfig, commands, connection) -> None:
     run_process(_serve, config, commands, connection, "The remote engine")
 
 
-class _Controls:
-    """What the app set that outlives a conversation: mute, volume, devices."""
-
-    def __init__(self, config: RemoteConfig) -> None:
-        self.config = config
-        self.muted, self.volume = False, 1.0
-
-    def take(self, command: str, arg) -> None:
-        if command == "mute":
-            self.muted = bool(arg)
-        elif command == "volume":
-            self.volume = float(arg)
-        elif command == "devices":
-            self.devices(arg)
-
-    def devices(self, pair) -> None:
-        self.config.input_device, self.config.output_device = pair
-
-
 def _serve(config: RemoteConfig, commands, events: EventSender) -> None:
     events.send(StateChanged("loading"))
     if not config.server_url.strip():
@@ -61,23 +44,9 @@ def _serve(config: RemoteConfig, commands, events: EventSender) -> None:
                          "Enter it in Settings > Engine, e.g. https://gpu-box:8998.")
     events.send(Loading(1.0, "Ready"))
     events.send(StateChanged("ready"))
-    controls = _Controls(config)
-    while True:
-        command, arg = commands.recv()
-        controls.take(command, arg)
-        if command == "shutdown":
-            events.send(StateChanged("stopped", "shut down"))
-            return
-        if command == "start":
-            try:
-                stop = _conversation(config, arg or {}, commands, events, controls)
-            except ArcusError as e:  # this conversation only: the next may work
-                events.send(EngineFailed(e.message, e.hint))
-                stop = None
-            events.send(StateChanged("ready"))
-            if stop == "shutdown":
-                events.send(StateChanged("stopped", "shut down"))
-                return
+    controls = Controls(config)
+    serve_commands(commands, events, controls,
+                   lambda start: _conversation(config, start, commands, events, controls))
 
 
 def _conversation(config: RemoteConfig, start: dict, commands, events, controls) -> str:
@@ -96,34 +65,5 @@ def _conversation(config: RemoteConfig, start: dict, commands, events, controls)
                 controls.take(command, arg)
                 if command in ("stop", "shutdown"):
                     return command
-        return _talk(remote, config, start, commands, events, controls)
-
-
-def _talk(remote: RemoteLoop, config: RemoteConfig, start: dict, commands, events,
-          controls) -> str:
-    """The conversation on the devices, as engine.host._talk has it."""
-    from ..audio.duplex import DuplexAudio
-    from ..audio.echo import EchoCanceller
-
-    def notice(n) -> None:
-        events.send(DeviceChanged(n.reason, n.message, n.input_name, n.output_name))
-
-    audio = DuplexAudio(config.input_device, config.output_device,
-                        EchoCanceller(enabled=config.echo_cancellation), on_notice=notice)
-    try:
-        with audio:
-            audio.muted, audio.volume = controls.muted, controls.volume
-            events.send(StateChanged("talking", start.get("conversation") or ""))
-            stop = converse_live(remote, audio, commands, events, float(start.get("offset", 0)),
-                                 persona_name=start.get("persona_name", ""),
-                                 on_devices=controls.devices)
-            controls.muted, controls.volume = audio.muted, audio.volume
-    except ArcusError as e:
-        if audio.stuck:
-            remote.close()
-        leave_if_stuck(audio, events, EngineFailed(e.message, e.hint))
-        raise
-    if audio.stuck:
-        remote.close()
-    leave_if_stuck(audio, events, stop=stop)
-    return stop
+        return talk_on_devices(lambda: contextlib.nullcontext(remote), config, start,
+                               controls, commands, events, on_stuck=remote.close)

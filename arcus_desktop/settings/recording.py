@@ -3,12 +3,11 @@ transcript) and how much is kept. 24 kHz stereo 16-bit is about 350 MB an hour."
 
 from __future__ import annotations
 
-import json
-import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..core import paths
+from . import json_file
 
 
 @dataclass
@@ -23,17 +22,9 @@ def _path() -> Path:
 
 
 def load() -> RecordingSettings:
-    try:
-        data = json.loads(_path().read_text(encoding="utf-8"))
-        known = {k: v for k, v in data.items() if k in RecordingSettings.__dataclass_fields__}
-        return RecordingSettings(**known)
-    except (OSError, ValueError, TypeError):  # none yet, or unreadable: the defaults
-        return RecordingSettings()
+    """None saved yet: the defaults (not written; the file is the user's to add)."""
+    return json_file.load(_path(), RecordingSettings)
 
 
 def save(settings: RecordingSettings) -> None:
-    path = _path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(asdict(settings), indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    json_file.save(_path(), settings)

@@ -3,13 +3,12 @@ is secret (a project's anon key is public by design); the session is in the keyr
 
 from __future__ import annotations
 
-import json
-import os
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core import paths
+from . import json_file
 
 
 @dataclass
@@ -28,19 +27,9 @@ def _path() -> Path:
 
 
 def load() -> SyncSettings:
-    try:
-        data = json.loads(_path().read_text(encoding="utf-8"))
-        known = {k: v for k, v in data.items() if k in SyncSettings.__dataclass_fields__}
-        return SyncSettings(**known)
-    except (OSError, ValueError, TypeError):  # none yet, or unreadable: start from defaults
-        settings = SyncSettings()
-        save(settings)
-        return settings
+    """None saved yet: the defaults, written at once so this device's id stays."""
+    return json_file.load(_path(), SyncSettings, save_defaults=True)
 
 
 def save(settings: SyncSettings) -> None:
-    path = _path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(asdict(settings), indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    json_file.save(_path(), settings)

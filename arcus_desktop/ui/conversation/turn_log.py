@@ -11,13 +11,17 @@ any object with `items`, `insert(row, turn)`, `remove(row)` and `changed(row)`."
 
 from __future__ import annotations
 
+from ...core.turns import FRAME_S, TurnConfig, is_backchannel_words
 from .turns import ASSISTANT, OTHER, USER, Backchannel, Turn
 
-FRAME_S = 0.08
-GAP_S = 2.5  # a pause longer than this inside one speaker's speech starts a new turn
+# The turn detector's own limits (core/turns.py), so that the live guess and the turns
+# that correct it agree on what a turn and a backchannel are.
+DETECTOR = TurnConfig()
+GAP_S = DETECTOR.gap_s  # a pause longer than this inside one speaker's speech starts a new turn
+BACKCHANNEL_S = DETECTOR.backchannel_max_s  # an utterance over the other speaker this short...
+BACKCHANNEL_WORDS = DETECTOR.backchannel_max_words  # ...of this many "uh-huh"s may be one
+# The live guess's own: it has only levels and words, no audio.
 ACTIVE_S = 0.5  # a speaker counts as talking this long after its last word or sound
-BACKCHANNEL_S = 0.8  # an utterance over the other speaker shorter than this...
-BACKCHANNEL_WORDS = 2  # ...and of at most this many words may be a backchannel
 OVERLAP_S = 0.2  # overlap at a change of turn shorter than this is no interruption
 LATE_S = 0.5  # words older than this (speech-to-text lags) go to the turn they belong to
 
@@ -67,7 +71,8 @@ class TurnLog:
         turn.pieces.append((piece, time))
         turn.end = max(turn.end, time + FRAME_S)
         self._touch(turn)
-        if turn is self.pending[speaker] and len(turn.words()) > BACKCHANNEL_WORDS:
+        if turn is self.pending[speaker] and not is_backchannel_words(
+                [word for word, _ in turn.words()], BACKCHANNEL_WORDS, partial=True):
             self._commit(turn)
         return turn
 
@@ -86,7 +91,7 @@ class TurnLog:
             if waiting is None:
                 continue
             other = OTHER[speaker]
-            if waiting.duration >= BACKCHANNEL_S - 1e-6:
+            if waiting.duration > BACKCHANNEL_S + 1e-6:
                 self._commit(waiting)
             elif not self.is_active(speaker, self.now):  # it ended short
                 if self.open[other] is not None and self.is_active(other, self.now):

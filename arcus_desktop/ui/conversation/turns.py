@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-USER, ASSISTANT = "user", "assistant"
+from ...core.turns import ASSISTANT, USER
+
 OTHER = {USER: ASSISTANT, ASSISTANT: USER}
 SPEAKER_NAMES = {USER: "You", ASSISTANT: "Arcus"}
 WORD_START = ("\u2581", " ")  # sentencepiece's marker; a leading space (speech-to-text)

@@ -5,18 +5,15 @@ which offers to trust a self-signed certificate by its fingerprint."""
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QLabel, QLineEdit, QPushButton, QToolButton, QVBoxLayout,
-                               QWizardPage)
+from PySide6.QtWidgets import QLabel, QLineEdit, QToolButton, QVBoxLayout, QWizardPage
 
-from ...bridge import tasks
-from ...bridge.server_check import ServerCheck, check_server
+from ...bridge.server_check import ServerCheck
 from ...core.addresses import address_problem
 from ...core.errors import ArcusError
 from ...settings import secrets
-from ...remote.protocol import where
 from ...settings.app_settings import SECRET_NAMES, same_server, server_url_ok
-from ..settings import trust
 from ..settings.common import Message, Note, row
+from ..settings.connection_test import ConnectionTest
 from ..settings.engine_page import secret_field
 from .wizard import DONE
 
@@ -40,14 +37,13 @@ class ServerPage(QWizardPage):
         self.token, show = secret_field("Token from the server's owner, if it needs one")
         self.token.setAccessibleName("Team server token")
         self.token.textChanged.connect(self._edited)
-        self.test = QPushButton("Test &connection")
-        self.test.clicked.connect(self.test_connection)
-        self.result = Message()
-        self.result.setAccessibleName("Connection test result")
-        self.trust_button = QPushButton("T&rust this certificate…")
-        self.trust_button.clicked.connect(self.ask_trust)
-        self.trust_row = row(self.trust_button)
-        self.trust_row.hide()
+        self.connection = ConnectionTest(self, lambda: self.url.text().strip(), self.token.text,
+                                         lambda: self.fingerprint, self._pin)
+        self.connection.started.connect(lambda: self._show_details(""))
+        self.connection.tested.connect(self._tested)
+        self.test, self.result = self.connection.test, self.connection.result
+        self.trust_button, self.trust_row = (self.connection.trust_button,
+                                             self.connection.trust_row)
         # The library's own words behind "Details", for whoever runs the server.
         self.details_button = QToolButton()
         self.details_button.setText("Details")
@@ -61,8 +57,6 @@ class ServerPage(QWizardPage):
         self.pin_note = Note()  # the trusted certificate, when there is one
         self.pin_note.hide()
         self.fingerprint, self._pinned_for = "", ""
-        self._presented: tuple[str, str] | None = None  # (address, fingerprint) to trust
-        self.trust_box = None
         self.message = Message()  # the keyring refused the token
         url_label = QLabel("Server &address:")
         url_label.setBuddy(self.url)
@@ -86,7 +80,11 @@ class ServerPage(QWizardPage):
         layout.addWidget(self.pin_note)
         layout.addWidget(self.message)
         layout.addStretch(1)
-        self.task = None
+
+    @property
+    def trust_box(self):
+        """The open "Trust this certificate?" question, if any."""
+        return self.connection.trust_box
 
     def initializePage(self) -> None:  # noqa: N802 (Qt's name)
         if not self.url.text():
@@ -123,48 +121,19 @@ class ServerPage(QWizardPage):
     def _edited(self) -> None:
         self.result.clear()
         self._show_details("")
-        self.trust_row.hide()
-        self._presented = None
+        self.connection.forget()
         if self.fingerprint and not same_server(self.url.text(), self._pinned_for):
             self._pin("", "")  # a pinned certificate belongs to its server
         self.wizard().choices.server_check = None
         self.completeChanged.emit()
 
     def test_connection(self) -> None:
-        url, token, pin = self.url.text().strip(), self.token.text(), self.fingerprint
-        self.test.setEnabled(False)
-        self.trust_row.hide()
-        self._show_details("")
-        self.result.show_text(f"Asking {url or 'the server'}…", "info")
-        self.task = tasks.run(lambda: (url, check_server(url, token, fingerprint=pin)),
-                              self._tested,
-                              lambda text: self._tested((url, ServerCheck(False, text))),
-                              "testing the team server")
+        self.connection.run()
 
-    def _tested(self, answer: tuple[str, ServerCheck]) -> None:
-        url, check = answer
-        self.test.setEnabled(True)
-        self.result.show_text(check.text, "ok" if check.ok else "error")
+    def _tested(self, check: ServerCheck) -> None:
         self._show_details(check.detail)
-        if check.presented and url == self.url.text().strip():
-            self._presented = (url, check.presented)
-            self.trust_row.show()
         self.wizard().choices.server_check = check
         self.tested.emit(check)
-
-    def ask_trust(self) -> None:
-        if self._presented is None:
-            return
-        url, presented = self._presented
-        self.trust_box = trust.ask(self, where(url), presented,
-                                   self.fingerprint if self.fingerprint != presented else "",
-                                   lambda fp: self._trusted(url, fp))
-
-    def _trusted(self, url: str, presented: str) -> None:
-        if url != self.url.text().strip():
-            return  # the address changed meanwhile
-        self._pin(url, presented)
-        self.test_connection()  # shows that it now connects
 
     def _pin(self, url: str, fingerprint: str) -> None:
         self.fingerprint, self._pinned_for = fingerprint, url

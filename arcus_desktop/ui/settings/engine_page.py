@@ -11,14 +11,13 @@ from PySide6.QtWidgets import QComboBox, QFileDialog, QLineEdit, QPushButton, QT
 
 from ...bridge import tasks
 from ...bridge.model_folder import FolderCheck, check_folder
-from ...bridge.server_check import ServerCheck, check_server
+from ...bridge.server_check import ServerCheck
 from ...core import flavour
 from ...core.certs import normalize
 from ...engine.modes import GIB, NEEDS
-from ...remote.protocol import where
 from ...settings.app_settings import ENGINE_MODES, AppSettings, Problem, Secrets, same_server
-from . import trust
 from .common import Message, Note, Page, row
+from .connection_test import ConnectionTest
 
 
 CHECK_DELAY_MS = 300
@@ -123,24 +122,19 @@ class EnginePage(Page):
                             "certificate from this server. Leave it empty for a certificate "
                             "from a trusted authority.")
         self.server_token, show = secret_field("Token from the server's owner, if it needs one")
-        self.test = QPushButton("Test &connection")
-        self.test.clicked.connect(self.test_connection)
-        self.test_result = Message()
-        self.test_result.setAccessibleName("Connection test result")
-        self.trust_button = QPushButton("T&rust this certificate…")
-        self.trust_button.setToolTip("Compare the server's certificate fingerprint with the "
-                                     "one its owner gave you, and trust it if they match.")
-        self.trust_button.clicked.connect(self.ask_trust)
-        self.trust_row = row(self.trust_button)
-        self.trust_row.hide()
+        self.connection = ConnectionTest(self, lambda: self.server_url.text().strip(),
+                                         self.server_token.text,
+                                         lambda: self.fingerprint.text().strip(), self._trust)
+        self.connection.tested.connect(self._tested)
+        self.test, self.test_result = self.connection.test, self.connection.result
+        self.trust_button, self.trust_row = (self.connection.trust_button,
+                                             self.connection.trust_row)
         self.add_field("secrets/server_token", "Ser&ver token:",
                        row(self.server_token, show, stretch=False), focus=self.server_token,
                        extra=(row(self.test), self.test_result, self.trust_row))
         self.server_url.textChanged.connect(self._address_edited)
         self.fingerprint.textChanged.connect(self._fingerprint_edited)
         self._pinned_for = ""  # the address the fingerprint was given for
-        self._presented: tuple[str, str] | None = None  # (address, fingerprint) to trust
-        self.trust_box = None
 
         self.hf_token, show_hf = secret_field("hf_…")
         self.keyring_note = Note("Tokens are kept in the system's password store, never in "
@@ -162,7 +156,11 @@ class EnginePage(Page):
                                       "Install or unlock one to keep them.")
             for w in (self.server_token, self.hf_token, show, show_hf):
                 w.setEnabled(False)
-        self.task = None
+
+    @property
+    def trust_box(self):
+        """The open "Trust this certificate?" question, if any."""
+        return self.connection.trust_box
 
     def load(self, s: AppSettings, secrets: Secrets) -> None:
         self.mode.setCurrentIndex(max(0, self.mode.findData(s.engine.mode)))
@@ -235,64 +233,27 @@ class EnginePage(Page):
     def _mode_changed(self, *_args) -> None:
         self.mode_note.setText(MODE_NOTES[self.mode.currentData()])
 
-    # --- connection test ----------------------------------------------------------------
+    # --- connection test and trusting the server's certificate --------------------------
 
     def test_connection(self) -> None:
         """GET <address>/healthz on a worker thread; the answer shows under the button."""
-        if self.task is not None and not self.task.finished:
-            return  # one test at a time
-        url, token = self.server_url.text().strip(), self.server_token.text()
-        pin = self.fingerprint.text().strip()
-        # The button stays enabled: disabling it would move the focus on to the next
-        # field (the Hugging Face token, all selected) and a keystroke would replace it.
-        self.trust_row.hide()
-        self._presented = None
-        self.test_result.show_text(f"Asking {url or 'the server'}…", "info")
-        self.task = tasks.run(lambda: (url, check_server(url, token, fingerprint=pin)),
-                              self._tested, self._test_failed, "testing the team server")
+        self.connection.run()
 
-    def _tested(self, answer: tuple[str, ServerCheck]) -> None:
-        url, result = answer
-        self.test_result.show_text(result.text, "ok" if result.ok else "error")
+    def _tested(self, result: ServerCheck) -> None:
         self.test_result.setToolTip(f"The secure connection library says: {result.detail}"
                                     if result.detail else "")
-        if result.presented and url == self.server_url.text().strip():
-            self._presented = (url, result.presented)
-            self.trust_row.show()
         self.tested.emit(result)
 
-    def _test_failed(self, text: str) -> None:
-        self._tested((self.server_url.text().strip(), ServerCheck(False, text)))
-
-    # --- trusting the server's certificate ----------------------------------------------
-
-    def ask_trust(self) -> None:
-        """Show the presented fingerprint and ask the user to compare it with the
-        owner's; trusting puts it in the fingerprint field (saved with the settings)."""
-        if self._presented is None:
-            return
-        url, presented = self._presented
-        pinned = normalize(self.fingerprint.text()) or ""
-        self.trust_box = trust.ask(self, where(url), presented,
-                                   pinned if pinned != presented else "",
-                                   lambda fp: self._trust(url, fp))
-
     def _trust(self, url: str, presented: str) -> None:
-        if url != self.server_url.text().strip():
-            return  # the address changed meanwhile: this certificate is another server's
         self.fingerprint.setText(presented)  # an edit like typing it: Apply saves it
         self._pinned_for = url
-        self._presented = None
-        self.trust_row.hide()
-        self.test_connection()  # shows that it now connects
 
     def _address_edited(self, text: str) -> None:
         # A pinned certificate belongs to its server: another address forgets it, and a
         # certificate offered for the old one is not offered any more.
         if self._loading:
             return
-        self.trust_row.hide()
-        self._presented = None
+        self.connection.forget()
         if self.fingerprint.text() and not same_server(text, self._pinned_for):
             self.fingerprint.clear()
 
