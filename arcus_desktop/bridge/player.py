@@ -34,6 +34,8 @@ class _Slot:
         self.lock = threading.Lock()
         self.turn = 0
         self.player: FilePlayer | None = None
+        self.opening = 0  # opens in flight
+        self.stopped: list[FilePlayer] = []  # still closing
 
     def stop(self) -> int:
         """Stop the current player (and any still opening); the new turn."""
@@ -42,11 +44,31 @@ class _Slot:
             player, self.player = self.player, None
             turn = self.turn
         if player is not None:
-            player.stop()  # closes on a thread of its own
+            self._let_go(player)
         return turn
+
+    def _let_go(self, player: FilePlayer) -> None:
+        player.stop()  # closes on a thread of its own
+        with self.lock:
+            self.stopped = [p for p in self.stopped if not p.closed] + [player]
+
+    @property
+    def settled(self) -> bool:
+        """Nothing opening, nothing open but the player playing now."""
+        with self.lock:
+            return not self.opening and all(p.closed for p in self.stopped)
 
     def open(self, turn: int, make: Callable[[], FilePlayer]):
         """Blocking: (turn, the started player or None, the error for the user)."""
+        with self.lock:
+            self.opening += 1
+        try:
+            return self._open(turn, make)
+        finally:
+            with self.lock:
+                self.opening -= 1
+
+    def _open(self, turn: int, make: Callable[[], FilePlayer]):
         try:
             player = make()
         except ArcusError as e:
@@ -56,7 +78,7 @@ class _Slot:
             if current:
                 self.player = player
         if not current:
-            player.stop()
+            self._let_go(player)
             return turn, None, ""
         try:
             return turn, player.start(), ""
@@ -100,6 +122,11 @@ class Player(QObject):
 
     def position(self) -> float:
         return self._position
+
+    def settled(self) -> bool:
+        """No stream opening or closing but the one playing: before a sound server goes
+        away (tests), or PortAudio is restarted."""
+        return self._slot.settled
 
     def duration(self) -> float:
         """The file's length, once it has been opened (0 before)."""
