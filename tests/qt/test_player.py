@@ -173,3 +173,33 @@ def test_a_long_recording_plays_on_past_its_first_stretch(qtbot, player, two_sin
     assert strength(heard, 300) > 0.01 and strength(heard, 900) > 0.01  # both stretches
     assert told.positions[-1] == pytest.approx(2.5) and told.states == [True, False]
     assert np.all(np.diff(told.positions) >= 0)
+
+
+def test_a_conversation_plays_from_its_turn_on_the_saved_speaker(qtbot, two_sinks, tmp_path):
+    # The memory browser has no settings dialog: it plays on the speaker saved on the
+    # Audio page (the app's own QSettings, in this test's config folder; put back after).
+    from arcus_desktop.bridge.settings_store import QSettingsStore
+    from arcus_desktop.settings import app_settings
+    from arcus_desktop.ui.memory_browser.conversation import Playback
+
+    store = QSettingsStore()
+    saved = app_settings.load(store)
+    chosen = saved.copy()
+    chosen.audio.output_device = "USB Headset"
+    app_settings.save(store, chosen)
+    try:
+        playback = Playback()
+        messages = []
+        playback.message.connect(messages.append)
+        path = wav(tmp_path, tone(300, 2.0), tone(900, 1.5))
+        with steady_sink("usb"):
+            usb, default = Recorder("usb"), Recorder("spk")
+            with qtbot.waitSignal(playback.player.finished, timeout=WAIT_MS):
+                playback.play(str(path), 2.0)  # the turn at 0:02
+            qtbot.waitUntil(playback.player.settled, timeout=WAIT_MS)
+            on_usb, on_default = usb.stop(), default.stop()
+    finally:
+        app_settings.save(store, saved)
+    assert messages == ["Playing from 0:02."]
+    assert strength(on_usb, 900) > 0.1 and strength(on_usb, 300) < 0.01
+    assert strength(on_default, 900) < 0.001
