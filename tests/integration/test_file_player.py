@@ -4,6 +4,7 @@ absent speaker is a message, and a speaker pulled out mid-play is a failure, not
 
 from __future__ import annotations
 
+import select
 import subprocess
 
 import numpy as np
@@ -33,6 +34,17 @@ def wav(tmp_path, *parts: np.ndarray, name: str = "tone.wav"):
     return path
 
 
+def recording(sink: str) -> Recorder:
+    """A Recorder of `sink` that has begun (parec starts slowly on a busy machine, and
+    would miss the start): its monitor has delivered. The sink must be kept running
+    (steady_sink), or its first block may take 2 s."""
+    recorder = Recorder(sink)
+    if not select.select([recorder._child.stdout], [], [], 20)[0]:
+        recorder.stop()
+        raise TimeoutError(f"{sink}.monitor delivered nothing within 20 s")
+    return recorder
+
+
 def streams_on(sink: str) -> int:
     """How many streams play on `sink` now."""
     out = subprocess.run(["pactl", "list", "short", "sink-inputs"], check=True,
@@ -54,7 +66,7 @@ def two_sinks(pulse):
 def test_a_wav_plays_to_the_end_on_the_chosen_sink_not_the_other(two_sinks, tmp_path):
     path = wav(tmp_path, tone(440, 1.5))
     with steady_sink("desk"):
-        desk, usb = Recorder("desk"), Recorder("usb")
+        desk, usb = recording("desk"), Recorder("usb")
         player = FilePlayer(path, "Desk Speakers").start()
         assert player.device_name == "Desk Speakers"
         assert player.duration == pytest.approx(1.5, abs=0.01)
@@ -87,7 +99,7 @@ def test_seek_moves_the_position_and_what_is_heard(two_sinks, tmp_path):
     # 300 Hz for 4 s, then 900 Hz for 4 s: seeking to 4.5 s at once skips the 300 Hz.
     path = wav(tmp_path, tone(300, 4), tone(900, 4))
     with steady_sink("desk"):
-        desk = Recorder("desk")
+        desk = recording("desk")
         player = FilePlayer(path, "Desk Speakers").start()
         assert player.seek(4.5)
         assert player.position >= 4.5

@@ -11,7 +11,7 @@ import pytest
 
 from arcus_desktop.bridge.player import Player
 
-from ..integration.test_file_player import streams_on, tone, wav
+from ..integration.test_file_player import recording, streams_on, tone, wav
 from ..integration.test_sound_server_devices import Recorder, null_sink, strength
 from ..pulse import steady_sink
 from .settings_fixtures import ini, service  # noqa: F401 (fixtures)
@@ -71,7 +71,7 @@ def test_listen_plays_on_the_speaker_chosen_on_the_audio_page(qtbot, service, ti
     page.own_choice.setChecked(True)
     page.path.setText(str(path))
     with steady_sink("desk"):
-        desk, default = Recorder("desk"), Recorder("spk")
+        desk, default = recording("desk"), Recorder("spk")
         with qtbot.waitSignal(page.listen.finished, timeout=WAIT_MS):
             page.listen.click()
             qtbot.waitUntil(lambda: page.listen.playing, timeout=WAIT_MS)
@@ -88,7 +88,7 @@ def test_state_position_and_end_come_as_signals(qtbot, player, two_sinks, tmp_pa
     told = Told(p)
     p.set_source(str(wav(tmp_path, tone(440, 1.0))))
     with steady_sink("usb"):
-        usb = Recorder("usb")
+        usb = recording("usb")
         with qtbot.waitSignal(p.finished, timeout=WAIT_MS):
             p.play()
             assert p.playing
@@ -133,7 +133,7 @@ def test_stop_while_it_opens_plays_nothing(qtbot, player, two_sinks, tmp_path):
     p.set_source(str(wav(tmp_path, tone(440, 5.0))))
     with steady_sink("usb"):
         before = streams_on("usb")
-        usb = Recorder("usb")
+        usb = recording("usb")
         p.play()
         p.stop()
         qtbot.waitUntil(p.settled, timeout=WAIT_MS)  # the open ended, and was closed
@@ -165,7 +165,7 @@ def test_a_long_recording_plays_on_past_its_first_stretch(qtbot, player, two_sin
     told = Told(p)
     p.set_source(str(wav(tmp_path, tone(300, 1.0), tone(900, 1.5))))
     with steady_sink("desk"):
-        desk = Recorder("desk")
+        desk = recording("desk")
         with qtbot.waitSignal(p.finished, timeout=WAIT_MS):
             p.play()
         qtbot.waitUntil(p.settled, timeout=WAIT_MS)
@@ -193,7 +193,7 @@ def test_a_conversation_plays_from_its_turn_on_the_saved_speaker(qtbot, two_sink
         playback.message.connect(messages.append)
         path = wav(tmp_path, tone(300, 2.0), tone(900, 1.5))
         with steady_sink("usb"):
-            usb, default = Recorder("usb"), Recorder("spk")
+            usb, default = recording("usb"), Recorder("spk")
             with qtbot.waitSignal(playback.player.finished, timeout=WAIT_MS):
                 playback.play(str(path), 2.0)  # the turn at 0:02
             qtbot.waitUntil(playback.player.settled, timeout=WAIT_MS)
