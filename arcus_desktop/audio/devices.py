@@ -13,6 +13,7 @@ import os
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Callable
 
 from . import sound_server
 
@@ -64,6 +65,26 @@ def _rank(hostapi_name: str) -> int:
 # Streams opening or closing, and PortAudio restarting: one at a time (a restart while
 # a stream closes on another thread can deadlock inside PortAudio).
 portaudio_lock = threading.RLock()
+_closing: set[threading.Thread] = set()  # see close_off_thread
+CLOSING_WAIT_S = 5.0  # a close gives up after streams.CLOSE_S
+
+
+def close_off_thread(close: Callable[[], object]) -> threading.Thread:
+    """`close()` (closing streams) on a thread of its own under portaudio_lock: the
+    caller (the GUI thread) never waits on the sound system. The next `rescan` waits for
+    it first: a restart under a stream still closing would free it beneath its closer."""
+
+    def run() -> None:
+        try:
+            with portaudio_lock:
+                close()
+        finally:
+            _closing.discard(thread)
+
+    thread = threading.Thread(target=run, name="arcus-audio-close", daemon=True)
+    _closing.add(thread)
+    thread.start()
+    return thread
 
 
 def rescan() -> None:
@@ -72,6 +93,8 @@ def rescan() -> None:
     this process must be closed first: restarting PortAudio invalidates them."""
     import sounddevice as sd
 
+    for closer in list(_closing):
+        closer.join(CLOSING_WAIT_S)
     with portaudio_lock:
         sd._terminate()
         sd._initialize()

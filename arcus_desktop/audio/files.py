@@ -27,14 +27,14 @@ DEFAULT_MAX_SECONDS = 600.0
 @dataclass
 class Clip:
     pcm: np.ndarray  # mono float32 at the asked rate, at most max_seconds of it
-    seconds: float  # the whole file's length, as far as it is known
+    seconds: float  # the file's length from start_s on, as far as it is known
     trimmed: float  # seconds past max_seconds, left out
 
 
 def read_clip(path: str | os.PathLike, sample_rate: int, max_seconds: float,
-              max_bytes: int = MAX_FILE_BYTES) -> Clip:
-    """The first `max_seconds` of `path`, mixed to mono and resampled to `sample_rate`;
-    only that much is ever decoded. Raises AudioFileError."""
+              max_bytes: int = MAX_FILE_BYTES, start_s: float = 0.0) -> Clip:
+    """The first `max_seconds` of `path` (from `start_s` on), mixed to mono and resampled
+    to `sample_rate`; only that much is ever decoded. Raises AudioFileError."""
     import sphn
 
     path = Path(path)
@@ -54,6 +54,9 @@ def read_clip(path: str | os.PathLike, sample_rate: int, max_seconds: float,
                              "not supported.", f"Use a recording of 1 to {MAX_CHANNELS} channels "
                              f"at {MIN_RATE // 1000} to {MAX_RATE // 1000} kHz.")
     known = float(known) if known and math.isfinite(known) and known > 0 else None
+    start_s = max(0.0, float(start_s))
+    if known is not None:
+        known = max(0.0, known - start_s)
     # One frame past the cap tells whether there was more; the header's length (when
     # there is one) keeps a short file from reserving the whole cap.
     want = max_seconds + 0.1 if known is None else min(max_seconds + 0.1, known + 1.0)
@@ -62,7 +65,7 @@ def read_clip(path: str | os.PathLike, sample_rate: int, max_seconds: float,
                              f"{rate} Hz for {want:.0f} s).",
                              "Convert it to mono or stereo at 48 kHz, or shorten it.")
     try:
-        data = reader.decode(0.0, want)
+        data = reader.decode(start_s, want)
     except (ValueError, OSError, RuntimeError) as e:
         raise AudioFileError(f"{path.name} is not an audio file that can be read.", FORMATS_HINT) from e
     data = np.asarray(data, dtype=np.float32)

@@ -1,6 +1,6 @@
 """Hearing a preset voice before choosing it: the Voice page's play button, the app's
 controller and the real engine process with the tiny model on the CPU (its sample is
-the tiny model's random sound, played through Qt Multimedia to a real PulseAudio
+the tiny model's random sound, played through PortAudio to a real PulseAudio
 daemon, tests/pulse.py). The second time the sample comes from the data folder."""
 
 from __future__ import annotations
@@ -85,6 +85,7 @@ def test_a_preset_voice_is_made_by_the_engine_then_played_from_the_data_folder(
         panel.buttons["NATF0"].click()  # one never made: the engine is asked for again
         assert "Start the engine to hear voices" in panel.message.text()
         assert panel.playing == ""
+        qtbot.waitUntil(panel.player.settled, timeout=10_000)  # before the daemon goes
 
 
 def test_the_engine_refuses_a_sample_during_a_conversation_and_bounds_its_length(

@@ -619,7 +619,7 @@ def test_settings_modules_import_neither_torch_nor_supabase():
 
 
 def test_the_own_recording_can_be_listened_to(qtbot, service, tiny_info, pulse):
-    # Played through Qt Multimedia to the real PulseAudio daemon's speaker, to the end.
+    # Played through PortAudio to the real PulseAudio daemon's speaker, and stopped.
     dialog = SettingsDialog(service, model_info=tiny_info, list_devices=fake_devices)
     qtbot.addWidget(dialog)
     dialog.show()
@@ -635,6 +635,7 @@ def test_the_own_recording_can_be_listened_to(qtbot, service, tiny_info, pulse):
         assert page.listen.text() == "&Stop"
         page.listen.click()  # and stopped again
     assert page.listen.text() == "&Listen"
+    qtbot.waitUntil(page.listen.player.settled, timeout=WAIT_MS)  # before the daemon goes
 
 
 def test_focus_stays_on_test_connection_and_the_token_is_not_selected(

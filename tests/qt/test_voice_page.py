@@ -161,6 +161,7 @@ def test_a_voice_recorded_in_the_app_is_checked_saved_and_chosen(qtbot, service,
         recorder.listen.click()
         qtbot.waitUntil(lambda: recorder.listen.playing, timeout=WAIT_MS)
         recorder.listen.click()
+    qtbot.waitUntil(recorder.listen.player.settled, timeout=WAIT_MS)
 
     microphone(speech(1.5))  # Record again: too short, so not offered
     recorder.record.click()

@@ -57,3 +57,22 @@ def test_a_file_cut_short_is_as_long_as_what_it_holds(tmp_path):
     clip = files.read_clip(cut, 24_000, max_seconds=30)
     assert clip.seconds == pytest.approx(10.0) and clip.trimmed == 0.0
     assert clip.pcm.size == 10 * 24_000
+
+
+def test_a_stretch_from_the_middle_decodes_only_that_stretch(tmp_path):
+    # A conversation's recording is played a stretch at a time, from the turn chosen.
+    import numpy as np
+
+    ramp = (np.arange(24_000 * 20) / (24_000 * 20)).astype(np.float32)  # 20 s, rising
+    path = tmp_path / "ramp.wav"
+    files.write_wav(path, ramp, 24_000)
+    whole = files.read_clip(path, 24_000, max_seconds=30).pcm
+    clip = files.read_clip(path, 24_000, max_seconds=5, start_s=12.0)
+    assert clip.pcm.size == 5 * 24_000
+    assert clip.seconds == pytest.approx(8.0) and clip.trimmed == pytest.approx(3.0)
+    assert np.abs(clip.pcm - whole[12 * 24_000:17 * 24_000]).max() < 1e-4
+    bomb = silent_flac(tmp_path / "silence.flac", 30 * 60)
+    with PeakMemory() as peak:
+        late = files.read_clip(bomb, 24_000, max_seconds=30, start_s=25 * 60)
+    assert late.pcm.size == 30 * 24_000 and late.seconds == pytest.approx(300)
+    assert peak.grew < 64 * MIB

@@ -3,101 +3,56 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
-from PySide6.QtCore import QObject, Qt, QUrl, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHeaderView, QLabel, QListWidget,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from ...audio.player import WINDOW_S
+from ...bridge.player import Player, saved_output_device
 from ...settings.app_settings import persona_name
 from .text import SPEAKERS, _escape, conversation_title, full_time, kind_text, offset_text
 from .widgets import _row
 
 
 class Playback(QObject):
-    """QMediaPlayer behind a guard: Qt Multimedia may be missing its libraries or find no
-    sound device, which becomes a message, never a crash. The seek waits for the media to
-    load, because a position set before that is dropped."""
+    """The recording played from a turn, on the speaker chosen on the Audio page; what
+    goes wrong (a missing file, a speaker that is not there) becomes a message, never a
+    crash. Long recordings are decoded a stretch at a time (audio.player.WINDOW_S)."""
 
     message = Signal(str)
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None,
+                 output_device: Callable[[], str | None] = saved_output_device) -> None:
         super().__init__(parent)
-        self.player = None
-        self.unavailable = ""
-        self.requested_ms: int | None = None  # the last position asked for
-        self._seek_pending = self._play_pending = False
-        try:
-            from PySide6.QtMultimedia import QAudioOutput, QMediaDevices, QMediaPlayer
-        except ImportError as e:
-            self.unavailable = ("Recordings cannot be played: Qt Multimedia could not be "
-                                f"loaded ({e}).")
-            return
-        self._qt = QMediaPlayer
-        self._devices = QMediaDevices
-        self.player = QMediaPlayer(self)
-        if not self.player.isAvailable():
-            self.unavailable = "Recordings cannot be played: no media backend is available."
-            self.player = None
-            return
-        self.output = QAudioOutput(self)
-        self.player.setAudioOutput(self.output)
-        self.player.mediaStatusChanged.connect(self._on_status)
-        self.player.errorOccurred.connect(
-            lambda _err, text: self.message.emit(f"The recording cannot be played ({text})."))
+        self.player = Player(output_device, max_seconds=WINDOW_S, parent=self)
+        self.player.failed.connect(
+            lambda text: self.message.emit(f"The recording cannot be played: {text}"))
 
     def prepare(self, path: str | None, offset_s: float | None) -> bool:
-        """Load the recording and put the play head at offset_s."""
-        if self.player is None:
-            self.message.emit(self.unavailable)
-            return False
+        """Choose the recording and put the play head at offset_s."""
         if not path or not Path(path).is_file():
             self.message.emit(f"The recording {Path(path).name} is missing." if path else
                               "There is no recording of this.")
             return False
-        self.requested_ms = max(0, round((offset_s or 0.0) * 1000))
-        url = QUrl.fromLocalFile(str(Path(path).resolve()))
-        self._seek_pending = True
-        if self.player.source() != url:
-            self.player.setSource(url)
-        self._on_status(self.player.mediaStatus())
+        self.player.set_source(str(Path(path).resolve()))
+        self.player.seek(max(0.0, offset_s or 0.0))
         return True
 
     def play(self, path: str | None, offset_s: float | None) -> None:
         if not self.prepare(path, offset_s):
             return
-        if not self._devices.audioOutputs():
-            self.message.emit("No sound output device was found, so the recording cannot be "
-                              f"played. It is ready at {offset_text(offset_s)}.")
-            return
-        self._play_pending = True
-        self._on_status(self.player.mediaStatus())
+        self.player.play()
         self.message.emit(f"Playing from {offset_text(offset_s)}.")
 
     def stop(self) -> None:
-        self._play_pending = False
-        if self.player is not None:
-            self.player.stop()
+        self.player.stop()
 
     def release(self) -> None:
-        """Let go of the file and the decoder (closing the dialog)."""
-        if self.player is not None:
-            self.player.stop()
-            self.player.setSource(QUrl())
-
-    def _on_status(self, status) -> None:
-        S = self._qt.MediaStatus
-        if status == S.InvalidMedia:
-            self._seek_pending = self._play_pending = False
-            return
-        if status not in (S.LoadedMedia, S.BufferedMedia, S.BufferingMedia, S.EndOfMedia):
-            return
-        if self._seek_pending:
-            self._seek_pending = False
-            self.player.setPosition(self.requested_ms)
-        if self._play_pending:
-            self._play_pending = False
-            self.player.play()
+        """Stop and let go of the sound device (closing the dialog)."""
+        self.player.stop()
 
 
 class ConversationDialog(QDialog):
@@ -184,10 +139,8 @@ class ConversationDialog(QDialog):
         self.noted.addItems([f"{kind_text(m)}: {m.content}" for m in noted])
         self.noted.setVisible(bool(noted))
         self.noted_label.setVisible(bool(noted))
-        self.play.setEnabled(self.playback.player is not None and bool(self.memories))
-        self.stop.setEnabled(self.playback.player is not None)
-        self.status.setText(self.playback.unavailable or (
-            "" if self._recording(None) else "This conversation has no recording."))
+        self.play.setEnabled(bool(self.memories))
+        self.status.setText("" if self._recording(None) else "This conversation has no recording.")
         ids = [m.id for m in self.memories]
         if ids:
             self.turns.selectRow(ids.index(focus_id) if focus_id in ids else 0)
@@ -200,7 +153,7 @@ class ConversationDialog(QDialog):
 
     def prepare_selected(self) -> None:
         m = self.selected()
-        if m is not None and self.playback.player is not None and self._recording(m):
+        if m is not None and self._recording(m):
             self.playback.prepare(self._recording(m), m.audio_offset)
 
     def play_selected(self) -> None:

@@ -46,14 +46,16 @@ class VoicePage(Page):
         self.voices.setMinimumHeight(120)
         self.voices_note = Note()
         self.voices_note.hide()
-        self.samples = SamplePanel(samples or VoiceSamples(parent=self))
+        speaker = self._speaker
+        self.samples = SamplePanel(samples or VoiceSamples(parent=self), output_device=speaker)
         self.add_field("voice/preset", "", self.voices, extra=(self.voices_note, self.samples))
         # A double click plays a voice too (not Enter: the dialog's OK button takes it).
         self.voices.itemDoubleClicked.connect(
             lambda item: self.samples.toggle(item.data(Qt.ItemDataRole.UserRole)))
 
         self.add_field(None, "", self.own_choice)
-        self.recorder = RecorderBox(lambda: self.current().audio.input_device or None)
+        self.recorder = RecorderBox(lambda: self.current().audio.input_device or None,
+                                    output_device=speaker)
         self.recorder.recorded.connect(self._recorded)
         self.add_field(None, "Record:", self.recorder,
                        note=f"{MIN_VOICE_SECONDS:.0f} to {MAX_VOICE_SECONDS:.0f} seconds of "
@@ -66,7 +68,7 @@ class VoicePage(Page):
         self.browse = QPushButton("&Browse…")
         self.browse.setAccessibleName("Browse for a recording")
         self.browse.clicked.connect(self._browse)
-        self.listen = ListenButton()
+        self.listen = ListenButton(output_device=speaker)
         self.path.textChanged.connect(lambda text: setattr(self.listen, "path", text.strip()))
         recording_message = self.add_field(
             "voice/own_recording", "Or a &file:",
@@ -207,9 +209,15 @@ class VoicePage(Page):
         self.consent.setChecked(False)  # consent is given for one recording
         self.edited.emit()
 
+    def _speaker(self) -> str | None:
+        """The speaker chosen on the Audio page, applied or not: samples play there."""
+        return self.current().audio.output_device or None
+
     def hideEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         self.recorder.cancel()  # the microphone is let go when the dialog closes
-        self.samples.stop()
+        self.samples.stop()  # and so is the speaker
+        self.listen.stop()
+        self.recorder.listen.stop()
         super().hideEvent(event)
 
     def _choice_changed(self, *_args) -> None:

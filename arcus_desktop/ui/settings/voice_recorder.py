@@ -37,15 +37,17 @@ class RecorderBox(QWidget):
     recorded = Signal(str)  # a usable take was saved there
 
     def __init__(self, input_device: Callable[[], str | None],
-                 max_seconds: float = MAX_VOICE_SECONDS, parent: QWidget | None = None) -> None:
-        """`input_device()`: the microphone chosen on the Audio page."""
+                 max_seconds: float = MAX_VOICE_SECONDS, parent: QWidget | None = None,
+                 output_device: Callable[[], str | None] | None = None) -> None:
+        """`input_device()`, `output_device()`: the microphone and the speaker chosen on
+        the Audio page (without the latter, the saved one)."""
         super().__init__(parent)
         self._input_device = input_device
         self.max_seconds = max_seconds
         self.record = QPushButton(RECORD)
         self.record.setAccessibleName("Record my voice")
         self.record.clicked.connect(self._toggle)
-        self.listen = ListenButton()
+        self.listen = ListenButton(output_device=output_device)
         self.listen.setText("Play &back")
         self.listen.setAccessibleName("Play back the recording")
         self.listen.finished.connect(lambda: self.listen.setText("Play &back"))

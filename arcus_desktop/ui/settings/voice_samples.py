@@ -1,12 +1,15 @@
 """Hear a preset voice before choosing it: a play button on each voice of the list, the
-sample played through Qt Multimedia, and a line saying what is happening (the model
+sample played on the speaker chosen on the Audio page, and a line saying what is happening (the model
 makes the sample, the engine must be started first...) with a button to start it."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QUrl, Signal
+from typing import Callable
+
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QToolButton, QWidget
 
+from ...bridge.player import Player, saved_output_device
 from ...bridge.voice_samples import VoiceSamples
 from .common import Message
 
@@ -18,7 +21,9 @@ class SamplePanel(QWidget):
 
     playing_changed = Signal(str)  # the voice playing now, "" when none
 
-    def __init__(self, samples: VoiceSamples, parent: QWidget | None = None) -> None:
+    def __init__(self, samples: VoiceSamples, parent: QWidget | None = None,
+                 output_device: Callable[[], str | None] = saved_output_device) -> None:
+        """`output_device()`: the speaker chosen on the Audio page."""
         super().__init__(parent)
         self.samples = samples
         self.message = Message()
@@ -33,7 +38,10 @@ class SamplePanel(QWidget):
         self.buttons: dict[str, QToolButton] = {}
         self.wanted = ""  # the voice the user asked to hear last
         self.playing = ""
-        self._player = None  # made on first use: Qt Multimedia is slow to load
+        self.player = Player(output_device, parent=self)
+        self.player.state_changed.connect(self._state)
+        self.player.failed.connect(
+            lambda text: self.message.show_text(f"The voice cannot be played: {text}", "error"))
         samples.ready.connect(self._ready)
         samples.waiting.connect(self._waiting)
         samples.unavailable.connect(self._unavailable)
@@ -71,8 +79,7 @@ class SamplePanel(QWidget):
         self.samples.request(voice)
 
     def stop(self) -> None:
-        if self._player is not None:
-            self._player.stop()
+        self.player.stop()
         self._set_playing("")  # also when it was still opening the file
 
     # --- answers ------------------------------------------------------------------------
@@ -82,9 +89,10 @@ class SamplePanel(QWidget):
             return  # the user has asked for another since, or closed the dialog
         self.message.clear()
         self.start_button.hide()
-        self._ensure_player()
-        self._player.setSource(QUrl.fromLocalFile(path))
-        self._player.play()
+        self.player.stop()
+        self.player.set_source(path)
+        self.player.seek(0.0)
+        self.player.play()
         self._set_playing(voice)
 
     def _waiting(self, voice: str, text: str) -> None:
@@ -106,23 +114,8 @@ class SamplePanel(QWidget):
 
     # --- playing ------------------------------------------------------------------------
 
-    def _ensure_player(self) -> None:
-        if self._player is not None:
-            return
-        from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer
-
-        self._player = QMediaPlayer(self)
-        self._output = QAudioOutput(self)
-        self._player.setAudioOutput(self._output)
-        self._player.playbackStateChanged.connect(self._state)
-        self._player.errorOccurred.connect(
-            lambda _e, text: self.message.show_text(f"The voice cannot be played ({text}).",
-                                                    "error"))
-
-    def _state(self, state) -> None:
-        from PySide6.QtMultimedia import QMediaPlayer
-
-        if state != QMediaPlayer.PlaybackState.PlayingState:
+    def _state(self, playing: bool) -> None:
+        if not playing:
             self._set_playing("")
 
     def _set_playing(self, voice: str) -> None:
