@@ -17,13 +17,17 @@ class DeviceWatch(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        from PySide6.QtMultimedia import QMediaDevices  # loaded only where it is wanted
-
-        self._devices = QMediaDevices(self)
         self._settle = QTimer(self, singleShot=True, interval=SETTLE_MS)
         self._settle.timeout.connect(self.changed)
-        self._devices.audioInputsChanged.connect(self._settle.start)
-        self._devices.audioOutputsChanged.connect(self._settle.start)
+        self._devices = None
+        try:  # loaded only where it is wanted; the bundles leave Qt Multimedia out
+            from PySide6.QtMultimedia import QMediaDevices
+        except ImportError:
+            pass  # the sound server's notices below, or the "Look again" button
+        else:
+            self._devices = QMediaDevices(self)
+            self._devices.audioInputsChanged.connect(self._settle.start)
+            self._devices.audioOutputsChanged.connect(self._settle.start)
         self._server = None
         command = subscribe_command()
         if command is not None:  # without one, QMediaDevices alone tells
