@@ -27,6 +27,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,7 @@ from tests.pulse import pulse_server, steady_sink  # noqa: E402
 AUDIO = ROOT.parent / "shared" / "audio"
 CHUNK = 480  # the room writes 20 ms at a time, as a microphone delivers
 SETTLE_S = 3.0
+PREBUFFER_S = 0.04  # the room's jitter buffer: parec hands the monitor over in bursts
 
 
 def _response(gain: float, seed: int = 0) -> np.ndarray:
@@ -57,55 +59,98 @@ def _response(gain: float, seed: int = 0) -> np.ndarray:
 
 
 class Room:
-    """Speaker monitor → room response (+ the user, + noise) → microphone FIFO."""
+    """Speaker monitor → room response (+ the user, + noise) → microphone FIFO.
+
+    The microphone runs on its own clock, as a sound card's does: a block every 20 ms
+    of monotonic time, fed from what the monitor delivered `PREBUFFER_S` before. So the
+    way from the speaker to the microphone keeps one delay, as through a laptop's air,
+    and does not wander with parec's bursts (which paced the microphone before and
+    moved the echo by several ms at a time). A block the monitor has not delivered in
+    time goes in as silence and is counted (`late_blocks`)."""
 
     def __init__(self, fifo: Path, response: np.ndarray, user: np.ndarray, user_from: int):
         self.fifo, self.h, self.user, self.user_from = fifo, response, user, user_from
         self.echo: list[np.ndarray] = []  # what went into the microphone, by part
         self.near: list[np.ndarray] = []
+        self.late_blocks = 0
+        self._owed = 0  # monitor samples to skip after late blocks
         self.stop = threading.Event()
+        self._heard = bytearray()  # monitor audio not yet through the room
+        self._lock = threading.Lock()
+        self._primed = threading.Event()
         self.proc = subprocess.Popen(
             ["parec", "-d", "spk.monitor", "--raw", "--format=float32le", f"--rate={RATE}",
              "--channels=1", "--latency-msec=10"], stdout=subprocess.PIPE)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
+    def _read(self) -> None:
+        fd = self.proc.stdout.fileno()
+        while not self.stop.is_set():
+            data = os.read(fd, 4 * CHUNK)
+            if not data:
+                return
+            with self._lock:
+                self._heard += data
+                if len(self._heard) >= 4 * int(PREBUFFER_S * RATE):
+                    self._primed.set()
+
+    def _take(self) -> np.ndarray:
+        """The next 20 ms of the monitor; silence if it is late, and then as much of the
+        monitor is skipped once it comes, so that the speaker-to-microphone delay stays
+        what it was (a room's does not grow)."""
+        with self._lock:
+            if self._owed and len(self._heard) >= 4 * (self._owed + CHUNK):
+                del self._heard[:4 * self._owed]
+                self._owed = 0
+            if len(self._heard) < 4 * CHUNK:
+                self.late_blocks += 1
+                self._owed += CHUNK
+                return np.zeros(CHUNK, np.float32)
+            raw = bytes(self._heard[:4 * CHUNK])
+            del self._heard[:4 * CHUNK]
+        return np.frombuffer(raw, "<f4")
+
     def _run(self) -> None:
-        fd, raw = self.proc.stdout.fileno(), b""
         size = 1 << int(np.ceil(np.log2(self.h.size + CHUNK)))
         spectrum = np.fft.rfft(self.h, size)
         past = np.zeros(self.h.size - 1, np.float32)
         rng = np.random.default_rng(1)
         written = 0
         with open(self.fifo, "wb") as mic:
-            while not self.stop.is_set():
-                data = os.read(fd, 4 * CHUNK)
-                if not data:
+            while not self._primed.wait(0.05):
+                if self.stop.is_set():
                     return
-                raw += data
-                while len(raw) >= 4 * CHUNK:
-                    played = np.frombuffer(raw[:4 * CHUNK], "<f4")
-                    raw = raw[4 * CHUNK:]
-                    x = np.concatenate([past, played])
-                    echo = np.fft.irfft(np.fft.rfft(x, size) * spectrum, size)[past.size:x.size]
-                    past = x[-past.size:]
-                    near = rng.standard_normal(CHUNK).astype(np.float32) * 1e-4
-                    k = written - self.user_from
-                    if 0 <= k < self.user.size:
-                        part = self.user[k:k + CHUNK]
-                        near[:part.size] += part
-                    self.echo.append(echo.astype(np.float32))
-                    self.near.append(near)
-                    pcm = np.clip(echo + near, -1, 1)
+            begun = time.monotonic()
+            while not self.stop.is_set():
+                played = self._take()
+                x = np.concatenate([past, played])
+                echo = np.fft.irfft(np.fft.rfft(x, size) * spectrum, size)[past.size:x.size]
+                past = x[-past.size:]
+                near = rng.standard_normal(CHUNK).astype(np.float32) * 1e-4
+                k = written - self.user_from
+                if 0 <= k < self.user.size:
+                    part = self.user[k:k + CHUNK]
+                    near[:part.size] += part
+                self.echo.append(echo.astype(np.float32))
+                self.near.append(near)
+                pcm = np.clip(echo + near, -1, 1)
+                try:
                     mic.write((pcm * 32767).astype("<i2").tobytes())
                     mic.flush()
-                    written += CHUNK
+                except BrokenPipeError:
+                    return
+                written += CHUNK
+                self.stop.wait(begun + written / RATE - time.monotonic())
 
     def close(self) -> tuple[np.ndarray, np.ndarray]:
         self.stop.set()
         self.proc.terminate()
         self.proc.wait(10)
         self.thread.join(10)
+        self.reader.join(10)
         return np.concatenate(self.echo), np.concatenate(self.near)
 
 
@@ -155,6 +200,7 @@ def run(seconds: float, gain: float, echo_on: bool = True) -> dict:
                     stats = audio.stats
                 finally:
                     echo, near = room.close()
+                    late = room.late_blocks
     out = np.concatenate(out)
     mic = echo + near
     # The engine's frames began with the room's first write (the microphone was silent
@@ -176,7 +222,7 @@ def run(seconds: float, gain: float, echo_on: bool = True) -> dict:
     kept = 10 * np.log10(_power(out_both) / _power(near[both]))
     return {"erle_db": erle, "double_talk_user_db": kept, "echo_level_db":
             10 * np.log10(_power(echo[far])), "lag_samples": lag,
-            "added_delay_ms": stats.added_delay_ms, "xruns": stats.device_xruns,
+            "added_delay_ms": stats.added_delay_ms, "xruns": stats.device_xruns, "late_blocks": late,
             "echo_cancellation": echo_on, "erle_by_2s": by_time}
 
 
@@ -189,7 +235,8 @@ def main() -> int:
     result = run(args.seconds, args.gain)
     print(f"echo in the microphone {result['echo_level_db']:.1f} dBFS; removed (ERLE, after "
           f"{SETTLE_S:g} s) {result['erle_db']:.1f} dB; user during double talk "
-          f"{result['double_talk_user_db']:+.1f} dB; device xruns {result['xruns']}")
+          f"{result['double_talk_user_db']:+.1f} dB; device xruns {result['xruns']}; "
+          f"room blocks late {result['late_blocks']}")
     print("ERLE every 2 s from 1 s on (dB):", result["erle_by_2s"])
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))

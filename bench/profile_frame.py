@@ -1,0 +1,155 @@
+"""Where the full frame's GPU time goes, kernel by kernel (issue 20, item 1).
+
+The frame as the app runs it (FrameLoop: Mimi encode, the step, Mimi decode, the copy
+to the host, one CUDA graph) on PersonaPlex-7B's real shape with random weights,
+profiled with torch.profiler over graph replays. Prints, per frame: the frame's wall
+time, the kernels' summed time (the rest is the GPU waiting: launches, the copy, the
+host), the kernels grouped by kind, and the top kernels by time with their count.
+
+    python3 -m pip install --no-index --no-deps --target /tmp/site .whl/*.whl
+    PYTHONPATH=/tmp/site NO_TORCH_COMPILE=1 python3 bench/profile_frame.py --out prof.json
+    python bench/profile_frame.py --shape tiny --device cpu --frames 5   # smoke (no kernels)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("NO_TORCH_COMPILE", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from engine_gpu import random_model, read_wav  # noqa: E402
+
+from arcus_desktop.core.persona import Persona  # noqa: E402
+from arcus_desktop.engine import checkpoint, constants as C, generator, model, prompt, testkit  # noqa: E402
+from arcus_desktop.engine.engine import Engine, PreparedPersona  # noqa: E402
+from arcus_desktop.engine.frame_loop import FrameLoop  # noqa: E402
+
+# First match wins: a kernel's kind from its name.
+KINDS = [
+    ("attention", r"flash|fmha|attention|sdpa|softmax"),
+    ("matmul", r"gemm|gemv|cutlass|xmma|cublas|splitk|sm90_|ampere_|s16816|nvjet"),
+    ("convolution", r"conv|cudnn|implicit|winograd"),
+    ("normalisation", r"norm|rms"),
+    ("sampling", r"topk|sort|multinomial|argmax|radix|cumsum|scan"),
+    ("copy / index", r"copy|memcpy|memset|cat|index|gather|scatter|fill|where|masked"),
+    ("elementwise / reduce", r"elementwise|vectorized|reduce|unrolled|pointwise"),
+]
+
+
+def kind_of(name: str) -> str:
+    low = name.lower()
+    for kind, pattern in KINDS:
+        if re.search(pattern, low):
+            return kind
+    return "other"
+
+
+def frame_engine(shape: str, device: torch.device) -> tuple[Engine, PreparedPersona]:
+    torch.manual_seed(0)
+    lm, mimi = random_model(shape, device)
+    tok_dir = Path(os.environ.get("TMPDIR", "/tmp")) / "arcus-bench-tok"
+    tok_dir.mkdir(parents=True, exist_ok=True)
+    testkit._write_tokenizer(tok_dir / C.TOKENIZER_FILE)
+    tokenizer = model.load_tokenizer(tok_dir / C.TOKENIZER_FILE)
+    loaded = model.LoadedModel(checkpoint.ModelFiles(tok_dir), lm, mimi, tokenizer, device, 16)
+    engine = Engine(loaded, cache_dir=tok_dir)
+    g = torch.Generator().manual_seed(1)
+    voice_emb = (torch.randn(124, lm.dim, generator=g) * 0.02).to(lm.dtype)
+    voice_ring = torch.randint(0, 2048, (C.NUM_STREAMS, 4), generator=g)
+    voice_ring[0] = C.TEXT_PAD
+    text = torch.randint(4, lm.text_card, (200,), generator=g).tolist()
+    plan = generator.plan_prompt(lm, text, voice_embeddings=voice_emb, voice_ring=voice_ring)
+    return engine, PreparedPersona(Persona(), plan, prompt.TextPrompt("", text, len(text)),
+                                   "random")
+
+
+def profile(loop: FrameLoop, pcm: np.ndarray, first: int, frames: int, cuda: bool):
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    walls = []
+    with torch_profile(activities=activities) as prof:
+        for i in range(first, first + frames):
+            t0 = time.perf_counter()
+            loop.process(pcm[i * C.FRAME_SIZE:(i + 1) * C.FRAME_SIZE])
+            walls.append((time.perf_counter() - t0) * 1e3)
+    kernels = defaultdict(lambda: [0.0, 0])  # name -> [total us, count]
+    for ev in prof.events():
+        if ev.device_type == torch.autograd.DeviceType.CUDA and ev.device_time_total > 0:
+            k = kernels[ev.name]
+            k[0] += ev.device_time_total
+            k[1] += 1
+    return walls, kernels
+
+
+def table(walls, kernels, frames: int, top: int) -> dict:
+    per_frame = {name: (us / frames / 1e3, n / frames) for name, (us, n) in kernels.items()}
+    busy = sum(ms for ms, _ in per_frame.values())
+    by_kind = defaultdict(lambda: [0.0, 0.0])
+    for name, (ms, n) in per_frame.items():
+        by_kind[kind_of(name)][0] += ms
+        by_kind[kind_of(name)][1] += n
+    wall = float(np.median(walls))
+    print(f"frame wall p50 {wall:.2f} ms; kernels {busy:.2f} ms a frame "
+          f"({sum(n for _, n in per_frame.values()):.0f} launches); GPU idle "
+          f"{wall - busy:.2f} ms")
+    print("| kind | ms a frame | share of kernel time | kernels a frame |")
+    print("|---|---|---|---|")
+    for kind, (ms, n) in sorted(by_kind.items(), key=lambda kv: -kv[1][0]):
+        print(f"| {kind} | {ms:.3f} | {100 * ms / max(busy, 1e-9):.1f}% | {n:.0f} |")
+    print(f"\n| top kernels | ms a frame | calls a frame | kind |")
+    print("|---|---|---|---|")
+    rows = sorted(per_frame.items(), key=lambda kv: -kv[1][0])[:top]
+    for name, (ms, n) in rows:
+        short = name if len(name) <= 90 else name[:87] + "..."
+        print(f"| `{short}` | {ms:.3f} | {n:.0f} | {kind_of(name)} |")
+    return {"frame_wall_ms_p50": round(wall, 3), "kernel_ms_per_frame": round(busy, 3),
+            "by_kind": {k: [round(v[0], 4), round(v[1], 1)] for k, v in by_kind.items()},
+            "kernels": [[name, round(ms, 4), round(n, 2)] for name, (ms, n) in
+                        sorted(per_frame.items(), key=lambda kv: -kv[1][0])]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shape", choices=("full", "tiny"), default="full")
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--wav", default=str(ROOT / ".bench" / "input_assistant.wav"))
+    ap.add_argument("--warmup", type=int, default=30)
+    ap.add_argument("--frames", type=int, default=50)
+    ap.add_argument("--top", type=int, default=30)
+    ap.add_argument("--eager", action="store_true", help="also profile without CUDA graphs")
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    engine, persona = frame_engine(args.shape, device)
+    pcm = read_wav(Path(args.wav))
+    result = {"device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+              "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
+              "commit": os.environ.get("COMMIT", "?")}
+    for graphs in ((True, False) if args.eager else (True,)):
+        with FrameLoop(engine, persona, cuda_graphs=graphs) as loop:
+            for i in range(args.warmup):
+                loop.process(pcm[i * C.FRAME_SIZE:(i + 1) * C.FRAME_SIZE])
+            walls, kernels = profile(loop, pcm, args.warmup, args.frames, device.type == "cuda")
+        label = "graphed" if graphs else "eager"
+        print(f"\n## {label} frame, {args.frames} frames, {result['device']}")
+        result[label] = table(walls, kernels, args.frames, args.top)
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
