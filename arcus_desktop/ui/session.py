@@ -241,6 +241,7 @@ class Session(QObject):
             self._recording_ended(path)
 
     def _conversation_ended(self) -> None:
+        self.window.wind_down()  # ended by the hotkey or the tray as well as by End
         if hasattr(self._watched, "recording_ended"):
             # The engine's last turns are still on their way: wait for them, bounded.
             waiting = set(self._open)
