@@ -54,6 +54,8 @@ class ConversationWindow(QWidget):
         self.state = ""
         self.conversation: str | None = None
         self.ending = False  # End was pressed; the engine has not stopped yet
+        # (message, hint) -> [(label, callable)]: the app's ways forward from a notice
+        self.notice_actions = None
         self._connections: list[tuple[object, object]] = []
         self.clock = ConversationClock()
         self.gates = {USER: SpeechGate(0.02, 0.01, onset=2),
@@ -286,7 +288,8 @@ class ConversationWindow(QWidget):
         self.status.show_loading(fraction, what)
 
     def on_notice(self, message: str, hint: str = "") -> None:
-        self.status.show_notice(message, hint)
+        actions = self.notice_actions(message, hint) if self.notice_actions else ()
+        self.status.show_notice(message, hint, actions)
 
     def on_failed(self, message: str, hint: str = "") -> None:
         self.status.show_error(message, hint)
