@@ -111,9 +111,13 @@ class EnginePage(Page):
         self.check_task = None
 
         self.speech = SpeechToTextRow(hub_endpoint)
-        self.add_field(None, "&Speech-to-text:", self.speech, focus=self.speech.button,
-                       note="A smaller model that writes down your own words, on this "
-                            "computer. With a team server, the server's own is used.")
+        if not flavour.is_client():  # the client always talks to a server, and uses its own
+            self.add_field(None, "&Speech-to-text:", self.speech, focus=self.speech.button,
+                           note="A smaller model that writes down your own words, on this "
+                                "computer. With a team server, the server's own is used.")
+        else:
+            self.speech.setParent(self)
+            self.speech.hide()
 
         self.server_url = QLineEdit()
         self.server_url.setPlaceholderText("https://gpu-box:8998")
