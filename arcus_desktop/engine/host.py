@@ -84,7 +84,9 @@ def _serve(config: HostConfig, commands, events: EventSender) -> None:
     events.send(Loading(1.0, "Ready"))
     _claim_samples(engine)
     if engine.stt is None and engine.stt_note:
-        events.send(Notice(engine.stt_note, "Download it with: arcus-desktop download --stt"))
+        # The app's engine: the app has the way forward (the command line says its own).
+        events.send(Notice(engine.stt_note, "Settings > Engine > Speech-to-text downloads it "
+                                            "(about 2.5 GB)."))
     events.send(StateChanged("ready"))
     controls = Controls(config)
     serve_commands(commands, events, controls,

@@ -41,7 +41,7 @@ class _Terminal:
             self.out.write(event.piece.replace(SPACE, " "))
             self.out.flush()
         elif isinstance(event, TurnEnded) and event.turn.speaker == "user":
-            said = event.turn.text or "(speaking)"  # no words without speech-to-text
+            said = event.turn.text or "(spoke, no transcript)"  # an ended turn, no words
             self.out.write(f"\n  you [{event.turn.start:.1f}-{event.turn.end:.1f} s]: {said}\n")
             self.out.flush()
         elif isinstance(event, FrameStats):

@@ -227,6 +227,7 @@ class ArcusApp(QObject):
             self.main_window = self.session.window
             self.open_settings.connect(self.show_settings)
             self.session.settings_requested.connect(self.open_settings)
+            self.session.speech_to_text_requested.connect(self.show_speech_to_text)
             self.session.setup_requested.connect(self.show_setup)
             settings.changed.connect(self._hotkey_settings_changed)
         if isinstance(self.window, StatusWindow):
@@ -309,9 +310,18 @@ class ArcusApp(QObject):
             self.settings_dialog = SettingsDialog(self.settings, memory_service=memory,
                                                   voice_samples=VoiceSamples(self.controller))
             self.settings_dialog.setup_requested.connect(self._setup_again)
+            if self.session is not None:
+                self.settings_dialog.engine.speech.installed.connect(
+                    self.session.speech_to_text_installed)
         self.settings_dialog.show()
         self.settings_dialog.raise_()
         self.settings_dialog.activateWindow()
+
+    def show_speech_to_text(self) -> None:
+        """Settings at the Engine page's speech-to-text download (a notice's button)."""
+        self.show_settings()
+        self.settings_dialog.show_page(self.settings_dialog.engine.title)
+        self.settings_dialog.engine.show_speech_to_text()
 
     def show_setup(self) -> None:
         """The first-run wizard; it saves its choices through `settings` at Finish."""

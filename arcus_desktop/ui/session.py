@@ -54,6 +54,7 @@ def host_config(s: AppSettings) -> HostConfig | RemoteConfig:
                       echo_cancellation=s.audio.echo_cancellation)
 
 
+GET_SPEECH = "Get &speech-to-text…"
 SETUP_WORDS = ("model is not installed", "model folder", "cuda gpu", "no gpu",
                "team server is the way")
 # What is set in Settings: the voice, devices, the team server and its token.
@@ -80,6 +81,7 @@ def _without_devices(config: HostConfig | RemoteConfig) -> HostConfig | RemoteCo
 
 class Session(QObject):
     settings_requested = Signal()  # a problem's "Open Settings"
+    speech_to_text_requested = Signal()  # a notice's "Get speech-to-text…"
     setup_requested = Signal()  # a problem's "Run setup"
 
     def __init__(self, controller: AppController, settings: SettingsService,
@@ -93,6 +95,7 @@ class Session(QObject):
         self.window.end_requested.connect(controller.end_talk)
         self.window.mute_toggled.connect(controller.set_muted)
         self.window.talk_requested.connect(controller.start_talk)
+        self.window.notice_actions = self._notice_actions
         controller.talk_requested.connect(self.show)
         controller.conversation_started.connect(lambda _id: self._follow(controller.engine))
         # As soon as there is an engine: its recording starts right after "talking",
@@ -184,6 +187,24 @@ class Session(QObject):
                 self.window.show_problem(message, hint, [
                     (label, self._act(label)) for label in ways_forward(message, hint)])
 
+    def _notice_actions(self, message: str, hint: str) -> list:
+        """A missing speech-to-text model is this computer's to add (a team server's own
+        is its owner's): a button to where Settings downloads it."""
+        if "no speech-to-text model" in message.lower() and \
+                self.settings.settings.engine.mode != "server":
+            return [(GET_SPEECH, self.speech_to_text_requested.emit)]
+        return []
+
+    def speech_to_text_installed(self) -> None:
+        """Downloaded from Settings: the next engine loads it (now, or after the
+        conversation going on)."""
+        if self.settings.settings.engine.mode == "server":
+            return
+        if self.controller.talking:
+            self._restart_engine = True
+        else:
+            self.controller.restart_engine()
+
     def _act(self, label: str):
         return {"Run setup": self.setup_requested.emit,
                 "Open Settings": self.settings_requested.emit,
@@ -241,6 +262,7 @@ class Session(QObject):
             self._recording_ended(path)
 
     def _conversation_ended(self) -> None:
+        self.window.wind_down()  # ended by the hotkey or the tray as well as by End
         if hasattr(self._watched, "recording_ended"):
             # The engine's last turns are still on their way: wait for them, bounded.
             waiting = set(self._open)

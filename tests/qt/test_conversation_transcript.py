@@ -9,6 +9,7 @@ from PySide6.QtGui import QPalette
 from arcus_desktop.ui.conversation import ASSISTANT, USER, TranscriptModel
 from arcus_desktop.ui.conversation.delegate import turn_html
 from arcus_desktop.ui.conversation.model import INTERRUPTED_ROLE, SPEAKER_ROLE
+from arcus_desktop.ui.conversation.turns import SPOKE
 
 FRAME_S = 0.08
 
@@ -67,7 +68,7 @@ def test_the_other_speaker_starting_creates_a_turn(qtbot):
     frames.run(1.6, user=True)  # no speech-to-text: a timed "(speaking)" turn
     frames.run(0.6)
     frames.run(1.0, assistant=True, pieces=["▁Got", "▁it", "."])
-    assert rows(model) == [(ASSISTANT, "Hi there. Ready?"), (USER, "(speaking)"),
+    assert rows(model) == [(ASSISTANT, "Hi there. Ready?"), (USER, SPOKE),
                            (ASSISTANT, "Got it.")]
     user = model.turns[1]
     assert user.final and user.start == started and abs(user.duration - 1.6) < 0.1
@@ -107,7 +108,7 @@ def test_a_prompt_reply_after_the_other_stops_is_no_interruption(qtbot):
     frames.run(1.5, user=True)
     frames.run(0.16)  # full duplex answers fast: inside the user's "still talking" margin
     frames.run(1.5, assistant=True, pieces=["▁Yes", ",", "▁of", "▁course", "."])
-    assert rows(model) == [(USER, "(speaking)"), (ASSISTANT, "Yes, of course.")]
+    assert rows(model) == [(USER, SPOKE), (ASSISTANT, "Yes, of course.")]
     assert not model.turns[0].interrupted
 
 
@@ -130,8 +131,8 @@ def test_turn_events_correct_the_live_guesses(qtbot):
     frames.run(1.04, user=True, assistant=True)  # long enough to be a turn, live
     frames.run(0.64)
     frames.run(1.0, assistant=True, pieces=["▁Fine", "."])
-    assert rows(model) == [(USER, "(speaking)"), (ASSISTANT, "Sure. Which day?\u2014"),
-                           (USER, "(speaking)"), (ASSISTANT, "Fine.")]
+    assert rows(model) == [(USER, SPOKE), (ASSISTANT, "Sure. Which day?\u2014"),
+                           (USER, SPOKE), (ASSISTANT, "Fine.")]
     # A detector says: the second user utterance was an "mm-hm", Arcus was not cut off,
     # and what the user said first.
     model.add_turn(USER, 3.92, 4.96, "mm-hm", backchannel=True)
@@ -158,7 +159,7 @@ def test_a_detected_turn_the_live_guesses_split_is_shown_once(qtbot):
     model.add_turn(USER, 1.2, 2.4)
     model.add_turn(ASSISTANT, 0.0, 3.6, "Let's see. The train leaves at nine.")
     assert rows(model) == [(ASSISTANT, "Let's see. The train leaves at nine."),
-                           (USER, "(speaking)")]
+                           (USER, SPOKE)]
 
 
 def test_levels_that_trail_a_detected_turn_add_no_row(qtbot):
@@ -172,7 +173,7 @@ def test_levels_that_trail_a_detected_turn_add_no_row(qtbot):
     model.add_turn(USER, 1.4, 2.9)  # the user's turn, ended 0.5 s past the frames so far
     frames.run(0.4, user=True)  # the trailing levels of that same sound
     model.finish()
-    assert rows(model) == [(ASSISTANT, "Hello."), (USER, "(speaking)")]
+    assert rows(model) == [(ASSISTANT, "Hello."), (USER, SPOKE)]
 
 
 def test_the_transcript_as_text(qtbot):

@@ -10,10 +10,12 @@ from PySide6.QtWidgets import QApplication
 
 from arcus_desktop.core.turns import Backchannel, Turn, TurnEnded
 from arcus_desktop.ui.conversation import ASSISTANT, USER, ConversationWindow
+from arcus_desktop.ui.conversation.turns import SPOKE
 
 from .conversation_helpers import DARK, LIGHT, palette, pixels, screenshot_dir
-from .scripted_conversation import (ScriptedSupervisor, WithUserText, conversation_script,
-                              play_conversation, play_ending, play_frames, play_loading)
+from .scripted_conversation import (FRAME_S, ScriptedSupervisor, WithUserText,
+                                    conversation_script, play_conversation, play_ending,
+                                    play_frames, play_loading)
 
 
 @pytest.fixture
@@ -190,7 +192,7 @@ def test_a_scripted_conversation_in_light_and_dark(qtbot, tmp_path, theme):
         assert [t.speaker for t in turns] == [ASSISTANT, USER, ASSISTANT, USER, ASSISTANT]
         assert turns[2].interrupted and turns[2].display_text.endswith("\u2014")
         assert [b.label for b in turns[2].backchannels] == ["uh-huh"]
-        assert turns[1].display_text == "(speaking)" and turns[1].duration > 1.5
+        assert turns[1].display_text == SPOKE and turns[1].duration > 1.5
         assert turns[4].text == "Of course, the weekend works too. Friday or Saturday?"
         assert "ms a frame" in window.status.summary.text()
         qtbot.waitUntil(lambda: window.waveform.animating)
@@ -254,3 +256,35 @@ def test_a_theme_change_while_open_repaints_in_the_new_palette(qtbot):
         assert brightness(window.waveform) < light[1] / 2
     finally:
         app.setPalette(saved)
+
+
+def test_after_end_no_turn_shows_as_speaking(qtbot, window, engine):
+    """The user spoke last (no speech-to-text: a turn without words) and pressed End: that
+    turn ended, and reads so at once, while the engine winds down (its last levels still
+    come) and after it stopped; in the view, its accessible text and a copy too."""
+    from arcus_desktop.ui.conversation.delegate import turn_html
+
+    play_loading(engine)
+    script = conversation_script()
+    script.user_speaks(script.frames * FRAME_S, script.frames * FRAME_S + 1.6)
+    play_conversation(engine, script)
+    user = window.model.turns[-1]
+    assert user.speaker == USER and user.display_text == "(speaking)"  # still going on
+
+    def speaking() -> list[str]:
+        shown = []
+        for row, turn in enumerate(window.model.turns):
+            index = window.model.index(row)
+            shown += [turn.display_text, turn_html(turn, window.palette()),
+                      index.data(Qt.ItemDataRole.AccessibleTextRole)]
+        shown.append(window.model.text())
+        return [s for s in shown if "speaking" in s]
+
+    qtbot.mouseClick(window.end_button, Qt.MouseButton.LeftButton)
+    assert engine.calls[-1] == ("stop_talking",)
+    assert speaking() == []
+    play_frames(engine, script, script.frames - 5, script.frames)  # levels trailing the End
+    assert speaking() == []
+    engine.state_changed.emit("ready", "")
+    assert speaking() == [] and user.final and user.duration > 1.5
+    assert user.display_text == "(spoke, no transcript)"

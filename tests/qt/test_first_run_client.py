@@ -51,3 +51,7 @@ def test_the_clients_settings_offer_only_the_team_server(qtbot, service):
     qtbot.addWidget(dialog)
     combo = dialog.engine.mode
     assert [combo.itemData(i) for i in range(combo.count())] == ["server"]
+    # No local model, so no local speech-to-text to download: the server's own is used.
+    dialog.show()
+    dialog.show_page(dialog.engine.title)
+    assert not dialog.engine.speech.isVisible()

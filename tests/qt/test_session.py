@@ -203,3 +203,22 @@ def test_a_conversation_left_open_is_completed_from_its_recording_at_start(qtbot
             "Hello.", "Remember that I prefer tea."]
     finally:
         service.shutdown()
+
+
+def test_a_conversation_ended_by_the_hotkey_shows_nobody_still_speaking(qtbot):
+    """Ended by the hotkey (or the tray), not the window's End: the user's turn ends there
+    too, before the engine has stopped (its last levels still come)."""
+    rig = Rig(qtbot)
+    rig.talk()
+    window = rig.app.session.window
+    qtbot.waitUntil(lambda: window.talking)
+    for _ in range(20):  # the user talks (no speech-to-text: a turn without words)
+        rig.engine.levels.emit(0.1, 0.0)
+    assert [t.display_text for t in window.model.turns] == ["(speaking)"]
+    rig.app.controller.toggle_talk()  # the hotkey's gesture
+    assert window.talking  # the engine has not said it stopped yet
+    for _ in range(5):
+        rig.engine.levels.emit(0.1, 0.0)
+    assert [t.display_text for t in window.model.turns] == ["(spoke, no transcript)"]
+    qtbot.waitUntil(lambda: window.state == "ready")
+    assert [t.display_text for t in window.model.turns] == ["(spoke, no transcript)"]

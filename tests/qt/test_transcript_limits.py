@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from arcus_desktop.core.turns import TurnConfig
 from arcus_desktop.ui.conversation import ASSISTANT, USER, TranscriptModel
+from arcus_desktop.ui.conversation.turns import SPOKE
 
 FRAME_S = 0.08
 LIMITS = TurnConfig()
@@ -50,4 +51,4 @@ def test_a_pause_longer_than_the_detectors_gap_starts_a_new_turn(qtbot):
     n = frames(model, 0, 15, user=True)
     n = frames(model, n, round(LIMITS.gap_s / FRAME_S) + 2)
     frames(model, n, 15, user=True)
-    assert rows(model) == [(USER, "(speaking)"), (USER, "(speaking)")]
+    assert rows(model) == [(USER, SPOKE), (USER, "(speaking)")]

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem,
 
 from .colors import accent, tint
 from .model import TURN_ROLE
-from .turns import CUT, OTHER, SPEAKER_NAMES, SPEAKING, USER, Turn, clock
+from .turns import CUT, OTHER, SPEAKER_NAMES, Turn, clock
 
 PAD_X, PAD_Y, BAR, GAP = 8, 6, 3, 8  # logical pixels
 CACHE = 400  # laid-out rows kept
@@ -122,7 +122,7 @@ def turn_html(turn: Turn, palette: QPalette, selected: bool = False) -> str:
     parts: list[str] = []
     words = turn.words()
     if not words:
-        parts.append(f'<i style="color:{muted}">{SPEAKING if turn.speaker == USER else ""}</i>')
+        parts.append(f'<i style="color:{muted}">{turn.placeholder}</i>')
     for word, start in words:  # a marker goes after the last word begun before it
         while marks and marks[0][0] < start:
             parts.append(marks.pop(0)[1])

@@ -119,7 +119,7 @@ class TranscriptModel(QAbstractListModel):
 
 
 def accessible_text(turn: Turn) -> str:
-    text = turn.text or ("speaking" if turn.speaker == USER else "")
+    text = turn.text or turn.placeholder.strip("()")
     parts = [f"{SPEAKER_NAMES[turn.speaker]} at {clock(turn.start)}: {text}"]
     if turn.interrupted:
         parts.append("cut off")

@@ -134,7 +134,8 @@ class MessageBar(QFrame):
             button.clicked.connect(act)
             self.actions_row.insertWidget(self.actions_row.count() - 1, button)
             self._buttons.append(button)
-        self.close_button.setVisible(not self._buttons)
+        # An error with its fixes stays until resolved; a notice may always be dismissed.
+        self.close_button.setVisible(self.kind != "error" or not self._buttons)
 
     def changeEvent(self, event) -> None:
         super().changeEvent(event)
@@ -272,8 +273,9 @@ class StatusLine(QWidget):
         self._set_warning(" · ".join(w for w, _ in warnings), " ".join(w for _, w in warnings))
         self._refresh()
 
-    def show_notice(self, message: str, hint: str = "") -> None:
-        self.message.show_message("notice", message, hint)
+    def show_notice(self, message: str, hint: str = "", actions=()) -> None:
+        """Worth knowing, nothing stopped; actions: (label, callable) for its way forward."""
+        self.message.show_message("notice", message, hint, actions)
 
     def show_error(self, message: str, hint: str = "") -> None:
         if self.problem.kind and self.problem.message.text() == message.strip():

@@ -1,9 +1,10 @@
 """Live turn-taking from what the app hears: words (the assistant's pieces, the user's
 speech-to-text when there is some) and voice activity from the level meters (a user
-with no words shows as a "(speaking)" turn). It grows the current turn in place, starts
-a turn when the other speaker takes over, marks a turn cut off when the other speaker
-started over it, and turns a short utterance made while the other side kept talking into
-a backchannel marker on that side's turn, not a row of its own.
+with no words shows as a "(speaking)" turn, "(spoke, no transcript)" once it ended). It
+grows the current turn in place, starts a turn when the other speaker takes over, marks
+a turn cut off when the other speaker started over it, and turns a short utterance made
+while the other side kept talking into a backchannel marker on that side's turn, not a
+row of its own.
 
 Turn events from a turn detector (`add_turn`, `mark_backchannel`, `mark_interrupted`)
 are taken as the truth and correct what the live guesses made. No Qt here: `rows` is

@@ -11,7 +11,8 @@ from ...core.turns import ASSISTANT, USER
 OTHER = {USER: ASSISTANT, ASSISTANT: USER}
 SPEAKER_NAMES = {USER: "You", ASSISTANT: "Arcus"}
 WORD_START = ("\u2581", " ")  # sentencepiece's marker; a leading space (speech-to-text)
-SPEAKING = "(speaking)"  # what a user turn shows while no words are known for it
+SPEAKING = "(speaking)"  # what a user turn going on shows while no words are known for it
+SPOKE = "(spoke, no transcript)"  # and once it has ended (never "speaking" after End)
 BACKCHANNEL_TEXT = "uh-huh"  # what a backchannel shows while no words are known for it
 CUT = "\u2014"  # an interrupted turn ends with an em dash
 
@@ -56,9 +57,17 @@ class Turn:
         return bool(self.words())
 
     @property
+    def placeholder(self) -> str:
+        """What stands for the words while none are known: a user turn is "(speaking)"
+        until it ends; the assistant's words always come with it."""
+        if self.speaker != USER:
+            return ""
+        return SPOKE if self.final else SPEAKING
+
+    @property
     def display_text(self) -> str:
-        """What the transcript shows: the words (or "(speaking)"), cut with "—"."""
-        text = self.text or (SPEAKING if self.speaker == USER else "")
+        """What the transcript shows: the words (or the placeholder), cut with "—"."""
+        text = self.text or self.placeholder
         return text + CUT if self.interrupted else text
 
     @property

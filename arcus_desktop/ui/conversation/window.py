@@ -53,6 +53,9 @@ class ConversationWindow(QWidget):
         self.supervisor = None
         self.state = ""
         self.conversation: str | None = None
+        self.ending = False  # End was pressed; the engine has not stopped yet
+        # (message, hint) -> [(label, callable)]: the app's ways forward from a notice
+        self.notice_actions = None
         self._connections: list[tuple[object, object]] = []
         self.clock = ConversationClock()
         self.gates = {USER: SpeechGate(0.02, 0.01, onset=2),
@@ -183,9 +186,18 @@ class ConversationWindow(QWidget):
 
     def end(self) -> None:
         """End the conversation: the supervisor stops talking; `end_requested` is emitted."""
+        self.wind_down()
         if self.supervisor is not None and hasattr(self.supervisor, "stop_talking"):
             self.supervisor.stop_talking()
         self.end_requested.emit()
+
+    def wind_down(self) -> None:
+        """The conversation was ended (End, the hotkey, the tray): its turns end now, so
+        nobody shows as still speaking while the engine winds down; its last levels make
+        no new turn (its last words and turns still come)."""
+        if self.talking and not self.ending:
+            self.ending = True
+            self.model.finish()
 
     def end_or_close(self) -> None:
         """Esc / Ctrl+W: end the conversation going on, or else close the window."""
@@ -230,6 +242,8 @@ class ConversationWindow(QWidget):
             self.new_conversation(detail)
         elif self.talking and state != "talking":
             self.model.finish()
+        if state != "talking":
+            self.ending = False
         self.state = state
         self.status.show_state(state)
         self._update_buttons()
@@ -237,6 +251,7 @@ class ConversationWindow(QWidget):
     def new_conversation(self, conversation: str | None) -> None:
         """Start a fresh transcript (a resumed conversation keeps its own)."""
         self.conversation = conversation
+        self.ending = False
         self.model.clear()
         self.waveform.clear()
         self.clock.reset()
@@ -254,7 +269,7 @@ class ConversationWindow(QWidget):
         if self.mute_button.isChecked():
             user = 0.0
         self.waveform.push(user, assistant)
-        if not self.talking:
+        if not self.talking or self.ending:
             # Levels may trail the end (they wait behind every other event): the turns
             # are final by then, and a late level would start one that is not there.
             return
@@ -273,7 +288,8 @@ class ConversationWindow(QWidget):
         self.status.show_loading(fraction, what)
 
     def on_notice(self, message: str, hint: str = "") -> None:
-        self.status.show_notice(message, hint)
+        actions = self.notice_actions(message, hint) if self.notice_actions else ()
+        self.status.show_notice(message, hint, actions)
 
     def on_failed(self, message: str, hint: str = "") -> None:
         self.status.show_error(message, hint)

@@ -14,7 +14,7 @@ from ...core.errors import ArcusError
 from ...engine import checkpoint
 from ...engine.modes import GIB, NEEDS, pick
 from ...settings.app_settings import ENGINE_MODES
-from ..radio_style import visible
+from ..indicators import visible
 from ..settings.common import Message, Note
 from .wizard import GPU_MODES, MODEL, SERVER
 

@@ -71,9 +71,9 @@ def summary(wizard) -> str:
         if c.stt_dir is not None:
             items.append("Your own words appear in the transcript (speech-to-text is installed).")
         elif c.model_folder:  # setup again would not offer it: no download page on this way
-            items.append("The transcript shows Arcus's words only; for yours too, add the "
-                         "speech-to-text model (about 2.5 GB) with "
-                         "“arcus-desktop download --stt”.")
+            items.append("The transcript shows Arcus's words only; for yours too, download "
+                         "the speech-to-text model (about 2.5 GB) in Settings > Engine > "
+                         "Speech-to-text.")
         else:
             items.append("The transcript shows Arcus's words only; speech-to-text can be added "
                          "by running setup again.")

@@ -18,6 +18,7 @@ from ...engine.download import REPO_ID, STT_REPO_ID, DownloadProgress, find_cach
 from ..settings.common import Message, Note, row
 from .licence_page import open_link
 from .wizard import DONE
+from ..indicators import visible
 
 NAMES = {REPO_ID: "PersonaPlex-7B", STT_REPO_ID: "speech-to-text"}
 STEPS = 1000  # QProgressBar holds an int: the bar counts thousandths, not bytes
@@ -86,8 +87,8 @@ class DownloadPage(QWizardPage):
         self.model_page_button.clicked.connect(self._open_model_page)
         self.token_button = QPushButton("Change the &token")
         self.token_button.clicked.connect(self._change_token)
-        self.stt = QCheckBox("Also download &speech-to-text (a smaller model), so the "
-                             "transcript shows your words too")
+        self.stt = visible(QCheckBox("Also download &speech-to-text (a smaller model), so the "
+                                     "transcript shows your words too"))
         self.stt.toggled.connect(self._stt_toggled)
         layout = QVBoxLayout(self)
         layout.addWidget(self.stt)

@@ -13,6 +13,7 @@ from ...engine.download import TOKEN_PAGE
 from ...settings import secrets
 from ..settings.common import Message, Note, row
 from ..settings.engine_page import secret_field
+from ..indicators import visible
 
 
 def open_link(url: str) -> bool:
@@ -47,7 +48,7 @@ class LicencePage(QWizardPage):
         self.model_page.setToolTip(MODEL_PAGE)
         self.model_page.clicked.connect(lambda: self._open(MODEL_PAGE))
         self.model_address = address_line(MODEL_PAGE)
-        self.accepted_box = QCheckBox("I have &accepted the licence on the model page")
+        self.accepted_box = visible(QCheckBox("I have &accepted the licence on the model page"))
         self.accepted_box.toggled.connect(self.completeChanged)
         self.token_page = QPushButton("&Get a token")
         self.token_page.setToolTip(TOKEN_PAGE)

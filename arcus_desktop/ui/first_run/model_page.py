@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QButtonGroup, QFileDialog, QLabel, QLineEdit, QPu
 
 from ...bridge import tasks
 from ...bridge.model_folder import Cancelled, FolderCheck, check_folder
-from ..radio_style import visible
+from ..indicators import visible
 from ..settings.common import Message, Note, row
 from .computer_page import _indented
 from .wizard import DONE, DOWNLOAD, LICENCE

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 from .text import (KIND_NAMES, SPEAKERS, conversation_title, full_time, kind_text, offset_text,
                    source_text, when_text)
 from .widgets import _row, _slider
+from ..indicators import visible
 
 
 class DetailPane(QScrollArea):
@@ -53,7 +54,7 @@ class DetailPane(QScrollArea):
         for kind, name in KIND_NAMES.items():
             self.kind.addItem(name, kind)
         self.importance, importance_value = _slider()
-        self.pinned = QCheckBox("&Pinned: always offered to Arcus first")
+        self.pinned = visible(QCheckBox("&Pinned: always offered to Arcus first"))
         self.speaker, self.conversation_label, self.occurred, self.source, self.updated = (
             QLabel() for _ in range(5))
         for label in (self.speaker, self.conversation_label, self.occurred, self.source,
@@ -178,7 +179,7 @@ class AddMemoryDialog(QDialog):
         self.text.setTabChangesFocus(True)
         self.text.setAccessibleName("Memory text")
         self.importance, value = _slider()
-        self.pinned = QCheckBox("&Pinned: always offered to Arcus first")
+        self.pinned = visible(QCheckBox("&Pinned: always offered to Arcus first"))
         form = QFormLayout(self)
         form.addRow("&Kind:", self.kind)
         text_label = QLabel("&Text:")

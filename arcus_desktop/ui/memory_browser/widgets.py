@@ -9,6 +9,8 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (QCheckBox, QFrame, QHBoxLayout, QLabel, QMessageBox, QSizePolicy,
                                QSlider, QStyle, QToolButton, QWidget)
 
+from ..indicators import visible
+
 
 class Banner(QFrame):
     """A dismissible message strip above the results, for errors and notices that the
@@ -58,7 +60,7 @@ class Confirmation(QMessageBox):
                          QMessageBox.StandardButton.Cancel, parent)
         self.confirm_button = self.addButton(action, QMessageBox.ButtonRole.DestructiveRole)
         self.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        self.option = QCheckBox(option) if option else None
+        self.option = visible(QCheckBox(option)) if option else None
         if self.option:
             self.setCheckBox(self.option)
         self.setWindowModality(Qt.WindowModality.WindowModal)

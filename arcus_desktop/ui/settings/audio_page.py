@@ -14,6 +14,7 @@ from ...audio.level import MeterSlot
 from ...bridge import tasks
 from ...settings.app_settings import AppSettings, Secrets
 from .common import Message, Page, row
+from ..indicators import visible
 
 SYSTEM_DEFAULT = "System default"
 METER_MS = 50  # how often the level is shown
@@ -103,7 +104,7 @@ class AudioPage(Page):
                        extra=(row(self.test_speaker, self.refresh), self.speaker_message,
                               self.devices_message))
 
-        self.echo = QCheckBox("&Echo cancellation")
+        self.echo = visible(QCheckBox("&Echo cancellation"))
         self.add_field("audio/echo_cancellation", "", self.echo,
                        note="Keeps Arcus from hearing itself through your speakers. Turn it "
                             "off only with headphones or a headset.")

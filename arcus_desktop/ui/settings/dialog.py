@@ -63,7 +63,7 @@ class SettingsDialog(QDialog):
     def __init__(self, service: SettingsService, *, model_info: ModelInfo | None = None,
                  model_dir=None, list_devices: Callable | None = None, memory_service=None,
                  sync_account: SyncAccount | None = None, voice_samples=None,
-                 parent: QWidget | None = None) -> None:
+                 hub_endpoint: str | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Arcus Settings")
         self.setMinimumSize(QSize(440, 340))
@@ -78,7 +78,8 @@ class SettingsDialog(QDialog):
         self.voice = VoicePage(current, voice_samples)
         self.persona = PersonaPage(current, memory_service)
         self.sampling = SamplingPage(current)
-        self.engine = EnginePage(current, keyring_available=secret_store.available())
+        self.engine = EnginePage(current, keyring_available=secret_store.available(),
+                                 hub_endpoint=hub_endpoint)
         self.engine.setup_requested.connect(self._run_setup)
         self.engine.model_checked.connect(self._validate)
         self.audio = AudioPage(current, list_devices or _list_devices)

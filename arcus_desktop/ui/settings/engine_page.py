@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QLineEdit, QPushButton, QToolButton
 
 from ...bridge import tasks
@@ -18,6 +18,7 @@ from ...engine.modes import GIB, NEEDS
 from ...settings.app_settings import ENGINE_MODES, AppSettings, Problem, Secrets, same_server
 from .common import Message, Note, Page, row
 from .connection_test import ConnectionTest
+from .speech_row import SpeechToTextRow
 
 
 CHECK_DELAY_MS = 300
@@ -72,7 +73,8 @@ class EnginePage(Page):
     setup_requested = Signal()  # "Run setup again…": the app opens the first-run wizard
     model_checked = Signal()  # the model folder's check has an answer: show its problems
 
-    def __init__(self, current, keyring_available: bool = True, parent=None) -> None:
+    def __init__(self, current, keyring_available: bool = True, hub_endpoint: str | None = None,
+                 parent=None) -> None:
         super().__init__(current, parent)
         self.mode = QComboBox()
         for key, label in ENGINE_MODES.items():
@@ -107,6 +109,15 @@ class EnginePage(Page):
         self.model_dir.textChanged.connect(lambda _t: self._check_soon.start())
         self.folder_check: FolderCheck | None = None  # the last check of the field's folder
         self.check_task = None
+
+        self.speech = SpeechToTextRow(hub_endpoint)
+        if not flavour.is_client():  # the client always talks to a server, and uses its own
+            self.add_field(None, "&Speech-to-text:", self.speech, focus=self.speech.button,
+                           note="A smaller model that writes down your own words, on this "
+                                "computer. With a team server, the server's own is used.")
+        else:
+            self.speech.setParent(self)
+            self.speech.hide()
 
         self.server_url = QLineEdit()
         self.server_url.setPlaceholderText("https://gpu-box:8998")
@@ -189,6 +200,13 @@ class EnginePage(Page):
                 and self.mode.currentData() != "server"):
             return [Problem("engine/model_dir", c.text())]
         return []
+
+    def show_speech_to_text(self) -> None:
+        """Scrolled to the speech-to-text row, its button focused (a notice sent the user)."""
+        self.speech.refresh()
+        self.scroll.ensureWidgetVisible(self.speech)
+        target = self.speech.button if self.speech.button.isVisible() else self.speech.status
+        target.setFocus(Qt.FocusReason.OtherFocusReason)
 
     # --- the model folder ---------------------------------------------------------------
 

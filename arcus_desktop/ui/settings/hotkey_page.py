@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QCheckBox, QKeySequenceEdit, QPushButton
 
 from ...settings.app_settings import AppSettings, Secrets
 from .common import Note, Page, row
+from ..indicators import visible
 
 WAYLAND_NOTE = (
     "On Wayland, Arcus asks your desktop for the shortcut through the GlobalShortcuts "
@@ -42,7 +43,7 @@ class HotkeyPage(Page):
                        note="Click the field (or tab to it) and press the combination, for "
                             "example Ctrl+Alt+Space. It works in every application.",
                        focus=self.shortcut)
-        self.hold = QCheckBox("&Hold to talk")
+        self.hold = visible(QCheckBox("&Hold to talk"))
         self.add_field("hotkey/hold_to_talk", "", self.hold,
                        note="On: Arcus listens only while you hold the keys down. Off: the "
                             "shortcut starts a conversation and ends it.")

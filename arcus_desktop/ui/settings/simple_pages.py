@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFileDialog, QLineEdit
 from ...core import paths
 from ...settings.app_settings import LIMITS, AppSettings, SamplingSettings, Secrets
 from .common import Page, row
+from ..indicators import visible
 
 
 def _spin(key: str, step: float | None = None) -> QSpinBox | QDoubleSpinBox:
@@ -39,7 +40,7 @@ class SamplingPage(Page):
         self.add_field("sampling/text_temperature", "Te&xt temperature:", self.text_temperature,
                        note="Higher gives more surprising words; lower, more predictable ones.")
         self.add_field("sampling/text_top_k", "Text to&p-k:", self.text_top_k)
-        self.fixed_seed = QCheckBox("&Fixed seed")
+        self.fixed_seed = visible(QCheckBox("&Fixed seed"))
         self.seed = _spin("sampling/seed")
         self.seed.setAccessibleName("Seed")
         self.fixed_seed.toggled.connect(self.seed.setEnabled)
@@ -80,7 +81,8 @@ class MemoryPage(Page):
 
     def __init__(self, current, parent=None) -> None:
         super().__init__(current, parent)
-        self.enabled = QCheckBox("&Remember conversations and use what I told Arcus before")
+        self.enabled = visible(
+            QCheckBox("&Remember conversations and use what I told Arcus before"))
         self.add_field("memory/enabled", "", self.enabled,
                        note="Memories stay on this computer (and on your team's server when "
                             "sync is on). Read, correct or delete them in the memory browser.")
@@ -116,7 +118,7 @@ class DataPage(Page):
                             "folder. A new folder is used after Arcus restarts; what is in "
                             "the old one is not moved.",
                        focus=self.folder)
-        self.keep_recordings = QCheckBox("&Keep recordings of conversations")
+        self.keep_recordings = visible(QCheckBox("&Keep recordings of conversations"))
         self.add_field("data/keep_recordings", "", self.keep_recordings,
                        note="So you can listen again to what was said when you read a memory.")
         self.retention = _spin("data/retention_days")
@@ -125,7 +127,7 @@ class DataPage(Page):
         self.keep_recordings.toggled.connect(self.retention.setEnabled)
         self.add_field("data/retention_days", "Keep &for:", self.retention,
                        note="Older recordings are deleted; their memories stay.")
-        self.start_at_login = QCheckBox("&Start Arcus when I log in")
+        self.start_at_login = visible(QCheckBox("&Start Arcus when I log in"))
         self.add_field("data/start_at_login", "", self.start_at_login)
 
     def load(self, s: AppSettings, secrets: Secrets) -> None:

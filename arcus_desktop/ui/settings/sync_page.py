@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QCheckBox, QGroupBox, QLabel, QLineEdit, QPushButt
 from ...bridge.sync_account import AccountState, SyncAccount
 from ...settings.app_settings import AppSettings, Secrets
 from .common import Message, Note, Page, row
+from ..indicators import visible
 
 
 class SyncPage(Page):
@@ -16,7 +17,7 @@ class SyncPage(Page):
     def __init__(self, current, account: SyncAccount, parent=None) -> None:
         super().__init__(current, parent)
         self.account = account
-        self.enabled = QCheckBox("S&ync memories with my team")
+        self.enabled = visible(QCheckBox("S&ync memories with my team"))
         self.add_field("sync/enabled", "", self.enabled,
                        note="Memories are copied to your team's Supabase project and back, so "
                             "they follow you to other computers. Without it, they never leave "
@@ -29,7 +30,7 @@ class SyncPage(Page):
         self.anon_key.setPlaceholderText("The project's anon (public) key")
         self.add_field("sync/anon_key", "Anon &key:", self.anon_key,
                        note="Public by design: your own access comes from signing in below.")
-        self.team_recall = QCheckBox("Use memories my team &shares")
+        self.team_recall = visible(QCheckBox("Use memories my team &shares"))
         self.add_field(None, "", self.team_recall)
 
         box = QGroupBox("Account")

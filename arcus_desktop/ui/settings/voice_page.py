@@ -15,7 +15,7 @@ from ...bridge.voice_samples import VoiceSamples
 from ...core.errors import ArcusError
 from ...settings.app_settings import (RECORDING_SUFFIXES, AppSettings, Problem, Secrets,
                                       describe_voice)
-from ..radio_style import visible
+from ..indicators import visible
 from .common import Note, Page, row
 from .listen import ListenButton
 from .voice_recorder import RecorderBox
@@ -77,7 +77,7 @@ class VoicePage(Page):
                  f"OK or Apply; only its first {MAX_VOICE_SECONDS:.0f} s are used.",
             focus=self.path)
         self.listen.failed.connect(recording_message.show_text)
-        self.consent = QCheckBox(CONSENT)
+        self.consent = visible(QCheckBox(CONSENT))
         self.consent.setAccessibleName("Consent to use this voice")
         self.own_note = Note("The recording stays on this computer. Arcus prepares it once "
                              "and keeps the result in its cache.")
