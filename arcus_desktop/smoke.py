@@ -142,7 +142,7 @@ def _run_engine(tmp: Path) -> str:
     t = np.arange(2 * SAMPLE_RATE) / SAMPLE_RATE
     pcm = (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
     write_wav(tmp / "in.wav", pcm, SAMPLE_RATE)
-    engine = Engine.load(model, "cpu", user_words=False)
+    engine = Engine.load(model, device="cpu", user_words=False)
     result = converse(engine, tmp / "in.wav", tmp / "out.wav", tmp / "out.json",
                       Persona(text="You are a test.", voice="NATF2"), seed=1)
     if result.frames < 20 or not (tmp / "out.wav").stat().st_size:

@@ -36,6 +36,7 @@ from ..bridge.hotkey import DEFAULT as DEFAULT_HOTKEY
 from ..bridge.hotkey import GlobalHotkey, pick_backend
 from ..bridge.sync_service import describe as describe_sync
 from ..bridge.sync_service import start_for_app
+from ..core import modes
 from ..core.errors import ArcusError, ModelNotFoundError
 from .tray import Tray, describe
 
@@ -180,7 +181,7 @@ class StatusWindow(QMainWindow):
 
 def _start_engine(config=None) -> QObject:
     """The engine process (started on the first conversation, then kept): a local one,
-    or one that talks to a team server (a RemoteConfig, settings' mode "server")."""
+    or one that talks to a team server (a RemoteConfig, settings' mode SERVER)."""
     from ..bridge.engine_supervisor import EngineSupervisor
     from ..engine.host import HostConfig
     from ..remote.host import RemoteConfig
@@ -459,7 +460,7 @@ def _use_model_dir(settings, model_dir: str) -> None:
             print(f"note: the model folder could not be saved ({e.strerror or e})",
                   file=sys.stderr)
     print(f"Model folder: {model_dir} (Settings > Engine > Model folder)", flush=True)
-    if s.engine.mode == "server":
+    if s.engine.mode == modes.SERVER:
         print("note: Settings use the team server; the model folder is used when Settings > "
               "Engine runs the model on this computer.", file=sys.stderr, flush=True)
 

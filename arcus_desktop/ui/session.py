@@ -26,6 +26,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from ..bridge import tasks
 from ..bridge.controller import AppController
 from ..bridge.settings_store import SettingsService
+from ..core import modes
 from ..core.turns import TurnEnded
 from ..engine.host import HostConfig
 from ..remote.host import RemoteConfig
@@ -34,21 +35,18 @@ from .conversation import ConversationWindow
 
 log = logging.getLogger(__name__)
 FLUSH_WAIT_MS = 30_000  # an engine that never says its recording ended: finish it anyway
-MODES = {"auto": "local-gpu", "bf16": "local-gpu", "int8": "low-memory", "int4": "low-memory",
-         "offload": "cpu-offload", "server": "remote",
-         "cpu": "Processor only (not real time)"}  # shown as is
 
 
 def host_config(s: AppSettings) -> HostConfig | RemoteConfig:
-    """The engine process's settings: a team server's (mode "server"), or a local one's."""
-    if s.engine.mode == "server":
+    """The engine process's settings: a team server's (mode SERVER), or a local one's."""
+    if s.engine.mode == modes.SERVER:
         return RemoteConfig(server_url=s.engine.server_url,
                             fingerprint=s.engine.server_fingerprint,
                             input_device=s.audio.input_device or None,
                             output_device=s.audio.output_device or None,
                             echo_cancellation=s.audio.echo_cancellation)
     return HostConfig(model_dir=s.engine.model_folder,
-                      device="cpu" if s.engine.mode == "cpu" else "auto",
+                      device="cpu" if s.engine.mode == modes.CPU else "auto",
                       quant_mode=s.engine.mode, input_device=s.audio.input_device or None,
                       output_device=s.audio.output_device or None,
                       echo_cancellation=s.audio.echo_cancellation)
@@ -89,7 +87,7 @@ class Session(QObject):
         self.settings = settings
         self.memory = memory  # a MemoryService, or None
         self.window = ConversationWindow()
-        self.window.engine_mode = MODES.get(settings.settings.engine.mode, "local-gpu")
+        self.window.engine_mode = modes.status(settings.settings.engine.mode)
         self.window.end_requested.connect(controller.end_talk)
         self.window.mute_toggled.connect(controller.set_muted)
         self.window.talk_requested.connect(controller.start_talk)
@@ -276,7 +274,7 @@ class Session(QObject):
         engine = self.controller.engine
         if new.audio.volume != old.audio.volume and hasattr(engine, "set_volume"):
             engine.set_volume(new.audio.volume / 100)
-        self.window.engine_mode = MODES.get(new.engine.mode, "local-gpu")
+        self.window.engine_mode = modes.status(new.engine.mode)
         self.window.echo_cancellation = new.audio.echo_cancellation
         devices = (new.audio.input_device or None, new.audio.output_device or None)
         if devices != (old.audio.input_device or None, old.audio.output_device or None) and \

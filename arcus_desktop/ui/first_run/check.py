@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...core import modes
 from ...core.errors import ArcusError
 from ...engine import checkpoint
 from ...settings.app_settings import AppSettings, server_url_ok
@@ -16,7 +17,7 @@ def needs_setup(settings: AppSettings | None = None) -> bool:
 
         settings = SettingsService().settings
     engine = settings.engine
-    if engine.mode == "server" and server_url_ok(engine.server_url):
+    if engine.mode == modes.SERVER and server_url_ok(engine.server_url):
         return False
     try:
         checkpoint.locate(engine.model_folder)
