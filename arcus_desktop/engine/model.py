@@ -17,6 +17,7 @@ from ..core.errors import CheckpointShapeError, CorruptFileError, DeviceError
 from ..core.modes import BF16
 from . import checkpoint, offload, quant, weights
 from . import constants as C
+from .tokenizer import load_tokenizer
 
 _STEP_KEY = re.compile(r"^(depformer_in|linears|depformer_emb|depformer\.layers\.\d+\.gating)\.(\d+)\.")
 _SPLIT_KEY = re.compile(r"^depformer\.layers\.\d+\.self_attn\.(in_projs|out_projs)\.(\d+)\.")
@@ -190,15 +191,6 @@ def load_mimi(path: Path, config: dict | None, device: torch.device) -> MimiMode
         ) from e
     mimi.set_num_codebooks(C.NUM_CODEBOOKS)
     return mimi.eval()
-
-
-def load_tokenizer(path: Path) -> sentencepiece.SentencePieceProcessor:
-    try:
-        return sentencepiece.SentencePieceProcessor(model_file=str(path))
-    except (OSError, RuntimeError) as e:
-        raise CorruptFileError(
-            f"{path.name} is not a valid tokenizer model.", checkpoint.REDOWNLOAD_HINT, str(path)
-        ) from e
 
 
 @dataclass
