@@ -26,9 +26,9 @@ def _embedder() -> str:
 
 def _audio() -> str:
     try:
-        import sounddevice
+        from .audio.devices import portaudio
 
-        return f"PortAudio {sounddevice.get_portaudio_version()[1]}"
+        return f"PortAudio {portaudio()[0]}"
     except (ImportError, OSError) as e:
         return f"unavailable ({e}); install libportaudio2"
 

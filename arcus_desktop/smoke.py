@@ -77,20 +77,18 @@ def check_sqlite() -> str:
 
 
 def check_keyring() -> str:
-    import keyring
-
     from .settings import secrets
 
-    backend = keyring.get_keyring()
-    name = f"{type(backend).__module__}.{type(backend).__name__}"
+    name = secrets.backend_class()
     usable = "usable" if secrets.available() else "no password store here: tokens are not saved"
     return f"{name} ({usable})"
 
 
 def check_portaudio() -> str:
-    import sounddevice
+    from .audio.devices import portaudio
 
-    return f"{sounddevice.get_portaudio_version()[1]} from {sounddevice._libname}"
+    version, library = portaudio()
+    return f"{version} from {library}"
 
 
 def check_embedder() -> str:

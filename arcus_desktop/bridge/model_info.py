@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..core.errors import ArcusError
 from ..engine import checkpoint
+from ..engine.checkpoint import locate  # noqa: F401 (where the model is, for the windows)
 from ..engine.constants import PRESET_VOICES
 from ..engine.prompt import count_tokens  # noqa: F401 (the persona page counts with it)
 from ..engine.tokenizer import load_tokenizer

@@ -52,10 +52,10 @@ MODEL_HINT = ("Choose the folder that holds the model files in Settings → Engi
 
 
 def model_status(model_dir: str | None = None) -> str:
-    from ..engine import checkpoint
+    from ..bridge.model_info import locate
 
     try:
-        files = checkpoint.locate(model_dir)
+        files = locate(model_dir)
     except ModelNotFoundError as e:
         return f"{e.message} {MODEL_HINT}"
     except ArcusError as e:
@@ -179,20 +179,6 @@ class StatusWindow(QMainWindow):
         self.memory_browser.activateWindow()
 
 
-def _start_engine(config=None) -> QObject:
-    """The engine process (started on the first conversation, then kept): a local one,
-    or one that talks to a team server (a RemoteConfig, settings' mode SERVER)."""
-    from ..bridge.engine_supervisor import EngineSupervisor
-    from ..engine.host import HostConfig
-    from ..remote.host import RemoteConfig
-
-    if isinstance(config, RemoteConfig):
-        from ..bridge.remote_supervisor import RemoteSupervisor
-
-        return RemoteSupervisor(config)
-    return EngineSupervisor(config or HostConfig())
-
-
 class ArcusApp(QObject):
     """The running app's parts and their wiring (see the module docstring for hooks)."""
 
@@ -210,7 +196,9 @@ class ArcusApp(QObject):
         super().__init__(parent)
         self.persona: Callable[[], dict] = dict
         if engine_factory is None:
-            engine_factory = lambda: _start_engine(  # noqa: E731
+            from ..bridge.engine_config import start_engine
+
+            engine_factory = lambda: start_engine(  # noqa: E731
                 self.session.host_config() if self.session else None)
         self.controller = AppController(engine_factory, lambda: self.persona(), self)
         self.controller.talk_requested.connect(self.open_conversation)

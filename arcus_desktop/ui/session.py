@@ -25,31 +25,14 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..bridge import tasks
 from ..bridge.controller import AppController
-from ..bridge.settings_store import SettingsService
+from ..bridge.engine_config import HostConfig, RemoteConfig, apply_elsewhere, host_config
+from ..bridge.settings_store import AppSettings, SettingsService
 from ..core import modes
 from ..core.turns import TurnEnded
-from ..engine.host import HostConfig
-from ..remote.host import RemoteConfig
-from ..settings.app_settings import AppSettings
 from .conversation import ConversationWindow
 
 log = logging.getLogger(__name__)
 FLUSH_WAIT_MS = 30_000  # an engine that never says its recording ended: finish it anyway
-
-
-def host_config(s: AppSettings) -> HostConfig | RemoteConfig:
-    """The engine process's settings: a team server's (mode SERVER), or a local one's."""
-    if s.engine.mode == modes.SERVER:
-        return RemoteConfig(server_url=s.engine.server_url,
-                            fingerprint=s.engine.server_fingerprint,
-                            input_device=s.audio.input_device or None,
-                            output_device=s.audio.output_device or None,
-                            echo_cancellation=s.audio.echo_cancellation)
-    return HostConfig(model_dir=s.engine.model_folder,
-                      device="cpu" if s.engine.mode == modes.CPU else "auto",
-                      quant_mode=s.engine.mode, input_device=s.audio.input_device or None,
-                      output_device=s.audio.output_device or None,
-                      echo_cancellation=s.audio.echo_cancellation)
 
 
 SETUP_WORDS = ("model is not installed", "model folder", "cuda gpu", "no gpu",
@@ -255,15 +238,8 @@ class Session(QObject):
 
     def _apply_elsewhere(self, s: AppSettings) -> None:
         """The settings other parts keep in their own files or in the system."""
-        from ..settings import autostart, recording
-
-        kept = recording.load()
-        wanted = replace(kept, enabled=s.data.keep_recordings, keep_days=s.data.retention_days)
         try:
-            if wanted != kept:
-                recording.save(wanted)  # the engine process reads it for each conversation
-            if autostart.enabled() != s.data.start_at_login:
-                autostart.set_enabled(s.data.start_at_login)
+            apply_elsewhere(s)
         except OSError as e:
             log.warning("settings not applied: %s", e)
             self.controller.notify.emit("Some settings could not be saved.",

@@ -11,8 +11,8 @@ from PySide6.QtWidgets import (QButtonGroup, QHBoxLayout, QLabel, QPushButton, Q
 from ...bridge import gpu_probe, tasks
 from ...core import flavour, modes
 from ...core.errors import ArcusError
-from ...engine import checkpoint
-from ...engine.modes import GIB, NEEDS, pick
+from ...bridge.gpu_probe import GIB, NEEDS, pick
+from ...bridge.model_info import locate
 from ..radio_style import visible
 from ..settings.common import Message, Note
 from .wizard import MODEL, SERVER
@@ -41,7 +41,7 @@ def _indented(widget: QWidget) -> QWidget:
 def _downloaded() -> bool:
     """The model is in the download cache (setup run again: no token needed)."""
     try:
-        checkpoint.locate()
+        locate()
     except ArcusError:
         return False
     return True

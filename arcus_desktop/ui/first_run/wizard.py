@@ -11,10 +11,9 @@ from PySide6.QtWidgets import QWidget, QWizard
 
 from ...bridge import gpu_probe
 from ...bridge.server_check import ServerCheck
-from ...bridge.settings_store import SettingsService
+from ...bridge.gpu_probe import ModePick
+from ...bridge.settings_store import AppSettings, SettingsService
 from ...core import modes
-from ...engine.modes import ModePick
-from ...settings.app_settings import AppSettings
 
 COMPUTER, LICENCE, DOWNLOAD, SERVER, DONE, MODEL = range(6)
 

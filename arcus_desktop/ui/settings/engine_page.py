@@ -14,8 +14,8 @@ from ...bridge.model_folder import FolderCheck, check_folder
 from ...bridge.server_check import ServerCheck
 from ...core import flavour, modes
 from ...core.certs import normalize
-from ...engine.modes import GIB, NEEDS
-from ...settings.app_settings import AppSettings, Problem, Secrets, same_server
+from ...bridge.gpu_probe import GIB, NEEDS
+from ...bridge.settings_store import AppSettings, Problem, Secrets, same_server
 from .common import Message, Note, Page, row
 from .connection_test import ConnectionTest
 
