@@ -13,6 +13,7 @@ import time
 import traceback
 from pathlib import Path
 
+from .core import modes
 from .core.errors import ArcusError
 
 
@@ -56,8 +57,7 @@ def _parser() -> argparse.ArgumentParser:
                      "(default: the downloaded one, if any)")
     stt.add_argument("--no-stt", action="store_true", help="leave the user's words out")
     c.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    c.add_argument("--mode", default="auto", choices=("auto", "bf16", "int8", "int4", "offload",
-                                                      "offload-bf16"),
+    c.add_argument("--mode", default=modes.AUTO, choices=(modes.AUTO, *modes.LOCAL),
                    help="weights in full precision or 8/4-bit, or streamed from main memory "
                         "(offload: int8, slow; auto: what fits the GPU)")
     c.add_argument("--seed", type=int, default=None)
@@ -95,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
                     "cores, 1 to 8; 0: in the server's own process)")
     sv.add_argument("--model-dir", help="checkpoint folder (default: the downloaded model)")
     sv.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    sv.add_argument("--mode", default="bf16", choices=("bf16", "int8", "int4"),
+    sv.add_argument("--mode", default=modes.BF16, choices=modes.PRECISIONS,
                     help="weights in full precision or 8/4-bit")
     sv.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE",
                     help="change one of the server's limits (docs/PROTOCOL.md, Server limits), "
@@ -217,15 +217,15 @@ def _converse_live(args, engine, persona, sampling) -> int:
 def _mode(args) -> tuple[str, int | None]:
     """The weights' precision: as asked, or what fits this GPU."""
     from .core.errors import DeviceError
-    from .engine import modes
+    from .engine.modes import detect
     from .engine.torch_env import pick_device
 
-    if args.mode != "auto" or pick_device(args.device).type != "cuda":
-        return ("bf16" if args.mode == "auto" else args.mode), None
-    choice = modes.detect()
-    if choice.mode == "server":
+    if args.mode != modes.AUTO or pick_device(args.device).type != "cuda":
+        return (modes.BF16 if args.mode == modes.AUTO else args.mode), None
+    choice = detect()
+    if choice.mode == modes.SERVER:
         raise DeviceError(choice.note, "Or run with --device cpu (far slower than real time).")
-    if choice.mode != "bf16":
+    if choice.mode != modes.BF16:
         print(f"note: {choice.note}", file=sys.stderr)
     return choice.mode, choice.context
 

@@ -26,9 +26,9 @@ def _embedder() -> str:
 
 def _audio() -> str:
     try:
-        import sounddevice
+        from .audio.devices import portaudio
 
-        return f"PortAudio {sounddevice.get_portaudio_version()[1]}"
+        return f"PortAudio {portaudio()[0]}"
     except (ImportError, OSError) as e:
         return f"unavailable ({e}); install libportaudio2"
 
@@ -65,16 +65,17 @@ def _keyring() -> str:
 
 
 def _engine_mode(detected) -> str:
-    """The mode saved in Settings; for "auto", what it would pick here (`detected`, a
+    """The mode saved in Settings; for Automatic, what it would pick here (`detected`, a
     ModePick, or None without torch)."""
-    from .settings.app_settings import ENGINE_MODES, AppSettings
+    from .core import modes
+    from .settings.app_settings import AppSettings
 
     engine = (_saved_settings() or AppSettings()).engine
-    label = ENGINE_MODES.get(engine.mode, engine.mode)
-    if engine.mode == "server":
+    label = modes.label(engine.mode)
+    if engine.mode == modes.SERVER:
         where = engine.server_url or "no address yet (set it in Settings > Engine)"
         return f"{label}, {where} (saved in Settings)"
-    if engine.mode != "auto":
+    if engine.mode != modes.AUTO:
         return f"{label} (saved in Settings)"
     if detected is None:
         return f"{label}: needs torch to look at the GPU"

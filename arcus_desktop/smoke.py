@@ -77,20 +77,18 @@ def check_sqlite() -> str:
 
 
 def check_keyring() -> str:
-    import keyring
-
     from .settings import secrets
 
-    backend = keyring.get_keyring()
-    name = f"{type(backend).__module__}.{type(backend).__name__}"
+    name = secrets.backend_class()
     usable = "usable" if secrets.available() else "no password store here: tokens are not saved"
     return f"{name} ({usable})"
 
 
 def check_portaudio() -> str:
-    import sounddevice
+    from .audio.devices import portaudio
 
-    return f"{sounddevice.get_portaudio_version()[1]} from {sounddevice._libname}"
+    version, library = portaudio()
+    return f"{version} from {library}"
 
 
 def check_embedder() -> str:
@@ -142,7 +140,7 @@ def _run_engine(tmp: Path) -> str:
     t = np.arange(2 * SAMPLE_RATE) / SAMPLE_RATE
     pcm = (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
     write_wav(tmp / "in.wav", pcm, SAMPLE_RATE)
-    engine = Engine.load(model, "cpu", user_words=False)
+    engine = Engine.load(model, device="cpu", user_words=False)
     result = converse(engine, tmp / "in.wav", tmp / "out.wav", tmp / "out.json",
                       Persona(text="You are a test.", voice="NATF2"), seed=1)
     if result.frames < 20 or not (tmp / "out.wav").stat().st_size:

@@ -87,6 +87,14 @@ def close_off_thread(close: Callable[[], object]) -> threading.Thread:
     return thread
 
 
+def portaudio() -> tuple[str, str]:
+    """PortAudio's version text and the library file sounddevice loaded it from (for
+    `doctor` and the smoke test). ImportError or OSError when there is none."""
+    import sounddevice as sd
+
+    return sd.get_portaudio_version()[1], sd._libname
+
+
 def rescan() -> None:
     """Re-read the system's devices: PortAudio only looks when it starts, so a headset
     plugged in (or pulled) since then is missing (or still listed). Every stream of

@@ -9,6 +9,9 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
+# Which mode fits a GPU (engine.modes, torch-free): the setup and settings pages ask.
+from ..engine.modes import GIB, NEEDS, ModePick, pick  # noqa: F401
+
 log = logging.getLogger(__name__)
 
 MIB = 2**20

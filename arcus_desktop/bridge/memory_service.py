@@ -16,6 +16,7 @@ from typing import Callable
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
 
 from ..core.errors import ArcusError
+from ..memory.context import FACTS_INTRO, STYLE_INTRO  # noqa: F401 (the persona page shows them)
 from ..memory.recall import recall
 from ..memory.store import KINDS, MemoryStore
 

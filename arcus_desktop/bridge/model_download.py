@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from ..core.errors import ArcusError
 from ..engine.download import REPO_ID, DownloadProgress, download_model
+from ..engine.download import STT_REPO_ID, TOKEN_PAGE, find_cached_model  # noqa: F401 (ui's)
 from .tasks import GENERIC_ERROR
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,8 @@ from ..core.errors import ArcusError
 from ..engine import checkpoint
 from ..engine import constants as C
 from ..engine.download import MODEL_FILES
-from .model_info import load_tokenizer, preset_voice_names
+from ..engine.tokenizer import load_tokenizer
+from ..engine.voice_files import preset_voice_names
 
 METADATA = Path(".cache") / "huggingface" / "download"
 CONFIG_LIMIT = 1 << 20  # config.json is a few hundred bytes; more is not a config

@@ -11,7 +11,7 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from ..audio.player import FAILED, FINISHED, PLAYING, VOICE_MAX_S, FilePlayer
+from ..audio.player import FAILED, FINISHED, PLAYING, VOICE_MAX_S, WINDOW_S, FilePlayer  # noqa: F401
 from ..core.errors import ArcusError
 from . import tasks
 

@@ -9,6 +9,13 @@ from PySide6.QtCore import QObject, QSettings, Signal
 from ..settings import app_settings
 from ..settings.app_settings import AppSettings, SettingsStore
 
+# What the windows use of settings/: ui/ reaches it only through bridge/ (the layer test).
+from ..settings import secrets as secret_store  # noqa: E402,F401 (the keyring)
+from ..settings.app_settings import (  # noqa: E402,F401
+    CUSTOM, LIMITS, PERSONA_PRESETS, RECORDING_SUFFIXES, SECRET_NAMES, Problem,
+    SamplingSettings, Secrets, check, describe_voice, load_secrets, persona_name,
+    persona_preset, same_server, save_secrets, server_url_ok)
+
 ORGANIZATION = "Arcus"
 APPLICATION = "arcus-desktop"
 

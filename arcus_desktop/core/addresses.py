@@ -68,3 +68,13 @@ def _hostname(url: str) -> str | None:
         return urlsplit(url).hostname
     except ValueError:
         return None
+
+
+def where(server_url: str) -> str:
+    """host:port, for messages."""
+    parts = urlsplit(server_url.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return (parts.hostname or server_url.strip()) + (f":{port}" if port else "")

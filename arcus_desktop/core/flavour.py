@@ -19,7 +19,8 @@ CLIENT_ENGINE = ("arcus_desktop.engine", "arcus_desktop.engine.checkpoint",
                  "arcus_desktop.engine.constants", "arcus_desktop.engine.download",
                  "arcus_desktop.engine.event_sender", "arcus_desktop.engine.host",
                  "arcus_desktop.engine.live", "arcus_desktop.engine.modes",
-                 "arcus_desktop.engine.stt_checkpoint")
+                 "arcus_desktop.engine.prompt", "arcus_desktop.engine.stt_checkpoint",
+                 "arcus_desktop.engine.tokenizer", "arcus_desktop.engine.voice_files")
 FULL_APP = "Arcus Desktop (full)"
 WHERE_FULL = ("ask your team's admin for the full Arcus Desktop installer "
               "(the one that is not called Client)")

@@ -111,6 +111,14 @@ def tensor_index(path: Path) -> dict[str, tuple[str, list[int], int, int]]:
             for k, v in header.items()}
 
 
+def file_hash(path: Path, h) -> str:
+    """The hex digest of a file's bytes with the hashlib object `h`."""
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def read_config(files: ModelFiles) -> dict:
     try:
         return json.loads(files.config.read_text(encoding="utf-8"))

@@ -34,22 +34,15 @@ from ..core.errors import (
     NetworkError,
 )
 
+from . import constants as C
+from . import stt_checkpoint as stt
+from .checkpoint import file_hash
+
 REPO_ID = "nvidia/personaplex-7b-v1"
-MODEL_FILES = (
-    "model.safetensors",
-    "tokenizer-e351c8d8-checkpoint125.safetensors",
-    "tokenizer_spm_32k_3.model",
-    "voices.tgz",
-    "config.json",
-)
+MODEL_FILES = (C.LM_FILE, C.MIMI_FILE, C.TOKENIZER_FILE, C.VOICES_FILE, C.CONFIG_FILE)
 # Kyutai's streaming speech-to-text (public): the user's words, from the same Mimi codes.
 STT_REPO_ID = "kyutai/stt-1b-en_fr"
-STT_FILES = (
-    "config.json",
-    "model.safetensors",
-    "mimi-pytorch-e351c8d8@125.safetensors",
-    "tokenizer_en_fr_audio_8000.model",
-)
+STT_FILES = (C.CONFIG_FILE, stt.LM_NAME, stt.MIMI_NAME, stt.TOKENIZER_NAME)
 KNOWN_FILES = {REPO_ID: MODEL_FILES, STT_REPO_ID: STT_FILES}
 TOKEN_PAGE = "https://huggingface.co/settings/tokens"
 
@@ -237,9 +230,9 @@ def _verify(path: Path, remote: _Remote, full_check: bool) -> None:
     size = path.stat().st_size
     ok = remote.size is None or size == remote.size
     if ok and full_check and remote.sha256:
-        ok = _file_hash(path, hashlib.sha256()) == remote.sha256.lower()
+        ok = file_hash(path, hashlib.sha256()) == remote.sha256.lower()
     elif ok and full_check and remote.git_sha1 and len(remote.git_sha1) == 40:
-        ok = _file_hash(path, hashlib.sha1(b"blob %d\0" % size)) == remote.git_sha1.lower()
+        ok = file_hash(path, hashlib.sha1(b"blob %d\0" % size)) == remote.git_sha1.lower()
     if ok:
         return
     _remove(path)
@@ -248,13 +241,6 @@ def _verify(path: Path, remote: _Remote, full_check: bool) -> None:
         CORRUPT_HINT,
         path=str(path),
     )
-
-
-def _file_hash(path: Path, h) -> str:
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _remove(path: Path) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from .torch_env import pick_device, torch
 
 from ..core import paths
+from ..core.modes import BF16
 from ..core.persona import Persona
 from . import checkpoint, generator, model, prompt
 from . import constants as C
@@ -62,7 +63,7 @@ class Engine:
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike | None = None, device: str | None = None,
-             dep_steps: int = C.NUM_CODEBOOKS, quant_mode: str = "bf16",
+             dep_steps: int = C.NUM_CODEBOOKS, quant_mode: str = BF16,
              context: int | None = None, stt_dir: str | os.PathLike | None = None,
              user_words: bool = True, progress=None) -> "Engine":
         """PersonaPlex, plus the speech-to-text model for the user's words: from `stt_dir`

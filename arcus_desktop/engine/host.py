@@ -21,6 +21,7 @@ from ..core.errors import ArcusError
 from ..core.events import (DeviceChanged, EngineFailed, FrameStats, Levels, Loading, Notice,
                            RecordingStarted, RecordingStopped, StateChanged, TextPiece,
                            VoiceSample)
+from ..core.modes import BF16, CPU, LOCAL, SERVER
 from ..core.persona import Persona
 from .event_sender import EventSender
 
@@ -36,7 +37,7 @@ class HostConfig:
     model_dir: str | None = None
     stt_dir: str | None = None  # the speech-to-text model; default: the downloaded one
     device: str = "auto"
-    quant_mode: str = "bf16"  # int8, int4, offload, or auto: what fits the GPU (settings' modes)
+    quant_mode: str = BF16  # a core.modes name: LOCAL, AUTO (what fits the GPU) or CPU
     input_device: object = None
     output_device: object = None
     echo_cancellation: bool = True
@@ -181,19 +182,17 @@ def _mode(config: HostConfig, events: EventSender) -> tuple[str, int | None]:
     from . import modes
     from .torch_env import pick_device
 
-    if config.quant_mode in modes.LOCAL:
+    # (A team server never gets here: its settings start the remote engine's process.)
+    if config.quant_mode in LOCAL:
         return config.quant_mode, None
-    if config.quant_mode == "server":
-        raise ArcusError("This way of running the model is not available yet.",
-                         "Choose Automatic or a local GPU mode in Settings > Engine.")
-    if config.device == "cpu" or config.quant_mode == "cpu":  # asked for in so many words
-        return "bf16", None
+    if config.device == "cpu" or config.quant_mode == CPU:  # asked for in so many words
+        return BF16, None
     choice = modes.detect() if pick_device(config.device).type == "cuda" else modes.pick(None)
-    if choice.mode == "server":
+    if choice.mode == SERVER:
         raise DeviceError(choice.note, "Choose Team server in Settings > Engine (or Processor "
                                        "only there, to try the app far slower than real "
                                        "time).")
-    if choice.mode != "bf16":
+    if choice.mode != BF16:
         events.send(Notice(choice.note))
     return choice.mode, choice.context
 

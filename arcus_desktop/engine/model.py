@@ -14,8 +14,10 @@ from moshi.models import loaders
 from moshi.models.compression import MimiModel
 from moshi.models.lm import LMModel
 from ..core.errors import CheckpointShapeError, CorruptFileError, DeviceError
+from ..core.modes import BF16
 from . import checkpoint, offload, quant, weights
 from . import constants as C
+from .tokenizer import load_tokenizer
 
 _STEP_KEY = re.compile(r"^(depformer_in|linears|depformer_emb|depformer\.layers\.\d+\.gating)\.(\d+)\.")
 _SPLIT_KEY = re.compile(r"^depformer\.layers\.\d+\.self_attn\.(in_projs|out_projs)\.(\d+)\.")
@@ -73,14 +75,14 @@ def load_lm(
     device: torch.device,
     dtype: torch.dtype,
     dep_steps: int = C.NUM_CODEBOOKS,
-    quant_mode: str = "bf16",
+    quant_mode: str = BF16,
     progress=None,
 ) -> LMModel:
     """LMModel with `dep_steps` depformer steps (8 is all a conversation samples).
 
     Tensors stream straight from the file to `device`; the parts of depformer steps we
     do not run are never read. With `quant_mode` int8 or int4 the large matrices are
-    quantized as they arrive (see quant.py). With "offload" (int8) or "offload-bf16" the
+    quantized as they arrive (see quant.py). With OFFLOAD (int8) or OFFLOAD_BF16 the
     main transformer's matrices are read (and quantized) in host memory and stay there;
     the model streams them to `device` layer by layer (see offload.py).
     """
@@ -95,7 +97,7 @@ def load_lm(
         wanted = {name: _trimmed_shape(name, shape, ckpt_steps, dep_steps)
                   for name, (_, shape, _, _) in index.items() if _keep(name, dep_steps)}
         targets, packed = {}, {}
-        if precision != "bf16":
+        if precision != BF16:
             targets = {n: mods for n in wanted if (mods := quant.modules_for(n, dep_steps))}
             packed = quant.swap_in(model, [m for mods in targets.values() for m in mods], precision,
                                    dtype, device)
@@ -191,15 +193,6 @@ def load_mimi(path: Path, config: dict | None, device: torch.device) -> MimiMode
     return mimi.eval()
 
 
-def load_tokenizer(path: Path) -> sentencepiece.SentencePieceProcessor:
-    try:
-        return sentencepiece.SentencePieceProcessor(model_file=str(path))
-    except (OSError, RuntimeError) as e:
-        raise CorruptFileError(
-            f"{path.name} is not a valid tokenizer model.", checkpoint.REDOWNLOAD_HINT, str(path)
-        ) from e
-
-
 @dataclass
 class LoadedModel:
     files: checkpoint.ModelFiles
@@ -208,7 +201,7 @@ class LoadedModel:
     tokenizer: sentencepiece.SentencePieceProcessor
     device: torch.device
     ckpt_dep_steps: int
-    quant_mode: str = "bf16"
+    quant_mode: str = BF16
 
 
 def load(
@@ -216,7 +209,7 @@ def load(
     device: torch.device,
     dtype: torch.dtype | None = None,
     dep_steps: int = C.NUM_CODEBOOKS,
-    quant_mode: str = "bf16",
+    quant_mode: str = BF16,
     context: int | None = None,
     progress=None,
 ) -> LoadedModel:

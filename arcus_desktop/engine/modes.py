@@ -8,12 +8,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-GIB = 2**30
-# Modes that run on this computer (engine/model.py `load`); "offload" streams int8 layers,
-# "offload-bf16" full-precision ones (twice the bytes per frame; benchmarks only).
-LOCAL = ("bf16", "int8", "int4", "offload", "offload-bf16")
+from ..core.modes import BF16, GPU, INT4, INT8, OFFLOAD, SERVER
 
-# CPU offload ("offload") on the GPU, in bytes, from PersonaPlex-7B's shapes (checked
+GIB = 2**30
+# CPU offload (OFFLOAD) on the GPU, in bytes, from PersonaPlex-7B's shapes (checked
 # against the model built on the meta device in tests/unit/test_offload.py):
 OFFLOAD_RESIDENT = 1_475_582_464  # embeddings and norms (bf16), depformer and text head (int8)
 OFFLOAD_SLOTS = 2 * 205_606_912   # two slots of one layer's int8 matrices and scales
@@ -37,20 +35,20 @@ def offload_need(context: int = OFFLOAD_CONTEXT) -> float:
 # mode -> (free GPU memory it needs, context frames or None for the model's own)
 NEEDS = {
     # Peaks and frame p99 on the H200 (H100 alike for memory):
-    "bf16": (17.5 * GIB, None),  # peak 16.5 GiB, frame p99 12.7 ms
-    "int8": (10.5 * GIB, None),  # peak 9.8 GiB, p99 11.5 ms (Triton GEMV; 72 ms expanding)
-    "int4": (6.5 * GIB, 1500),   # peak 6.0 GiB with a 2-minute context, p99 10.6 ms (tinygemm)
+    BF16: (17.5 * GIB, None),  # peak 16.5 GiB, frame p99 12.7 ms
+    INT8: (10.5 * GIB, None),  # peak 9.8 GiB, p99 11.5 ms (Triton GEMV; 72 ms expanding)
+    INT4: (6.5 * GIB, 1500),   # peak 6.0 GiB with a 2-minute context, p99 10.6 ms (tinygemm)
     # 6.1 GiB of int8 layers stay in main memory and cross PCIe every frame: 126 ms a
     # frame measured on PCIe 5 (55 GB/s), 1.6x slower than real time.
-    "offload": (math.ceil(offload_need() / GIB * 4) / 4 * GIB, OFFLOAD_CONTEXT),  # 3.75 GiB
+    OFFLOAD: (math.ceil(offload_need() / GIB * 4) / 4 * GIB, OFFLOAD_CONTEXT),  # 3.75 GiB
 }
 NOTES = {
-    "bf16": "Full precision on this GPU.",
-    "int8": "8-bit weights: this GPU has too little memory for full precision.",
-    "int4": "4-bit weights with a 2-minute memory of the conversation: this GPU is small; "
+    BF16: "Full precision on this GPU.",
+    INT8: "8-bit weights: this GPU has too little memory for full precision.",
+    INT4: "4-bit weights with a 2-minute memory of the conversation: this GPU is small; "
             "on older or slower GPUs replies may lag behind real time, and a team server "
             "will sound better.",
-    "offload": "CPU offload with a 2-minute memory of the conversation: this GPU is too "
+    OFFLOAD: "CPU offload with a 2-minute memory of the conversation: this GPU is too "
                "small to hold the model, so its layers are moved from main memory (about "
                "7 GB of it) every frame. Replies come about 1.6 times slower than real "
                "time even on the fastest PCIe; a team server will sound much better.",
@@ -59,7 +57,7 @@ NOTES = {
 
 @dataclass(frozen=True)
 class ModePick:
-    mode: str  # bf16, int8, int4, offload, or server
+    mode: str  # one of core.modes.GPU, or SERVER
     context: int | None  # frames the model attends back over; None: the model's own
     note: str  # what the user should know about this choice
 
@@ -67,14 +65,14 @@ class ModePick:
 def pick(free_bytes: int | None) -> ModePick:
     """The best mode for a GPU with `free_bytes` free (None: no usable CUDA GPU)."""
     if free_bytes is None:
-        return ModePick("server", None, "No CUDA GPU: connect to a team server (the CPU is "
+        return ModePick(SERVER, None, "No CUDA GPU: connect to a team server (the CPU is "
                                         "far too slow for a live conversation).")
-    for mode in ("bf16", "int8", "int4", "offload"):
+    for mode in GPU:
         need, context = NEEDS[mode]
         if free_bytes >= need:
             return ModePick(mode, context, NOTES[mode])
-    return ModePick("server", None, f"This GPU has {free_bytes / GIB:.1f} GiB free; the model "
-                                    f"needs at least {NEEDS['offload'][0] / GIB:.2f} GiB, even "
+    return ModePick(SERVER, None, f"This GPU has {free_bytes / GIB:.1f} GiB free; the model "
+                                    f"needs at least {NEEDS[OFFLOAD][0] / GIB:.2f} GiB, even "
                                     "with its layers in main memory. Connect to a team server.")
 
 

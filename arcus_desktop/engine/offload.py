@@ -22,15 +22,15 @@ import re
 
 from .torch_env import torch
 
-# Mode name -> precision of the whole model (quant.py); the streamed layers included.
-MODES = {"offload": "int8", "offload-bf16": "bf16"}
+from ..core.modes import STREAMED  # mode -> precision of the whole model (quant.py)
+
 ALIGN = 256  # bytes: every tensor in a slot starts on a boundary any dtype can view
 _STREAMED = re.compile(r"^transformer\.layers\.(\d+)\.(?:self_attn|gating)\.")
 
 
 def split_mode(mode: str) -> tuple[str, bool]:
-    """(precision, offloaded) of a mode name: "offload" is int8 weights, streamed."""
-    return (MODES[mode], True) if mode in MODES else (mode, False)
+    """(precision, offloaded) of a mode name: OFFLOAD is int8 weights, streamed."""
+    return (STREAMED[mode], True) if mode in STREAMED else (mode, False)
 
 
 def layer_of(name: str) -> int | None:

@@ -21,6 +21,12 @@ class TextPrompt:
         return self.dropped_tokens > 0
 
 
+def count_tokens(tokenizer, role: str) -> int:
+    """Tokens of the role as the model reads it (wrapped in <system> tags): the number
+    `encode` holds to the token budget."""
+    return len(tokenizer.encode(wrap(role)))
+
+
 def encode(tokenizer, role: str, budget: int = 200, truncate: bool = False) -> TextPrompt:
     """Tokens of the wrapped role. Over budget: an error, or a reported cut."""
     inner = clean(role)

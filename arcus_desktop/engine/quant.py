@@ -14,8 +14,9 @@ from .torch_env import torch  # first: it sets what moshi reads at import
 
 from moshi.modules.gating import ActivationGating, gating_forward_generic
 
+from ..core.modes import INT4, INT8, QUANTIZED
+
 F = torch.nn.functional
-MODES = ("bf16", "int8", "int4")
 GROUP = 64
 
 # Checkpoint tensors that become QuantLinear modules: the main transformer's matrices,
@@ -59,7 +60,7 @@ def quantize(w: torch.Tensor, mode: str) -> tuple[torch.Tensor, torch.Tensor]:
     codes, scales = _empty(out, inp, mode, w.device)
     for r in range(0, out, ROWS):
         part = w[r:r + ROWS].float()
-        if mode == "int8":
+        if mode == INT8:
             scale = (part.abs().amax(dim=1, keepdim=True) / 127.0).to(SCALE_DTYPE).float()
             scale.clamp_(min=1e-8)
             codes[r:r + ROWS] = torch.round(part / scale).clamp_(-127, 127).to(torch.int8)
@@ -74,7 +75,7 @@ def quantize(w: torch.Tensor, mode: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _empty(out: int, inp: int, mode: str, device) -> tuple[torch.Tensor, torch.Tensor]:
-    if mode == "int8":
+    if mode == INT8:
         return (torch.empty(out, inp, dtype=torch.int8, device=device),
                 torch.empty(out, 1, dtype=SCALE_DTYPE, device=device))
     return (torch.empty(out, inp // 2, dtype=torch.uint8, device=device),
@@ -92,7 +93,7 @@ class QuantLinear(torch.nn.Linear):
     def __init__(self, out_features: int, in_features: int, mode: str, dtype: torch.dtype,
                  device=None, packed: bool = False) -> None:
         torch.nn.Module.__init__(self)
-        if mode not in ("int8", "int4") or (mode == "int4" and in_features % 2):
+        if mode not in QUANTIZED or (mode == INT4 and in_features % 2):
             raise ValueError(f"cannot quantize a {out_features}x{in_features} matrix to {mode}")
         self.mode, self.out_features, self.in_features = mode, out_features, in_features
         self.dtype = dtype
@@ -136,7 +137,7 @@ class QuantLinear(torch.nn.Linear):
 
     def _rows(self, start: int, stop: int) -> torch.Tensor:
         codes, scales = self.codes[start:stop], self.scales[start:stop]
-        if self.mode == "int8":
+        if self.mode == INT8:
             return (codes.to(SCALE_DTYPE) * scales).to(self.dtype)
         low = (codes & 15).to(torch.int8) - 8
         high = (codes >> 4).to(torch.int8) - 8
@@ -147,8 +148,8 @@ class QuantLinear(torch.nn.Linear):
         if self.packed:
             return K.int4_linear(x, self.codes, self.scales, group_size(self.in_features),
                                  self.out_features)
-        if (self.mode == "int8" and x.numel() <= K.INT8_MAX_ROWS * self.in_features
-                and K.available("int8", x.device, self.in_features, self.out_features, 0)):
+        if (self.mode == INT8 and x.numel() <= K.INT8_MAX_ROWS * self.in_features
+                and K.available(INT8, x.device, self.in_features, self.out_features, 0)):
             return K.int8_linear(x, self.codes, self.scales)
         # A slice of rows at a time: the expanded bf16 copy (and its temporaries) stays
         # small, which is the point of this mode on a small GPU.
@@ -160,7 +161,7 @@ class QuantLinear(torch.nn.Linear):
 
 def packs(mode: str, device: torch.device, out_features: int, in_features: int) -> bool:
     """Whether a matrix is kept in tinygemm's layout on `device` (int4 where it runs)."""
-    return mode == "int4" and K.available("int4", torch.device(device), in_features, out_features,
+    return mode == INT4 and K.available(INT4, torch.device(device), in_features, out_features,
                                           group_size(in_features))
 
 

@@ -20,6 +20,8 @@ import os
 
 from .torch_env import torch
 
+from ..core.modes import INT4, INT8
+
 INNER_K_TILES = 8  # tinygemm's tile depth: 2, 4 or 8
 
 
@@ -35,14 +37,14 @@ def _capability(index: int) -> tuple[int, int]:
 
 def available(mode: str, device: torch.device, in_features: int, out_features: int,
               group: int) -> bool:
-    if mode == "int8" and device.type == "cpu" and os.environ.get("TRITON_INTERPRET") == "1":
+    if mode == INT8 and device.type == "cpu" and os.environ.get("TRITON_INTERPRET") == "1":
         return ENABLED and _triton() is not None  # Triton's interpreter: how CPU tests run it
     if not ENABLED or device.type != "cuda" or _capability(device.index or 0) < (8, 0):
         return False
-    if mode == "int4":
+    if mode == INT4:
         return (hasattr(torch.ops.aten, "_weight_int4pack_mm") and group in (32, 64, 128, 256)
                 and in_features % (INNER_K_TILES * 16) == 0 and out_features % 8 == 0)
-    if mode == "int8":
+    if mode == INT8:
         return _triton() is not None and in_features % 16 == 0
     return False
 

@@ -27,6 +27,7 @@ from moshi.models.compression import MimiModel
 from moshi.models.lm import LMModel
 
 from ..core.errors import ArcusError, CheckpointShapeError, DeviceError
+from ..core.modes import BF16, INT8
 from ..core.transcript import Transcript
 from . import checkpoint, model, stt_checkpoint, trunk
 from . import constants as C
@@ -147,7 +148,7 @@ def timed_words(tokens: Iterable[int], piece: Callable[[int], str | None], delay
 
 
 def load(files: SttFiles, device: torch.device, dtype: torch.dtype | None = None,
-         lean: bool = True, quant_mode: str = "bf16") -> SpeechToText:
+         lean: bool = True, quant_mode: str = BF16) -> SpeechToText:
     """Check, then load the LM and tokenizer of a speech-to-text checkpoint (its
     weights quantized as they are read with quant_mode int8, as quant.py does)."""
     from .torch_env import default_dtype
@@ -225,7 +226,7 @@ def quant_mode_for(personaplex_mode: str) -> str:
     beside the full model; on a GPU small enough for a low-memory mode, 8-bit weights
     (1.31 instead of 1.84 GiB measured, at the same step time), so the user's words need
     half a GiB less of a small GPU."""
-    return "bf16" if personaplex_mode == "bf16" else "int8"
+    return BF16 if personaplex_mode == BF16 else INT8
 
 
 def shortfall(free: int, stt_bytes: int, persona_later: int) -> float:
@@ -242,7 +243,7 @@ def _check_room(loaded: model.LoadedModel, files: SttFiles, mode: str) -> None:
     lm = loaded.lm
     free, _ = torch.cuda.mem_get_info(loaded.device)
     later = kv_bytes(lm.context or 0, len(lm.transformer.layers), lm.dim)
-    size = files.lm.stat().st_size * (INT8_SHARE if mode == "int8" else 1)
+    size = files.lm.stat().st_size * (INT8_SHARE if mode == INT8 else 1)
     short = shortfall(free, int(size), later)
     if short:
         raise DeviceError(

@@ -20,6 +20,10 @@ HINT = "Download it again with `arcus-desktop download --stt`."
 NOT_INSTALLED = ("No speech-to-text model installed: user speech appears as timed turns "
                  "without words.")
 
+# The files' names where config.json does not give them (kyutai/stt-1b-en_fr's).
+LM_NAME = "model.safetensors"
+MIMI_NAME = "mimi-pytorch-e351c8d8@125.safetensors"
+TOKENIZER_NAME = "tokenizer_en_fr_audio_8000.model"
 # config.json keys that are not LMModel kwargs (moshi's CheckpointInfo pops these).
 _NOT_KWARGS = ("moshi_name", "mimi_name", "mimi_config_name", "tokenizer_name", "lora_name",
                "model_type", "lm_gen_config", "tts_config", "stt_config", "model_id")
@@ -32,15 +36,15 @@ class SttFiles:
 
     @property
     def lm(self) -> Path:
-        return self.root / self.config.get("moshi_name", "model.safetensors")
+        return self.root / self.config.get("moshi_name", LM_NAME)
 
     @property
     def mimi(self) -> Path:
-        return self.root / self.config.get("mimi_name", "mimi-pytorch-e351c8d8@125.safetensors")
+        return self.root / self.config.get("mimi_name", MIMI_NAME)
 
     @property
     def tokenizer(self) -> Path:
-        return self.root / self.config.get("tokenizer_name", "tokenizer_en_fr_audio_8000.model")
+        return self.root / self.config.get("tokenizer_name", TOKENIZER_NAME)
 
     @property
     def delay_seconds(self) -> float:

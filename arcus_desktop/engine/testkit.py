@@ -102,7 +102,8 @@ def randomize_codebooks(mimi) -> None:
 def tiny_mimi(seed: int):
     """The tiny Mimi of a seed: the same for PersonaPlex's and the STT's test checkpoints."""
     torch.manual_seed(seed + 1)
-    mimi = loaders.get_mimi(None, TINY_MIMI_CONFIG, "cpu", C.NUM_CODEBOOKS).eval()
+    mimi = loaders.get_mimi(None, TINY_MIMI_CONFIG, device="cpu",
+                             num_codebooks=C.NUM_CODEBOOKS).eval()
     randomize_codebooks(mimi)
     return mimi
 

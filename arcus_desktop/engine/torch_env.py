@@ -12,19 +12,19 @@ import torch  # noqa: E402
 from ..core.errors import DeviceError  # noqa: E402
 
 
-def pick_device(name: str | None = None) -> torch.device:
-    if name in (None, "auto"):
+def pick_device(device: str | None = None) -> torch.device:
+    if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
+    if device.startswith("cuda") and not torch.cuda.is_available():
         raise DeviceError(
             "No CUDA GPU is available to this program.",
             "Use --device cpu (slow), check the NVIDIA driver with `nvidia-smi`, "
             "or connect to a team server.",
         )
     try:
-        return torch.device(name)
+        return torch.device(device)
     except RuntimeError as e:
-        raise DeviceError(f"Unknown device {name!r}.", "Use cpu or cuda.") from e
+        raise DeviceError(f"Unknown device {device!r}.", "Use cpu or cuda.") from e
 
 
 def default_dtype(device: torch.device) -> torch.dtype:
@@ -52,7 +52,9 @@ def low_memory_kernels(device: torch.device) -> str:
 
     if not K.ENABLED:
         return "switched off (ARCUS_QUANT_KERNELS=0): 8-bit and 4-bit expand their weights"
-    slow = [name for mode, name in (("int8", "8-bit"), ("int4", "4-bit"))
+    from ..core.modes import INT4, INT8
+
+    slow = [name for mode, name in ((INT8, "8-bit"), (INT4, "4-bit"))
             if not K.available(mode, device, 4096, 4096, 64)]
     if not slow:
         return "8-bit and 4-bit read packed weights"

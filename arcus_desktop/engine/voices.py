@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import tarfile
@@ -16,8 +15,7 @@ from ..audio.voice_check import MAX_VOICE_FILE_BYTES, MAX_VOICE_SECONDS
 from ..core.errors import CorruptFileError, UnknownVoiceError
 from . import checkpoint
 from . import constants as C
-
-PREP_VERSION = "1"  # bump when the way a recording is prepared changes
+from .voice_files import preset_index, recording_key
 
 
 @dataclass
@@ -48,15 +46,7 @@ class VoiceLibrary:
 
     def _index(self) -> dict[str, str]:
         if self._members is None:
-            try:
-                with tarfile.open(self.archive, "r:*") as tar:
-                    self._members = {
-                        Path(m.name).stem: m.name for m in tar.getmembers()
-                        if m.isfile() and m.name.endswith(".pt")
-                    }
-            except (OSError, tarfile.TarError, EOFError) as e:
-                raise CorruptFileError("voices.tgz is damaged.", checkpoint.REDOWNLOAD_HINT,
-                                       str(self.archive)) from e
+            self._members = preset_index(self.archive)
         return self._members
 
     def load(self, name: str, dim: int) -> PresetVoice:
@@ -78,22 +68,6 @@ class VoiceLibrary:
         return PresetVoice(key, embeddings, ring)
 
 
-def _file_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def codec_fingerprint(mimi_path: Path) -> str:
-    """Cheap identity of the codec weights: size plus a hash of the header."""
-    size = mimi_path.stat().st_size
-    with open(mimi_path, "rb") as f:
-        head = f.read(1 << 16)
-    return hashlib.sha256(head + str(size).encode()).hexdigest()[:16]
-
-
 def encode_recording(mimi, pcm) -> torch.Tensor:
     """Mimi codes [V, 8] of 24 kHz mono audio, frame by frame from a fresh state."""
     import numpy as np
@@ -106,10 +80,6 @@ def encode_recording(mimi, pcm) -> torch.Tensor:
     with torch.no_grad(), mimi.streaming(1):
         codes = mimi.encode(x)  # [1, 8, frames]
     return codes[0].T.contiguous().cpu()
-
-
-def recording_key(path: Path, mimi_path: Path) -> str:
-    return f"{_file_hash(path)}-{codec_fingerprint(mimi_path)}-v{PREP_VERSION}"
 
 
 def prepare_recording(path: str | os.PathLike, mimi, mimi_path: Path, cache_dir: Path) -> RecordedVoice:

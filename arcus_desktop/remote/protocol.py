@@ -9,7 +9,7 @@ import socket
 import ssl
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from ..core.addresses import cleartext_problem
+from ..core.addresses import cleartext_problem, where
 from ..core.errors import ArcusError, AuthError, NetworkError
 from ..core.system_tag import clean
 from ..core.transcript import SPACE
@@ -36,16 +36,6 @@ class ServerRefused(ArcusError):
 
 class TokenRefused(AuthError):
     pass
-
-
-def where(server_url: str) -> str:
-    """host:port, for messages."""
-    parts = urlsplit(server_url.strip())
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    return (parts.hostname or server_url.strip()) + (f":{port}" if port else "")
 
 
 def base_url(server_url: str, websocket: bool) -> str:

@@ -12,6 +12,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from ..core.errors import ArcusError, DeviceError
+from ..core.modes import BF16
 from . import agent, gate, tls
 from .app import Server
 from .config import ServerConfig, check
@@ -21,7 +22,7 @@ BACKLOG = 128  # connections the kernel holds before they are accepted
 
 
 def open_server(config: ServerConfig, model_dir=None, device: str | None = None,
-                mode: str = "bf16", context: int | None = None, stt_dir=None,
+                mode: str = BF16, context: int | None = None, stt_dir=None,
                 user_words: bool = True, engine=None, frame_period: float | None = None) -> Server:
     """Load the engine (unless given one) and start its batch loop with a slot per session."""
     from ..engine.batch_loop import FRAME_PERIOD_S, BatchLoop

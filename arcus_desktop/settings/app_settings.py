@@ -19,6 +19,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from ..core.addresses import address_problem, cleartext_problem
+from ..core import modes
 from ..core.certs import normalize as normal_fingerprint
 from ..core.persona import ARCUS_COMPANION, DEFAULT_TOKEN_BUDGET, DEFAULT_VOICE, Persona
 from . import secrets as secret_store
@@ -108,17 +109,8 @@ RECORDING_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
 
 # --- engine modes -----------------------------------------------------------------------
 
-# key -> what the user sees. bf16/int8/int4/offload/server are the engine's own mode
-# names; "cpu" runs full precision on the processor (the engine's device "cpu").
-ENGINE_MODES: dict[str, str] = {
-    "auto": "Automatic (chosen by free GPU memory)",
-    "bf16": "Local GPU, full precision",
-    "int8": "Low memory: 8-bit weights",
-    "int4": "Low memory: 4-bit weights",
-    "offload": "Small GPU: CPU offload (slow)",
-    "server": "Team server",
-    "cpu": "Processor only (no GPU, not real time)",
-}
+# key -> what the user sees (core/modes.py defines both).
+ENGINE_MODES: dict[str, str] = {key: m.label for key, m in modes.SETTINGS.items()}
 SERVER_SCHEMES = ("http://", "https://", "ws://", "wss://")
 
 # --- the settings -----------------------------------------------------------------------
@@ -150,7 +142,7 @@ class SamplingSettings:
 
 @dataclass
 class EngineSettings:
-    mode: str = "auto"
+    mode: str = modes.DEFAULT
     server_url: str = ""  # its token is a secret: keyring only
     # The server's certificate, pinned by its SHA-256 ("AB:CD:…"); "" for the usual CA
     # checks. It belongs to the server at server_url: a new server forgets it.
@@ -278,7 +270,7 @@ def check(s: AppSettings) -> list[Problem]:
     if s.engine.mode not in ENGINE_MODES:
         problems.append(Problem("engine/mode", "Choose how to run the model."))
     url = s.engine.server_url.strip()
-    if s.engine.mode == "server" and not url:
+    if s.engine.mode == modes.SERVER and not url:
         problems.append(Problem("engine/server_url",
                                 "Enter the team server's address, e.g. https://gpu-box:8998."))
     elif url and not server_url_ok(url):
@@ -287,7 +279,7 @@ def check(s: AppSettings) -> list[Problem]:
                                 "and name a host, e.g. https://gpu-box:8998."))
     elif url and (problem := cleartext_problem(url)):
         problems.append(Problem("engine/server_url", " ".join(problem)))
-    if s.engine.model_folder and s.engine.mode != "server":
+    if s.engine.model_folder and s.engine.mode != modes.SERVER:
         path = Path(s.engine.model_folder).expanduser()
         if not path.is_absolute():
             problems.append(Problem("engine/model_dir", "Use a full path, such as "

@@ -53,6 +53,15 @@ def describe_store() -> str:
         return f"unavailable ({type(e).__name__})"
 
 
+def backend_class() -> str:
+    """The keyring backend's class with its module (the smoke test names it). Raises
+    ImportError without the keyring library."""
+    import keyring
+
+    backend = keyring.get_keyring()
+    return f"{type(backend).__module__}.{type(backend).__name__}"
+
+
 def _store_name(backend) -> str:
     module = type(backend).__module__.rsplit(".", 1)[-1]
     return _STORE_NAMES.get(module) or str(getattr(backend, "name", "") or type(backend).__name__)

@@ -36,6 +36,7 @@ from ..bridge.hotkey import DEFAULT as DEFAULT_HOTKEY
 from ..bridge.hotkey import GlobalHotkey, pick_backend
 from ..bridge.sync_service import describe as describe_sync
 from ..bridge.sync_service import start_for_app
+from ..core import modes
 from ..core.errors import ArcusError, ModelNotFoundError
 from .tray import Tray, describe
 
@@ -51,10 +52,10 @@ MODEL_HINT = ("Choose the folder that holds the model files in Settings → Engi
 
 
 def model_status(model_dir: str | None = None) -> str:
-    from ..engine import checkpoint
+    from ..bridge.model_info import locate
 
     try:
-        files = checkpoint.locate(model_dir)
+        files = locate(model_dir)
     except ModelNotFoundError as e:
         return f"{e.message} {MODEL_HINT}"
     except ArcusError as e:
@@ -178,20 +179,6 @@ class StatusWindow(QMainWindow):
         self.memory_browser.activateWindow()
 
 
-def _start_engine(config=None) -> QObject:
-    """The engine process (started on the first conversation, then kept): a local one,
-    or one that talks to a team server (a RemoteConfig, settings' mode "server")."""
-    from ..bridge.engine_supervisor import EngineSupervisor
-    from ..engine.host import HostConfig
-    from ..remote.host import RemoteConfig
-
-    if isinstance(config, RemoteConfig):
-        from ..bridge.remote_supervisor import RemoteSupervisor
-
-        return RemoteSupervisor(config)
-    return EngineSupervisor(config or HostConfig())
-
-
 class ArcusApp(QObject):
     """The running app's parts and their wiring (see the module docstring for hooks)."""
 
@@ -209,7 +196,9 @@ class ArcusApp(QObject):
         super().__init__(parent)
         self.persona: Callable[[], dict] = dict
         if engine_factory is None:
-            engine_factory = lambda: _start_engine(  # noqa: E731
+            from ..bridge.engine_config import start_engine
+
+            engine_factory = lambda: start_engine(  # noqa: E731
                 self.session.host_config() if self.session else None)
         self.controller = AppController(engine_factory, lambda: self.persona(), self)
         self.controller.talk_requested.connect(self.open_conversation)
@@ -469,7 +458,7 @@ def _use_model_dir(settings, model_dir: str) -> None:
             print(f"note: the model folder could not be saved ({e.strerror or e})",
                   file=sys.stderr)
     print(f"Model folder: {model_dir} (Settings > Engine > Model folder)", flush=True)
-    if s.engine.mode == "server":
+    if s.engine.mode == modes.SERVER:
         print("note: Settings use the team server; the model folder is used when Settings > "
               "Engine runs the model on this computer.", file=sys.stderr, flush=True)
 

@@ -25,33 +25,14 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..bridge import tasks
 from ..bridge.controller import AppController
-from ..bridge.settings_store import SettingsService
+from ..bridge.engine_config import HostConfig, RemoteConfig, apply_elsewhere, host_config
+from ..bridge.settings_store import AppSettings, SettingsService
+from ..core import modes
 from ..core.turns import TurnEnded
-from ..engine.host import HostConfig
-from ..remote.host import RemoteConfig
-from ..settings.app_settings import AppSettings
 from .conversation import ConversationWindow
 
 log = logging.getLogger(__name__)
 FLUSH_WAIT_MS = 30_000  # an engine that never says its recording ended: finish it anyway
-MODES = {"auto": "local-gpu", "bf16": "local-gpu", "int8": "low-memory", "int4": "low-memory",
-         "offload": "cpu-offload", "server": "remote",
-         "cpu": "Processor only (not real time)"}  # shown as is
-
-
-def host_config(s: AppSettings) -> HostConfig | RemoteConfig:
-    """The engine process's settings: a team server's (mode "server"), or a local one's."""
-    if s.engine.mode == "server":
-        return RemoteConfig(server_url=s.engine.server_url,
-                            fingerprint=s.engine.server_fingerprint,
-                            input_device=s.audio.input_device or None,
-                            output_device=s.audio.output_device or None,
-                            echo_cancellation=s.audio.echo_cancellation)
-    return HostConfig(model_dir=s.engine.model_folder,
-                      device="cpu" if s.engine.mode == "cpu" else "auto",
-                      quant_mode=s.engine.mode, input_device=s.audio.input_device or None,
-                      output_device=s.audio.output_device or None,
-                      echo_cancellation=s.audio.echo_cancellation)
 
 
 GET_SPEECH = "Get &speech-to-text…"
@@ -91,7 +72,7 @@ class Session(QObject):
         self.settings = settings
         self.memory = memory  # a MemoryService, or None
         self.window = ConversationWindow()
-        self.window.engine_mode = MODES.get(settings.settings.engine.mode, "local-gpu")
+        self.window.engine_mode = modes.status(settings.settings.engine.mode)
         self.window.end_requested.connect(controller.end_talk)
         self.window.mute_toggled.connect(controller.set_muted)
         self.window.talk_requested.connect(controller.start_talk)
@@ -191,14 +172,14 @@ class Session(QObject):
         """A missing speech-to-text model is this computer's to add (a team server's own
         is its owner's): a button to where Settings downloads it."""
         if "no speech-to-text model" in message.lower() and \
-                self.settings.settings.engine.mode != "server":
+                self.settings.settings.engine.mode != modes.SERVER:
             return [(GET_SPEECH, self.speech_to_text_requested.emit)]
         return []
 
     def speech_to_text_installed(self) -> None:
         """Downloaded from Settings: the next engine loads it (now, or after the
         conversation going on)."""
-        if self.settings.settings.engine.mode == "server":
+        if self.settings.settings.engine.mode == modes.SERVER:
             return
         if self.controller.talking:
             self._restart_engine = True
@@ -279,15 +260,8 @@ class Session(QObject):
 
     def _apply_elsewhere(self, s: AppSettings) -> None:
         """The settings other parts keep in their own files or in the system."""
-        from ..settings import autostart, recording
-
-        kept = recording.load()
-        wanted = replace(kept, enabled=s.data.keep_recordings, keep_days=s.data.retention_days)
         try:
-            if wanted != kept:
-                recording.save(wanted)  # the engine process reads it for each conversation
-            if autostart.enabled() != s.data.start_at_login:
-                autostart.set_enabled(s.data.start_at_login)
+            apply_elsewhere(s)
         except OSError as e:
             log.warning("settings not applied: %s", e)
             self.controller.notify.emit("Some settings could not be saved.",
@@ -298,7 +272,7 @@ class Session(QObject):
         engine = self.controller.engine
         if new.audio.volume != old.audio.volume and hasattr(engine, "set_volume"):
             engine.set_volume(new.audio.volume / 100)
-        self.window.engine_mode = MODES.get(new.engine.mode, "local-gpu")
+        self.window.engine_mode = modes.status(new.engine.mode)
         self.window.echo_cancellation = new.audio.echo_cancellation
         devices = (new.audio.input_device or None, new.audio.output_device or None)
         if devices != (old.audio.input_device or None, old.audio.output_device or None) and \

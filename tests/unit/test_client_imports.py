@@ -58,6 +58,11 @@ def test_every_client_module_imports_without_the_model_libraries():
                  "arcus_desktop.bridge.remote_supervisor", "arcus_desktop.memory.embedder",
                  "arcus_desktop.sync.engine", "arcus_desktop.smoke", "arcus_desktop.cli"):
         assert name in found["imported"]
+    # The engine's torch-free parts the setup and settings pages read the model with.
+    for name in ("arcus_desktop.engine.voice_files", "arcus_desktop.engine.tokenizer",
+                 "arcus_desktop.engine.prompt", "arcus_desktop.engine.modes",
+                 "arcus_desktop.bridge.model_info", "arcus_desktop.core.modes"):
+        assert name in found["imported"]
     # Left out: the model and the team server only.
     assert "arcus_desktop.engine.engine" in found["left_out"]
     assert all(m.startswith(("arcus_desktop.engine.", "arcus_desktop.server"))

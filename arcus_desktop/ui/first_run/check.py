@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from ...core import modes
 from ...core.errors import ArcusError
-from ...engine import checkpoint
-from ...settings.app_settings import AppSettings, server_url_ok
+from ...bridge.model_info import locate
+from ...bridge.settings_store import AppSettings, server_url_ok
 
 
 def needs_setup(settings: AppSettings | None = None) -> bool:
-    """True when no PersonaPlex model is installed (checkpoint.locate finds none in the
+    """True when no PersonaPlex model is installed (engine.checkpoint.locate finds none in the
     model folder setting or the download cache) and no
     team server is configured. `settings` default to the app's saved ones."""
     if settings is None:
@@ -16,10 +17,10 @@ def needs_setup(settings: AppSettings | None = None) -> bool:
 
         settings = SettingsService().settings
     engine = settings.engine
-    if engine.mode == "server" and server_url_ok(engine.server_url):
+    if engine.mode == modes.SERVER and server_url_ok(engine.server_url):
         return False
     try:
-        checkpoint.locate(engine.model_folder)
+        locate(engine.model_folder)
     except ArcusError:
         return True
     return False

@@ -9,29 +9,15 @@ from PySide6.QtWidgets import (QButtonGroup, QHBoxLayout, QLabel, QPushButton, Q
                                QVBoxLayout, QWidget, QWizardPage)
 
 from ...bridge import gpu_probe, tasks
-from ...core import flavour
+from ...core import flavour, modes
 from ...core.errors import ArcusError
-from ...engine import checkpoint
-from ...engine.modes import GIB, NEEDS, pick
-from ...settings.app_settings import ENGINE_MODES
+from ...bridge.gpu_probe import GIB, NEEDS, pick
+from ...bridge.model_info import locate
 from ..indicators import visible
 from ..settings.common import Message, Note
-from .wizard import GPU_MODES, MODEL, SERVER
+from .wizard import MODEL, SERVER
 
-MODES = (*GPU_MODES, "server", "cpu")
-CPU_ONLY = ("Runs the model on this computer's processor, without a GPU. Not real time: "
-            "replies come many seconds after you speak, so it is for trying the app, not "
-            "for conversations.")
-WHY = {  # what each way means, in a line
-    "bf16": "The best sound. Needs an NVIDIA GPU with about {need} of free memory.",
-    "int8": "Nearly the same sound in less memory: about {need}.",
-    "int4": "Fits about {need}, remembers only the last two minutes and may lag behind.",
-    "offload": "Fits about {need} by keeping most of the model in this computer's memory: "
-               "about 1.6 times slower than real time, so replies lag far behind.",
-    "server": "The model runs on a computer your team shares; this one only sends and "
-              "plays the audio. Works on any laptop.",
-    "cpu": CPU_ONLY,
-}
+WHY = {key: modes.SETTINGS[key].why for key in modes.WIZARD}  # what each way means, in a line
 NO_GPU = "Needs an NVIDIA GPU with about {need} free; none was found in this computer."
 
 
@@ -55,7 +41,7 @@ def _indented(widget: QWidget) -> QWidget:
 def _downloaded() -> bool:
     """The model is in the download cache (setup run again: no token needed)."""
     try:
-        checkpoint.locate()
+        locate()
     except ArcusError:
         return False
     return True
@@ -68,21 +54,21 @@ def because(mode: str, gpu: gpu_probe.Gpu | None) -> str:
                 "(a processor alone is far too slow), so a team server does the work. "
                 + TRY_ON_CPU)
     free = _gib(gpu.free)
-    if mode == "bf16":
+    if mode == modes.BF16:
         return f"With {free} free, this GPU holds the whole model: the best sound."
-    if mode == "int8":
-        return (f"With {free} free, full precision (about {_gib(NEEDS['bf16'][0])}) does not "
+    if mode == modes.INT8:
+        return (f"With {free} free, full precision (about {_gib(NEEDS[modes.BF16][0])}) does not "
                 "fit, but 8-bit weights do and sound nearly the same.")
-    if mode == "int4":
+    if mode == modes.INT4:
         return (f"With {free} free, only 4-bit weights fit. Replies may lag behind and Arcus "
                 "remembers only the last two minutes: a team server would sound better.")
-    if mode == "offload":
-        return (f"With {free} free, even 4-bit weights (about {_gib(NEEDS['int4'][0])}) do not "
+    if mode == modes.OFFLOAD:
+        return (f"With {free} free, even 4-bit weights (about {_gib(NEEDS[modes.INT4][0])}) do not "
                 "fit, so most of the model stays in this computer's memory and crosses to the "
                 "GPU every frame: about 1.6 times slower than real time. Choose a team server "
                 "if your team has one: it will sound much better.")
     return (f"With {free} free, this GPU is too small for the model (it needs at least "
-            f"{_gib(NEEDS['offload'][0])}, even with most of it in this computer's memory), "
+            f"{_gib(NEEDS[modes.OFFLOAD][0])}, even with most of it in this computer's memory), "
             "so a team server does the work. " + TRY_ON_CPU)
 
 
@@ -112,8 +98,8 @@ class ComputerPage(QWizardPage):
         layout.addWidget(self.recommendation)
         layout.addSpacing(6)
         layout.addWidget(QLabel("<b>Run the model:</b>"))
-        for mode in MODES:
-            radio = visible(QRadioButton(ENGINE_MODES[mode]))
+        for mode in modes.WIZARD:
+            radio = visible(QRadioButton(modes.label(mode)))
             need = _gib(NEEDS[mode][0]) if mode in NEEDS else ""
             note = Note(WHY[mode].format(need=need))
             radio.setAccessibleDescription(note.text())
@@ -149,7 +135,7 @@ class ComputerPage(QWizardPage):
         self.downloaded = _downloaded()
         choices.gpus = gpu_probe.parse(output)
         gpu = choices.gpus[0] if choices.gpus else None
-        for mode in GPU_MODES:  # without a GPU they cannot run: not offered, and said why
+        for mode in modes.GPU:  # without a GPU they cannot run: not offered, and said why
             need = _gib(NEEDS[mode][0])
             self.radios[mode].setEnabled(gpu is not None)
             text = (WHY[mode] if gpu is not None else NO_GPU).format(need=need)
@@ -165,10 +151,10 @@ class ComputerPage(QWizardPage):
                 + (f" (Arcus uses this one of the {more + 1}.)" if more else ""))
         recommended = pick(gpu.free if gpu else None)
         choices.recommended = recommended
-        self.recommendation.show_text(f"Recommended: <b>{ENGINE_MODES[recommended.mode]}</b>. "
+        self.recommendation.show_text(f"Recommended: <b>{modes.label(recommended.mode)}</b>. "
                                       + because(recommended.mode, gpu), "info")
         for mode, radio in self.radios.items():
-            label = ENGINE_MODES[mode] + (" (recommended)" if mode == recommended.mode else "")
+            label = modes.label(mode) + (" (recommended)" if mode == recommended.mode else "")
             radio.setText(label)
         self.radios[recommended.mode].setChecked(True)
         if flavour.is_client():
@@ -182,13 +168,13 @@ class ComputerPage(QWizardPage):
         """Arcus Desktop Client has no model: the team server is the only way, and a GPU
         that could run the model is worth knowing about."""
         for mode, radio in self.radios.items():
-            radio.setVisible(mode == "server")
-            self.notes[mode].parentWidget().setVisible(mode == "server")
-        self.radios["server"].setText(ENGINE_MODES["server"])
-        self.radios["server"].setChecked(True)
+            radio.setVisible(mode == modes.SERVER)
+            self.notes[mode].parentWidget().setVisible(mode == modes.SERVER)
+        self.radios[modes.SERVER].setText(modes.label(modes.SERVER))
+        self.radios[modes.SERVER].setChecked(True)
         text = ("This is <b>Arcus Desktop Client</b>: the model runs on your team's server, "
                 "and this computer sends and plays the audio.")
-        if gpu is not None and fits in ("bf16", "int8"):
+        if gpu is not None and fits in (modes.BF16, modes.INT8):
             text += (f" This computer's {gpu.name} could run the model itself, with no "
                      f"server: for that, {flavour.WHERE_FULL}.")
         self.recommendation.show_text(text, "info")
@@ -207,9 +193,9 @@ class ComputerPage(QWizardPage):
             return
         choices.mode = mode
         gpu = choices.gpus[0] if choices.gpus else None
-        if mode == "server":
+        if mode == modes.SERVER:
             self.fit.clear()
-        elif mode == "cpu":
+        elif mode == modes.CPU:
             self.fit.show_text("Not real time: Arcus will answer many seconds late. Choose "
                                "this to try the app; for conversations, use a team server"
                                + (" or this GPU." if gpu is not None else "."), "info")
@@ -228,4 +214,4 @@ class ComputerPage(QWizardPage):
         return bool(self.chosen()) and self.again.isEnabled()
 
     def nextId(self) -> int:  # noqa: N802 (Qt's name)
-        return SERVER if self.chosen() == "server" else MODEL
+        return SERVER if self.chosen() == modes.SERVER else MODEL

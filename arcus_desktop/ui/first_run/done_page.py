@@ -7,7 +7,7 @@ from html import escape
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWizardPage
 
 from ...bridge.hotkey import DEFAULT as DEFAULT_HOTKEY
-from ...settings.app_settings import ENGINE_MODES
+from ...core import modes
 from ..settings.common import Message
 
 
@@ -47,7 +47,7 @@ def summary(wizard) -> str:
     c = wizard.choices
     hotkey = wizard.service.settings.hotkey.shortcut or DEFAULT_HOTKEY
     items = []
-    if c.mode == "server":
+    if c.mode == modes.SERVER:
         items.append(f"Arcus talks to your team's server at <b>{escape(c.server_url)}</b>.")
         if c.server_check is None:
             items.append("The connection was not tested.")
@@ -55,15 +55,15 @@ def summary(wizard) -> str:
             items.append(("Connection test: " if c.server_check.ok else "The last connection "
                           "test failed: ") + escape(c.server_check.text))
     else:
-        if c.mode == "cpu":
+        if c.mode == modes.CPU:
             items.append("Arcus runs PersonaPlex-7B on this computer's <b>processor</b>, "
                          "without a GPU. This is not real time: replies come many seconds "
                          "after you speak, so use it to try the app. For conversations, "
                          "choose a team server in Settings > Engine.")
         else:
             items.append("Arcus runs PersonaPlex-7B on this computer's GPU: "
-                         f"<b>{escape(ENGINE_MODES[c.mode])}</b>.")
-        if c.saved_mode == "auto":
+                         f"<b>{escape(modes.label(c.mode))}</b>.")
+        if c.saved_mode == modes.AUTO:
             items.append("Each time a conversation starts, Arcus looks at the free GPU memory "
                          "again and picks the same way as here.")
         items.append(f"The model is in {escape(str(c.model_dir))}"

@@ -10,11 +10,11 @@ from pathlib import Path
 from PySide6.QtWidgets import (QCheckBox, QLabel, QProgressBar, QPushButton, QVBoxLayout,
                                QWizardPage)
 
-from ...bridge.model_download import ModelDownload, bytes_on_disk
+from ...bridge.model_download import (REPO_ID, STT_REPO_ID, DownloadProgress, ModelDownload,
+                                      bytes_on_disk, find_cached_model)
+from ...bridge.model_info import locate
 from ...core.errors import (MODEL_PAGE, ArcusError, AuthError, CorruptFileError,
                             DiskFullError, NetworkError)
-from ...engine import checkpoint
-from ...engine.download import REPO_ID, STT_REPO_ID, DownloadProgress, find_cached_model
 from ..settings.common import Message, Note, row
 from .licence_page import open_link
 from .wizard import DONE
@@ -269,6 +269,6 @@ class DownloadPage(QWizardPage):
 
 def _installed_model() -> Path | None:
     try:
-        return checkpoint.locate().root
+        return locate().root
     except ArcusError:
         return None

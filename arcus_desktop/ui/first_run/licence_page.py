@@ -9,8 +9,8 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QCheckBox, QLabel, QPushButton, QVBoxLayout, QWizardPage
 
 from ...core.errors import MODEL_PAGE, ArcusError
-from ...engine.download import TOKEN_PAGE
-from ...settings import secrets
+from ...bridge.model_download import TOKEN_PAGE
+from ...bridge.settings_store import secret_store as secrets
 from ..settings.common import Message, Note, row
 from ..settings.engine_page import secret_field
 from ..indicators import visible

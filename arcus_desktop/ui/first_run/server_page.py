@@ -10,8 +10,8 @@ from PySide6.QtWidgets import QLabel, QLineEdit, QToolButton, QVBoxLayout, QWiza
 from ...bridge.server_check import ServerCheck
 from ...core.addresses import address_problem
 from ...core.errors import ArcusError
-from ...settings import secrets
-from ...settings.app_settings import SECRET_NAMES, same_server, server_url_ok
+from ...bridge.settings_store import SECRET_NAMES, same_server, server_url_ok
+from ...bridge.settings_store import secret_store as secrets
 from ..settings.common import Message, Note, row
 from ..settings.connection_test import ConnectionTest
 from ..settings.engine_page import secret_field

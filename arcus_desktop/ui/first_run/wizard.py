@@ -11,13 +11,11 @@ from PySide6.QtWidgets import QWidget, QWizard
 
 from ...bridge import gpu_probe
 from ...bridge.server_check import ServerCheck
-from ...bridge.settings_store import SettingsService
-from ...engine.modes import ModePick
-from ...settings.app_settings import AppSettings
+from ...bridge.gpu_probe import ModePick
+from ...bridge.settings_store import AppSettings, SettingsService
+from ...core import modes
 
 COMPUTER, LICENCE, DOWNLOAD, SERVER, DONE, MODEL = range(6)
-GPU_MODES = ("bf16", "int8", "int4", "offload")
-LOCAL_MODES = (*GPU_MODES, "cpu")  # cpu: this computer's processor, far from real time
 
 
 @dataclass
@@ -26,7 +24,7 @@ class Choices:
 
     gpus: list[gpu_probe.Gpu] = field(default_factory=list)
     recommended: ModePick | None = None
-    mode: str = ""  # bf16, int8, int4, offload, cpu or server
+    mode: str = ""  # one of core.modes.WIZARD
     hf_token: str = field(default="", repr=False)  # for this run; saved in the keyring only
     model_dir: Path | None = None
     model_folder: bool = False  # model_dir is the user's own folder, not the download
@@ -37,15 +35,15 @@ class Choices:
 
     @property
     def local(self) -> bool:
-        return self.mode in LOCAL_MODES
+        return self.mode in modes.ON_THIS_COMPUTER
 
     @property
     def saved_mode(self) -> str:
-        """The recommendation, kept, is saved as "auto": the engine then applies the same
+        """The recommendation, kept, is saved as AUTO: the engine then applies the same
         rule to the free memory it finds at each start (and gets 4-bit's short context)."""
         if (self.recommended is not None and self.mode == self.recommended.mode
-                and self.mode in GPU_MODES):
-            return "auto"
+                and self.mode in modes.GPU):
+            return modes.AUTO
         return self.mode
 
     def settings(self, current: AppSettings) -> AppSettings:
@@ -53,7 +51,7 @@ class Choices:
         s.engine.mode = self.saved_mode
         if self.local:  # the user's folder, or "": the downloaded model
             s.engine.model_dir = str(self.model_dir) if self.model_folder and self.model_dir else ""
-        if self.mode == "server":
+        if self.mode == modes.SERVER:
             s.engine.server_url = self.server_url.strip()
             s.engine.server_fingerprint = self.server_fingerprint
         return s

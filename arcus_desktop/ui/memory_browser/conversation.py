@@ -10,9 +10,8 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHeaderView, QLabel, QListWidget,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ...audio.player import WINDOW_S
-from ...bridge.player import Player, saved_output_device
-from ...settings.app_settings import persona_name
+from ...bridge.player import WINDOW_S, Player, saved_output_device
+from ...bridge.settings_store import persona_name
 from .text import SPEAKERS, _escape, conversation_title, full_time, kind_text, offset_text
 from .widgets import _row
 
@@ -20,7 +19,7 @@ from .widgets import _row
 class Playback(QObject):
     """The recording played from a turn, on the speaker chosen on the Audio page; what
     goes wrong (a missing file, a speaker that is not there) becomes a message, never a
-    crash. Long recordings are decoded a stretch at a time (audio.player.WINDOW_S)."""
+    crash. Long recordings are decoded a stretch at a time (bridge.player.WINDOW_S)."""
 
     message = Signal(str)
 

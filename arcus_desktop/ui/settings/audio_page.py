@@ -10,9 +10,9 @@ from contextlib import contextmanager
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QProgressBar, QPushButton, QSlider
 
-from ...audio.level import MeterSlot
+from ...bridge.audio_devices import MeterSlot
 from ...bridge import tasks
-from ...settings.app_settings import AppSettings, Secrets
+from ...bridge.settings_store import AppSettings, Secrets
 from .common import Message, Page, row
 from ..indicators import visible
 
@@ -21,14 +21,14 @@ METER_MS = 50  # how often the level is shown
 
 
 def _open_meter(device: str | None):
-    from ...audio.level import LevelMeter
+    from ...bridge.audio_devices import LevelMeter
 
     with _told("microphone", device):
         return LevelMeter(device)
 
 
 def _play_chime(device: str) -> str:
-    from ...audio.chime import play_chime
+    from ...bridge.audio_devices import play_chime
 
     with _told("speaker", device):
         return play_chime(device or None)

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QAbstractButton, QComboBox, QFormLayout, QFrame, 
                                QSlider, QSpinBox, QDoubleSpinBox, QStyle, QVBoxLayout, QWidget,
                                QKeySequenceEdit, QListWidget)
 
-from ...settings.app_settings import AppSettings, Problem, Secrets
+from ...bridge.settings_store import AppSettings, Problem, Secrets
 
 
 def _no_taller(label: QLabel) -> None:

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QPushButton, QWidget
 from ...bridge import tasks
 from ...bridge.server_check import ServerCheck, check_server
 from ...core.certs import normalize
-from ...remote.protocol import where
+from ...core.addresses import where
 from . import trust
 from .common import Message, row
 

@@ -16,8 +16,8 @@ from ...bridge.model_info import ModelInfo, read_model_info
 from ...bridge.settings_store import SettingsService
 from ...bridge.sync_account import SyncAccount
 from ...core.errors import ArcusError
-from ...settings import app_settings, secrets as secret_store
-from ...settings.app_settings import AppSettings, Problem, Secrets
+from ...bridge import settings_store as app_settings
+from ...bridge.settings_store import AppSettings, Problem, Secrets, secret_store
 from .audio_page import AudioPage
 from .common import Message, Page
 from .engine_page import EnginePage
@@ -39,7 +39,7 @@ def _blank_icon() -> QIcon:
 
 def _list_devices(refresh: bool = False):
     try:
-        from ...audio.devices import list_devices
+        from ...bridge.audio_devices import list_devices
 
         return list_devices(refresh=refresh)
     except OSError as e:  # sounddevice found no PortAudio library

@@ -12,10 +12,10 @@ from PySide6.QtWidgets import QComboBox, QFileDialog, QLineEdit, QPushButton, QT
 from ...bridge import tasks
 from ...bridge.model_folder import FolderCheck, check_folder
 from ...bridge.server_check import ServerCheck
-from ...core import flavour
+from ...core import flavour, modes
 from ...core.certs import normalize
-from ...engine.modes import GIB, NEEDS
-from ...settings.app_settings import ENGINE_MODES, AppSettings, Problem, Secrets, same_server
+from ...bridge.gpu_probe import GIB, NEEDS
+from ...bridge.settings_store import AppSettings, Problem, Secrets, same_server
 from .common import Message, Note, Page, row
 from .connection_test import ConnectionTest
 from .speech_row import SpeechToTextRow
@@ -32,24 +32,8 @@ def _needs(mode: str) -> str:
     return f"about {NEEDS[mode][0] / GIB:.1f} GiB of free GPU memory"
 
 
-MODE_NOTES = {
-    "auto": "When a conversation starts, Arcus looks at the free GPU memory and picks full "
-            "precision, 8-bit or 4-bit weights, or CPU offload (slow) on a very small GPU. "
-            "Without a suitable NVIDIA GPU it cannot run here: choose Team server (or "
-            "Processor only, to try the app).",
-    "bf16": f"The best quality. Needs {_needs('bf16')} (an NVIDIA GPU).",
-    "int8": f"Nearly the same sound in less memory: needs {_needs('int8')}.",
-    "int4": f"Needs {_needs('int4')}. Remembers only the last two minutes of a conversation "
-            "and may fall behind real time: a team server sounds better.",
-    "offload": f"For a small NVIDIA GPU ({_needs('offload')}): most of the model stays in "
-               "main memory and crosses to that GPU as needed. Far slower than real time. "
-               "Without an NVIDIA GPU it cannot run: choose Team server or Processor only.",
-    "cpu": "Runs the model on this computer's processor, without a GPU. Not real time: "
-           "replies come many seconds after you speak, so it is for trying the app, not for "
-           "conversations. Needs a lot of main memory.",
-    "server": "The model runs on your team's server; this computer only sends and plays "
-              "the audio. Needs the server's address below.",
-}
+MODE_NOTES = {key: m.note.format(need=_needs(key) if key in NEEDS else "")
+              for key, m in modes.SETTINGS.items()}
 
 
 def secret_field(placeholder: str) -> tuple[QLineEdit, QToolButton]:
@@ -77,9 +61,9 @@ class EnginePage(Page):
                  parent=None) -> None:
         super().__init__(current, parent)
         self.mode = QComboBox()
-        for key, label in ENGINE_MODES.items():
-            if key == "server" or not flavour.is_client():  # the client has no local model
-                self.mode.addItem(label, key)
+        for key, mode in modes.SETTINGS.items():
+            if key == modes.SERVER or not flavour.is_client():  # the client has no local model
+                self.mode.addItem(mode.label, key)
         self.mode_note = Note()
         self.mode.currentIndexChanged.connect(self._mode_changed)
         self.add_field("engine/mode", "&Run the model:", self.mode, extra=(self.mode_note,))
@@ -197,7 +181,7 @@ class EnginePage(Page):
         folder = self.model_dir.text().strip()
         c = self.folder_check
         if (folder and c is not None and not c.ok and c.folder == _path(folder)
-                and self.mode.currentData() != "server"):
+                and self.mode.currentData() != modes.SERVER):
             return [Problem("engine/model_dir", c.text())]
         return []
 

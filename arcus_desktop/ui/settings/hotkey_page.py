@@ -8,7 +8,7 @@ import sys
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QCheckBox, QKeySequenceEdit, QPushButton
 
-from ...settings.app_settings import AppSettings, Secrets
+from ...bridge.settings_store import AppSettings, Secrets
 from .common import Note, Page, row
 from ..indicators import visible
 

@@ -8,11 +8,11 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QListWidget, QListWidgetItem, QPlainTextEdit,
                                QPushButton, QSpinBox)
 
+from ...bridge.memory_service import FACTS_INTRO, STYLE_INTRO
 from ...bridge.model_info import count_tokens
-from ...core.system_tag import clean
-from ...memory.context import FACTS_INTRO, STYLE_INTRO
-from ...settings.app_settings import (CUSTOM, LIMITS, PERSONA_PRESETS, AppSettings, Problem,
+from ...bridge.settings_store import (CUSTOM, LIMITS, PERSONA_PRESETS, AppSettings, Problem,
                                       Secrets, persona_preset)
+from ...core.system_tag import clean
 from .common import Message, Note, Page, row
 
 PREVIEW_DELAY_MS = 400  # typing pauses shorter than this do not rebuild the preview

@@ -6,7 +6,7 @@ from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFileDialog, QLineEdit
                                QSpinBox)
 
 from ...core import paths
-from ...settings.app_settings import LIMITS, AppSettings, SamplingSettings, Secrets
+from ...bridge.settings_store import LIMITS, AppSettings, SamplingSettings, Secrets
 from .common import Page, row
 from ..indicators import visible
 

@@ -9,9 +9,8 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QPushButton, QVBoxLayout, QWidget
 
-from ...bridge.model_download import ModelDownload
+from ...bridge.model_download import STT_REPO_ID, DownloadProgress, ModelDownload, find_cached_model
 from ...core.errors import ArcusError
-from ...engine.download import STT_REPO_ID, DownloadProgress, find_cached_model
 from .common import Message, row
 
 SIZE = "about 2.5 GB"

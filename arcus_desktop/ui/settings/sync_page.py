@@ -6,7 +6,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QCheckBox, QGroupBox, QLabel, QLineEdit, QPushButton, QVBoxLayout
 
 from ...bridge.sync_account import AccountState, SyncAccount
-from ...settings.app_settings import AppSettings, Secrets
+from ...bridge.settings_store import AppSettings, Secrets
 from .common import Message, Note, Page, row
 from ..indicators import visible
 

@@ -10,10 +10,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QFileDialog, QLineEdit, QListWidget,
                                QListWidgetItem, QPushButton, QRadioButton)
 
-from ...audio.voice_check import MAX_VOICE_SECONDS, MIN_VOICE_SECONDS, VoiceCheck, check_file
+from ...bridge.audio_devices import MAX_VOICE_SECONDS, MIN_VOICE_SECONDS, VoiceCheck, check_file
 from ...bridge.voice_samples import VoiceSamples
 from ...core.errors import ArcusError
-from ...settings.app_settings import (RECORDING_SUFFIXES, AppSettings, Problem, Secrets,
+from ...bridge.settings_store import (RECORDING_SUFFIXES, AppSettings, Problem, Secrets,
                                       describe_voice)
 from ..indicators import visible
 from .common import Note, Page, row

@@ -11,9 +11,8 @@ from typing import Callable
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
-from ...audio.streams import RATE
-from ...audio.voice_check import MAX_VOICE_SECONDS, MIN_VOICE_SECONDS, check_pcm
-from ...audio.voice_recorder import VoiceRecorder
+from ...bridge.audio_devices import (MAX_VOICE_SECONDS, MIN_VOICE_SECONDS, RATE, VoiceRecorder,
+                                     check_pcm)
 from ...core import paths
 from ...core.errors import ArcusError
 from .common import Message
@@ -158,7 +157,7 @@ class RecorderBox(QWidget):
         """A usable take gets a name of its own and is kept (it may be chosen, saved, then
         replaced and the change cancelled); an unusable one, only to be played back,
         always the same name."""
-        from ...audio.files import write_wav
+        from ...bridge.audio_devices import write_wav
 
         if usable:
             path = takes_dir() / time.strftime("my-voice-%Y%m%d-%H%M%S.wav")
