@@ -37,7 +37,7 @@ class Hit:
 
 def recall(store: MemoryStore, query: str, k: int = 5, kinds: list[str] | None = None,
            since: float | None = None, until: float | None = None, method: str = "hybrid",
-           now: float | None = None, boost: bool = True) -> list[Hit]:
+           now: float | None = None, boost: bool = True, distinct: bool = True) -> list[Hit]:
     if method not in METHODS:
         raise ValueError(f"unknown recall method {method!r}")
     query = query.strip()
@@ -85,7 +85,7 @@ def recall(store: MemoryStore, query: str, k: int = 5, kinds: list[str] | None =
             score *= 1.0 + IMPORTANCE_WEIGHT * _importance(m) + RECENCY_WEIGHT * _recency(m, now)
         hits.append(Hit(m, score, k_rank.get(num), v_rank.get(num)))
     hits.sort(key=lambda h: (-h.score, -h.memory.occurred_at))
-    return hits[:k]
+    return _distinct(hits, k) if distinct else hits[:k]
 
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -104,6 +104,20 @@ def _content(query: str) -> str:
     short question "what did … have" weighs as much as what it is about."""
     words = [w for w in _WORD.findall(query) if w.lower() not in STOPWORDS and len(w) > 1]
     return " ".join(words) or query
+
+
+def _distinct(hits: list[Hit], k: int) -> list[Hit]:
+    """The best `k` hits with the same text only once: the persona holds about five, and
+    "Talk soon!" said in ten conversations fills them with nothing new."""
+    seen, out = set(), []
+    for h in hits:
+        text = h.memory.content.casefold()
+        if text not in seen:
+            seen.add(text)
+            out.append(h)
+            if len(out) == k:
+                break
+    return out
 
 
 def _weighted(keyword, vector) -> dict[int, float]:
