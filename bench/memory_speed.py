@@ -1,7 +1,12 @@
 """Memory speed on one CPU core: capture throughput (one committed memory per turn, as
 the app stores them) and recall latency at 10k and 100k memories.
 
-    python bench/memory_speed.py [--sizes 10000 100000] [--queries 200]
+    python bench/memory_speed.py [--sizes 10000 100000] [--queries 200] [--set short|long]
+
+--set short: turns of the product team's set, said by `user` and `assistant`, no
+conversations (questions name nobody). --set long: turns of the long set with their
+speakers (24 named people), in conversations of 25 turns, and its questions, which name
+one of them: the path where recall searches one person's turns and looks at neighbours.
 """
 
 from __future__ import annotations
@@ -28,18 +33,21 @@ from arcus_desktop.memory.embedder import load_embedder  # noqa: E402
 from arcus_desktop.memory.recall import recall  # noqa: E402
 from arcus_desktop.memory.store import MemoryStore  # noqa: E402
 
-DATA = ROOT / "tests" / "data" / "memory_eval.json"
+SETS = {"short": ROOT / "tests" / "data" / "memory_eval.json",
+        "long": ROOT / "tests" / "data" / "memory_eval_long.json"}
+CONVERSATION_TURNS = 25
 
 
-def turns(n: int, rng: random.Random, texts: list[str], vocab: list[str]) -> list[str]:
+def turns(n: int, rng: random.Random, real: list[dict], vocab: list[str]) -> list[tuple[str, str]]:
     """Realistic-looking turns: a real turn from the test set with a few words swapped
-    for others from its vocabulary, so no two are the same."""
+    for others from its vocabulary, so no two are the same; (speaker, text)."""
     out = []
     for _ in range(n):
-        words = rng.choice(texts).split()
+        turn = rng.choice(real)
+        words = turn["text"].split()
         for _ in range(max(1, len(words) // 5)):
             words[rng.randrange(len(words))] = rng.choice(vocab)
-        out.append(" ".join(words))
+        out.append((turn["speaker"], " ".join(words)))
     return out
 
 
@@ -51,13 +59,15 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--set", choices=tuple(SETS), default="short")
     ap.add_argument("--out")
     args = ap.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-    data = json.loads(DATA.read_text())
-    texts = [t["text"] for t in data["turns"]]
-    vocab = sorted({w for t in texts for w in t.split()})
+    data = json.loads(SETS[args.set].read_text())
+    named = args.set == "long"
+    real = data["turns"]
+    vocab = sorted({w for t in real for w in t["text"].split()})
     questions = [q["text"] for q in data["questions"]]
     rng = random.Random(7)
     embedder = load_embedder()
@@ -67,11 +77,16 @@ def main() -> int:
         now = time.time()
         have = 0
         for size in sorted(args.sizes):
-            batch = turns(size - have, rng, texts, vocab)
+            batch = turns(size - have, rng, real, vocab)
             t0 = time.perf_counter()
-            for i, text in enumerate(batch):
-                store.add("episodic", text, speaker="user" if i % 2 else "assistant",
-                          occurred_at=now - rng.random() * 365 * 86400, source="conversation")
+            cid = None
+            for i, (speaker, text) in enumerate(batch):
+                if named and i % CONVERSATION_TURNS == 0:
+                    cid = store.start_conversation(started_at=now - rng.random() * 365 * 86400)
+                store.add("episodic", text,
+                          speaker=speaker if named else ("user" if i % 2 else "assistant"),
+                          conversation_id=cid, occurred_at=now - rng.random() * 365 * 86400,
+                          source="conversation")
             capture_s = time.perf_counter() - t0
             t0 = time.perf_counter()
             store.maintain()  # what the end of each conversation does

@@ -118,9 +118,10 @@ class MemoryService(QObject):
 
     def search(self, query: str, kinds: list[str] | None = None, since: float | None = None,
                until: float | None = None, k: int = 50) -> int:
-        """Recall, exactly as the conversation engine does it."""
-        return self._submit("search", lambda s: [h.memory for h in
-                                                 recall(s, query, k, kinds, since, until)])
+        """Recall, ranked as the conversation engine ranks it; identical texts are all
+        listed (the engine keeps one), so each can be edited or deleted."""
+        return self._submit("search", lambda s: [
+            h.memory for h in recall(s, query, k, kinds, since, until, distinct=False)])
 
     def list(self, kinds: list[str] | None = None, since: float | None = None,
              until: float | None = None, limit: int = 200) -> int:

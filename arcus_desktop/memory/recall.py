@@ -1,20 +1,26 @@
 """Recall: the memories most useful for a topic, from words (BM25) and meaning (vectors),
 fused, then nudged by importance and recency. Words lead: the vectors count only as
-much as the words leave room for. Chosen on the tuning halves of two labelled sets and
-checked on their held-out halves (docs/PERFORMANCE.md, bench/memory_quality.py)."""
+much as the words leave room for. A question that names someone who speaks in the store
+("What did Maya adopt?") is about that person's turns: the vectors search only those,
+the name is not one of the words to match, and their turns come first. Chosen on the
+tuning halves of two labelled sets and checked on their held-out halves
+(docs/PERFORMANCE.md, bench/memory_quality.py)."""
 
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass
 
-from .store import Memory, MemoryStore
+from .store import STOPWORDS, Memory, MemoryStore
 
 CANDIDATES = 50  # from each side before fusing
-VECTOR_WEIGHT = 0.5  # of the vector score, next to BM25's 1, when the words match weakly...
+VECTOR_WEIGHT = 1.0  # of the vector score, next to BM25's 1, when the words match weakly...
 CONFIDENT_BM25 = 10.0  # ...fading to nothing as the best BM25 score reaches this
 SD_FLOOR = 0.03  # of cosine similarity
+NEIGHBOUR_WEIGHT = 0.5  # of the better neighbouring turn's similarity, added to a turn's
+SPEAKER_BONUS = 1.0  # added to a memory said by the person the question names
 IMPORTANCE_WEIGHT = 0.2
 RECENCY_WEIGHT = 0.1
 RECENCY_DAYS = 30.0
@@ -31,18 +37,28 @@ class Hit:
 
 def recall(store: MemoryStore, query: str, k: int = 5, kinds: list[str] | None = None,
            since: float | None = None, until: float | None = None, method: str = "hybrid",
-           now: float | None = None, boost: bool = True) -> list[Hit]:
+           now: float | None = None, boost: bool = True, distinct: bool = True) -> list[Hit]:
     if method not in METHODS:
         raise ValueError(f"unknown recall method {method!r}")
     query = query.strip()
     if not query:
         return []
     keyword = vector = []
+    # keyword, vector and rrf are the plain sides (what the default is measured against)
+    names = store.speakers_named(query) if method == "hybrid" else set()
+    said = _without(query, names)
+    if not said:  # nothing but a name: search for the name as words
+        said, names = query, set()
     if method != "vector":
-        keyword = store.keyword_search(query, CANDIDATES, kinds, since, until)
+        keyword = store.keyword_search(said, CANDIDATES, kinds, since, until,
+                                       said_only=bool(names))
     confident = method == "hybrid" and keyword and -keyword[0][1] >= CONFIDENT_BM25
     if method != "keyword" and not confident:  # (the vectors would count for nothing)
-        vector = store.vector_search(store.embed_query(query), CANDIDATES, kinds, since, until)
+        if method == "hybrid":
+            vector = store.vector_search(store.embed_query(_content(said)), CANDIDATES, kinds,
+                                         since, until, names or None, NEIGHBOUR_WEIGHT)
+        else:
+            vector = store.vector_search(store.embed_query(query), CANDIDATES, kinds, since, until)
     if method == "vector" or not keyword:
         fused = {num: 1.0 - d for num, d in vector} if method != "keyword" else {}
         if method == "hybrid":
@@ -63,11 +79,45 @@ def recall(store: MemoryStore, query: str, k: int = 5, kinds: list[str] | None =
         m = memories.get(num)
         if m is None:
             continue
+        if m.speaker in names:
+            score += SPEAKER_BONUS
         if boost:
             score *= 1.0 + IMPORTANCE_WEIGHT * _importance(m) + RECENCY_WEIGHT * _recency(m, now)
         hits.append(Hit(m, score, k_rank.get(num), v_rank.get(num)))
     hits.sort(key=lambda h: (-h.score, -h.memory.occurred_at))
-    return hits[:k]
+    return _distinct(hits, k) if distinct else hits[:k]
+
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def _without(query: str, names: set[str]) -> str:
+    """The query less the words of the names it says."""
+    if not names:
+        return query
+    drop = {w for n in names for w in _WORD.findall(n.lower())}
+    return " ".join(w for w in _WORD.findall(query) if w.lower() not in drop)
+
+
+def _content(query: str) -> str:
+    """What to embed: the content words only. wordllama averages its word vectors, so in a
+    short question "what did … have" weighs as much as what it is about."""
+    words = [w for w in _WORD.findall(query) if w.lower() not in STOPWORDS and len(w) > 1]
+    return " ".join(words) or query
+
+
+def _distinct(hits: list[Hit], k: int) -> list[Hit]:
+    """The best `k` hits with the same text only once: the persona holds about five, and
+    "Talk soon!" said in ten conversations fills them with nothing new."""
+    seen, out = set(), []
+    for h in hits:
+        text = h.memory.content.casefold()
+        if text not in seen:
+            seen.add(text)
+            out.append(h)
+            if len(out) == k:
+                break
+    return out
 
 
 def _weighted(keyword, vector) -> dict[int, float]:

@@ -110,6 +110,7 @@ def apply(store: MemoryStore, changes: list[Change]) -> Applied:
         conn.execute("DELETE FROM sync_applying")
 
     store._write(run)
+    store._speakers = None  # the server may have sent turns of new speakers
     return result
 
 

@@ -21,6 +21,7 @@ from .embedder import Embedder, EmbedderUnavailable, load_embedder
 from .vector_index import VectorIndex
 
 KINDS = ("episodic", "semantic", "procedural")
+ROLE_LABELS = frozenset({"user", "assistant"})  # the speakers of the app's own turns
 MERGE_COSINE = 0.92  # above this two facts say the same thing
 MERGE_JACCARD = 0.75  # the same test on words, for when there are no vectors
 COMMON_SHARE = 0.02  # query words in more of the memories than this are left out...
@@ -101,6 +102,7 @@ class MemoryStore:
         self._index_version = None
         self._index_ops: list = []
         self._common: tuple[int, set[str]] | None = None  # (store size, common words)
+        self._speakers: tuple | None = None  # (versions, name word -> speakers)
         self._set_rank()
         self.set_embedder(embedder)
 
@@ -183,9 +185,10 @@ class MemoryStore:
         conn.execute("DELETE FROM memory_vec WHERE rowid = ?", (num,))  # vec0 has no upsert
         conn.execute("INSERT INTO memory_vec (rowid, embedding, kind) VALUES (?, ?, ?)",
                      (num, vec.tobytes(), kind))
-        occurred_at = conn.execute("UPDATE memories SET embedding_model = ? WHERE num = ? "
-                                   "RETURNING occurred_at", (self.embedder.name, num)).fetchone()[0]
-        self._index_ops.append(lambda index: index.put(num, kind, occurred_at, vec))
+        occurred_at, speaker, cid = conn.execute(
+            "UPDATE memories SET embedding_model = ? WHERE num = ? "
+            "RETURNING occurred_at, speaker, conversation_id", (self.embedder.name, num)).fetchone()
+        self._index_ops.append(lambda index: index.put(num, kind, occurred_at, vec, speaker, cid))
 
     def _data_version(self) -> int:
         return self.db.read("PRAGMA data_version")[0][0]
@@ -205,10 +208,10 @@ class MemoryStore:
         version = self._data_version()
         if self._index is None or version != self._index_version:
             index = VectorIndex(self.embedder.dim)
-            for num, blob, kind, occurred_at in self.db.read(
-                    "SELECT v.rowid, v.embedding, m.kind, m.occurred_at FROM memory_vec v "
-                    "JOIN memories m ON m.num = v.rowid"):
-                index.put(num, kind, occurred_at, np.frombuffer(blob, np.float32))
+            for num, blob, kind, occurred_at, speaker, cid in self.db.read(
+                    "SELECT v.rowid, v.embedding, m.kind, m.occurred_at, m.speaker, "
+                    "m.conversation_id FROM memory_vec v JOIN memories m ON m.num = v.rowid"):
+                index.put(num, kind, occurred_at, np.frombuffer(blob, np.float32), speaker, cid)
             self._index, self._index_version = index, version
         return self._index
 
@@ -300,6 +303,7 @@ class MemoryStore:
             return num
 
         num = self._write(insert)
+        self._learn_speaker(speaker)
         return self._by_num(num)
 
     def _twin(self, conn, kind: str, content: str, vec) -> int | None:
@@ -389,6 +393,7 @@ class MemoryStore:
 
     def _delete_rows(self, conn, memories: list[Memory]) -> None:
         now = time.time()
+        self._speakers = None  # a speaker may be gone
         for m in memories:
             if self._has_vec_table():
                 conn.execute("DELETE FROM memory_vec WHERE rowid = ?", (m.num,))
@@ -422,11 +427,14 @@ class MemoryStore:
     # --- search primitives (recall.py combines them) -------------------------------------
 
     def keyword_search(self, query: str, limit: int = 50, kinds=None, since=None,
-                       until=None) -> list[tuple[int, float]]:
-        """(num, bm25) best first; bm25 is lower for better matches."""
+                       until=None, said_only: bool = False) -> list[tuple[int, float]]:
+        """(num, bm25) best first; bm25 is lower for better matches. `said_only`: match
+        what was said (and the turn before), not who said it."""
         match = fts_query(query, self._common_words(query))
         if not match:
             return []
+        if said_only:
+            match = f"{{content context}} : ({match})"
         where, params = filters(kinds, since, until, prefix="m.")
         if not where:  # FTS5 orders by its own rank fastest without a join
             return self.db.read("SELECT rowid, rank FROM memories_fts WHERE memories_fts MATCH ? "
@@ -454,10 +462,34 @@ class MemoryStore:
         return self._common[1]
 
     def vector_search(self, vec: np.ndarray, limit: int = 50, kinds=None, since=None,
-                      until=None) -> list[tuple[int, float]]:
-        """(num, cosine distance) best first, among memories that have a vector."""
+                      until=None, speakers=None,
+                      neighbours: float = 0.0) -> list[tuple[int, float]]:
+        """(num, cosine distance) best first, among memories that have a vector (and were
+        said by one of `speakers`, when given); see VectorIndex.search for `neighbours`."""
         index = self._index_now() if vec is not None else None
-        return index.search(vec, limit, kinds, since, until) if index is not None else []
+        if index is None:
+            return []
+        return index.search(vec, limit, kinds, since, until, speakers, neighbours)
+
+    def speakers_named(self, text: str) -> set[str]:
+        """The speakers of this store whose name is a word of `text` ("What did Maya
+        adopt?" names Maya). The app's own role labels are not names: "user research"
+        is not about the user's turns."""
+        version = self._data_version()  # (this connection's own changes keep it current)
+        if self._speakers is None or self._speakers[0] != version:
+            self._speakers = (version, {})
+            for (speaker,) in self.db.read("SELECT DISTINCT speaker FROM memories "
+                                           "WHERE speaker IS NOT NULL"):
+                self._learn_speaker(speaker)
+        names = self._speakers[1]
+        return {s for w in _WORD.findall(text.lower()) for s in names.get(w, ())}
+
+    def _learn_speaker(self, speaker: str | None) -> None:
+        if self._speakers is None or not speaker:
+            return
+        for w in _WORD.findall(speaker.lower()):
+            if len(w) > 1 and w not in STOPWORDS and w not in ROLE_LABELS:
+                self._speakers[1].setdefault(w, set()).add(speaker)
 
     # --- export and import ---------------------------------------------------------------
 
@@ -491,6 +523,8 @@ class MemoryStore:
         except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
             raise MemoryFileError(f"{Path(path).name} cannot be imported ({e}).",
                                   "Choose a file exported by Arcus Desktop.") from e
+
+        self._speakers = None  # the file may bring speakers
 
         def load(conn):
             for c in conversations:

@@ -26,16 +26,17 @@ def test_importance_and_pinning_break_ties(store):
     said = "the vendor call is on Thursday"
     a, b = (store.add("episodic", said, speaker="user", occurred_at=1000.0) for _ in range(2))
     store.update(a.id, importance=0.9)
-    assert [h.memory.id for h in recall(store, "vendor call", k=2)] == [a.id, b.id]
+    assert [h.memory.id for h in recall(store, "vendor call", k=2, distinct=False)] == [a.id, b.id]
     store.update(b.id, pinned=True)
-    assert [h.memory.id for h in recall(store, "vendor call", k=2)] == [b.id, a.id]
+    assert [h.memory.id for h in recall(store, "vendor call", k=2, distinct=False)] == [b.id, a.id]
+    assert [h.memory.id for h in recall(store, "vendor call", k=2)] == [b.id]  # said once
 
 
 def test_recent_beats_old_when_both_match_equally(store):
     now = time.time()
     old = store.add("episodic", "the standup moved to ten", speaker="user", occurred_at=now - 90 * 86400)
     new = store.add("episodic", "the standup moved to ten", speaker="user", occurred_at=now - 86400)
-    hits = recall(store, "when is the standup", k=2, now=now)
+    hits = recall(store, "when is the standup", k=2, now=now, distinct=False)
     assert [h.memory.id for h in hits] == [new.id, old.id]
 
 
@@ -66,3 +67,20 @@ def test_hybrid_is_never_below_keyword_alone_and_beats_vectors(eval_store):
         s = {m: evaluate.score(store, ids, qs, m) for m in ("hybrid", "keyword", "vector")}
         assert s["hybrid"].recall_at_k >= s["keyword"].recall_at_k, s
         assert s["hybrid"].mrr > s["vector"].mrr, s
+
+
+def test_the_person_a_question_names_comes_first(store):
+    """BM25 alone ranks Maya's shortest turns (and Leon's greeting, which says her name)
+    above what she said about it in other words; the vectors searching her turns find it."""
+    cid = store.start_conversation(started_at=1000.0)
+    said = [("Leon", "Hey Maya! How's it going?"), ("Maya", "Leon! Good to hear from you."),
+            ("Maya", "Ugh, I hurt my wrist playing basketball a few days ago."),
+            ("Leon", "Oh no. I sprained my ankle skiing last winter, so I feel you."),
+            ("Maya", "Anyway, how was your week?"), ("Maya", "Talk soon!")]
+    nums = [store.add("episodic", text, speaker=who, conversation_id=cid,
+                      occurred_at=1000.0 + i).num for i, (who, text) in enumerate(said)]
+    question = "What injury did Maya have?"
+    assert recall(store, question, k=1, method="keyword")[0].memory.num != nums[2]
+    top = recall(store, question, k=3)
+    assert top[0].memory.num == nums[2]
+    assert all(h.memory.speaker == "Maya" for h in top)

@@ -250,3 +250,21 @@ def test_an_older_store_gets_the_new_word_index(tmp_path, embedder):
     store = MemoryStore(tmp_path / "old.db", embedder=embedder)
     assert [n for n, _ in store.keyword_search("Felix race")] == [2, 1]
     store.close()
+
+
+def test_speakers_named_in_a_question(store, embedder):
+    cid = store.start_conversation(started_at=1000.0)
+    for speaker in ("Maya", "Leon", "user", "assistant", "Ana Lucia"):
+        store.add("episodic", f"hello from {speaker}", speaker=speaker, conversation_id=cid)
+    assert store.speakers_named("What did Maya's dog eat?") == {"Maya"}
+    assert store.speakers_named("did leon and MAYA meet?") == {"Leon", "Maya"}
+    assert store.speakers_named("Where does Lucia live?") == {"Ana Lucia"}
+    assert store.speakers_named("what did we decide about user research?") == set()
+    other = MemoryStore(store.path, embedder=embedder)  # another connection (sync, the CLI)
+    other.add("episodic", "hi", speaker="Priya", conversation_id=cid)
+    assert store.speakers_named("Is Priya back?") == {"Priya"}
+    other.close()
+    for m in store.conversation_memories(cid):
+        if m.speaker == "Leon":
+            store.delete(m.id)
+    assert store.speakers_named("did leon call?") == set()
