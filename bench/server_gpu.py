@@ -44,7 +44,8 @@ FRAME = 1920
 RATE = 24000
 PERIOD = FRAME / RATE
 VOICES = ("NATF0", "NATF2", "NATM1", "VARF3")
-WARM_S = 4.0  # each client's first seconds are left out of the figures (pacing settles in them)
+WARM_S = 8.0  # each client's first seconds are left out of the figures: pacing settles in
+# them (a move per 2 s stats event, three or four from random phases: tests/unit/test_pacing.py)
 PER_PROCESS = 16  # clients per client process
 
 
