@@ -89,7 +89,8 @@ def many(clients: int, seconds: float, pacing: bool, warm_s: float = 6.0) -> dic
     """`clients` remote engines on the real server, at real time, random phases."""
     ctx = multiprocessing.get_context("spawn")
     here, there = ctx.Pipe()
-    server = ctx.Process(target=team_server, args=(there, clients), daemon=True)
+    # Not a daemon: the server starts its Opus workers (server/codec_pool.py).
+    server = ctx.Process(target=team_server, args=(there, clients))
     server.start()
     url = here.recv()
     speech = read_mono(AUDIO / "input_service.wav", 24_000)
@@ -151,6 +152,8 @@ def many(clients: int, seconds: float, pacing: bool, warm_s: float = 6.0) -> dic
         loop.close()
     here.send("stop")
     server.join(60)
+    if server.is_alive():
+        server.kill()
     reply = (back - read)[:, warm:].ravel() * 1e3
     reply = reply[np.isfinite(reply)]
     wait = np.asarray(server_side["wait_ms"])

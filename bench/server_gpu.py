@@ -7,8 +7,8 @@ graph per step) in this process. PersonaPlex-7B's real shape with random weights
 Per codec setting (`--codec-workers`, serve's option) and client count: the server's step time (encode, model, decode for every slot), how
 long frames waited for their step, the round trip a client sees (its frame sent to the
 reply's 80 ms decoded), and what network, Opus and the event loops add on top
-(round trip - wait - step), late steps, GPU memory, and CPU in cores: the server's event
-loop thread, its batch loop thread, its Opus workers, and the client processes (which
+(each frame's send to its reply, less the wait and the step), late steps, GPU memory,
+and CPU in cores: the server's event loop thread, its batch loop thread, its Opus workers, and the client processes (which
 share the machine). Prints a table; --out writes JSON.
 The clients time their sends to the step as the app does (remote/pacing.py, from the
 server's stats events; `hold` is how long they held a frame, and the round trip counts
@@ -44,7 +44,8 @@ FRAME = 1920
 RATE = 24000
 PERIOD = FRAME / RATE
 VOICES = ("NATF0", "NATF2", "NATM1", "VARF3")
-WARM_S = 4.0  # each client's first seconds are left out of the figures (pacing settles in them)
+WARM_S = 8.0  # each client's first seconds are left out of the figures: pacing settles in
+# them (a move per 2 s stats event, three or four from random phases: tests/unit/test_pacing.py)
 PER_PROCESS = 16  # clients per client process
 
 
@@ -67,7 +68,8 @@ async def _clients(base, first, count, seconds, wav, pacing):
                                    return_exceptions=True)
     frames = int(seconds / PERIOD)  # a failed client counts all its frames as missing
     return [r if isinstance(r, dict) else {"rtt_ms": [], "missing": frames, "codec_ms_per_frame": 0.0,
-                                           "hold_ms": [], "error": repr(r)} for r in results]
+                                           "hold_ms": [], "sent_to_reply_ms": [], "error": repr(r)}
+            for r in results]
 
 
 async def _client(base: str, k: int, seconds: float, pcm: np.ndarray, pacing: bool) -> dict:
@@ -131,9 +133,12 @@ async def _client(base: str, k: int, seconds: float, pcm: np.ndarray, pacing: bo
                 receiving.cancel()
     skip = int(WARM_S / PERIOD)
     rtt = (got - sent)[skip:] * 1e3
+    # Per frame, the hold taken out: its send to its reply (medians do not subtract).
+    sent_to_reply = rtt - np.asarray(held[skip:] + [np.nan] * (frames - len(held)))[:rtt.size] * 1e3
     return {"rtt_ms": [float(x) for x in rtt if np.isfinite(x)], "missing": int(np.isnan(rtt).sum()),
             "codec_ms_per_frame": float(np.sum(codec_s) * 1e3 / max(1, frames)),
-            "hold_ms": [x * 1e3 for x in held[skip:]]}
+            "hold_ms": [x * 1e3 for x in held[skip:]],
+            "sent_to_reply_ms": [float(x) for x in sent_to_reply if np.isfinite(x)]}
 
 
 # -- the server ---------------------------------------------------------------------------
@@ -264,6 +269,7 @@ def measure(engine, n: int, slots: int, seconds: float, wav: str, pacing: bool =
     wait_ms = end.wait_ms[-waited:] if waited else []
     rtt = [x for r in results for x in r["rtt_ms"]]
     hold = [x for r in results for x in r["hold_ms"]]
+    sent_to_reply = [x for r in results for x in r.get("sent_to_reply_ms", [])]
     missing = sum(r["missing"] for r in results)
     errors = sorted({r["error"] for r in results if "error" in r})
     step50, rtt50 = pct(frame_ms, 50), pct(rtt, 50)
@@ -274,7 +280,13 @@ def measure(engine, n: int, slots: int, seconds: float, wav: str, pacing: bool =
         "wait_ms_p50": round(wait50, 2), "wait_ms_p99": round(pct(wait_ms, 99), 2),
         "hold_ms_p50": round(pct(hold, 50), 2), "pacing": pacing,
         "rtt_ms_p50": round(rtt50, 1), "rtt_ms_p99": round(pct(rtt, 99), 1),
-        "added_ms_p50": round(rtt50 - wait50 - step50 - pct(hold, 50), 1),
+        "sent_to_reply_ms_p50": round(pct(sent_to_reply, 50), 1),
+        # What the server adds beyond the wait and the step (network, Opus both ways, the
+        # event loops): each frame's send to its reply, less the wait and step medians.
+        # Until 2026-12-06 this subtracted the hold's median from the round trip's, which
+        # moved with how the clients' holds happened to spread (8 vs 15 ms, same rtt).
+        "added_ms_p50": round(pct(sent_to_reply, 50) - wait50 - step50, 1),
+        "added_by_medians_ms_p50": round(rtt50 - wait50 - step50 - pct(hold, 50), 1),
         "client_codec_ms_per_frame": round(float(np.mean([r["codec_ms_per_frame"] for r in results])), 3),
         "late_steps": end.late_ticks - mid.late_ticks, "missing_frames": missing,
         "gpu_peak_gib": round((end.gpu_memory_peak or 0) / 2**30, 2),
@@ -345,7 +357,8 @@ def main() -> int:
             continue
         break
     header = ("codec_workers", "clients", "slots", "step_ms_p50", "step_ms_p99", "wait_ms_p50",
-              "wait_ms_p99", "hold_ms_p50", "rtt_ms_p50", "rtt_ms_p99", "added_ms_p50", "late_steps",
+              "wait_ms_p99", "hold_ms_p50", "rtt_ms_p50", "rtt_ms_p99", "sent_to_reply_ms_p50",
+              "added_ms_p50", "added_by_medians_ms_p50", "late_steps",
               "missing_frames", "gpu_peak_gib", "real_time", "cpu_loop_cores", "cpu_loop_ms_per_frame",
               "cpu_batch_cores", "cpu_codecs_cores", "cpu_clients_cores", "load_avg_1m")
     print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))

@@ -8,13 +8,10 @@ is untouched, so it resumes as if that tick had not happened. A joining persona 
 prefilled (or restored from the persona cache) between two ticks, in its own row only
 (the generator keeps the other rows' ring caches intact).
 
-A tick fires as soon as every running slot has a frame, or at its due time for those
-that have one: real-time clients are paced by their own audio, and one slow client never
-holds the others back by more than a period (and a grace). Due is a period after a tick
-that had every frame, plus a grace: clients that time their frames to arrive together
-just before the step (remote/pacing.py) jitter, and the last of them must not miss it
-by a hair and wait a whole period. After a tick that went without some, due keeps the
-period's grid, so the others keep real time.
+When a tick fires is engine/step_rule.py's: as soon as every running slot has a frame,
+or at its due time for those that have one (real-time clients are paced by their own
+audio, and one slow client never holds the others back by more than a period and a
+grace).
 """
 
 from __future__ import annotations
@@ -35,10 +32,9 @@ from . import constants as C
 from . import frame_step
 from .engine import Engine, PreparedPersona, VoiceCodes
 from .generator import Sampling
+from .step_rule import StepRule
 
 FRAME_PERIOD_S = C.FRAME_SIZE / C.SAMPLE_RATE
-LATE_SLACK_S = 0.02  # a tick this much later than it could have run counts as late
-GRACE = 0.25  # of a period: how long a tick that had every frame waits for a late one next
 
 
 class NoFreeSlot(Exception):
@@ -88,7 +84,7 @@ class Slot:
         self._sink: SlotSink | None = None
         self._chunks: deque[np.ndarray] = deque()
         self._samples = 0
-        self._ready_since = 0.0  # when its oldest waiting frame became whole
+        self.ready_since = 0.0  # when its oldest waiting frame became whole
 
     @property
     def backlog(self) -> int:
@@ -143,9 +139,7 @@ class BatchLoop:
         self._thread: threading.Thread | None = None
         self._opened = threading.Event()
         self._fatal: BaseException | None = None
-        self._last_tick = 0.0
-        self._due = 0.0  # the next tick runs by then for the slots that have a frame
-        self._free_since = 0.0  # when the loop's thread last finished a piece of work
+        self._rule = StepRule(frame_period)
         self._mask_dirty = True
         self._applied: np.ndarray | None = None
         self._voice_mimi = None
@@ -155,7 +149,6 @@ class BatchLoop:
         self._frame_ms_sum = 0.0
         self._wait_ms_sum = 0.0
         self._slot_frames = 0
-        self._late = 0
         self._memory: tuple[int, int] | None = None
 
     # -- life ---------------------------------------------------------------------------
@@ -241,10 +234,10 @@ class BatchLoop:
         with self._cond:
             memory = self._memory
             return LoopStats(len(self._taken), len(self._running), self.slots,
-                             self._frames_total, self._late, self._slot_frames,
+                             self._frames_total, self._rule.late, self._slot_frames,
                              list(self._times), list(self._waits),
                              memory[0] if memory else None, memory[1] if memory else None,
-                             self._frame_ms_sum, self._wait_ms_sum, self._due)
+                             self._frame_ms_sum, self._wait_ms_sum, self._rule.due)
 
     # -- slot plumbing (other threads) ----------------------------------------------------
     def _queue(self, op: Callable[[], None]) -> None:
@@ -261,7 +254,7 @@ class BatchLoop:
             slot._chunks.append(pcm)
             slot._samples += pcm.size
             if before == 0 and slot.backlog > 0:
-                slot._ready_since = time.monotonic()
+                slot.ready_since = time.monotonic()
                 self._cond.notify_all()
             return slot.backlog
 
@@ -283,7 +276,8 @@ class BatchLoop:
                 self._opened.set()
                 while (work := self._next()) is not None:
                     work()
-                    self._free_since = time.monotonic()
+                    with self._cond:
+                        self._rule.free_since = time.monotonic()
         except BaseException as e:  # the loop is dead: every slot is told
             with self._cond:
                 self._fatal = e
@@ -310,48 +304,27 @@ class BatchLoop:
                 if self._ops:
                     return self._ops.popleft()
                 ready = [s for s in self._running if s._samples >= C.FRAME_SIZE]
-                if ready:
-                    now = time.monotonic()
-                    due = self._due
-                    # A slot two frames behind steps at once: waiting for the grid
-                    # would keep it a whole period late for good (its frames come in
-                    # real time, the grid's steps too, so nothing else drains it).
-                    behind = any(s.backlog >= 2 for s in ready)
-                    if len(ready) == len(self._running) or now >= due or behind:
-                        return self._take_tick(ready, now, due)
-                    self._cond.wait(due - now)
-                else:
-                    self._cond.wait()
+                now = time.monotonic()
+                if self._rule.step_now(now, ready, len(self._running)):
+                    return self._take_tick(ready, now)
+                self._cond.wait(self._rule.due - now if ready else None)
 
-    def _take_tick(self, ready: list[Slot], now: float, due: float) -> Callable[[], None]:
+    def _take_tick(self, ready: list[Slot], now: float) -> Callable[[], None]:
         """Under the lock: take one frame from each ready slot."""
         x = np.zeros((self.slots, C.FRAME_SIZE), dtype=np.float32)
         mask = np.zeros(self.slots, dtype=bool)
-        oldest = min(s._ready_since for s in ready)
-        everyone = len(ready) == len(self._running)
-        if self._last_tick and now - max(due, oldest) > LATE_SLACK_S:
-            self._late += 1
         self._slot_frames += len(ready)
-        # When this tick could have run at the earliest: the last frame whole, or due.
-        could = max(max(s._ready_since for s in ready) if everyone else due, self._free_since)
+        reported = self._rule.take(now, ready, len(self._running))
         waits = {}
-        for slot in ready:
-            wait_ms = (now - slot._ready_since) * 1e3
+        for slot, told in zip(ready, reported):
+            wait_ms = (now - slot.ready_since) * 1e3
             self._waits.append(wait_ms)
             self._wait_ms_sum += wait_ms
-            waits[slot.row] = max(0.0, could - slot._ready_since) * 1e3
+            waits[slot.row] = told
             x[slot.row] = _take(slot)
             mask[slot.row] = True
             if slot.backlog:
-                slot._ready_since = now
-        self._last_tick = now
-        if everyone:
-            self._due = now + self.frame_period * (1 + GRACE)
-        elif now < due:  # early, for slots behind: the grid's step stays where it was
-            pass
-        else:  # on the grid, unless a period or more behind it
-            self._due = due + self.frame_period if due + self.frame_period > now \
-                else now + self.frame_period
+                slot.ready_since = now
         return lambda: self._tick(x, mask, ready, waits)
 
     def _tick(self, x: np.ndarray, mask: np.ndarray, ready: list[Slot],
@@ -424,7 +397,7 @@ class BatchLoop:
             slot.running = True
             self._running.append(slot)
             if slot.backlog:
-                slot._ready_since = time.monotonic()
+                slot.ready_since = time.monotonic()
         info = SlotReady(cached, (time.perf_counter() - t0) * 1e3)
         self._deliver(slot, lambda sink: sink.ready(info))
 

@@ -25,7 +25,8 @@ LAST_MS = 0.5  # a median wait under this: the step mostly waited for this clien
 BACK_MS = 4.0  # how much sooner it then sends
 GAIN = 0.7  # of the wait it moves by: overshooting costs a whole period, falling short
 # a few milliseconds (the next report finishes the move)
-SPREAD = 0.25  # of a period: waits spread wider than this are network jitter, not phase
+SPREAD = 0.25  # of a period: a p10-to-median spread wider than this is the step's
+# phase wandering, not a group's network jitter
 
 
 class SendPacer:
@@ -47,12 +48,18 @@ class SendPacer:
     def update(self, event: dict) -> None:
         """A `stats` event from the server; anything without the wait figures is ignored.
 
-        Moves by a short wait (the 10th percentile), and only when it stands clear of the
-        spread: a frame in a group arriving together waits for the group's last by
-        chance, however well placed it is; a client whose frames nearly all waited more
-        than that is early. Moving on the median made every client chase whoever had
-        moved last (simulated in tests/unit/test_pacing.py). Earlier only a little, and
-        only when the steps keep waiting for its own held frame."""
+        Moves by a short wait (the 10th percentile): nine frames in ten waited at least
+        that long, so moving by most of it keeps them ahead of the step, whatever the
+        rest did (one late step in the 25 frames reaches the 99th percentile: judging
+        the spread by it kept clients from ever moving). Not when the short wait is
+        within the group's own spread: a frame in a group arriving together waits for the
+        group's last by chance, however well placed it is; moving on such waits (or on
+        the median) made every client chase whoever had moved last (simulated in
+        tests/unit/test_pacing.py). A spread wider than a quarter period is no group's
+        network jitter but the step's phase wandering (clients all round the period, the
+        step at whoever came last), and then the short wait is still safe to move by.
+        Earlier only a little, and only when the steps keep waiting for its own held
+        frame."""
         try:
             short = float(event["wait_ms_p10"])
             p50, p99 = float(event["wait_ms_p50"]), float(event["wait_ms_p99"])
@@ -65,16 +72,19 @@ class SendPacer:
         self.reports.append(event)
         if backlog > 1 or short >= period * 1e3:
             return  # audio piles up there: the waits say nothing about the phase
-        if p99 - short > period * 1e3 * SPREAD:
-            return  # arrivals too uneven to place (the server waits a quarter period at most)
         if p50 < LAST_MS and self.hold_s > 0:
             # Most steps waited for this client's frame, which it held: it holds back
             # everyone's step. Send a little sooner.
             self.hold_s = max(0.0, self.hold_s - BACK_MS / 1e3)
             self.moves += 1
             return
-        if short - (p50 - short) <= MARGIN_MS + DEAD_BAND_MS:
-            return  # in the group (its waits are the others' jitter), or nearly
+        if short <= MARGIN_MS + DEAD_BAND_MS:
+            return  # in place
+        # Wandering: spread too wide for a group's jitter, and a short wait no group's
+        # jitter gives (its 10th percentile is a tenth of it: this would be a period).
+        wandering = p50 - short > period * 1e3 * SPREAD and short > period * 1e3 * SPREAD / 2
+        if not wandering and short - (p50 - short) <= MARGIN_MS + DEAD_BAND_MS:
+            return  # in the group: its waits are the others' jitter
         # Modulo the server's period (the microphone's 80 ms with `serve`): the phase.
         self.hold_s = (self.hold_s + GAIN * (short - MARGIN_MS) / 1e3) % period
         self.moves += 1
