@@ -85,6 +85,29 @@ def pct(values, q) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
+def build(shape: str, device: torch.device, voice_frames: int = 125, text_tokens: int = 200):
+    """The engine on random weights, and `prepared()`: a persona of a voice replayed
+    from a reference-format .pt plus `text_tokens` text tokens."""
+    lm, mimi = random_model(shape, device)
+    tok_dir = Path(os.environ.get("TMPDIR", "/tmp")) / "arcus-bench-tok"
+    tok_dir.mkdir(parents=True, exist_ok=True)
+    testkit._write_tokenizer(tok_dir / C.TOKENIZER_FILE)
+    tokenizer = model.load_tokenizer(tok_dir / C.TOKENIZER_FILE)
+    loaded = model.LoadedModel(checkpoint.ModelFiles(tok_dir), lm, mimi, tokenizer, device, 16)
+    engine = Engine(loaded, cache_dir=tok_dir)
+    g = torch.Generator().manual_seed(1)
+    voice_emb = (torch.randn(voice_frames - 1, lm.dim, generator=g) * 0.02).to(lm.dtype)
+    voice_ring = torch.randint(0, 2048, (C.NUM_STREAMS, 4), generator=g)
+    voice_ring[0] = C.TEXT_PAD
+    text = torch.randint(4, lm.text_card, (text_tokens,), generator=g).tolist()
+
+    def prepared() -> PreparedPersona:
+        plan = generator.plan_prompt(lm, text, voice_embeddings=voice_emb, voice_ring=voice_ring)
+        return PreparedPersona(Persona(), plan, prompt.TextPrompt("", text, len(text)), "random")
+
+    return lm, mimi, engine, prepared
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--shape", choices=("full", "tiny"), default="full")
@@ -101,29 +124,11 @@ def main() -> int:
     torch.manual_seed(0)
 
     t0 = time.perf_counter()
-    lm, mimi = random_model(args.shape, device)
+    lm, mimi, engine, prepared = build(args.shape, device, args.voice_frames, args.text_tokens)
     dtype = lm.dtype
     sync(device)
     build_s = time.perf_counter() - t0
     params = sum(p.numel() for p in lm.parameters())
-
-    tok_dir = Path(os.environ.get("TMPDIR", "/tmp")) / "arcus-bench-tok"
-    tok_dir.mkdir(parents=True, exist_ok=True)
-    testkit._write_tokenizer(tok_dir / C.TOKENIZER_FILE)
-    tokenizer = model.load_tokenizer(tok_dir / C.TOKENIZER_FILE)
-    loaded = model.LoadedModel(checkpoint.ModelFiles(tok_dir), lm, mimi, tokenizer, device, 16)
-    engine = Engine(loaded, cache_dir=tok_dir)
-
-    # Persona: a voice replayed from a reference-format .pt, plus 200 text tokens.
-    g = torch.Generator().manual_seed(1)
-    voice_emb = (torch.randn(args.voice_frames - 1, lm.dim, generator=g) * 0.02).to(dtype)
-    voice_ring = torch.randint(0, 2048, (C.NUM_STREAMS, 4), generator=g)
-    voice_ring[0] = C.TEXT_PAD
-    text = torch.randint(4, lm.text_card, (args.text_tokens,), generator=g).tolist()
-
-    def prepared() -> PreparedPersona:
-        plan = generator.plan_prompt(lm, text, voice_embeddings=voice_emb, voice_ring=voice_ring)
-        return PreparedPersona(Persona(), plan, prompt.TextPrompt("", text, len(text)), "random")
 
     starts, restores = [], []
     with engine.generator(1) as gen:

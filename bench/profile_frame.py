@@ -29,10 +29,9 @@ os.environ.setdefault("NO_TORCH_COMPILE", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from engine_gpu import random_model, read_wav  # noqa: E402
+from engine_gpu import build, read_wav  # noqa: E402
 
-from arcus_desktop.core.persona import Persona  # noqa: E402
-from arcus_desktop.engine import checkpoint, constants as C, generator, model, prompt, testkit  # noqa: E402
+from arcus_desktop.engine import constants as C  # noqa: E402
 from arcus_desktop.engine.engine import Engine, PreparedPersona  # noqa: E402
 from arcus_desktop.engine.frame_loop import FrameLoop  # noqa: E402
 
@@ -58,21 +57,8 @@ def kind_of(name: str) -> str:
 
 def frame_engine(shape: str, device: torch.device) -> tuple[Engine, PreparedPersona]:
     torch.manual_seed(0)
-    lm, mimi = random_model(shape, device)
-    tok_dir = Path(os.environ.get("TMPDIR", "/tmp")) / "arcus-bench-tok"
-    tok_dir.mkdir(parents=True, exist_ok=True)
-    testkit._write_tokenizer(tok_dir / C.TOKENIZER_FILE)
-    tokenizer = model.load_tokenizer(tok_dir / C.TOKENIZER_FILE)
-    loaded = model.LoadedModel(checkpoint.ModelFiles(tok_dir), lm, mimi, tokenizer, device, 16)
-    engine = Engine(loaded, cache_dir=tok_dir)
-    g = torch.Generator().manual_seed(1)
-    voice_emb = (torch.randn(124, lm.dim, generator=g) * 0.02).to(lm.dtype)
-    voice_ring = torch.randint(0, 2048, (C.NUM_STREAMS, 4), generator=g)
-    voice_ring[0] = C.TEXT_PAD
-    text = torch.randint(4, lm.text_card, (200,), generator=g).tolist()
-    plan = generator.plan_prompt(lm, text, voice_embeddings=voice_emb, voice_ring=voice_ring)
-    return engine, PreparedPersona(Persona(), plan, prompt.TextPrompt("", text, len(text)),
-                                   "random")
+    _, _, engine, prepared = build(shape, device)
+    return engine, prepared()
 
 
 def profile(loop: FrameLoop, pcm: np.ndarray, first: int, frames: int, cuda: bool):
