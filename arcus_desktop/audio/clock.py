@@ -14,7 +14,10 @@ KEEP = 49  # stamps: about half a second of 10 ms blocks
 # The echo canceller needs its reference to run on without jumps: the tape position of
 # microphone sample 0 is locked once known, and moved only when the stamps disagree
 # with it by more than MOVE_S for MOVE_AFTER notes in a row (a reopened stream, an xrun).
-MOVE_S = 0.015
+# Not for less: through ALSA's pulse plugin the stamps' offset wandered by 20-40 ms for
+# seconds while the real echo delay held still, and following it put the reference
+# behind its echo (bench/echo_diag.py, 2026-12-06: 14 dB in that run).
+MOVE_S = 0.1
 MOVE_AFTER = 25
 
 
