@@ -55,6 +55,26 @@ class Engine:
         self.cache_dir = Path(cache_dir) if cache_dir else paths.cache_dir()
         self.persona_states = PersonaCache()
         self._model_id = _model_identity(loaded)
+        self._kept_loop = None  # frame_loop.KeptStreams of the last conversation, or None
+
+    # -- the last conversation's streams, kept for the next (frame_loop.py) -------------
+    def keep_loop(self, kept) -> None:
+        self.release_loop()
+        self._kept_loop = kept
+
+    def take_kept_loop(self, key: tuple):
+        """The kept streams if they were made for `key`; otherwise they are closed."""
+        kept, self._kept_loop = self._kept_loop, None
+        if kept is not None and kept.key != key:
+            kept.close()
+            kept = None
+        return kept
+
+    def release_loop(self) -> None:
+        """Close the kept streams: the codec and the model are free for other uses."""
+        kept, self._kept_loop = self._kept_loop, None
+        if kept is not None:
+            kept.close()
 
     @property
     def identity(self) -> tuple:
@@ -96,6 +116,7 @@ class Engine:
             label = voice_codes.name
             voice_id = "codes:" + voice_codes.key
         elif persona.voice_file:
+            self.release_loop()  # encoding the recording needs the codec's own streams
             rec = prepare_recording(persona.voice_file, self.mimi, self.loaded.files.mimi, self.cache_dir)
             if rec.trimmed_seconds:
                 notes.append(f"Only the first 30 s of the voice recording are used "
@@ -114,13 +135,15 @@ class Engine:
 
     def generator(self, batch_size: int = 1, sampling: generator.Sampling = generator.Sampling(),
                   cuda_graphs: bool = True, per_row_sampling: bool = False) -> generator.Generator:
+        self.release_loop()
         return generator.Generator(self.lm, batch_size, sampling, cuda_graphs,
                                    per_row_sampling=per_row_sampling)
 
-    def warm_up(self, frames: int = 3) -> None:
+    def warm_up(self, frames: int = 3, sampling=None, keep: bool = False) -> None:
         """Run a short silent conversation so that library start-up (cuBLAS, cuDNN,
         kernel loading) happens now, while the app says "loading", and not in the first
-        frames the user hears."""
+        frames the user hears. `keep`: its streams and frame graph stay for the first
+        conversation with `sampling` (default: greedy; frame_loop.py's keep_warm)."""
         import numpy as np
 
         from .frame_loop import FrameLoop
@@ -131,7 +154,8 @@ class Engine:
             return
         prepared = self.prepare(persona)
         prepared.key = ""  # not worth a cache slot
-        with FrameLoop(self, prepared, generator.Sampling(greedy=True)) as loop:
+        sampling = sampling or generator.Sampling(greedy=True)
+        with FrameLoop(self, prepared, sampling, keep_warm=keep) as loop:
             for _ in range(frames):
                 loop.process(np.zeros(C.FRAME_SIZE, dtype=np.float32))
 

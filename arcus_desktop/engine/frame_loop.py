@@ -4,6 +4,13 @@ With a speech-to-text model the user's frame is encoded with all 32 codebooks: t
 first 8 feed PersonaPlex (the same codes an 8-codebook encode gives), all 32 feed the
 speech-to-text step, inside the same graphed frame function.
 The offline `converse` command and the live app use this same loop.
+
+`keep_warm`: the app's conversations leave their streams and captured frame graph with
+the engine when they end, and the next conversation with the same settings resets and
+reuses them: capturing the graph again cost the first two frames of every conversation
+~150 ms on the H100 (docs/PERFORMANCE.md, bench/first_audio_gpu.py). Anything else that
+needs the codec or the model's streams first closes the kept ones
+(`Engine.release_loop`).
 """
 
 from __future__ import annotations
@@ -34,18 +41,34 @@ class FrameResult:
     user_time: float = 0.0  # when the user said user_piece: seconds from the start
 
 
+@dataclass
+class KeptStreams:
+    """A finished conversation's streams and frame graph, kept for the next one."""
+    key: tuple
+    stack: ExitStack
+    gen: object
+    frame: object
+
+    def close(self) -> None:
+        self.stack.close()  # the codec goes back to 8 codebooks, streams close
+
+
 class FrameLoop:
     def __init__(self, engine: Engine, persona: PreparedPersona,
                  sampling: Sampling = Sampling(), cuda_graphs: bool = True,
-                 user_words: bool = True) -> None:
+                 user_words: bool = True, keep_warm: bool = False) -> None:
         self.engine = engine
         self.cuda_graphs = cuda_graphs
         self.persona = persona
         self.sampling = sampling
         self.stt = engine.stt if user_words else None
+        self.keep_warm = keep_warm
         self.frames = 0  # frames processed so far
         self._stack = ExitStack()
         self.prefill_ms = 0.0
+        self.reused_streams = False  # whether the last conversation's streams were reused
+        # The graph bakes in the sampling settings and whether the user's words run.
+        self._key = (sampling, cuda_graphs, self.stt is not None, id(self.stt))
 
     def __enter__(self) -> "FrameLoop":
         try:
@@ -57,16 +80,34 @@ class FrameLoop:
 
     def _start(self) -> None:
         engine = self.engine
-        self.gen = frame_step.open_streams(self._stack, engine, self.stt, 1, self.sampling,
-                                           self.cuda_graphs)
+        kept = engine.take_kept_loop(self._key)
+        if kept is not None:
+            self._stack, self.gen, self._frame = kept.stack, kept.gen, kept.frame
+            self.reused_streams = True
+            self._reset()
+        else:
+            self.gen = frame_step.open_streams(self._stack, engine, self.stt, 1, self.sampling,
+                                               self.cuda_graphs)
         t0 = time.perf_counter()
         self.persona_cached = frame_step.put_persona(engine, self.gen, 0, self.persona)
         frame_step.wait_for_device(engine)
         self.prefill_ms = (time.perf_counter() - t0) * 1e3
-        self._frame = frame_step.graphed(self._frame_fn, engine, self.cuda_graphs)
+        if kept is None:
+            self._frame = frame_step.graphed(self._frame_fn, engine, self.cuda_graphs)
 
-    def __exit__(self, *exc) -> None:
-        self._stack.close()
+    def _reset(self) -> None:
+        """A fresh conversation in kept streams: in place, so the graph's addresses hold
+        (the persona's start or restore resets the model's row)."""
+        self.engine.mimi.reset_streaming()
+        if self.stt is not None:
+            self.stt.restart(0)
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if self.keep_warm and exc_type is None:
+            self.gen.stop(0)
+            self.engine.keep_loop(KeptStreams(self._key, self._stack, self.gen, self._frame))
+        else:
+            self._stack.close()
 
     def _frame_fn(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out = frame_step.step(self.engine, self.gen, self.stt, x[None, None])

@@ -20,6 +20,7 @@ def open_streams(stack: ExitStack, engine: Engine, stt, rows: int, sampling: Sam
     """Streaming state for `rows` conversations, closed with `stack`: the codec (all of
     the speech-to-text model's codebooks while it runs), the speech-to-text model, and
     the generator, which is returned."""
+    engine.release_loop()  # a kept conversation's streams (frame_loop.py) close first
     stack.enter_context(torch.no_grad())
     if stt is not None:
         engine.mimi.set_num_codebooks(stt.n_q)

@@ -89,6 +89,15 @@ def _serve(config: HostConfig, commands, events: EventSender) -> None:
         events.send(Notice(engine.stt_note, "Settings > Engine > Speech-to-text downloads it "
                                             "(about 2.5 GB)."))
     events.send(StateChanged("ready"))
+    if engine.device.type == "cuda":
+        # Off the path to the first word: the GPU's libraries start and the frame graph is
+        # captured now, kept for the first conversation (a start sent meanwhile waits).
+        from .generator import Sampling
+
+        try:
+            engine.warm_up(sampling=Sampling(), keep=True)
+        except Exception:  # the first conversation meets it again and says what to do
+            engine.release_loop()
     controls = Controls(config)
     serve_commands(commands, events, controls,
                    lambda start: _talk(engine, config, start, controls, commands, events),
@@ -118,8 +127,8 @@ def _talk(engine, config: HostConfig, start: dict, controls: Controls, commands,
     sampling = Sampling(**(start.get("sampling") or {}))
     prepared = engine.prepare(persona)  # a bad voice file fails here, before the devices
     seed_everything(start.get("seed"))
-    return talk_on_devices(lambda: FrameLoop(engine, prepared, sampling), config, start,
-                           controls, commands, events)
+    return talk_on_devices(lambda: FrameLoop(engine, prepared, sampling, keep_warm=True), config,
+                           start, controls, commands, events)
 
 
 def talk_on_devices(open_loop, config, start: dict, controls: Controls, commands,
