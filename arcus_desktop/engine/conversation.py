@@ -50,7 +50,8 @@ def converse(engine: Engine, input_path: str | os.PathLike, output_path: str | o
     transcript = Transcript(frame_s)
     user = Transcript(frame_s) if engine.stt is not None else None
     seconds = pcm.size / C.SAMPLE_RATE
-    notes = list(prepared.notes) + ([engine.stt_note] if engine.stt_note else [])
+    stt_note = " ".join(part for part in (engine.stt_note, engine.stt_hint) if part)
+    notes = list(prepared.notes) + ([stt_note] if stt_note else [])
     times = []
     with FrameLoop(engine, prepared, sampling) as loop:
         for i in range(n_frames):

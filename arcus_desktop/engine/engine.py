@@ -43,10 +43,11 @@ class PreparedPersona:
 
 class Engine:
     def __init__(self, loaded: model.LoadedModel, cache_dir: Path | None = None,
-                 stt: "SpeechToText | None" = None, stt_note: str = "") -> None:
+                 stt: "SpeechToText | None" = None, stt_note: str = "", stt_hint: str = "") -> None:
         self.loaded = loaded
         self.stt = stt  # the user's words; None without a speech-to-text model
         self.stt_note = stt_note  # why there are no user words, for the UI; "" with them
+        self.stt_hint = stt_hint  # the command line's way forward for stt_note, if any
         self.lm = loaded.lm
         self.mimi = loaded.mimi
         self.tokenizer = loaded.tokenizer
@@ -97,8 +98,8 @@ class Engine:
         dev = pick_device(device)
         loaded = model.load(files, dev, dep_steps=dep_steps, quant_mode=quant_mode, context=context,
                             progress=progress)
-        speech, note = stt.attach(loaded, stt_dir, enabled=user_words)
-        return cls(loaded, stt=speech, stt_note=note)
+        speech, note, hint = stt.attach(loaded, stt_dir, enabled=user_words)
+        return cls(loaded, stt=speech, stt_note=note, stt_hint=hint)
 
     def prepare(self, persona: Persona, voice_codes: "VoiceCodes | None" = None) -> PreparedPersona:
         """Everything the persona's prefill needs; errors say what to fix.

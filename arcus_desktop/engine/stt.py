@@ -186,17 +186,19 @@ def check_codec(files: SttFiles, mimi: MimiModel, mimi_path: Path) -> None:
 
 
 def attach(loaded: model.LoadedModel, stt_dir: str | os.PathLike | None = None,
-           enabled: bool = True) -> tuple[SpeechToText | None, str]:
+           enabled: bool = True) -> tuple[SpeechToText | None, str, str]:
     """The speech-to-text model next to a loaded PersonaPlex, and why not when there is
     none. A folder given explicitly must load (errors are raised); one found in the
-    Hugging Face cache is optional: if it cannot be used, the reason is returned."""
+    Hugging Face cache is optional: if it cannot be used, the reason is returned, and the
+    command line's way forward apart (the app offers its own: Settings > Engine)."""
     if not enabled:
-        return None, "Speech-to-text is switched off: user speech appears as timed turns without words."
+        return None, ("Speech-to-text is switched off: user speech appears as timed turns "
+                      "without words."), ""
     explicit = stt_dir is not None
     if not explicit:
         stt_dir = stt_checkpoint.find_installed()
         if stt_dir is None:
-            return None, NOT_INSTALLED
+            return None, NOT_INSTALLED, ""
     try:
         files = stt_checkpoint.locate(stt_dir)
         check_codec(files, loaded.mimi, loaded.files.mimi)
@@ -209,9 +211,9 @@ def attach(loaded: model.LoadedModel, stt_dir: str | os.PathLike | None = None,
             torch.cuda.empty_cache()  # what a failed load took goes back to PersonaPlex
         if explicit:
             raise
-        return None, (f"The speech-to-text model cannot be used: {e.message} {e.hint} "
-                      "User speech appears as timed turns without words.")
-    return speech, ""
+        return None, (f"The speech-to-text model cannot be used: {e.message} "
+                      "User speech appears as timed turns without words."), e.hint
+    return speech, "", ""
 
 
 STT_STATE = 0.15 * GIB  # its streaming state (0.09 GiB measured) and activations
