@@ -75,9 +75,14 @@ def test_a_conversation_echoes_audio_and_words_arrive_with_it():
     # Pieces come as the engine's ("▁" starts a word), in order, none lost.
     assert [s.piece for s in steps if s.piece][:3] == ["\u2581Hello", "\u2581there", ","]
     assert words(steps).startswith("".join(WORDS))
-    # ... and each one with the audio frame it was sent with (the 4th, 8th, ...), played
-    # two frames later for the jitter buffer's two in hand.
-    assert [i for i, s in enumerate(steps) if s.piece][:3] == [5, 9, 13]
+    # ... and each one with the audio frame it was sent with (the 4th, 8th, ...): three
+    # frames after the first echo. That one plays once the jitter buffer holds two: at
+    # the third step, or at the second when the server's answer to it was already in
+    # when the step read the buffer (the network thread can send the frame and take the
+    # answer in before `process` pops: seen on a busy CI machine).
+    first = next(i for i, level in enumerate(loud) if level > 0)
+    assert first in (1, 2)
+    assert [i for i, s in enumerate(steps) if s.piece][:3] == [first + 3, first + 7, first + 11]
     assert loop.server_ms == (3.0, 5.0)  # the stand-in's stats event
     assert all(s.compute_ms == 3.0 for s in steps[25:])
     assert loop.jitter.stats().lost == 0 and loop.connections == 1
