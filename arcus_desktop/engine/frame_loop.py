@@ -8,7 +8,7 @@ The offline `converse` command and the live app use this same loop.
 `keep_warm`: the app's conversations leave their streams and captured frame graph with
 the engine when they end, and the next conversation with the same settings resets and
 reuses them: capturing the graph again cost the first two frames of every conversation
-~150 ms on the H100 (docs/PERFORMANCE.md, bench/first_audio_gpu.py). Anything else that
+~140 ms on the H100 (docs/PERFORMANCE.md, bench/first_audio_gpu.py). Anything else that
 needs the codec or the model's streams first closes the kept ones
 (`Engine.release_loop`).
 """
