@@ -1,6 +1,6 @@
 """Light and dark screenshots of Arcus as a new user meets it, for the README: the setup
 wizard (its first page and its model-folder page), the conversation window showing an
-error with its way forward, and Settings' Audio and Voice pages.
+error with its way forward, and Settings' Audio, Voice and Engine pages.
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--only audio ...]
 
@@ -240,8 +240,18 @@ def voice(model_dir: Path) -> dict:
         close(dialog)
 
 
+def engine(model_dir: Path) -> dict:
+    """Settings > Engine: the mode, the model folder and the speech-to-text row."""
+    dialog, _page = _settings_page(model_dir, "engine")
+    dialog.show()
+    try:
+        return {"engine": grab(dialog)}
+    finally:
+        close(dialog)
+
+
 SHOTS = {"wizard": wizard, "conversation-error": conversation_error, "audio": audio,
-         "voice": voice}
+         "voice": voice, "engine": engine}
 
 
 def save(image, path: Path) -> Path:
