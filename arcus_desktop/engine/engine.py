@@ -65,10 +65,11 @@ class Engine:
 
     def take_kept_loop(self, key: tuple):
         """The kept streams if they were made for `key`; otherwise they are closed."""
-        kept, self._kept_loop = self._kept_loop, None
-        if kept is not None and kept.key != key:
-            kept.close()
-            kept = None
+        kept = self._kept_loop
+        if kept is None or kept.key != key:
+            self.release_loop()
+            return None
+        self._kept_loop = None
         return kept
 
     def release_loop(self) -> None:

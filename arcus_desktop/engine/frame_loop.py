@@ -67,8 +67,9 @@ class FrameLoop:
         self._stack = ExitStack()
         self.prefill_ms = 0.0
         self.reused_streams = False  # whether the last conversation's streams were reused
-        # The graph bakes in the sampling settings and whether the user's words run.
-        self._key = (sampling, cuda_graphs, self.stt is not None, id(self.stt))
+        # The graph bakes in the sampling settings and which speech-to-text model runs
+        # (id(None) when none does).
+        self._key = (sampling, cuda_graphs, id(self.stt))
 
     def __enter__(self) -> "FrameLoop":
         try:
