@@ -8,8 +8,8 @@ the model's first 80 ms of audio on the host, over several conversations.
 
 Twice: with fresh streams for each conversation (as before kept streams) and with the
 streams kept from the warm-up and from one conversation to the next (frame_loop.py's
-keep_warm, as the app's engine does now). Per conversation: `open` (the codec's and the model's streams, the persona restored from
-the cache), `first frame` (the first frame through the loop: on the GPU this is also
+keep_warm, as the app's engine does now). Per conversation: `open` (the persona's plan,
+the codec's and the model's streams, the persona restored from the cache), `first frame` (the first frame through the loop: on the GPU this is also
 where the frame's CUDA graph is captured) and `second frame` (a frame as every later one
 is). What a click costs on top, outside the engine, is the microphone's first 80 ms
 frame (the model answers one frame per frame heard) and the speaker's path
@@ -56,8 +56,8 @@ def talk(engine, prepared, pcm: np.ndarray, frames: int, keep_warm: bool) -> dic
         for i in range(2, frames):
             loop.process(pcm[i * C.FRAME_SIZE:(i + 1) * C.FRAME_SIZE])
         cached, reused = loop.persona_cached, loop.reused_streams
-    return {"reused_streams": reused, "open_ms": (t_open - t0) * 1e3, "first_frame_ms": (t_first - t_open) * 1e3,
-            "second_frame_ms": (t_second - t_first) * 1e3,
+    return {"reused_streams": reused, "open_ms": (t_open - t0) * 1e3,
+            "first_frame_ms": (t_first - t_open) * 1e3, "second_frame_ms": (t_second - t_first) * 1e3,
             "engine_to_first_audio_ms": (t_first - t0) * 1e3, "persona_from_cache": cached}
 
 

@@ -230,24 +230,24 @@ def audio(model_dir: Path) -> dict:
         close(dialog)
 
 
-def voice(model_dir: Path) -> dict:
-    """Settings > Voice: the presets with their play buttons, the recorder and a file."""
-    dialog, _page = _settings_page(model_dir, "voice")
+def _page_shot(model_dir: Path, name: str) -> dict:
+    """A settings page as it opens, with nothing to wait for."""
+    dialog, _page = _settings_page(model_dir, name)
     dialog.show()
     try:
-        return {"voice": grab(dialog)}
+        return {name: grab(dialog)}
     finally:
         close(dialog)
+
+
+def voice(model_dir: Path) -> dict:
+    """Settings > Voice: the presets with their play buttons, the recorder and a file."""
+    return _page_shot(model_dir, "voice")
 
 
 def engine(model_dir: Path) -> dict:
     """Settings > Engine: the mode, the model folder and the speech-to-text row."""
-    dialog, _page = _settings_page(model_dir, "engine")
-    dialog.show()
-    try:
-        return {"engine": grab(dialog)}
-    finally:
-        close(dialog)
+    return _page_shot(model_dir, "engine")
 
 
 SHOTS = {"wizard": wizard, "conversation-error": conversation_error, "audio": audio,
