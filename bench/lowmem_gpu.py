@@ -1,5 +1,5 @@
-"""Low-memory modes on PersonaPlex-7B's real shape (random weights): int8 within 10 GiB
-and 4-bit within 6 GiB of GPU memory, each in a fresh process capped to its budget
+"""Low-memory modes on PersonaPlex-7B's real shape (random weights): int8 and fp8 within
+10 GiB and 4-bit within 6 GiB of GPU memory (bf16 beside them as the baseline), each in a fresh process capped to its budget
 (torch's allocator limit), loading from a checkpoint in the real layout and holding a
 conversation over a real recording; then the quantization error against bf16,
 teacher-forced (bench/README in docs/PERFORMANCE.md).
@@ -57,7 +57,7 @@ print(json.dumps({"mode": mode, "cap_gib": cap_gib, "context": engine.lm.context
 
 ERROR = r"""
 import json, sys, torch
-from arcus_desktop.engine import checkpoint, model, quant, quant_error
+from arcus_desktop.engine import checkpoint, model, quant, quant_error, quant_kernels as K
 files = checkpoint.locate(sys.argv[1])
 ref = model.load(files, torch.device("cuda")).lm
 f32 = model.load(files, torch.device("cuda"), dtype=torch.float32).lm
@@ -66,12 +66,18 @@ out = {"bf16_vs_f32": quant_error.measure(f32, ref, frames=64).__dict__}
 del f32
 torch.cuda.empty_cache()
 w = ref.transformer.layers[0].gating.linear_in.weight
-for mode in ("int8", "int4"):
+for mode in sys.argv[2].split(","):
     q = model.load(files, torch.device("cuda"), quant_mode=mode).lm
     out[mode] = quant_error.measure(ref, q, frames=64).__dict__
     layer = quant.QuantLinear(*w.shape, mode, w.dtype, device="cuda")
     layer.codes, layer.scales = quant.quantize(w, mode)
     out[mode]["weight_rel"] = float((layer.weight.float() - w.float()).norm() / w.float().norm())
+    if mode == "fp8":
+        # 64 rows go through cuBLAS's fp8 matmul (activations in fp8 too); a conversation's
+        # one row through the GEMV (activations kept in bf16): measure that path as well.
+        saved, K.FP8_GEMV_MAX_ROWS = K.FP8_GEMV_MAX_ROWS, 10**9
+        out["fp8_gemv"] = quant_error.measure(ref, q, frames=64).__dict__
+        K.FP8_GEMV_MAX_ROWS = saved
     del q
     torch.cuda.empty_cache()
 print(json.dumps(out))
@@ -87,6 +93,7 @@ def main() -> int:
     ap.add_argument("--modes", nargs="+", default=["int8:10:0", "int8:10:2000", "int4:6:1500", "int4:6:1000"],
                     help="mode:GiB cap:context frames (0 = the model's 3000)")
     ap.add_argument("--skip-error", action="store_true")
+    ap.add_argument("--error-modes", default="fp8,int8,int4")
     ap.add_argument("--out")
     args = ap.parse_args()
     folder = Path(args.dir)
@@ -95,7 +102,7 @@ def main() -> int:
     result = {"runs": [run_child(RUN, *m.split(":"), str(folder), args.wav, str(args.frames))
                        for m in args.modes]}
     if not args.skip_error:
-        result["error"] = run_child(ERROR, str(folder))
+        result["error"] = run_child(ERROR, str(folder), args.error_modes)
     report(result, args.out)
     return 0
 

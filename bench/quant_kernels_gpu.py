@@ -82,7 +82,7 @@ def wiring(dev: torch.device) -> dict:
     """QuantLinear as the model uses it (kernels chosen by the layer, int4 repacked by
     the loader's packing, `repack`) against its own expanded weights before any repacking."""
     out = {}
-    for mode in ("int8", "int4"):
+    for mode in ("int8", "fp8", "int4"):
         for n, k in ((12288, 4096), (4096, 11264), (1024, 1024)):
             layer = quant.QuantLinear(n, k, mode, torch.bfloat16, device=dev)
             layer.codes, layer.scales = quant.quantize(torch.randn(n, k, device=dev) / k ** 0.5, mode)
@@ -120,7 +120,7 @@ def main() -> int:
             x = torch.randn(m, k, device=dev, dtype=torch.bfloat16)
             row = {"out": n, "in": k, "count": count, "batch": m,
                    "bf16_us": graph_time_us(lambda: F.linear(x, w))}
-            for mode in ("int8", "int4"):
+            for mode in ("int8", "fp8", "int4"):
                 layer = quant.QuantLinear(n, k, mode, torch.bfloat16, device=dev)
                 layer.codes, layer.scales = quant.quantize(w, mode)
                 ref = F.linear(x, layer.weight)
@@ -133,13 +133,19 @@ def main() -> int:
                 if mode == "int8" and K.available("int8", dev, k, n, group):
                     best = None
                     for bn, bk in int8_blocks:
-                        fn = lambda: K.int8_linear(x, layer.codes, layer.scales, bn, bk)  # noqa: E731
+                        fn = lambda: K.gemv_linear(x, layer.codes, layer.scales, bn, bk)  # noqa: E731
                         t = graph_time_us(fn)
                         row[f"int8_triton_{bn}x{bk}_us"] = t
                         if best is None or t < best[0]:
                             best = (t, bn, bk, rel_err(fn(), ref))
                     row["int8_kernel_us"], row["int8_block"] = best[0], f"{best[1]}x{best[2]}"
                     row["int8_kernel_err"] = best[3]
+                if mode == "fp8" and K.available("fp8", dev, k, n, group):
+                    fn = lambda: K.gemv_linear(x, layer.codes, layer.scales)  # noqa: E731
+                    row["fp8_gemv_us"], row["fp8_gemv_err"] = graph_time_us(fn), rel_err(fn(), ref)
+                if mode == "fp8" and K.scaled_mm_available(dev, k, n):
+                    fn = lambda: K.fp8_matmul(x, layer.codes, layer.scales)  # noqa: E731
+                    row["fp8_scaled_mm_us"], row["fp8_scaled_mm_err"] = graph_time_us(fn), rel_err(fn(), ref)
                 if mode == "int4" and K.available("int4", dev, k, n, group):
                     best = None
                     for tiles in (2, 4, 8):
@@ -155,7 +161,8 @@ def main() -> int:
             print(json.dumps(row), flush=True)
     totals = {}
     for m in args.batch:
-        for key in ("bf16_us", "int8_expand_us", "int4_expand_us", "int8_kernel_us", "int4_kernel_us"):
+        for key in ("bf16_us", "int8_expand_us", "fp8_expand_us", "int4_expand_us", "int8_kernel_us",
+                    "fp8_gemv_us", "fp8_scaled_mm_us", "int4_kernel_us"):
             totals[f"batch{m}_{key[:-3]}_ms"] = round(sum(r.get(key, float("nan")) * r["count"]
                                                           for r in rows if r["batch"] == m) / 1000, 2)
     result = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__,

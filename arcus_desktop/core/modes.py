@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 AUTO = "auto"  # what fits the GPU, decided again at each start (engine.modes.pick)
 BF16 = "bf16"  # full precision on the GPU
+FP8 = "fp8"  # 8-bit float weights (GPUs of compute capability 8.9 and newer)
 INT8 = "int8"  # 8-bit weights
 INT4 = "int4"  # 4-bit weights, a 2-minute context
 OFFLOAD = "offload"  # int8 layers streamed from main memory to a small GPU every frame
@@ -20,17 +21,18 @@ OFFLOAD_BF16 = "offload-bf16"  # the same with full-precision layers (benchmarks
 SERVER = "server"  # a team server runs the model (the remote engine)
 CPU = "cpu"  # full precision on the processor: the engine's device "cpu"
 
-# The precisions weights are loaded in (engine/quant.py); INT8 and INT4 are packed.
-PRECISIONS = (BF16, INT8, INT4)
-QUANTIZED = (INT8, INT4)
+# The precisions weights are loaded in (engine/quant.py); the quantized ones are packed.
+PRECISIONS = (BF16, FP8, INT8, INT4)
+QUANTIZED = (FP8, INT8, INT4)
 # Streamed modes -> the precision of the whole model, the streamed layers included.
 STREAMED = {OFFLOAD: INT8, OFFLOAD_BF16: BF16}
 # What engine.model.load takes.
 LOCAL = (*PRECISIONS, *STREAMED)
 # What runs on a GPU, best first: the order engine.modes.pick tries them in.
 GPU = (BF16, INT8, INT4, OFFLOAD)
-# Modes that run the model on this computer (a GPU or its processor).
-ON_THIS_COMPUTER = (*GPU, CPU)
+# Modes that run the model on this computer (a GPU or its processor). FP8 is chosen only
+# by name: it needs a GPU of compute capability 8.9 or newer, and int8 is as small.
+ON_THIS_COMPUTER = (*GPU, FP8, CPU)
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,13 @@ SETTINGS: dict[str, Mode] = {m.key: m for m in (
          "Nearly the same sound in less memory: needs {need}.",
          "Nearly the same sound in less memory: about {need}.",
          "low-memory"),
+    Mode(FP8, "8-bit float weights (RTX 40-series, L4, H100 and newer)",
+         "Half the memory of full precision ({need}), multiplied by the GPU's own 8-bit "
+         "float units: a team server's batch runs faster and fits more conversations. "
+         "Slightly less exact than 8-bit weights. Needs an NVIDIA GPU of the Ada or "
+         "Hopper generation or newer.",
+         "Half the memory of full precision (about {need}) on the newest NVIDIA GPUs.",
+         "low-memory"),
     Mode(INT4, "Low memory: 4-bit weights",
          "Needs {need}. Remembers only the last two minutes of a conversation "
          "and may fall behind real time: a team server sounds better.",
@@ -86,7 +95,8 @@ SETTINGS: dict[str, Mode] = {m.key: m for m in (
          "Processor only (not real time)"),
 )}
 DEFAULT = AUTO  # a fresh install's setting
-WIZARD = tuple(k for k in SETTINGS if k != AUTO)  # the setup wizard's choices, in order
+# The setup wizard's choices, in order (FP8 is for those who know their GPU: Settings).
+WIZARD = tuple(k for k in SETTINGS if k not in (AUTO, FP8))
 
 
 def label(key: str) -> str:

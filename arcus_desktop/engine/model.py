@@ -14,8 +14,8 @@ from moshi.models import loaders
 from moshi.models.compression import MimiModel
 from moshi.models.lm import LMModel
 from ..core.errors import CheckpointShapeError, CorruptFileError, DeviceError
-from ..core.modes import BF16
-from . import checkpoint, offload, quant, weights
+from ..core.modes import BF16, FP8
+from . import checkpoint, offload, quant, quant_kernels, weights
 from . import constants as C
 from .tokenizer import load_tokenizer
 
@@ -68,6 +68,12 @@ def _no_init():
             setattr(torch.nn.init, name, fn)
 
 
+FP8_UNSUPPORTED = ("This GPU has no 8-bit float arithmetic: the fp8 mode needs an NVIDIA GPU "
+                   "of the Ada or Hopper generation or newer (RTX 40-series, L4, L40, H100).")
+FP8_WAY_OUT = ("Choose \"Low memory: 8-bit weights\" in Settings > Engine (or --mode int8): "
+               "the same memory on any recent NVIDIA GPU.")
+
+
 def load_lm(
     path: Path,
     kwargs: dict,
@@ -87,6 +93,8 @@ def load_lm(
     the model streams them to `device` layer by layer (see offload.py).
     """
     precision, offloaded = offload.split_mode(quant_mode)
+    if precision == FP8 and device.type == "cuda" and not quant_kernels.fp8_hardware(device):
+        raise DeviceError(FP8_UNSUPPORTED, FP8_WAY_OUT)
     dep_steps = min(dep_steps, ckpt_steps)
     kwargs = dict(kwargs, dep_q=dep_steps)
     kwargs.pop("depformer_causal", None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..core.modes import BF16, GPU, INT4, INT8, OFFLOAD, SERVER
+from ..core.modes import BF16, FP8, GPU, INT4, INT8, OFFLOAD, SERVER
 
 GIB = 2**30
 # CPU offload (OFFLOAD) on the GPU, in bytes, from PersonaPlex-7B's shapes (checked
@@ -37,6 +37,7 @@ NEEDS = {
     # Peaks and frame p99 on the H200 (H100 alike for memory):
     BF16: (17.5 * GIB, None),  # peak 16.5 GiB, frame p99 12.7 ms
     INT8: (10.5 * GIB, None),  # peak 9.8 GiB, p99 11.5 ms (Triton GEMV; 72 ms expanding)
+    FP8: (10.5 * GIB, None),  # the same bytes as int8 (float32 scales: 1 MB more)
     INT4: (6.5 * GIB, 1500),   # peak 6.0 GiB with a 2-minute context, p99 10.6 ms (tinygemm)
     # 6.1 GiB of int8 layers stay in main memory and cross PCIe every frame: 126 ms a
     # frame measured on PCIe 5 (55 GB/s), 1.6x slower than real time.

@@ -1,6 +1,8 @@
 """Weight-only quantization for GPUs too small for the bf16 model: int8 with one scale
-per output row, or 4-bit with one scale per group of 64 inputs. Weights are quantized
-as they are read, so the bf16 model never has to fit on the GPU. On a GPU the matmuls read
+per output row, or 4-bit with one scale per group of 64 inputs; and fp8 (float8 e4m3,
+one scale per output row), half of bf16's bytes on the GPUs that multiply float8 in
+hardware. Weights are quantized as they are read, so the bf16 model never has to fit on
+the GPU. On a GPU the matmuls read
 the packed weights directly (quant_kernels.py); elsewhere they are expanded back to bf16
 one slice of rows at a time inside each matmul."""
 
@@ -14,7 +16,7 @@ from .torch_env import torch  # first: it sets what moshi reads at import
 
 from moshi.modules.gating import ActivationGating, gating_forward_generic
 
-from ..core.modes import INT4, INT8, QUANTIZED
+from ..core.modes import FP8, INT4, INT8, QUANTIZED
 
 F = torch.nn.functional
 GROUP = 64
@@ -44,6 +46,8 @@ def modules_for(name: str, dep_steps: int) -> list[str]:
 
 
 SCALE_DTYPE = torch.float16
+FP8_DTYPE = torch.float8_e4m3fn
+FP8_SCALE_DTYPE = torch.float32  # what cuBLAS's fp8 matmul takes
 ROWS = 1024  # rows quantized at a time, so the float32 temporaries stay small
 FORWARD_ROWS = 2048  # rows expanded at a time in a matmul
 
@@ -64,13 +68,16 @@ def quantize(w: torch.Tensor, mode: str) -> tuple[torch.Tensor, torch.Tensor]:
             scale = (part.abs().amax(dim=1, keepdim=True) / 127.0).to(SCALE_DTYPE).float()
             scale.clamp_(min=1e-8)
             codes[r:r + ROWS] = torch.round(part / scale).clamp_(-127, 127).to(torch.int8)
+        elif mode == FP8:
+            scale = (part.abs().amax(dim=1, keepdim=True) / K.FP8_MAX).clamp_(min=1e-12)
+            codes[r:r + ROWS] = (part / scale).clamp_(-K.FP8_MAX, K.FP8_MAX).to(FP8_DTYPE)
         else:
             g = part.view(part.shape[0], inp // group, group)
             scale = (g.abs().amax(dim=2, keepdim=True) / 7.0).to(SCALE_DTYPE).float()
             scale.clamp_(min=1e-8)
             q = (torch.round(g / scale).clamp_(-8, 7) + 8).to(torch.uint8).view(part.shape[0], inp)
             codes[r:r + ROWS] = q[:, 0::2] | (q[:, 1::2] << 4)
-        scales[r:r + ROWS] = scale.view(part.shape[0], -1).to(SCALE_DTYPE)
+        scales[r:r + ROWS] = scale.view(part.shape[0], -1).to(scales.dtype)
     return codes, scales
 
 
@@ -78,6 +85,9 @@ def _empty(out: int, inp: int, mode: str, device) -> tuple[torch.Tensor, torch.T
     if mode == INT8:
         return (torch.empty(out, inp, dtype=torch.int8, device=device),
                 torch.empty(out, 1, dtype=SCALE_DTYPE, device=device))
+    if mode == FP8:
+        return (torch.empty(out, inp, dtype=FP8_DTYPE, device=device),
+                torch.empty(out, 1, dtype=FP8_SCALE_DTYPE, device=device))
     return (torch.empty(out, inp // 2, dtype=torch.uint8, device=device),
             torch.empty(out, inp // group_size(inp), dtype=SCALE_DTYPE, device=device))
 
@@ -86,7 +96,8 @@ class QuantLinear(torch.nn.Linear):
     """A bias-free Linear on quantized weights. (A Linear subclass because moshi checks
     the type of its projections; nn.Linear's own parameters are never created.)
 
-    int8: codes int8 [out, in], scales [out, 1]. int4: codes uint8 [out, in / 2] (two
+    int8: codes int8 [out, in], scales [out, 1]. fp8: codes float8_e4m3fn [out, in],
+    scales float32 [out, 1]. int4: codes uint8 [out, in / 2] (two
     inputs a byte, low nibble first, offset by 8), scales [out, in / group_size(in)].
     """
 
@@ -139,18 +150,29 @@ class QuantLinear(torch.nn.Linear):
         codes, scales = self.codes[start:stop], self.scales[start:stop]
         if self.mode == INT8:
             return (codes.to(SCALE_DTYPE) * scales).to(self.dtype)
+        if self.mode == FP8:
+            return (codes.float() * scales).to(self.dtype)
         low = (codes & 15).to(torch.int8) - 8
         high = (codes >> 4).to(torch.int8) - 8
         q = torch.stack([low, high], dim=-1).view(stop - start, -1, group_size(self.in_features))
         return (q * scales[..., None]).view(stop - start, self.in_features).to(self.dtype)
 
+    def _gemv_rows(self, device: torch.device) -> int:
+        """Rows up to which the GEMV beats the alternative (bench/quant_kernels_gpu.py)."""
+        if self.mode == FP8 and K.scaled_mm_available(device, self.in_features, self.out_features):
+            return K.FP8_GEMV_MAX_ROWS
+        return K.INT8_MAX_ROWS
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.packed:
             return K.int4_linear(x, self.codes, self.scales, group_size(self.in_features),
                                  self.out_features)
-        if (self.mode == INT8 and x.numel() <= K.INT8_MAX_ROWS * self.in_features
-                and K.available(INT8, x.device, self.in_features, self.out_features, 0)):
-            return K.int8_linear(x, self.codes, self.scales)
+        rows = x.numel() // self.in_features
+        if self.mode in K.GEMV and rows <= self._gemv_rows(x.device) and K.available(
+                self.mode, x.device, self.in_features, self.out_features, 0):
+            return K.gemv_linear(x, self.codes, self.scales)
+        if self.mode == FP8 and K.scaled_mm_available(x.device, self.in_features, self.out_features):
+            return K.fp8_matmul(x, self.codes, self.scales)
         # A slice of rows at a time: the expanded bf16 copy (and its temporaries) stays
         # small, which is the point of this mode on a small GPU.
         if self.out_features <= FORWARD_ROWS:

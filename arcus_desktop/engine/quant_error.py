@@ -19,11 +19,13 @@ class QuantError:
 
 
 @torch.no_grad()
-def measure(ref, quantized, frames: int = 32, seed: int = 0) -> QuantError:
-    """Both LMs on the same random token sequence [1, streams, frames]."""
-    g = torch.Generator().manual_seed(seed)
-    codes = torch.randint(0, ref.card, (1, ref.num_codebooks, frames), generator=g)
-    codes[:, 0] = torch.randint(0, ref.text_card, (1, frames), generator=g)
+def measure(ref, quantized, frames: int = 32, seed: int = 0,
+            codes: torch.Tensor | None = None) -> QuantError:
+    """Both LMs on the same token sequence [1, streams, frames]: `codes`, or random."""
+    if codes is None:
+        g = torch.Generator().manual_seed(seed)
+        codes = torch.randint(0, ref.card, (1, ref.num_codebooks, frames), generator=g)
+        codes[:, 0] = torch.randint(0, ref.text_card, (1, frames), generator=g)
     outs = []
     for lm in (ref, quantized):
         out = lm.forward(codes.to(lm.device))

@@ -6,8 +6,11 @@ and writes them several times over; these read them once:
 
 - int4: torch's own tinygemm kernel (`_weight_int4pack_mm`, CUDA, compute capability
   8.0 or newer) on weights repacked into its tile layout at load time.
-- int8: a small Triton kernel (Triton ships with torch's Linux CUDA wheels), one row of
-  weights per program lane, scales applied once per output.
+- int8 and fp8 (the rows of one or a few sessions): a small Triton GEMV (Triton ships with
+  torch's Linux CUDA wheels), one row of weights per program lane, scales applied once per
+  output.
+- fp8, more rows (a team server's batch): cuBLAS's fp8 matmul (`torch._scaled_mm`, Hopper)
+  on the weights as stored and the activations cast to fp8 with one scale per row.
 
 `available(mode, device)` says whether a kernel runs there; where none does, quant.py
 expands the weights as before.
@@ -20,9 +23,11 @@ import os
 
 from .torch_env import torch
 
-from ..core.modes import INT4, INT8
+from ..core.modes import FP8, INT4, INT8
 
 INNER_K_TILES = 8  # tinygemm's tile depth: 2, 4 or 8
+GEMV = (INT8, FP8)  # the modes whose codes the Triton GEMV reads (one scale per output)
+FP8_CAPABILITY = (8, 9)  # float8 conversion in registers: Ada, Hopper and newer
 
 
 # ARCUS_QUANT_KERNELS=0 falls back to expanding the weights (benchmarks compare both;
@@ -35,12 +40,19 @@ def _capability(index: int) -> tuple[int, int]:
     return torch.cuda.get_device_capability(index)
 
 
+def fp8_hardware(device: torch.device) -> bool:
+    """Whether this GPU converts float8 in hardware (without it the fp8 mode is refused)."""
+    return device.type == "cuda" and _capability(device.index or 0) >= FP8_CAPABILITY
+
+
 def available(mode: str, device: torch.device, in_features: int, out_features: int,
               group: int) -> bool:
-    if mode == INT8 and device.type == "cpu" and os.environ.get("TRITON_INTERPRET") == "1":
+    if mode in GEMV and device.type == "cpu" and os.environ.get("TRITON_INTERPRET") == "1":
         return ENABLED and _triton() is not None  # Triton's interpreter: how CPU tests run it
     if not ENABLED or device.type != "cuda" or _capability(device.index or 0) < (8, 0):
         return False
+    if mode == FP8:
+        return fp8_hardware(device) and _triton() is not None and in_features % 16 == 0
     if mode == INT4:
         return (hasattr(torch.ops.aten, "_weight_int4pack_mm") and group in (32, 64, 128, 256)
                 and in_features % (INNER_K_TILES * 16) == 0 and out_features % 8 == 0)
@@ -74,7 +86,15 @@ def int4_linear(x: torch.Tensor, packed: torch.Tensor, scales_and_zeros: torch.T
     return y.reshape(*shape[:-1], out_features).to(x.dtype)
 
 
-# ---- int8 (Triton) ----
+def scaled_mm_available(device: torch.device, in_features: int, out_features: int) -> bool:
+    """Whether cuBLAS's fp8 matmul with one scale per row and per output runs here."""
+    return (ENABLED and device.type == "cuda" and hasattr(torch, "_scaled_mm")
+            and _capability(device.index or 0) >= (9, 0)
+            and in_features % 16 == 0 and out_features % 16 == 0)
+
+
+# ---- int8 and fp8, one row at a time (Triton) ----
+
 
 @functools.cache
 def _triton():
@@ -95,9 +115,10 @@ def _triton():
         for k in range(0, K, BLOCK_K):
             kk = k + cols
             x = tl.load(x_ptr + m * K + kk, mask=kk < K, other=0.0).to(tl.float32)
-            w = tl.load(w_ptr + rows[:, None] * K + kk[None, :],
-                        mask=(rows[:, None] < N) & (kk[None, :] < K), other=0).to(tl.float32)
-            acc += w * x[None, :]
+            inside = (rows[:, None] < N) & (kk[None, :] < K)
+            # No `other`: Triton's interpreter cannot cast a fill value to float8.
+            w = tl.load(w_ptr + rows[:, None] * K + kk[None, :], mask=inside)
+            acc += tl.where(inside, w.to(tl.float32), 0.0) * x[None, :]
         out = tl.sum(acc, axis=1) * tl.load(s_ptr + rows, mask=rows < N, other=0.0).to(tl.float32)
         tl.store(y_ptr + m * N + rows, out.to(y_ptr.dtype.element_ty), mask=rows < N)
 
@@ -105,15 +126,19 @@ def _triton():
 
 
 # Best on the H200 at one row for every PersonaPlex shape (bench/quant_kernels_gpu.py).
-INT8_BLOCK_N = 4
-INT8_BLOCK_K = 512
+GEMV_BLOCK_N = 4
+GEMV_BLOCK_K = 512
 # Each program reads its weights once per input row: past 16 rows (sessions served in one
-# batch) expanding the weights costs less.
+# batch) expanding int8 weights costs less.
 INT8_MAX_ROWS = 16
+# fp8 past this many rows goes to cuBLAS's fp8 matmul where it runs (it reads the weights
+# once for all rows).
+FP8_GEMV_MAX_ROWS = 1
 
 
-def int8_linear(x: torch.Tensor, codes: torch.Tensor, scales: torch.Tensor,
-                block_n: int = INT8_BLOCK_N, block_k: int = INT8_BLOCK_K) -> torch.Tensor:
+def gemv_linear(x: torch.Tensor, codes: torch.Tensor, scales: torch.Tensor,
+                block_n: int = GEMV_BLOCK_N, block_k: int = GEMV_BLOCK_K) -> torch.Tensor:
+    """x @ (codes * scales).T for int8 or fp8 codes [out, in] and scales [out, 1]."""
     triton, gemv = _triton()
     shape = x.shape
     x2 = x.reshape(-1, shape[-1]).contiguous()
@@ -123,3 +148,21 @@ def int8_linear(x: torch.Tensor, codes: torch.Tensor, scales: torch.Tensor,
     gemv[(triton.cdiv(n, block_n), m)](x2, codes, scales, y, m, n, k,
                                         BLOCK_N=block_n, BLOCK_K=block_k, num_warps=4)
     return y.reshape(*shape[:-1], n)
+
+
+# ---- fp8, many rows (cuBLAS) ----
+
+FP8_MAX = 448.0  # the largest float8_e4m3fn
+
+
+def fp8_matmul(x: torch.Tensor, codes: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+    """x @ (codes * scales).T through `torch._scaled_mm`: x is cast to fp8 with one scale
+    per row (so each row keeps its own range), the weights are used as stored."""
+    shape = x.shape
+    rows = x.reshape(-1, shape[-1])
+    row_scale = (rows.abs().amax(dim=1, keepdim=True).float() / FP8_MAX).clamp_(min=1e-12)
+    q = (rows.float() / row_scale).to(torch.float8_e4m3fn)
+    # codes.t() is column-major, as cuBLAS wants the second operand.
+    y = torch._scaled_mm(q, codes.t(), scale_a=row_scale, scale_b=scales.t(),
+                         out_dtype=torch.bfloat16)
+    return y.reshape(*shape[:-1], codes.shape[0]).to(x.dtype)

@@ -47,17 +47,19 @@ def describe() -> list[tuple[str, str]]:
 
 def low_memory_kernels(device: torch.device) -> str:
     """Whether the 8-bit and 4-bit modes multiply by packed weights here (fast) or must
-    expand them first (4-bit then lags behind real time)."""
+    expand them first (4-bit then lags behind real time), and whether fp8 runs at all."""
     from . import quant_kernels as K
 
+    fp8 = ("; fp8 runs here" if K.fp8_hardware(device) else
+           "; no fp8 here (it needs compute capability 8.9, e.g. an RTX 40-series or H100)")
     if not K.ENABLED:
-        return "switched off (ARCUS_QUANT_KERNELS=0): 8-bit and 4-bit expand their weights"
+        return "switched off (ARCUS_QUANT_KERNELS=0): 8-bit and 4-bit expand their weights" + fp8
     from ..core.modes import INT4, INT8
 
     slow = [name for mode, name in ((INT8, "8-bit"), (INT4, "4-bit"))
             if not K.available(mode, device, 4096, 4096, 64)]
     if not slow:
-        return "8-bit and 4-bit read packed weights"
+        return "8-bit and 4-bit read packed weights" + fp8
     cc = ".".join(map(str, torch.cuda.get_device_capability(device)))
     return (f"{' and '.join(slow)} must expand weights here (compute capability {cc}; the "
-            "kernels need 8.0 or newer, e.g. an RTX 30-series, and Triton): slower")
+            "kernels need 8.0 or newer, e.g. an RTX 30-series, and Triton): slower" + fp8)

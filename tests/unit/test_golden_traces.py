@@ -19,12 +19,12 @@ CASES = [
 ]
 
 
-def _load(weights: str, dep_steps: int):
+def _load(weights: str, dep_steps: int, quant_mode: str = "bf16"):
     config = json.loads((VECTORS / "tiny_lm_config.json").read_text())
     kwargs, ckpt_steps = checkpoint.lm_kwargs(
         {"lm_kwargs": config["lm_model_kwargs"]}, checkpoint.read_header(VECTORS / weights))
     return model.load_lm(VECTORS / weights, kwargs, ckpt_steps, torch.device("cpu"),
-                         torch.float32, dep_steps)
+                         torch.float32, dep_steps, quant_mode)
 
 
 @pytest.mark.parametrize("lean", [True, False], ids=["lean", "moshi"])

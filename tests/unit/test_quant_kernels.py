@@ -1,4 +1,4 @@
-"""The int8 kernel that reads packed weights (engine/quant_kernels.py) against the
+"""The int8/fp8 kernel that reads packed weights (engine/quant_kernels.py) against the
 expanded weights. It is a GPU kernel; here it runs in Triton's interpreter on the CPU,
 in a fresh process because the interpreter is chosen when the kernel is defined."""
 
@@ -16,13 +16,14 @@ import json, torch
 from arcus_desktop.engine import quant, quant_kernels as K
 torch.manual_seed(0)
 errors = []
-for n, k, m, bn, bk in [(48, 64, 1, 16, 32), (50, 96, 3, 16, 32), (16, 256, 2, 8, 64)]:
+for mode, (n, k, m, bn, bk) in [(mode, case) for mode in ("int8", "fp8") for case in
+                                [(48, 64, 1, 16, 32), (50, 96, 3, 16, 32), (16, 256, 2, 8, 64)]]:
     w = torch.randn(n, k, dtype=torch.bfloat16)
-    layer = quant.QuantLinear(n, k, "int8", torch.bfloat16)
-    layer.codes, layer.scales = quant.quantize(w, "int8")
+    layer = quant.QuantLinear(n, k, mode, torch.bfloat16)
+    layer.codes, layer.scales = quant.quantize(w, mode)
     x = torch.randn(1, m, k, dtype=torch.bfloat16)
     ref = torch.nn.functional.linear(x.float(), layer.weight.float())
-    y = K.int8_linear(x, layer.codes, layer.scales, bn, bk)
+    y = K.gemv_linear(x, layer.codes, layer.scales, bn, bk)
     errors.append([list(y.shape), float((y.float() - ref).norm() / ref.norm())])
 print(json.dumps(errors))
 """
@@ -37,9 +38,9 @@ def _interpreted(code: str) -> list:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_int8_kernel_matches_the_expanded_weights():
+def test_int8_and_fp8_kernel_matches_the_expanded_weights():
     results = _interpreted(CHECK)
-    assert [shape for shape, _ in results] == [[1, 1, 48], [1, 3, 50], [1, 2, 16]]
+    assert [shape for shape, _ in results] == [[1, 1, 48], [1, 3, 50], [1, 2, 16]] * 2
     # bf16 output rounding only: the same sums as F.linear on the expanded weights
     assert all(err < 0.01 for _, err in results)
 
@@ -48,8 +49,8 @@ WIRED = r"""
 import json, torch
 from arcus_desktop.engine import quant, quant_kernels as K
 calls = []
-kernel = K.int8_linear
-K.int8_linear = lambda *a, **kw: calls.append(a[0].shape) or kernel(*a, **kw)
+kernel = K.gemv_linear
+K.gemv_linear = lambda *a, **kw: calls.append(a[0].shape) or kernel(*a, **kw)
 torch.manual_seed(1)
 layer = quant.QuantLinear(40, 64, "int8", torch.bfloat16)
 layer.codes, layer.scales = quant.quantize(torch.randn(40, 64), "int8")
