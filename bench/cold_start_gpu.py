@@ -3,9 +3,12 @@ local disk, for PersonaPlex-7B's real shape with random weights.
 
 Writes a full-size checkpoint folder in the real layout first (about 17 GB), tries to
 drop the page cache so the weights really come from disk, then times a fresh process:
-imports, loading, warm-up.
+imports, loading ("ready"), warm-up, and a first conversation's first frame. Per mode
+(`--modes`): an 8-bit mode's first load writes its packed copy (engine/packed.py, in
+ARCUS_CACHE_DIR) and every later one reads it; per `--direct` setting of the reader
+(weights.py: 0 = always through the page cache, auto = around it when not cached).
 
-    python bench/cold_start_gpu.py --dir /tmp/arcus-cold
+    python bench/cold_start_gpu.py --dir /tmp/arcus-cold --modes bf16 fp8 --direct 0 auto
 """
 
 from __future__ import annotations
@@ -24,31 +27,52 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("NO_TORCH_COMPILE", "1")
 
 CHILD = r"""
-import json, sys, time
+import json, os, sys, time
 t0 = time.perf_counter()
 from arcus_desktop.engine.engine import Engine
 import torch
 t1 = time.perf_counter()
-if len(sys.argv) > 2:  # where to write a profile of the load
+folder, mode = sys.argv[1], sys.argv[2]
+if len(sys.argv) > 3:  # where to write a profile of the load
     import cProfile, io, pstats
     prof = cProfile.Profile()
     prof.enable()
-engine = Engine.load(sys.argv[1], "cuda")
+engine = Engine.load(folder, "cuda", quant_mode=mode)
 torch.cuda.synchronize()
-if len(sys.argv) > 2:
+if len(sys.argv) > 3:
     prof.disable()
     text = io.StringIO()
     pstats.Stats(prof, stream=text).sort_stats("cumulative").print_stats(40)
-    open(sys.argv[2], "w").write(text.getvalue())
-t2 = time.perf_counter()
-engine.warm_up()
+    open(sys.argv[3], "w").write(text.getvalue())
+t2 = time.perf_counter()  # "ready": the app's engine says so here and warms up after
+copy = engine.loaded.copy
+if copy is not None and copy.writer is not None:
+    copy.writer.join()  # the first load in this mode writes the packed copy: wait for it
+t_written = time.perf_counter()
+engine.warm_up(sampling=None, keep=True)
 torch.cuda.synchronize()
 t3 = time.perf_counter()
-print(json.dumps({"import_s": round(t1 - t0, 2), "load_s": round(t2 - t1, 2),
-                  "warm_up_s": round(t3 - t2, 2), "ready_s": round(t3 - t0, 2),
+# A click right after the warm-up: the first conversation's first frame of audio.
+import numpy as np
+from arcus_desktop.core.persona import Persona
+from arcus_desktop.engine import constants as C
+from arcus_desktop.engine.frame_loop import FrameLoop
+from arcus_desktop.engine.generator import Sampling
+t4 = time.perf_counter()
+prepared = engine.prepare(Persona(text="Hello.", voice=engine.voices.names()[0]))
+with FrameLoop(engine, prepared, Sampling(greedy=True), keep_warm=True) as loop:
+    loop.process(np.zeros(C.FRAME_SIZE, dtype=np.float32))
+    t5 = time.perf_counter()
+print(json.dumps({"mode": mode, "direct_io": os.environ.get("ARCUS_DIRECT_IO", "auto"),
+                  "import_s": round(t1 - t0, 2), "load_s": round(t2 - t1, 2),
+                  "launch_to_ready_s": round(t2 - t0, 2),
+                  "packed_copy_read": bool(copy and copy.used),
+                  "packed_copy_write_s": round(t_written - t2, 2) if copy and copy.writer else None,
+                  "warm_up_s": round(t3 - t_written, 2),
+                  "launch_to_warm_s": round(t3 - t0 - (t_written - t2), 2),
+                  "first_conversation_first_audio_ms": round((t5 - t4) * 1e3, 1),
                   "gpu_gib": round(torch.cuda.memory_allocated() / 2**30, 2)}))
 """
-
 
 def write_checkpoint(folder: Path) -> float:
     import torch
@@ -75,31 +99,48 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", default="/tmp/arcus-cold")
     ap.add_argument("--reuse", action="store_true", help="keep a checkpoint written earlier")
+    ap.add_argument("--modes", nargs="+", default=["bf16"])
+    ap.add_argument("--direct", nargs="+", default=["auto"], choices=("0", "1", "auto"))
+    ap.add_argument("--libraries-warm", action="store_true",
+                    help="also the case with torch's libraries cached and the weights not")
     ap.add_argument("--out")
     ap.add_argument("--profile", help="write a cProfile of each load to this prefix")
     args = ap.parse_args()
     folder = Path(args.dir)
+    os.environ.setdefault("ARCUS_CACHE_DIR", str(folder.parent / "arcus-cache"))
     reuse = args.reuse and (folder / "config.json").is_file()
-    result = {"write_s": None if reuse else round(write_checkpoint(folder), 1),
+    result = {"commit": os.environ.get("COMMIT", "?"), "date": time.strftime("%Y-%m-%d %H:%M"),
+              "write_s": None if reuse else round(write_checkpoint(folder), 1),
               "lm_file_gb": round((folder / "model.safetensors").stat().st_size / 1e9, 2)}
-    # (drop the page cache first, then import the libraries once so only the weights are cold)
-    runs = {"cold": (True, False), "weights cold, libraries warm": (True, True),
-            "warm page cache": (False, False)}
-    for run, (drop, warm_libs) in runs.items():
-        if drop:
-            result[f"{run}: page cache dropped"] = subprocess.run(
-                "sync && echo 3 > /proc/sys/vm/drop_caches", shell=True, capture_output=True).returncode == 0
-        if warm_libs:
-            run_child("import json, arcus_desktop.engine.engine, torch; torch.zeros(1, device='cuda'); print('{}')")
-        extra = [f"{args.profile}-{run.split(',')[0]}.txt"] if args.profile else []
-        result[run] = run_child(CHILD, str(folder), *extra)
+    for mode in args.modes:
+        # an 8-bit mode's first load writes its packed copy; the runs below read it
+        result[f"{mode}: first load"] = run_child(CHILD, str(folder), mode)
+        packed = list((Path(os.environ["ARCUS_CACHE_DIR"]) / "packed").glob(f"{mode}-*"))
+        result[f"{mode}: packed copy gb"] = round(packed[0].stat().st_size / 1e9, 2) if packed else None
+        runs = [(f"cold, direct {d}", True, False, d) for d in args.direct]
+        if args.libraries_warm:
+            runs.append(("weights cold, libraries warm", True, True, args.direct[-1]))
+        runs.append(("warm page cache", False, False, args.direct[-1]))
+        for run, drop, warm_libs, direct in runs:
+            if drop:
+                result[f"{mode}: {run}: page cache dropped"] = subprocess.run(
+                    "sync && echo 3 > /proc/sys/vm/drop_caches", shell=True,
+                    capture_output=True).returncode == 0
+            if warm_libs:
+                run_child("import json, arcus_desktop.engine.engine, torch; "
+                          "torch.zeros(1, device='cuda'); print('{}')")
+            extra = [f"{args.profile}-{mode}-{run.split(',')[0]}.txt"] if args.profile else []
+            env = {} if direct == "auto" else {"ARCUS_DIRECT_IO": direct}
+            result[f"{mode}: {run}"] = run_child(CHILD, str(folder), mode, *extra, env=env)
+            print(json.dumps({f"{mode}: {run}": result[f"{mode}: {run}"]}), flush=True)
     report(result, args.out)
     return 0
 
 
-def run_child(code: str, *args: str) -> dict | str:
+def run_child(code: str, *args: str, env: dict | None = None) -> dict | str:
     """Run `code` in a fresh Python; its last stdout line as JSON, or what went wrong."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    env = dict(os.environ, **(env or {}),
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
                          env=env)
     line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""

@@ -35,6 +35,8 @@ from arcus_desktop.engine.engine import Engine
 from arcus_desktop.engine.frame_loop import FrameLoop
 t = time.perf_counter()
 engine = Engine.load(folder, "cuda", quant_mode=mode, context=context or None)
+if engine.loaded.copy is not None and engine.loaded.copy.writer is not None:
+    engine.loaded.copy.writer.join()  # the packed copy's first write: not during the frames
 torch.cuda.synchronize()
 load_s = time.perf_counter() - t
 weights_gib = torch.cuda.memory_allocated() / 2**30

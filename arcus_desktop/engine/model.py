@@ -15,7 +15,7 @@ from moshi.models.compression import MimiModel
 from moshi.models.lm import LMModel
 from ..core.errors import CheckpointShapeError, CorruptFileError, DeviceError
 from ..core.modes import BF16, FP8
-from . import checkpoint, offload, quant, quant_kernels, weights
+from . import checkpoint, offload, packed, quant, quant_kernels, weights
 from . import constants as C
 from .tokenizer import load_tokenizer
 
@@ -83,14 +83,16 @@ def load_lm(
     dep_steps: int = C.NUM_CODEBOOKS,
     quant_mode: str = BF16,
     progress=None,
+    copy: packed.Copy | None = None,
 ) -> LMModel:
     """LMModel with `dep_steps` depformer steps (8 is all a conversation samples).
 
     Tensors stream straight from the file to `device`; the parts of depformer steps we
-    do not run are never read. With `quant_mode` int8 or int4 the large matrices are
-    quantized as they arrive (see quant.py). With OFFLOAD (int8) or OFFLOAD_BF16 the
+    do not run are never read. With `quant_mode` fp8, int8 or int4 the large matrices
+    are quantized as they arrive (see quant.py). With OFFLOAD (int8) or OFFLOAD_BF16 the
     main transformer's matrices are read (and quantized) in host memory and stay there;
-    the model streams them to `device` layer by layer (see offload.py).
+    the model streams them to `device` layer by layer (see offload.py). `copy`: the
+    packed copy to read instead when it is there, or to write after this load.
     """
     precision, offloaded = offload.split_mode(quant_mode)
     if precision == FP8 and device.type == "cuda" and not quant_kernels.fp8_hardware(device):
@@ -104,11 +106,11 @@ def load_lm(
         index = checkpoint.tensor_index(path)
         wanted = {name: _trimmed_shape(name, shape, ckpt_steps, dep_steps)
                   for name, (_, shape, _, _) in index.items() if _keep(name, dep_steps)}
-        targets, packed = {}, {}
+        targets, tiled = {}, {}
         if precision != BF16:
             targets = {n: mods for n in wanted if (mods := quant.modules_for(n, dep_steps))}
-            packed = quant.swap_in(model, [m for mods in targets.values() for m in mods], precision,
-                                   dtype, device)
+            tiled = quant.swap_in(model, [m for mods in targets.values() for m in mods], precision,
+                                  dtype, device)
         stream, streamed = None, frozenset()
         if offloaded:
             streamed = frozenset(n for n in wanted if offload.layer_of(n) is not None)
@@ -118,8 +120,8 @@ def load_lm(
         def convert(name: str, tensor: torch.Tensor) -> dict[str, torch.Tensor]:
             if name in targets:
                 out = quant.split(*quant.quantize(tensor, precision), targets[name])
-                if targets[name][0] in packed:
-                    out = quant.pack(out, packed[targets[name][0]])
+                if targets[name][0] in tiled:
+                    out = quant.pack(out, tiled[targets[name][0]])
             elif tensor.dtype.is_floating_point and tensor.dtype != dtype:
                 out = {name: tensor.to(dtype)}
             else:
@@ -127,10 +129,14 @@ def load_lm(
             # Streamed weights go to host memory; the model gets views of its GPU slots.
             return stream.store(out) if name in streamed else out
 
-        # Fewer readers when quantizing: each holds a bf16 matrix and its temporaries.
-        state = weights.read(path, wanted, device, transform=convert,
-                             threads=2 if targets else weights.THREADS, progress=progress,
-                             host=streamed)
+        state = _read_copy(copy, device, progress)
+        if state is None:
+            # Fewer readers when quantizing: each holds a bf16 matrix and its temporaries.
+            state = weights.read(path, wanted, device, transform=convert,
+                                 threads=2 if targets else weights.THREADS, progress=progress,
+                                 host=streamed)
+            if copy is not None:
+                copy.writer = packed.write_in_background(copy.target, state, copy.key)
     except torch.cuda.OutOfMemoryError as e:
         raise DeviceError(
             "The GPU ran out of memory while loading the model.",
@@ -152,6 +158,21 @@ def load_lm(
     if stream is not None:
         stream.attach(model)
     return model.eval()
+
+
+def _read_copy(copy: packed.Copy | None, device: torch.device, progress) -> dict | None:
+    """The state from the packed copy, or None to read the original (no copy, an
+    outdated one, or one that fails to read: it is only a cache)."""
+    if copy is None or packed.find(copy.target, copy.key) is None:
+        return None
+    try:
+        state = weights.read(copy.target, dict.fromkeys(checkpoint.tensor_index(copy.target)),
+                             device, progress=progress)
+    except (CorruptFileError, OSError, RuntimeError):
+        copy.target.unlink(missing_ok=True)
+        return None
+    copy.used = True
+    return state
 
 
 def _layer_stream(index: dict, wanted: dict, targets: dict, precision: str, dtype: torch.dtype,
@@ -210,6 +231,7 @@ class LoadedModel:
     device: torch.device
     ckpt_dep_steps: int
     quant_mode: str = BF16
+    copy: packed.Copy | None = None  # the packed copy of the 8-bit modes' weights
 
 
 def load(
@@ -240,9 +262,11 @@ def load(
             checkpoint.REDOWNLOAD_HINT,
         )
     report = (lambda done, total: progress(0.95 * done / max(total, 1), "Reading the model"))
-    lm = load_lm(files.lm, kwargs, ckpt_steps, device, dtype or default_dtype(device), dep_steps,
-                 quant_mode, report if progress else None)
+    dtype = dtype or default_dtype(device)
+    copy = packed.copy_for([files.lm, files.config], quant_mode, dtype, min(dep_steps, ckpt_steps))
+    lm = load_lm(files.lm, kwargs, ckpt_steps, device, dtype, dep_steps,
+                 quant_mode, report if progress else None, copy)
     if progress:
         progress(0.95, "Loading the audio codec")
     mimi = load_mimi(files.mimi, checkpoint.mimi_config(config), device)
-    return LoadedModel(files, lm, mimi, tokenizer, device, ckpt_steps, quant_mode)
+    return LoadedModel(files, lm, mimi, tokenizer, device, ckpt_steps, quant_mode, copy)

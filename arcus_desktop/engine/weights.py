@@ -33,8 +33,9 @@ CPU = torch.device("cpu")
 CHUNK = 32 * 2**20
 THREADS = 8
 ALIGN = 4096  # what O_DIRECT needs of offsets, lengths and buffer addresses
-# ARCUS_DIRECT_IO=0 never reads around the page cache, 1 always (benchmarks compare them).
-DIRECT = os.environ.get("ARCUS_DIRECT_IO", "auto")
+# ARCUS_DIRECT_IO=0 never reads around the page cache, 1 always (benchmarks compare them);
+# unset: around it when most of the file is not cached.
+DIRECT = os.environ.get("ARCUS_DIRECT_IO", "")
 
 
 def read(path: Path, wanted: dict[str, list[int] | None], device: torch.device,
