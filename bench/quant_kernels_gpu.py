@@ -104,6 +104,7 @@ def main() -> int:
     ap.add_argument("--out")
     ap.add_argument("--batch", type=int, nargs="+", default=[1])
     ap.add_argument("--wiring-only", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="int8 with its chosen block only")
     args = ap.parse_args()
     torch.manual_seed(0)
     dev = torch.device("cuda")
@@ -113,6 +114,8 @@ def main() -> int:
             Path(args.out).write_text(json.dumps({"wiring": checked}, indent=1))
         return 0
     int8_blocks = [(8, 256), (16, 256), (32, 256), (16, 512), (32, 128), (64, 128), (4, 512)]
+    if args.quick:
+        int8_blocks = [(K.GEMV_BLOCK_N, K.GEMV_BLOCK_K)]
     rows = []
     for (n, k), count in frame_shapes().items():
         w = torch.randn(n, k, device=dev, dtype=torch.bfloat16) / k ** 0.5
