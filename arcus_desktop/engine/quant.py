@@ -2,9 +2,8 @@
 per output row, or 4-bit with one scale per group of 64 inputs; and fp8 (float8 e4m3,
 one scale per output row), half of bf16's bytes on the GPUs that multiply float8 in
 hardware. Weights are quantized as they are read, so the bf16 model never has to fit on
-the GPU. On a GPU the matmuls read
-the packed weights directly (quant_kernels.py); elsewhere they are expanded back to bf16
-one slice of rows at a time inside each matmul."""
+the GPU. On a GPU the matmuls read the packed weights directly (quant_kernels.py);
+elsewhere they are expanded back to bf16 one slice of rows at a time inside each matmul."""
 
 from __future__ import annotations
 
