@@ -6,7 +6,9 @@ instead of ~17.
 It is a cache (in the cache folder): keyed by the original files (path, size, time), the
 mode and the depformer steps; a copy that does not match, or is damaged, is ignored and
 written again. Not written when the disk would be left with less than MARGIN free, and
-never left half-written (a temporary name, renamed when complete).
+never left half-written (a temporary name, renamed when complete). One copy per model
+file: writing one removes the copies of the same file in other modes, and those of files
+that are gone.
 
 The file is safetensors' layout (little-endian header length, JSON header, data) with
 each tensor starting on a 4096-byte boundary, so direct reads need no shifting.
@@ -110,6 +112,7 @@ def write(target: Path, state: dict[str, torch.Tensor], key: str) -> bool:
     text += b" " * (-(8 + len(text)) % ALIGN)  # the data starts on a block boundary too
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale(target.parent)
+    _remove_others(target)
     free = shutil.disk_usage(target.parent).free
     if free < 8 + len(text) + offset + MARGIN:
         log.info("not writing packed weights: %.1f GB free, %.1f GB needed with the margin",
@@ -151,6 +154,21 @@ def write_in_background(target: Path, state: dict[str, torch.Tensor], key: str) 
                               daemon=True)
     thread.start()
     return thread
+
+
+def _remove_others(target: Path) -> None:
+    """Copies of the same model file in other modes, and of model files that are gone."""
+    same_file = target.name.rsplit("-", 1)[-1]
+    for f in target.parent.glob("*.safetensors"):
+        if f == target:
+            continue
+        try:
+            source = _metadata(f).get("source", "").split("|")
+            gone = len(source) < 5 or not Path(source[4]).exists()
+            if gone or f.name.endswith("-" + same_file):
+                f.unlink()
+        except (OSError, ValueError, struct.error):
+            f.unlink(missing_ok=True)
 
 
 def _remove_stale(folder: Path) -> None:

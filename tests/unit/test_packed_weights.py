@@ -96,3 +96,17 @@ def test_a_write_that_fails_leaves_nothing_behind(tmp_path):
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [False, []]
+
+
+def test_one_copy_per_model_file(folder, tiny_model):
+    """Switching modes replaces the copy; a copy whose model file is gone goes too."""
+    int8 = _load(folder, "int8").copy.target
+    fp8 = _load(folder, "fp8").copy.target
+    assert fp8.is_file() and not int8.exists()
+    other = _load(tiny_model, "int8").copy.target  # another model file: kept
+    assert fp8.is_file() and other.is_file()
+    import shutil
+
+    shutil.rmtree(folder)
+    moved = _load(tiny_model, "fp8").copy.target
+    assert moved.is_file() and not fp8.exists() and not other.exists()
