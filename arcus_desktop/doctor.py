@@ -115,10 +115,11 @@ def report(model_dir=None) -> list[tuple[str, str]]:
             ("platform", platform.platform())]
     choice = None
     try:
-        from .engine import modes
+        from .engine import modes, packed
         from .engine.torch_env import describe
 
         rows += describe()
+        rows.append(("packed weights", packed.describe()))
         choice = modes.detect()
     except ImportError as e:
         rows.append(("torch", f"missing ({e})"))

@@ -148,6 +148,18 @@ def write(target: Path, state: dict[str, torch.Tensor], key: str) -> bool:
         return False
 
 
+def describe() -> str:
+    """For `doctor`: the copies kept, their size and where (deleting them is safe)."""
+    folder = paths.cache_dir() / "packed"
+    copies = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
+    if not copies:
+        return "none (an 8-bit mode writes one at its first start)"
+    size = sum(f.stat().st_size for f in copies)
+    modes = ", ".join(f.name.split("-", 1)[0] for f in copies)
+    return (f"{modes}: {size / 1e9:.1f} GB in {folder} (safe to delete; written again at "
+            "the next start in that mode)")
+
+
 def write_in_background(target: Path, state: dict[str, torch.Tensor], key: str) -> threading.Thread:
     """`write` on a thread of its own, so the first conversation need not wait for it."""
     thread = threading.Thread(target=write, args=(target, state, key), name="packed-weights",

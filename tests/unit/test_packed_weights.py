@@ -110,3 +110,12 @@ def test_one_copy_per_model_file(folder, tiny_model):
     shutil.rmtree(folder)
     moved = _load(tiny_model, "fp8").copy.target
     assert moved.is_file() and not fp8.exists() and not other.exists()
+
+
+def test_doctor_tells_what_the_copies_take(folder):
+    from arcus_desktop.doctor import report
+
+    assert dict(report())["packed weights"].startswith("none")
+    _load(folder, "fp8")
+    line = dict(report())["packed weights"]
+    assert line.startswith("fp8: ") and " GB in " in line and "safe to delete" in line
