@@ -77,9 +77,9 @@ for mode in sys.argv[2].split(","):
     if mode == "fp8":
         # 64 rows go through cuBLAS's fp8 matmul (activations in fp8 too); a conversation's
         # one row through the GEMV (activations kept in bf16): measure that path as well.
-        saved, K.FP8_GEMV_MAX_ROWS = K.FP8_GEMV_MAX_ROWS, 10**9
+        saved, K.FP8_GEMV_MAX_ELEMENTS = K.FP8_GEMV_MAX_ELEMENTS, 2**62
         out["fp8_gemv"] = quant_error.measure(ref, q, frames=64).__dict__
-        K.FP8_GEMV_MAX_ROWS = saved
+        K.FP8_GEMV_MAX_ELEMENTS = saved
     del q
     torch.cuda.empty_cache()
 print(json.dumps(out))

@@ -156,18 +156,18 @@ class QuantLinear(torch.nn.Linear):
         q = torch.stack([low, high], dim=-1).view(stop - start, -1, group_size(self.in_features))
         return (q * scales[..., None]).view(stop - start, self.in_features).to(self.dtype)
 
-    def _gemv_rows(self, device: torch.device) -> int:
-        """Rows up to which the GEMV beats the alternative (bench/quant_kernels_gpu.py)."""
+    def _gemv(self, rows: int, device: torch.device) -> bool:
+        """Whether the GEMV beats the alternative here (bench/quant_kernels_gpu.py)."""
         if self.mode == FP8 and K.scaled_mm_available(device, self.in_features, self.out_features):
-            return K.FP8_GEMV_MAX_ROWS
-        return K.INT8_MAX_ROWS
+            return K.fp8_gemv_wins(rows, self.in_features, self.out_features)
+        return rows <= K.INT8_MAX_ROWS
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.packed:
             return K.int4_linear(x, self.codes, self.scales, group_size(self.in_features),
                                  self.out_features)
         rows = x.numel() // self.in_features
-        if self.mode in K.GEMV and rows <= self._gemv_rows(x.device) and K.available(
+        if self.mode in K.GEMV and self._gemv(rows, x.device) and K.available(
                 self.mode, x.device, self.in_features, self.out_features, 0):
             return K.gemv_linear(x, self.codes, self.scales)
         if self.mode == FP8 and K.scaled_mm_available(x.device, self.in_features, self.out_features):

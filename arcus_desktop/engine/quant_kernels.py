@@ -131,9 +131,15 @@ GEMV_BLOCK_K = 512
 # Each program reads its weights once per input row: past 16 rows (sessions served in one
 # batch) expanding int8 weights costs less.
 INT8_MAX_ROWS = 16
-# fp8 past this many rows goes to cuBLAS's fp8 matmul where it runs (it reads the weights
-# once for all rows).
-FP8_GEMV_MAX_ROWS = 1
+# fp8 on several rows: the GEMV reads the weights once per row, cuBLAS's fp8 matmul once
+# for all rows but costs ~18 us a call (casting the rows to fp8, then the matmul; H100,
+# bench/quant_kernels_gpu.py). Fitted to those timings: the GEMV while rows x in x out
+# stays under this, e.g. 8 rows of the depformer's matrices, never the trunk's.
+FP8_GEMV_MAX_ELEMENTS = 48 * 2**20
+
+
+def fp8_gemv_wins(rows: int, in_features: int, out_features: int) -> bool:
+    return rows == 1 or rows * in_features * out_features <= FP8_GEMV_MAX_ELEMENTS
 
 
 def gemv_linear(x: torch.Tensor, codes: torch.Tensor, scales: torch.Tensor,
