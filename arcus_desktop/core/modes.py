@@ -65,10 +65,10 @@ SETTINGS: dict[str, Mode] = {m.key: m for m in (
          "Nearly the same sound in less memory: about {need}.",
          "low-memory"),
     Mode(FP8, "8-bit float weights (RTX 40-series, L4, H100 and newer)",
-         "Half the memory of full precision ({need}), multiplied by the GPU's own 8-bit "
-         "float units: a team server's batch runs faster and fits more conversations. "
-         "Slightly less exact than 8-bit weights. Needs an NVIDIA GPU of the Ada or "
-         "Hopper generation or newer.",
+         "Half the memory of full precision ({need}) and faster than it, as 8-bit "
+         "weights are, but slightly less exact than them. Made for a team server short "
+         "of memory, where its batches run far faster than 8-bit weights'. Needs an "
+         "NVIDIA GPU of the Ada or Hopper generation or newer.",
          "Half the memory of full precision (about {need}) on the newest NVIDIA GPUs.",
          "low-memory"),
     Mode(INT4, "Low memory: 4-bit weights",
