@@ -1,7 +1,7 @@
 """Read safetensors weights straight into device memory, several tensors at a time.
 
 `safe_open(device="cuda")` reads one tensor at a time into pageable memory and copies
-it, about 1.4 GB/s even from the page cache. Here worker threads read with `preadv`
+it, about 1.4 GB/s even from the page cache. Here worker threads read with `readinto`
 (which releases the GIL) into their own (pinned, for a GPU) buffers and copy from there,
 so disk reads, page-cache copies and host-to-device transfers overlap.
 
@@ -48,7 +48,7 @@ def read(path: Path, wanted: dict[str, list[int] | None], device: torch.device,
     `progress(done_bytes, total_bytes)` is called after each tensor, from reader threads."""
     index = checkpoint.tensor_index(path)
     local = threading.local()
-    opened: list[int] = []
+    opened: list = []
     total = sum(_nbytes(index[n], wanted[n]) for n in wanted)
     done = [0]
     lock = threading.Lock()
@@ -62,15 +62,15 @@ def read(path: Path, wanted: dict[str, list[int] | None], device: torch.device,
         if begin + raw.numel() > end:
             raise CorruptFileError(f"{path.name} does not hold the tensor {name} it lists.",
                                    checkpoint.REDOWNLOAD_HINT, str(path))
-        if not hasattr(local, "fd"):
-            local.fd = _open(path, direct)
-            opened.append(local.fd)
+        if not hasattr(local, "file"):
+            local.file = _open(path, direct)
+            opened.append(local.file)
             local.buffer = _aligned(CHUNK + ALIGN, pin=device.type == "cuda")
         for pos in range(0, raw.numel(), CHUNK):
             n = min(CHUNK, raw.numel() - pos)
             lead = (begin + pos) % ALIGN if direct else 0
             length = -(-(lead + n) // ALIGN) * ALIGN if direct else n
-            _read_exact(local.fd, begin + pos - lead, n + lead, local.buffer[:length], path)
+            _read_exact(local.file, begin + pos - lead, n + lead, local.buffer[:length], path)
             raw[pos:pos + n].copy_(local.buffer[lead:lead + n])
         result = transform(name, out) if transform else {name: out}
         if progress is not None:
@@ -86,8 +86,8 @@ def read(path: Path, wanted: dict[str, list[int] | None], device: torch.device,
                 state.update(part)
         return state
     finally:
-        for fd in opened:
-            os.close(fd)
+        for f in opened:
+            f.close()
 
 
 def _direct(path: Path) -> bool:
@@ -108,8 +108,10 @@ def _direct_possible(path: Path) -> bool:
     return True
 
 
-def _open(path: Path, direct: bool) -> int:
-    return os.open(path, os.O_RDONLY | (os.O_DIRECT if direct else 0))
+def _open(path: Path, direct: bool):
+    if direct:
+        return os.fdopen(os.open(path, os.O_RDONLY | os.O_DIRECT), "rb", buffering=0)
+    return open(path, "rb", buffering=0)  # (portable: os.open would need O_BINARY on Windows)
 
 
 def _aligned(nbytes: int, pin: bool) -> torch.Tensor:
@@ -124,13 +126,14 @@ def _nbytes(entry: tuple, shape: list[int] | None) -> int:
     return math.prod(shape or full) * torch.empty(0, dtype=DTYPES[dtype]).element_size()
 
 
-def _read_exact(fd: int, offset: int, need: int, into: torch.Tensor, path: Path) -> None:
+def _read_exact(f, offset: int, need: int, into: torch.Tensor, path: Path) -> None:
     """At least `need` bytes of the file from `offset` into `into` (a direct read asks
     for whole blocks, so it may get up to a block more, or stop at the file's end)."""
     view = memoryview(into.numpy())
+    f.seek(offset)
     done = 0
     while done < need:
-        n = os.preadv(fd, [view[done:]], offset + done)
+        n = f.readinto(view[done:])
         if not n:
             raise CorruptFileError(f"{path.name} ends early: the download was cut short.",
                                    checkpoint.REDOWNLOAD_HINT, str(path))
