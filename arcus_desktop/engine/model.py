@@ -134,7 +134,7 @@ def load_lm(
             # Fewer readers when quantizing: each holds a bf16 matrix and its temporaries.
             state = weights.read(path, wanted, device, transform=convert,
                                  threads=2 if targets else weights.THREADS, progress=progress,
-                                 host=streamed)
+                                 host=streamed, read_again=copy is None)
             if copy is not None:
                 copy.writer = packed.write_in_background(copy.target, state, copy.key)
     except torch.cuda.OutOfMemoryError as e:

@@ -1,5 +1,8 @@
 """How much of a file the operating system already holds in memory (Linux's mincore), so
-the weights' reader can choose between the page cache and direct reads from the disk."""
+the weights' reader can choose between the page cache and direct reads from the disk; and
+filling the cache with a file in the background after a direct read, so that the next
+start (an engine restarted after a crash, the app relaunched) reads it from memory as
+it did when every read went through the cache."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import ctypes.util
 import functools
 import mmap
 import os
+import threading
 from pathlib import Path
 
 _PROT_READ, _MAP_SHARED = 1, 1
@@ -50,3 +54,39 @@ def resident_share(path: Path) -> float:
             libc.munmap(addr, size)
     except (OSError, AttributeError):
         return 1.0
+
+
+FILL_CHUNK = 8 * 2**20
+_filling: dict[Path, threading.Thread] = {}
+_lock = threading.Lock()
+
+
+def fill_in_background(path: Path) -> threading.Thread:
+    """Read `path` through the page cache on a daemon thread (into a small buffer that is
+    thrown away); one thread per file at a time."""
+    with _lock:
+        running = _filling.get(path)
+        if running is not None and running.is_alive():
+            return running
+        thread = threading.Thread(target=_fill, args=(path,), name="page-cache-fill", daemon=True)
+        _filling[path] = thread
+        thread.start()
+        return thread
+
+
+def filling(path: Path) -> threading.Thread | None:
+    """The thread filling the cache with `path`, if one was started."""
+    with _lock:
+        return _filling.get(path)
+
+
+def _fill(path: Path) -> None:
+    buffer = bytearray(FILL_CHUNK)
+    try:
+        with open(path, "rb", buffering=0) as f:
+            if hasattr(os, "posix_fadvise"):
+                os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+            while f.readinto(buffer):
+                pass
+    except OSError:
+        pass  # only a cache: the next start reads the disk instead

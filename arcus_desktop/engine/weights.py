@@ -40,12 +40,14 @@ DIRECT = os.environ.get("ARCUS_DIRECT_IO", "")
 
 def read(path: Path, wanted: dict[str, list[int] | None], device: torch.device,
          threads: int = THREADS, transform=None, progress=None,
-         host: frozenset[str] = frozenset()) -> dict[str, torch.Tensor]:
+         host: frozenset[str] = frozenset(), read_again: bool = True) -> dict[str, torch.Tensor]:
     """The tensors named in `wanted`. A shape there reads only that many leading rows.
     Names in `host` are read into host memory whatever `device` is (the offload mode).
     `transform(name, tensor)`, when given, turns each tensor into the entries to keep
     (a dict), right after it is read, so only its output stays in memory.
-    `progress(done_bytes, total_bytes)` is called after each tensor, from reader threads."""
+    `progress(done_bytes, total_bytes)` is called after each tensor, from reader threads.
+    `read_again`: the next start will read this file too, so after a direct read the
+    page cache is filled with it in the background (page_cache.fill_in_background)."""
     index = checkpoint.tensor_index(path)
     local = threading.local()
     opened: list = []
@@ -84,6 +86,8 @@ def read(path: Path, wanted: dict[str, list[int] | None], device: torch.device,
         with ThreadPoolExecutor(threads) as pool:
             for part in pool.map(one, list(wanted)):
                 state.update(part)
+        if direct and read_again:
+            page_cache.fill_in_background(path)
         return state
     finally:
         for f in opened:

@@ -74,3 +74,25 @@ def test_a_cut_file_says_so(odd_file, monkeypatch, direct):
     _evict(odd_file)
     with pytest.raises(CorruptFileError, match="cut short"):
         weights.read(odd_file, dict.fromkeys(["a", "b", "c", "d", "e"]), torch.device("cpu"))
+
+
+def test_after_a_direct_read_the_file_is_cached_in_the_background(odd_file, monkeypatch):
+    """So that the next start (a restarted engine) reads it from memory again."""
+    if not hasattr(os, "O_DIRECT") or not weights._direct_possible(odd_file):
+        pytest.skip("no direct I/O on this file system")
+    _evict(odd_file)
+    weights.read(odd_file, dict.fromkeys(["a", "e"]), torch.device("cpu"))
+    filler = page_cache.filling(odd_file)
+    assert filler is not None
+    filler.join(timeout=60)
+    assert page_cache.resident_share(odd_file) > 0.9
+    assert not weights._direct(odd_file)  # the next read goes through the cache
+
+
+def test_a_file_not_read_again_is_not_cached(odd_file):
+    """The original of an 8-bit mode is read once, to write the packed copy."""
+    if not hasattr(os, "O_DIRECT") or not weights._direct_possible(odd_file):
+        pytest.skip("no direct I/O on this file system")
+    _evict(odd_file)
+    weights.read(odd_file, dict.fromkeys(["a"]), torch.device("cpu"), read_again=False)
+    assert page_cache.filling(odd_file) is None
