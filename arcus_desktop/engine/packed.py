@@ -131,8 +131,10 @@ def write(target: Path, state: dict[str, torch.Tensor], key: str) -> bool:
                     continue
                 if staging is None:
                     staging = torch.empty(CHUNK, dtype=torch.uint8, pin_memory=True)
-                    # its own stream: the copies wait for no conversation frame
+                    # Its own stream, so the copies wait for no conversation frame; but
+                    # after everything the load queued (quantizing runs asynchronously).
                     stream = torch.cuda.Stream(raw.device)
+                    stream.wait_stream(torch.cuda.default_stream(raw.device))
                 with torch.cuda.stream(stream):
                     for pos in range(0, raw.numel(), CHUNK):
                         n = min(CHUNK, raw.numel() - pos)
