@@ -70,3 +70,40 @@ def test_int8_layers_use_the_kernel_up_to_its_row_limit():
     # the kernel for one row and up to its limit, the expanded weights past it
     assert [calls for _, calls, _ in results] == [1, 1, 0]
     assert all(err < 0.01 for _, _, err in results)
+
+
+FP8_ROUTE = r"""
+import json, torch
+from arcus_desktop.engine import quant, quant_kernels as K
+# This CPU has no cuBLAS fp8 matmul: it is stood in for by the expanded weights, and
+# said to be available, so that only the routing between the two kernels is under test.
+K.scaled_mm_available = lambda device, k, n: True
+routes = []
+gemv = K.gemv_linear
+K.gemv_linear = lambda x, c, s, *a: routes.append("gemv") or gemv(x, c, s, *a)
+K.fp8_matmul = lambda x, c, s: routes.append("fp8 matmul") or x @ (c.float() * s).t().to(x.dtype)
+torch.manual_seed(2)
+out = []
+for n, k, rows in [(64, 128, 1), (64, 128, 8), (4096, 2048, 1), (4096, 2048, 8)]:
+    layer = quant.QuantLinear(n, k, "fp8", torch.bfloat16)
+    layer.codes, layer.scales = quant.quantize(torch.randn(n, k), "fp8")
+    x = torch.randn(rows, k, dtype=torch.bfloat16)
+    if n * k * rows <= 2**22:  # the interpreter is slow: big GEMVs are only routed
+        y = layer(x)
+        ref = torch.nn.functional.linear(x.float(), layer.weight.float())
+        err = float((y.float() - ref).norm() / ref.norm())
+    else:
+        K.gemv_linear = lambda x, c, s, *a: routes.append("gemv") or torch.zeros(x.shape[0], n)
+        layer(x)
+        err = 0.0
+    out.append([n, k, rows, routes[-1], err])
+print(json.dumps(out))
+"""
+
+
+def test_fp8_takes_the_gemv_or_the_fp8_matmul_by_matrix_and_rows():
+    results = _interpreted(FP8_ROUTE)
+    # one row: always the GEMV; 8 rows: the GEMV for a small matrix, the fp8 matmul for
+    # a trunk-sized one (8 x 4096 x 2048 > K.FP8_GEMV_MAX_ELEMENTS)
+    assert [r[3] for r in results] == ["gemv", "gemv", "gemv", "fp8 matmul"]
+    assert all(err < 0.01 for *_, err in results)
