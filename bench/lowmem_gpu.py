@@ -1,6 +1,6 @@
 """Low-memory modes on PersonaPlex-7B's real shape (random weights): int8 and fp8 within
-10 GiB and 4-bit within 6 GiB of GPU memory (bf16 beside them as the baseline), each in a fresh process capped to its budget
-(torch's allocator limit), loading from a checkpoint in the real layout and holding a
+10 GiB and 4-bit within 6 GiB of GPU memory (bf16 beside them as the baseline), each in a
+fresh process capped to its budget (torch's allocator limit), loading from a checkpoint in the real layout and holding a
 conversation over a real recording; then the quantization error against bf16,
 teacher-forced (bench/README in docs/PERFORMANCE.md).
 
@@ -35,10 +35,10 @@ from arcus_desktop.engine.engine import Engine
 from arcus_desktop.engine.frame_loop import FrameLoop
 t = time.perf_counter()
 engine = Engine.load(folder, "cuda", quant_mode=mode, context=context or None)
-if engine.loaded.copy is not None and engine.loaded.copy.writer is not None:
-    engine.loaded.copy.writer.join()  # the packed copy's first write: not during the frames
 torch.cuda.synchronize()
 load_s = time.perf_counter() - t
+if engine.loaded.copy is not None and engine.loaded.copy.writer is not None:
+    engine.loaded.copy.writer.join()  # the packed copy's first write: not during the frames
 weights_gib = torch.cuda.memory_allocated() / 2**30
 with wave.open(wav) as w:
     pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768
