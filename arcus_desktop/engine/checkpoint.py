@@ -82,8 +82,9 @@ def read_header(path: Path) -> dict[str, tuple[str, list[int]]]:
     return {k: (dtype, shape) for k, (dtype, shape, _, _) in tensor_index(path).items()}
 
 
-def tensor_index(path: Path) -> dict[str, tuple[str, list[int], int, int]]:
-    """Tensor names -> (dtype, shape, first byte, end byte) in the file; checks it is whole."""
+def _raw_header(path: Path) -> tuple[dict, int, int]:
+    """A safetensors file's JSON header (its length bounded before it is read), the
+    header's length and the file's size."""
     corrupt = f"{path.name} is damaged or incomplete."
     try:
         size = path.stat().st_size
@@ -97,6 +98,20 @@ def tensor_index(path: Path) -> dict[str, tuple[str, list[int], int, int]]:
             header = json.loads(f.read(n))
     except (ValueError, UnicodeDecodeError) as e:
         raise CorruptFileError(corrupt, REDOWNLOAD_HINT, str(path)) from e
+    if not isinstance(header, dict):
+        raise CorruptFileError(corrupt, REDOWNLOAD_HINT, str(path))
+    return header, n, size
+
+
+def metadata(path: Path) -> dict:
+    """The header's `__metadata__` (the strings a writer left there; {} if none)."""
+    found = _raw_header(path)[0].get("__metadata__")
+    return found if isinstance(found, dict) else {}
+
+
+def tensor_index(path: Path) -> dict[str, tuple[str, list[int], int, int]]:
+    """Tensor names -> (dtype, shape, first byte, end byte) in the file; checks it is whole."""
+    header, n, size = _raw_header(path)
     header.pop("__metadata__", None)
     end = max((v["data_offsets"][1] for v in header.values()), default=0)
     if 8 + n + end != size:

@@ -80,19 +80,13 @@ def find(target: Path, key: str) -> Path | None:
         return None
     try:
         checkpoint.tensor_index(target)  # whole: every tensor inside the file's length
-        if _metadata(target).get("source") == key:
+        if checkpoint.metadata(target).get("source") == key:
             return target
     except (CorruptFileError, OSError, ValueError):
         pass
     log.info("packed weights %s are outdated or damaged: the original is read", target)
     target.unlink(missing_ok=True)
     return None
-
-
-def _metadata(path: Path) -> dict:
-    with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        return json.loads(f.read(n)).get("__metadata__", {})
 
 
 def write(target: Path, state: dict[str, torch.Tensor], key: str) -> bool:
@@ -177,11 +171,11 @@ def _remove_others(target: Path) -> None:
         if f == target:
             continue
         try:
-            source = _metadata(f).get("source", "").split("|")
+            source = str(checkpoint.metadata(f).get("source", "")).split("|")
             gone = len(source) < 5 or not Path(source[4]).exists()
             if gone or f.name.endswith("-" + same_file):
                 f.unlink()
-        except (OSError, ValueError, struct.error):
+        except (CorruptFileError, OSError):
             f.unlink(missing_ok=True)
 
 

@@ -119,3 +119,12 @@ def test_doctor_tells_what_the_copies_take(folder):
     _load(folder, "fp8")
     line = dict(report())["packed weights"]
     assert line.startswith("fp8: ") and " GB in " in line and "safe to delete" in line
+
+
+def test_a_damaged_file_beside_the_copies_is_removed_without_reading_it_whole(folder):
+    """Its header claims 2**63 bytes: the length is checked before anything is read."""
+    junk = packed.paths.cache_dir() / "packed" / "int8-bfloat16-dep8-0000000000000000.safetensors"
+    junk.parent.mkdir(parents=True)
+    junk.write_bytes(b"\xff" * 8 + b"{" * 4096)
+    assert _load(folder, "fp8").copy.target.is_file()
+    assert not junk.exists()
