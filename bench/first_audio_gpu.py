@@ -9,9 +9,9 @@ the model's first 80 ms of audio on the host, over several conversations.
 Twice: with fresh streams for each conversation (as before kept streams) and with the
 streams kept from the warm-up and from one conversation to the next (frame_loop.py's
 keep_warm, as the app's engine does now). Per conversation: `open` (the persona's plan,
-the codec's and the model's streams, the persona restored from the cache), `first frame` (the first frame through the loop: on the GPU this is also
-where the frame's CUDA graph is captured) and `second frame` (a frame as every later one
-is). What a click costs on top, outside the engine, is the microphone's first 80 ms
+the codec's and the model's streams, the persona restored from the cache), `first frame`
+(the first frame through the loop: on the GPU this is also where the frame's CUDA graph
+is captured) and `second frame` (a frame as every later one is). What a click costs on top, outside the engine, is the microphone's first 80 ms
 frame (the model answers one frame per frame heard) and the speaker's path
 (bench/audio_latency.py): the bench prints both beside the engine's part.
 """
