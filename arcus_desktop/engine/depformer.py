@@ -14,6 +14,8 @@ from .torch_env import torch
 import torch.nn.functional as F
 from moshi.models.lm import LMModel
 
+from . import fused
+
 
 def _rms_norm(x: torch.Tensor, norm) -> torch.Tensor:
     # moshi's rms_norm_f32 (float32, the module's eps, back to x's dtype) through torch's
@@ -30,6 +32,17 @@ def keep_float32_scales(norms) -> None:
     attribute, not a buffer: it stays out of state dicts."""
     for norm in norms:
         norm.__dict__["_alpha32"] = norm.alpha.detach().view(-1).float()
+
+
+def end_norm(x: torch.Tensor, delta: torch.Tensor, norm) -> torch.Tensor:
+    """`norm(x + delta)` after the fused layers (fused.py); `norm` may be None or any
+    module (fused only for moshi's RMSNorm)."""
+    from moshi.modules.transformer import RMSNorm
+
+    if isinstance(norm, RMSNorm):
+        return fused.add_rms_norm(x, delta, norm)[1]
+    x = x + delta
+    return x if norm is None else norm(x)
 
 
 def supported(lm: LMModel) -> bool:
@@ -60,6 +73,8 @@ class Depformer:
         # graphs); keys and values in one tensor, so one copy writes both.
         self.caches = [torch.zeros(shape, device=lm.device, dtype=lm.dtype) for _ in lm.depformer.layers]
         keep_float32_scales([n for layer in lm.depformer.layers for n in (layer.norm1, layer.norm2)])
+        self.fused = fused.available(lm.device) and all(
+            g.activation is F.silu for layer in lm.depformer.layers for g in layer.gating)
 
     def logits(self, step: int, token: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
         """Logits [B, card] of depformer step `step` (steps run in order 0, 1, ... per frame).
@@ -71,6 +86,8 @@ class Depformer:
         emb = lm.depformer_text_emb if step == 0 else lm.depformer_emb[step - 1]
         x = lm.depformer_in[step](hidden) + emb(token[:, None])
         B = x.shape[0]
+        if self.fused:
+            return self._fused_logits(step, x)
         for layer, cache in zip(lm.depformer.layers, self.caches):
             attn = layer.self_attn
             h = _rms_norm(x, layer.norm1)
@@ -84,3 +101,18 @@ class Depformer:
             h = gating.activation(h[..., 0, :]) * h[..., 1, :]
             x = x + gating.linear_out(h)
         return lm.linears[step](lm.depformer_norms[step](x))[:, 0]
+
+    def _fused_logits(self, step: int, x: torch.Tensor) -> torch.Tensor:
+        """`logits` in fused kernels (fused.py): each residual add goes into the next norm."""
+        lm, B, delta = self.lm, x.shape[0], None
+        for layer, cache in zip(lm.depformer.layers, self.caches):
+            attn = layer.self_attn
+            x, h = fused.add_rms_norm(x, delta, layer.norm1)
+            qkv = attn.in_projs[step](h).view(B, 3, self.heads, self.head_dim)
+            cache[:, :, :, step] = qkv[:, 1:].transpose(0, 1)
+            q = qkv[:, 0, :, None]  # [B, H, 1, D]
+            out = F.scaled_dot_product_attention(q, cache[0, :, :, : step + 1], cache[1, :, :, : step + 1])
+            x, h = fused.add_rms_norm(x, attn.out_projs[step](out.reshape(B, 1, -1)), layer.norm2)
+            gating = layer.gating[step]
+            delta = gating.linear_out(fused.silu_mul(gating.linear_in(h)))
+        return lm.linears[step](end_norm(x, delta, lm.depformer_norms[step]))[:, 0]

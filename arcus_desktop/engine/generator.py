@@ -282,11 +282,11 @@ class Generator:
     def _trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         lm = self.lm
         if self._lean_trunk is not None and x.shape[1] == 1:
-            hidden = self._lean_trunk.step(x)
+            hidden = self._lean_trunk.step(x, lm.out_norm or None)
         else:
             hidden = lm.transformer(x)
-        if lm.out_norm:
-            hidden = lm.out_norm(hidden)
+            if lm.out_norm:
+                hidden = lm.out_norm(hidden)
         return hidden, lm.text_linear(hidden)
 
     def _prefill(self, x: torch.Tensor, mask: torch.Tensor) -> None:

@@ -18,8 +18,8 @@ from .torch_env import torch
 import torch.nn.functional as F
 from moshi.models.lm import LMModel
 
-from . import offload
-from .depformer import _rms_norm, keep_float32_scales
+from . import fused, offload
+from .depformer import _rms_norm, end_norm, keep_float32_scales
 
 
 def supported(lm: LMModel) -> bool:
@@ -67,9 +67,11 @@ class Trunk:
         ds = torch.arange(half, device=lm.device, dtype=torch.float32)
         self.freqs = torch.exp(ds * (-math.log(lm.transformer.rope.max_period) * 2 / self.head_dim))
         keep_float32_scales([n for layer in lm.transformer.layers for n in (layer.norm1, layer.norm2)])
+        self.fused = fused.available(lm.device) and all(
+            layer.gating.activation is F.silu for layer in lm.transformer.layers)
 
-    def step(self, x: torch.Tensor) -> torch.Tensor:
-        """Run one frame's input [B, 1, dim] through all layers (no output norm)."""
+    def step(self, x: torch.Tensor, norm=None) -> torch.Tensor:
+        """Run one frame's input [B, 1, dim] through all layers, then `norm` if given."""
         layers = self.lm.transformer.layers
         first = layers[0].self_attn._streaming_state
         kv0 = first.kv_cache
@@ -85,11 +87,19 @@ class Trunk:
         gap = first.offset[:, None] - pos_k
         mask = ((pos_k >= 0) & (gap >= 0) & (gap < self.context))[:, None, None]
         angle = self.freqs * first.offset.float()[:, None]
-        rot = torch.polar(torch.ones_like(angle), angle)[:, None, None]  # [B, 1, 1, D/2]
-        where = slot.view(1, B, 1, 1, 1).expand(2, B, self.heads, 1, self.head_dim)
-        for i, layer in enumerate(layers):
-            self._fetch(i)
-            x = self._layer(layer, x, rot, where, mask)
+        if self.fused:
+            cos, sin, delta = torch.cos(angle), torch.sin(angle), None
+            for i, layer in enumerate(layers):
+                self._fetch(i)
+                x, delta = self._fused_layer(layer, x, delta, cos, sin, slot, mask)
+            x = end_norm(x, delta, norm)
+        else:
+            rot = torch.polar(torch.ones_like(angle), angle)[:, None, None]  # [B, 1, 1, D/2]
+            where = slot.view(1, B, 1, 1, 1).expand(2, B, self.heads, 1, self.head_dim)
+            for i, layer in enumerate(layers):
+                self._fetch(i)
+                x = self._layer(layer, x, rot, where, mask)
+            x = x if norm is None else norm(x)
         offsets = self._offsets()
         torch._foreach_add_(offsets, [run] * len(offsets))
         return x
@@ -126,6 +136,19 @@ class Trunk:
         # The lean passes call no layer's forward, so moshi's pre-hooks do not fire here.
         if self._stream is not None:
             self._stream.fetch(i)
+
+    def _fused_layer(self, layer, x, delta, cos, sin, slot, mask):
+        """`_layer` in fused kernels (fused.py). The residual add of a layer's last output
+        is left to the next norm: returns (x, delta), where x + delta is the output."""
+        attn = layer.self_attn
+        B = x.shape[0]
+        x, h = fused.add_rms_norm(x, delta, layer.norm1)
+        cache = attn._streaming_state.kv_cache.cache  # [2, B, H, cap, D]
+        q = fused.rope_write(attn.in_projs[0](h), cos, sin, cache, slot, self.heads)
+        out = F.scaled_dot_product_attention(q, cache[0], cache[1], mask)
+        x, h = fused.add_rms_norm(x, attn.out_projs[0](out.reshape(B, 1, -1)), layer.norm2)
+        gating = layer.gating
+        return x, gating.linear_out(fused.silu_mul(gating.linear_in(h)))
 
     def _layer(self, layer, x, rot, where, mask):
         attn = layer.self_attn

@@ -1,0 +1,89 @@
+"""Fused GPU kernels for the lean single-frame passes (trunk.py, depformer.py).
+
+A frame of one conversation is a chain of small kernels between the weight matrices:
+each RMSNorm was a cast to float32, the norm and a cast back, after a separate residual
+add; RoPE went through complex float32 tensors, a stack and a scatter into the key/value
+ring; the gate was an activation and a product. Each small kernel costs a few
+microseconds of a GPU that is otherwise reading weights. Here each of those groups is
+one Triton kernel, with the same arithmetic: float32 inside, rounded to the model's
+dtype where moshi rounds (the residual sum, the activation).
+
+`available(device)` says whether they run there: CUDA with Triton, or Triton's
+interpreter on the CPU (how the tests run them). ARCUS_FUSED=0 turns them off
+(benchmarks compare both; a way out should a kernel misbehave on some GPU).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+from .torch_env import torch
+
+ENABLED = os.environ.get("ARCUS_FUSED", "1") != "0"
+
+
+@functools.cache
+def _kernels():
+    try:
+        from . import fused_triton as k
+    except ImportError:  # no Triton here
+        return None
+    return k.triton, k.add_rms_norm, k.rope_write, k.silu_mul
+
+
+def available(device: torch.device) -> bool:
+    if not ENABLED:
+        return False
+    if device.type == "cpu":
+        return os.environ.get("TRITON_INTERPRET") == "1" and _kernels() is not None
+    return device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 0) \
+        and _kernels() is not None
+
+
+def norm_alpha(norm) -> torch.Tensor:
+    """A moshi RMSNorm's scale as float32 (cached by depformer.keep_float32_scales)."""
+    alpha = norm.__dict__.get("_alpha32")
+    return alpha if alpha is not None else norm.alpha.detach().view(-1).float()
+
+
+def add_rms_norm(x: torch.Tensor, delta: torch.Tensor | None, norm) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x + delta, rms_norm(x + delta)) for x [..., N]; without delta (x, rms_norm(x))."""
+    triton, kernel, _, _ = _kernels()
+    n = x.shape[-1]
+    rows = x.numel() // n
+    x = x.contiguous()
+    total = torch.empty_like(x) if delta is not None else x
+    out = torch.empty_like(x)
+    block = triton.next_power_of_2(n)
+    kernel[(rows,)](x, delta.contiguous() if delta is not None else x, total, out,
+                    norm_alpha(norm), n, norm.eps, HAS_DELTA=delta is not None, BLOCK=block,
+                    num_warps=8 if block >= 4096 else 4)
+    return total, out
+
+
+def rope_write(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+               cache: torch.Tensor, slot: torch.Tensor, heads: int) -> torch.Tensor:
+    """qkv [B, 1, 3 * H * D] of one position; cos, sin [B, D / 2] float32; cache [2, B, H,
+    capacity, D] with the last dimension contiguous; slot [B]. Writes the rotated key and
+    the value at each row's slot and returns the rotated query [B, H, 1, D]."""
+    triton, _, kernel, _ = _kernels()
+    B = qkv.shape[0]
+    D = qkv.shape[-1] // (3 * heads)
+    assert cache.stride(-1) == 1
+    q = torch.empty(B, heads, 1, D, dtype=qkv.dtype, device=qkv.device)
+    kernel[(B * heads,)](qkv.contiguous(), cos, sin, slot, cache, q, heads, D // 2,
+                         cache.stride(0), cache.stride(1), cache.stride(2), cache.stride(3),
+                         BLOCK=triton.next_power_of_2(D // 2), num_warps=1)
+    return q
+
+
+def silu_mul(h: torch.Tensor) -> torch.Tensor:
+    """silu(h[..., :F]) * h[..., F:] for h [..., 2F] (moshi's gate)."""
+    triton, _, _, kernel = _kernels()
+    f = h.shape[-1] // 2
+    rows = h.numel() // (2 * f)
+    out = torch.empty(*h.shape[:-1], f, dtype=h.dtype, device=h.device)
+    block = 1024
+    kernel[(triton.cdiv(f, block), rows)](h.contiguous(), out, f, BLOCK=block, num_warps=4)
+    return out

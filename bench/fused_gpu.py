@@ -1,0 +1,127 @@
+"""The fused kernels of the lean passes (engine/fused.py) against the unfused passes, in
+one process on one model: PersonaPlex-7B's full shape with random weights, the frame as
+the app runs it (FrameLoop: Mimi encode, step, Mimi decode, copy to host, one CUDA
+graph). Variants run interleaved (off, on, off, on, ...) so drift of the GPU's clocks
+hits both alike. Also: the kernels in one replay of each variant's frame graph (torch
+profiler), and how far greedy tokens from the same state agree between the variants
+(GPU kernels are not bitwise reproducible; two unfused runs are the yardstick).
+
+    PYTHONPATH=/tmp/site NO_TORCH_COMPILE=1 python3 bench/fused_gpu.py --out $OUT
+    python bench/fused_gpu.py --shape tiny --device cpu --frames 4 --rounds 1  # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("NO_TORCH_COMPILE", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from engine_gpu import build, pct, read_wav, sync  # noqa: E402
+
+from arcus_desktop.engine import constants as C  # noqa: E402
+from arcus_desktop.engine import fused, generator  # noqa: E402
+from arcus_desktop.engine.frame_loop import FrameLoop  # noqa: E402
+
+
+def frames(engine, prepared, pcm, n: int) -> tuple[list[float], int]:
+    """Frame times (ms) of a conversation of n frames; kernels in one graph replay."""
+    times = []
+    with FrameLoop(engine, prepared()) as loop:
+        for i in range(n):
+            res = loop.process(pcm[i * C.FRAME_SIZE:(i + 1) * C.FRAME_SIZE])
+            times.append(res.compute_ms)
+        kernels = count_kernels(loop, pcm, engine.device)
+    return times, kernels
+
+
+def count_kernels(loop, pcm, device) -> int:
+    if device.type != "cuda":
+        return 0
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        loop.process(pcm[:C.FRAME_SIZE])
+        sync(device)
+    return sum(1 for e in prof.events() if e.device_type.name == "CUDA" and "Memcpy" not in e.name)
+
+
+def agreement(engine, prepared, codes) -> list:
+    """Greedy tokens from the same state: [(fused, tokens per step)] for off, on, off, on."""
+    runs = []
+    for on in (False, True, False, True):
+        fused.ENABLED = on
+        with engine.generator(1, generator.Sampling(greedy=True)) as g:
+            g.start(0, prepared().plan)
+            runs.append([g.step(c).frames[0].tolist() for c in codes])
+    return runs
+
+
+def equal_steps(a, b) -> int:
+    same = [x == y for x, y in zip(a, b)]
+    return same.index(False) if False in same else len(same)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shape", choices=("full", "tiny"), default="full")
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--wav", default=str(ROOT / ".bench" / "input_assistant.wav"))
+    ap.add_argument("--frames", type=int, default=300)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    _, mimi, engine, prepared = build(args.shape, device)
+    pcm = read_wav(Path(args.wav))
+    n = min(args.frames, pcm.size // C.FRAME_SIZE)
+    results = {False: [], True: []}
+    kernels = {}
+    for _ in range(args.rounds):
+        for on in (False, True):
+            fused.ENABLED = on
+            engine.release_loop()
+            times, kernels[on] = frames(engine, prepared, pcm, n)
+            results[on] += times[args.warmup:]
+            print(f"fused={on}: p50 {pct(times[args.warmup:], 50):.2f} ms", flush=True)
+    with torch.no_grad(), mimi.streaming(1):
+        codes = [mimi.encode(torch.from_numpy(pcm[i * C.FRAME_SIZE:(i + 1) * C.FRAME_SIZE].copy())
+                             .to(device)[None, None])[:, :, 0] for i in range(40)]
+    runs = agreement(engine, prepared, codes)
+    out = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "commit": os.environ.get("COMMIT", "?"),
+        "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+        "fused_available": fused.available(device),
+        "frames_per_round": n - args.warmup,
+        "rounds": args.rounds,
+    }
+    for on, name in ((False, "unfused"), (True, "fused")):
+        v = results[on]
+        out[name] = {"p50_ms": round(pct(v, 50), 2), "p99_ms": round(pct(v, 99), 2),
+                     "max_ms": round(max(v), 2), "kernels_per_frame": kernels[on]}
+    out["greedy_equal_steps_of_40"] = {
+        "unfused_vs_fused": equal_steps(runs[0], runs[1]),
+        "unfused_vs_unfused": equal_steps(runs[0], runs[2]),
+        "fused_vs_fused": equal_steps(runs[1], runs[3]),
+    }
+    print(json.dumps(out, indent=1))
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "fused_gpu.json").write_text(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""The fused kernels of the lean passes (engine/fused.py) against moshi and NVIDIA's
+golden traces. They are GPU kernels; here they run in Triton's interpreter on the CPU,
+in a fresh process because the interpreter is chosen when the kernels are defined."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("triton")
+
+GOLDEN = r"""
+import json, sys, torch
+sys.path.insert(0, sys.argv[1])
+torch.set_num_threads(1)
+from arcus_desktop.engine import generator
+from tests.unit.test_golden_traces import VECTORS, _load
+trace = json.loads((VECTORS / "trace_greedy.json").read_text())
+lm = _load("tiny_lm.safetensors", 16)
+plan = generator.plan_prompt(lm, trace["text_prompt_tokens"],
+                             voice_codes=torch.tensor(trace["voice_prompt_codes"]))
+same, worst = [], 0.0
+with generator.Generator(lm, 1, generator.Sampling(greedy=True)) as gen:
+    used = [gen._lean_trunk.fused, gen._depformer.fused]
+    gen.start(0, plan)
+    for i, rec in enumerate(trace["conversation"]):
+        out = gen.step(torch.tensor([trace["user_codes"][i]]), with_logits=True)
+        top5 = out.text_logits[0].topk(5)
+        argmax = out.audio_logits[0].argmax(-1).tolist()
+        same.append(out.frames[0].tolist() == rec["output"]
+                    and top5.indices.tolist() == rec["text_logits_top5_ids"]
+                    and argmax[:15] == rec["depformer_argmax"][:15])
+        worst = max(worst, float((top5.values - torch.tensor(rec["text_logits_top5_values"])).abs().max()))
+print(json.dumps({"used": used, "same": same, "worst": worst}))
+"""
+
+BF16 = r"""
+import json, sys, torch
+from pathlib import Path
+from arcus_desktop.engine import checkpoint, generator, model
+loaded = model.load(checkpoint.ModelFiles(Path(sys.argv[2])), torch.device("cpu"), dtype=torch.bfloat16)
+codes = torch.randint(0, 2048, (10, 8), generator=torch.Generator().manual_seed(0))
+plans = [generator.plan_prompt(loaded.lm, [5, 6, 7, 8, 9], voice_codes=codes),
+         generator.plan_prompt(loaded.lm, [5, 6], voice_codes=codes[:4])]  # rows at other slots
+user = torch.randint(0, 2048, (12, 2, 8), generator=torch.Generator().manual_seed(1))
+runs, used = [], []
+for lean in (True, False):
+    with generator.Generator(loaded.lm, 2, generator.Sampling(greedy=True), lean=lean) as gen:
+        if lean:
+            used = [gen._lean_trunk.fused, gen._depformer.fused]
+        gen.start(0, plans[0])
+        gen.start(1, plans[1])
+        runs.append([gen.step(u, with_logits=True) for u in user])
+same, worst = [], 0.0
+for a, b in zip(*runs):
+    same.append(torch.equal(a.frames, b.frames))
+    for x, y in ((a.text_logits, b.text_logits), (a.audio_logits, b.audio_logits)):
+        worst = max(worst, float((x - y).abs().max() / y.abs().max()))
+print(json.dumps({"used": used, "same": same, "worst": worst}))
+"""
+
+
+def _interpreted(code: str, *args: str) -> dict:
+    """What `code` prints last, run with Triton's interpreter in a fresh Python."""
+    env = dict(os.environ, TRITON_INTERPRET="1", ARCUS_FUSED="1")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-c", code, root, *args], capture_output=True,
+                         text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_fused_passes_reproduce_nvidias_golden_trace():
+    """float32 inside every fused kernel: the whole greedy trace, tokens and logits."""
+    result = _interpreted(GOLDEN)
+    assert result["used"] == [True, True]
+    assert all(result["same"]) and len(result["same"]) == 60
+    assert result["worst"] < 1e-4
+
+
+def test_fused_passes_equal_moshi_in_bfloat16(tiny_model):
+    """Two rows at different positions in the ring, in the GPU's dtype: the same tokens
+    as moshi's own forward passes, logits within bfloat16 rounding of them."""
+    result = _interpreted(BF16, str(tiny_model))
+    assert result["used"] == [True, True]
+    assert all(result["same"]) and len(result["same"]) == 12
+    assert result["worst"] <= 0.01
