@@ -32,7 +32,7 @@ from moshi.models.compression import MimiModel  # noqa: E402
 from moshi.models.lm import LMModel  # noqa: E402
 
 from arcus_desktop.core.persona import Persona  # noqa: E402
-from arcus_desktop.engine import checkpoint, constants as C, generator, model, prompt, testkit  # noqa: E402
+from arcus_desktop.engine import checkpoint, constants as C, generator, mimi_lean, model, prompt, testkit  # noqa: E402
 from arcus_desktop.engine.engine import Engine, PreparedPersona  # noqa: E402
 from arcus_desktop.engine.frame_loop import FrameLoop  # noqa: E402
 
@@ -56,6 +56,7 @@ def random_mimi(config: dict | None, device: torch.device):
     torch.manual_seed(0)
     mimi = loaders.get_mimi(None, mimi_config=config, device=device, num_codebooks=C.NUM_CODEBOOKS)
     testkit.randomize_codebooks(mimi)
+    mimi_lean.install(mimi)  # as model.load_mimi does
     return mimi.eval()
 
 

@@ -1,10 +1,10 @@
-"""The fused kernels of the lean passes (engine/fused.py) against the unfused passes, in
-one process on one model: PersonaPlex-7B's full shape with random weights, the frame as
+"""The fused kernels of the lean passes (engine/fused.py) and Mimi's lean transformer pass
+(engine/mimi_lean.py) against the passes before them, in one process on one model: PersonaPlex-7B's full shape with random weights, the frame as
 the app runs it (FrameLoop: Mimi encode, step, Mimi decode, copy to host, one CUDA
-graph). Variants run interleaved (off, on, off, on, ...) so drift of the GPU's clocks
-hits both alike. Also: the kernels in one replay of each variant's frame graph (torch
+graph). Variants run interleaved (before, fused, fused + lean Mimi, before, ...) so drift
+of the GPU's clocks hits all alike. Also: the kernels in one replay of each variant's frame graph (torch
 profiler), and how far greedy tokens from the same state agree between the variants
-(GPU kernels are not bitwise reproducible; two unfused runs are the yardstick).
+(GPU kernels are not bitwise reproducible; two runs before are the yardstick).
 
     PYTHONPATH=/tmp/site NO_TORCH_COMPILE=1 python3 bench/fused_gpu.py --out $OUT
     python bench/fused_gpu.py --shape tiny --device cpu --frames 4 --rounds 1  # smoke
@@ -29,7 +29,7 @@ import torch  # noqa: E402
 from engine_gpu import build, pct, read_wav, sync  # noqa: E402
 
 from arcus_desktop.engine import constants as C  # noqa: E402
-from arcus_desktop.engine import fused, generator  # noqa: E402
+from arcus_desktop.engine import fused, generator, mimi_lean  # noqa: E402
 from arcus_desktop.engine.frame_loop import FrameLoop  # noqa: E402
 
 
@@ -55,11 +55,18 @@ def count_kernels(loop, pcm, device) -> int:
     return sum(1 for e in prof.events() if e.device_type.name == "CUDA" and "Memcpy" not in e.name)
 
 
+VARIANTS = {"before": (False, False), "fused": (True, False), "fused_lean_mimi": (True, True)}
+
+
+def use(name: str) -> None:
+    fused.ENABLED, mimi_lean.ENABLED = VARIANTS[name]
+
+
 def agreement(engine, prepared, codes) -> list:
-    """Greedy tokens from the same state: [(fused, tokens per step)] for off, on, off, on."""
+    """Greedy LM tokens from the same state (same codes in): before, fused, before, fused."""
     runs = []
-    for on in (False, True, False, True):
-        fused.ENABLED = on
+    for name in ("before", "fused", "before", "fused"):
+        use(name)
         with engine.generator(1, generator.Sampling(greedy=True)) as g:
             g.start(0, prepared().plan)
             runs.append([g.step(c).frames[0].tolist() for c in codes])
@@ -86,15 +93,16 @@ def main() -> int:
     _, mimi, engine, prepared = build(args.shape, device)
     pcm = read_wav(Path(args.wav))
     n = min(args.frames, pcm.size // C.FRAME_SIZE)
-    results = {False: [], True: []}
+    results = {name: [] for name in VARIANTS}
     kernels = {}
     for _ in range(args.rounds):
-        for on in (False, True):
-            fused.ENABLED = on
+        for name in VARIANTS:
+            use(name)
             engine.release_loop()
-            times, kernels[on] = frames(engine, prepared, pcm, n)
-            results[on] += times[args.warmup:]
-            print(f"fused={on}: p50 {pct(times[args.warmup:], 50):.2f} ms", flush=True)
+            times, kernels[name] = frames(engine, prepared, pcm, n)
+            results[name] += times[args.warmup:]
+            print(f"{name}: p50 {pct(times[args.warmup:], 50):.2f} ms", flush=True)
+    use("before")
     with torch.no_grad(), mimi.streaming(1):
         codes = [mimi.encode(torch.from_numpy(pcm[i * C.FRAME_SIZE:(i + 1) * C.FRAME_SIZE].copy())
                              .to(device)[None, None])[:, :, 0] for i in range(40)]
@@ -107,13 +115,12 @@ def main() -> int:
         "frames_per_round": n - args.warmup,
         "rounds": args.rounds,
     }
-    for on, name in ((False, "unfused"), (True, "fused")):
-        v = results[on]
+    for name, v in results.items():
         out[name] = {"p50_ms": round(pct(v, 50), 2), "p99_ms": round(pct(v, 99), 2),
-                     "max_ms": round(max(v), 2), "kernels_per_frame": kernels[on]}
+                     "max_ms": round(max(v), 2), "kernels_per_frame": kernels[name]}
     out["greedy_equal_steps_of_40"] = {
-        "unfused_vs_fused": equal_steps(runs[0], runs[1]),
-        "unfused_vs_unfused": equal_steps(runs[0], runs[2]),
+        "before_vs_fused": equal_steps(runs[0], runs[1]),
+        "before_vs_before": equal_steps(runs[0], runs[2]),
         "fused_vs_fused": equal_steps(runs[1], runs[3]),
     }
     print(json.dumps(out, indent=1))

@@ -15,7 +15,7 @@ from moshi.models.compression import MimiModel
 from moshi.models.lm import LMModel
 from ..core.errors import CheckpointShapeError, CorruptFileError, DeviceError
 from ..core.modes import BF16, FP8
-from . import checkpoint, offload, packed, quant, quant_kernels, weights
+from . import checkpoint, mimi_lean, offload, packed, quant, quant_kernels, weights
 from . import constants as C
 from .tokenizer import load_tokenizer
 
@@ -219,6 +219,7 @@ def load_mimi(path: Path, config: dict | None, device: torch.device) -> MimiMode
             "The Mimi codec weights do not fit the expected codec.", checkpoint.REDOWNLOAD_HINT
         ) from e
     mimi.set_num_codebooks(C.NUM_CODEBOOKS)
+    mimi_lean.install(mimi)
     return mimi.eval()
 
 

@@ -1,0 +1,127 @@
+"""A lean streaming pass of Mimi's two transformers (encoder and decoder), on moshi's own
+weights and streaming state.
+
+Each 80 ms frame runs both transformers (8 layers each) on 2 positions. moshi's
+generic streaming attention recomputes RoPE tables, ring-cache positions and the mask
+in every layer (about 40 small GPU kernels a layer), and its float32 attention goes to
+a kernel that took 32 us for 2 queries (docs/PERFORMANCE.md). Here tables and mask are
+computed once per call, keys and values are written with one scatter, and attention is
+three small matmul-shaped kernels. Every offset is moshi's own tensor, updated as moshi
+updates it, so the two paths interleave freely (tests/unit/test_mimi_lean.py).
+
+`install(mimi)` puts the pass on a loaded codec; it runs only while streaming and where
+the layers have the shape implemented, else moshi's forward runs.
+ARCUS_LEAN_MIMI=0 turns it off (benchmarks compare both).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import types
+
+from .torch_env import torch
+
+import torch.nn.functional as F
+
+ENABLED = os.environ.get("ARCUS_LEAN_MIMI", "1") != "0"
+
+
+def _supported(tr) -> bool:
+    from moshi.modules.transformer import LayerScale
+
+    if tr.positional_embedding != "rope" or tr.rope is None or not tr.rope.interleave:
+        return False
+    for layer in tr.layers:
+        attn = layer.self_attn
+        if layer.cross_attention is not None or layer.gating is not None or layer.skip_self_attn:
+            return False
+        if not isinstance(layer.norm1, torch.nn.LayerNorm) or not isinstance(layer.norm2, torch.nn.LayerNorm):
+            return False
+        if not all(isinstance(s, (LayerScale, torch.nn.Identity))
+                   for s in (layer.layer_scale_1, layer.layer_scale_2)):
+            return False
+        if attn.kv_repeat != 1 or attn.weights_per_step or not attn.causal or attn.context is None:
+            return False
+        if len(attn.in_projs) != 1 or attn.in_projs[0].bias is not None or attn.out_projs[0].bias is not None:
+            return False
+    return True
+
+
+def install(mimi) -> None:
+    """Route both of `mimi`'s streaming transformers through the lean pass."""
+    for projected in (mimi.encoder_transformer, mimi.decoder_transformer):
+        tr = projected.transformer
+        if "_moshi_forward" in tr.__dict__ or not _supported(tr):
+            continue
+        tr._moshi_forward = tr.forward
+        tr.forward = types.MethodType(_forward, tr)
+
+
+def _forward(tr, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+    state = tr._streaming_state
+    if not ENABLED or state is None or args or kwargs:
+        return tr._moshi_forward(x, *args, **kwargs)
+    layers = tr.layers
+    first = layers[0].self_attn
+    mha = first._streaming_state
+    kv = mha.kv_cache
+    B, T, C = x.shape
+    H, cap = first.num_heads, kv.capacity
+    D = C // H
+    dev = x.device
+    run = mha.exec_mask.long()
+    t = torch.arange(T, device=dev)
+    end = kv.end_offset
+    # Where this call's keys go, and every slot's position after the write, exactly as
+    # moshi's RingKVCache.complete says.
+    slots = (end[:, None] + t) % cap  # [B, T]
+    idx = torch.arange(cap, device=dev)
+    last = end[:, None] + T - 1
+    delta = idx[None] - last % cap
+    pos_k = torch.where(delta <= 0, last + delta, last + delta - cap)
+    pos_k = torch.where(idx[None] >= (end + T * run)[:, None], -1, pos_k)  # [B, cap]
+    gap = (mha.offset[:, None] + t)[:, :, None] - pos_k[:, None, :]  # [B, T, cap]
+    allowed = (pos_k[:, None] >= 0) & (gap >= 0) & (gap < first.context)
+    bias = torch.zeros(allowed.shape, device=dev, dtype=x.dtype).masked_fill_(~allowed, -math.inf)
+    bias = bias[:, None].expand(B, H, T, cap).reshape(B * H, T, cap)
+    # RoPE as moshi's apply_rope computes it (float32), once for all layers.
+    ds = torch.arange(D // 2, device=dev, dtype=torch.float32)
+    freqs = torch.exp(ds * (-math.log(tr.max_period) * 2 / D))
+    ts = (mha.offset.float()[:, None] + t.float())[:, :, None, None]  # [B, T, 1, 1]
+    cos, sin = torch.cos(freqs * ts), torch.sin(freqs * ts)
+    where = slots[None, :, None, :, None].expand(2, B, H, T, D)
+    for layer in layers:
+        x = x + layer.layer_scale_1(_attention(layer.self_attn, layer.norm1(x), cos, sin, where, bias))
+        x = x + layer.layer_scale_2(layer.linear2(layer.activation(layer.linear1(layer.norm2(x)))))
+    step = T * run
+    for layer in layers:
+        attn = layer.self_attn._streaming_state
+        attn.offset.add_(step)
+        attn.kv_cache.end_offset.add_(step)
+        attn.offset_cpu += T
+        layer._streaming_state.offset_cpu += T
+    state.offsets.add_(step)
+    return x
+
+
+def _attention(attn, h, cos, sin, where, bias):
+    B, T, C = h.shape
+    H = attn.num_heads
+    D = C // H
+    qkv = attn.in_projs[0](h).view(B, T, 3, H, D)
+    q, k = (_rope(qkv[:, :, i], cos, sin) for i in (0, 1))  # [B, T, H, D]
+    cache = attn._streaming_state.kv_cache.cache  # [2, B, H, cap, D]
+    cache.scatter_(3, where, torch.stack([k, qkv[:, :, 2]]).transpose(2, 3).to(cache.dtype))
+    keys, values = cache[0].flatten(0, 1), cache[1].flatten(0, 1)  # [B * H, cap, D]
+    q = q.transpose(1, 2).reshape(B * H, T, D)
+    scores = torch.baddbmm(bias, q, keys.transpose(1, 2), alpha=1 / math.sqrt(D))
+    out = torch.bmm(torch.softmax(scores, dim=-1), values)  # [B * H, T, D]
+    return attn.out_projs[0](out.view(B, H, T, D).transpose(1, 2).reshape(B, T, C))
+
+
+def _rope(x, cos, sin):
+    """moshi's interleaved RoPE on x [B, T, H, D]."""
+    pairs = x.float().unflatten(-1, (-1, 2))
+    real, imag = pairs[..., 0], pairs[..., 1]
+    return torch.stack([real * cos - imag * sin, real * sin + imag * cos], dim=-1).flatten(-2).to(x.dtype)
