@@ -13,6 +13,7 @@ profiler), and how far greedy tokens from the same state agree between the varia
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -40,6 +41,8 @@ def frames(engine, prepared, pcm, n: int) -> tuple[list[float], int]:
         for i in range(n):
             res = loop.process(pcm[i * C.FRAME_SIZE:(i + 1) * C.FRAME_SIZE])
             times.append(res.compute_ms)
+        first = loop.gen.lm.transformer.layers[0].self_attn._streaming_state
+        print(f"  ring after the conversation: {int(first.kv_cache.end_offset[0])} positions written")
         kernels = count_kernels(loop, pcm, engine.device)
     return times, kernels
 
@@ -55,11 +58,28 @@ def count_kernels(loop, pcm, device) -> int:
     return sum(1 for e in prof.events() if e.device_type.name == "CUDA" and "Memcpy" not in e.name)
 
 
-VARIANTS = {"before": (False, False), "fused": (True, False), "fused_lean_mimi": (True, True)}
+# (fused kernels, the trunk's ring attention, Mimi's lean pass)
+VARIANTS = {"before": (False, False, False), "fused_sdpa": (True, False, False),
+            "fused": (True, True, False), "fused_lean_mimi": (True, True, True)}
 
 
 def use(name: str) -> None:
-    fused.ENABLED, mimi_lean.ENABLED = VARIANTS[name]
+    fused.ENABLED, fused.RING_ATTENTION, mimi_lean.ENABLED = VARIANTS[name]
+
+
+def fill_ring(engine, prepared, positions: int) -> None:
+    """The persona's cached state padded with random keys and values to `positions`, so
+    conversations start with the ring that full (a long conversation's frames)."""
+    with engine.generator(1) as g:
+        g.start(0, prepared().plan)
+        state = g.snapshot(0)
+    gen = torch.Generator(device=engine.device).manual_seed(2)
+    kv = []
+    for layer in state.keys_values:
+        extra = positions - layer.shape[2]
+        pad = torch.randn(2, layer.shape[1], extra, layer.shape[3], device=engine.device, generator=gen)
+        kv.append(torch.cat([layer, (pad * layer.float().std()).to(layer.dtype)], dim=2))
+    engine.persona_states.put(prepared().key, generator.PersonaState(kv, state.cur, state.carry))
 
 
 def agreement(engine, prepared, codes) -> list:
@@ -86,6 +106,9 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--ring-start", type=int, default=0,
+                    help="positions in the ring when each conversation starts (0: the persona's)")
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--out")
     args = ap.parse_args()
     device = torch.device(args.device)
@@ -93,10 +116,14 @@ def main() -> int:
     _, mimi, engine, prepared = build(args.shape, device)
     pcm = read_wav(Path(args.wav))
     n = min(args.frames, pcm.size // C.FRAME_SIZE)
-    results = {name: [] for name in VARIANTS}
+    if args.ring_start:  # a persona with a key is restored from the persona cache
+        plain = prepared
+        prepared = lambda: dataclasses.replace(plain(), key="bench")  # noqa: E731
+        fill_ring(engine, prepared, args.ring_start)
+    results = {name: [] for name in args.variants}
     kernels = {}
     for _ in range(args.rounds):
-        for name in VARIANTS:
+        for name in args.variants:
             use(name)
             engine.release_loop()
             times, kernels[name] = frames(engine, prepared, pcm, n)
@@ -114,6 +141,7 @@ def main() -> int:
         "fused_available": fused.available(device),
         "frames_per_round": n - args.warmup,
         "rounds": args.rounds,
+        "ring_start": args.ring_start,
     }
     for name, v in results.items():
         out[name] = {"p50_ms": round(pct(v, 50), 2), "p99_ms": round(pct(v, 99), 2),

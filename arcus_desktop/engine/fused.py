@@ -11,6 +11,10 @@ dtype where moshi rounds (the residual sum, the activation).
 `available(device)` says whether they run there: CUDA with Triton, or Triton's
 interpreter on the CPU (how the tests run them). ARCUS_FUSED=0 turns them off
 (benchmarks compare both; a way out should a kernel misbehave on some GPU).
+
+The trunk's attention (ring_attention) reads only the slots of the key/value ring that
+hold positions: a conversation's first four minutes fill PersonaPlex's 3000-slot ring,
+and torch's attention read all of it in every layer of every frame.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ import os
 from .torch_env import torch
 
 ENABLED = os.environ.get("ARCUS_FUSED", "1") != "0"
+# The trunk's attention through ring_attention (reads the ring's filled slots only)
+# rather than torch's attention over the whole ring; ARCUS_RING_ATTENTION=0 turns it off.
+RING_ATTENTION = os.environ.get("ARCUS_RING_ATTENTION", "1") != "0"
 
 
 @functools.cache
@@ -29,7 +36,7 @@ def _kernels():
         from . import fused_triton as k
     except ImportError:  # no Triton here
         return None
-    return k.triton, k.add_rms_norm, k.rope_write, k.silu_mul
+    return k
 
 
 def available(device: torch.device) -> bool:
@@ -49,7 +56,8 @@ def norm_alpha(norm) -> torch.Tensor:
 
 def add_rms_norm(x: torch.Tensor, delta: torch.Tensor | None, norm) -> tuple[torch.Tensor, torch.Tensor]:
     """(x + delta, rms_norm(x + delta)) for x [..., N]; without delta (x, rms_norm(x))."""
-    triton, kernel, _, _ = _kernels()
+    k = _kernels()
+    triton, kernel = k.triton, k.add_rms_norm
     n = x.shape[-1]
     rows = x.numel() // n
     x = x.contiguous()
@@ -67,7 +75,8 @@ def rope_write(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
     """qkv [B, 1, 3 * H * D] of one position; cos, sin [B, D / 2] float32; cache [2, B, H,
     capacity, D] with the last dimension contiguous; slot [B]. Writes the rotated key and
     the value at each row's slot and returns the rotated query [B, H, 1, D]."""
-    triton, _, kernel, _ = _kernels()
+    k = _kernels()
+    triton, kernel = k.triton, k.rope_write
     B = qkv.shape[0]
     D = qkv.shape[-1] // (3 * heads)
     assert cache.stride(-1) == 1
@@ -80,10 +89,39 @@ def rope_write(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
 
 def silu_mul(h: torch.Tensor) -> torch.Tensor:
     """silu(h[..., :F]) * h[..., F:] for h [..., 2F] (moshi's gate)."""
-    triton, _, _, kernel = _kernels()
+    k = _kernels()
+    triton, kernel = k.triton, k.silu_mul
     f = h.shape[-1] // 2
     rows = h.numel() // (2 * f)
     out = torch.empty(*h.shape[:-1], f, dtype=h.dtype, device=h.device)
     block = 1024
     kernel[(triton.cdiv(f, block), rows)](h.contiguous(), out, f, BLOCK=block, num_warps=4)
+    return out
+
+
+RING_CHUNK = 256  # ring slots per program: 12 chunks for PersonaPlex's 3000
+
+
+def ring_attention(q: torch.Tensor, cache: torch.Tensor, allowed: torch.Tensor,
+                   filled: torch.Tensor) -> torch.Tensor:
+    """Attention of one query per row and head over the key/value ring: q [B, H, 1, D],
+    cache [2, B, H, capacity, D], allowed [B, capacity] (uint8, 1 where the query may
+    see the slot), filled [B]: no slot from there on is allowed. Equal to
+    `scaled_dot_product_attention(q, cache[0], cache[1], allowed)` where every row
+    allows a slot, but reads only the slots before `filled`."""
+    k = _kernels()
+    B, H, _, D = q.shape
+    cap = cache.shape[3]
+    assert cache.stride(-1) == 1 and D == k.triton.next_power_of_2(D)
+    chunks = k.triton.cdiv(cap, RING_CHUNK)
+    m = torch.empty(B * H, chunks, dtype=torch.float32, device=q.device)
+    l_sum = torch.empty_like(m)
+    acc = torch.empty(B * H, chunks, D, dtype=torch.float32, device=q.device)
+    k.ring_attention_part[(B * H, chunks)](
+        q.contiguous(), cache, allowed, filled, m, l_sum, acc, H, cap,
+        cache.stride(0), cache.stride(1), cache.stride(2), cache.stride(3), D ** -0.5,
+        D=D, CHUNK=RING_CHUNK, BLOCK=64, num_warps=4)
+    out = torch.empty_like(q)
+    k.ring_attention_join[(B * H,)](m, l_sum, acc, out, chunks, D=D,
+                                    C=k.triton.next_power_of_2(chunks), num_warps=4)
     return out

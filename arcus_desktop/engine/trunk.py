@@ -89,9 +89,13 @@ class Trunk:
         angle = self.freqs * first.offset.float()[:, None]
         if self.fused:
             cos, sin, delta = torch.cos(angle), torch.sin(angle), None
+            if fused.RING_ATTENTION:  # slots from end + run on are empty: never read them
+                seen = (mask.view(B, cap).to(torch.uint8), torch.clamp(end + run, max=cap))
+            else:
+                seen = None
             for i, layer in enumerate(layers):
                 self._fetch(i)
-                x, delta = self._fused_layer(layer, x, delta, cos, sin, slot, mask)
+                x, delta = self._fused_layer(layer, x, delta, cos, sin, slot, mask, seen)
             x = end_norm(x, delta, norm)
         else:
             rot = torch.polar(torch.ones_like(angle), angle)[:, None, None]  # [B, 1, 1, D/2]
@@ -137,7 +141,7 @@ class Trunk:
         if self._stream is not None:
             self._stream.fetch(i)
 
-    def _fused_layer(self, layer, x, delta, cos, sin, slot, mask):
+    def _fused_layer(self, layer, x, delta, cos, sin, slot, mask, seen):
         """`_layer` in fused kernels (fused.py). The residual add of a layer's last output
         is left to the next norm: returns (x, delta), where x + delta is the output."""
         attn = layer.self_attn
@@ -145,7 +149,10 @@ class Trunk:
         x, h = fused.add_rms_norm(x, delta, layer.norm1)
         cache = attn._streaming_state.kv_cache.cache  # [2, B, H, cap, D]
         q = fused.rope_write(attn.in_projs[0](h), cos, sin, cache, slot, self.heads)
-        out = F.scaled_dot_product_attention(q, cache[0], cache[1], mask)
+        if seen is None:
+            out = F.scaled_dot_product_attention(q, cache[0], cache[1], mask)
+        else:
+            out = fused.ring_attention(q, cache, *seen)
         x, h = fused.add_rms_norm(x, attn.out_projs[0](out.reshape(B, 1, -1)), layer.norm2)
         gating = layer.gating
         return x, gating.linear_out(fused.silu_mul(gating.linear_in(h)))
