@@ -89,39 +89,43 @@ def _forward(tr, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
     ds = torch.arange(D // 2, device=dev, dtype=torch.float32)
     freqs = torch.exp(ds * (-math.log(tr.max_period) * 2 / D))
     ts = (mha.offset.float()[:, None] + t.float())[:, :, None, None]  # [B, T, 1, 1]
-    cos, sin = torch.cos(freqs * ts), torch.sin(freqs * ts)
+    angle = freqs * ts
+    rot = torch.complex(torch.cos(angle), torch.sin(angle))[:, :, None]  # [B, T, 1, 1, D/2]
     where = slots[None, :, None, :, None].expand(2, B, H, T, D)
     for layer in layers:
-        x = x + layer.layer_scale_1(_attention(layer.self_attn, layer.norm1(x), cos, sin, where, bias))
-        x = x + layer.layer_scale_2(layer.linear2(layer.activation(layer.linear1(layer.norm2(x)))))
-    step = T * run
+        x = _residual(x, layer.layer_scale_1, _attention(layer.self_attn, layer.norm1(x), rot, where, bias))
+        x = _residual(x, layer.layer_scale_2,
+                      layer.linear2(layer.activation(layer.linear1(layer.norm2(x)))))
+    counters = [state.offsets]
     for layer in layers:
         attn = layer.self_attn._streaming_state
-        attn.offset.add_(step)
-        attn.kv_cache.end_offset.add_(step)
+        counters += [attn.offset, attn.kv_cache.end_offset]
         attn.offset_cpu += T
         layer._streaming_state.offset_cpu += T
-    state.offsets.add_(step)
+    torch._foreach_add_(counters, [T * run] * len(counters))
     return x
 
 
-def _attention(attn, h, cos, sin, where, bias):
+def _residual(x, scale, update):
+    """x + scale(update) in one kernel (moshi: a product, then a sum)."""
+    if isinstance(scale, torch.nn.Identity):
+        return x + update
+    return torch.addcmul(x, scale.scale, update)
+
+
+def _attention(attn, h, rot, where, bias):
     B, T, C = h.shape
     H = attn.num_heads
     D = C // H
     qkv = attn.in_projs[0](h).view(B, T, 3, H, D)
-    q, k = (_rope(qkv[:, :, i], cos, sin) for i in (0, 1))  # [B, T, H, D]
+    # moshi's interleaved RoPE (float32) on q and k at once: pairs as complex numbers.
+    qk = torch.view_as_real(torch.view_as_complex(qkv[:, :, :2].float().unflatten(-1, (-1, 2))) * rot)
+    qk = qk.flatten(-2).to(qkv.dtype)  # [B, T, 2, H, D]
     cache = attn._streaming_state.kv_cache.cache  # [2, B, H, cap, D]
-    cache.scatter_(3, where, torch.stack([k, qkv[:, :, 2]]).transpose(2, 3).to(cache.dtype))
+    kv = torch.stack([qk[:, :, 1], qkv[:, :, 2]])  # [2, B, T, H, D]
+    cache.scatter_(3, where, kv.transpose(2, 3).to(cache.dtype))
     keys, values = cache[0].flatten(0, 1), cache[1].flatten(0, 1)  # [B * H, cap, D]
-    q = q.transpose(1, 2).reshape(B * H, T, D)
+    q = qk[:, :, 0].transpose(1, 2).reshape(B * H, T, D)
     scores = torch.baddbmm(bias, q, keys.transpose(1, 2), alpha=1 / math.sqrt(D))
     out = torch.bmm(torch.softmax(scores, dim=-1), values)  # [B * H, T, D]
     return attn.out_projs[0](out.view(B, H, T, D).transpose(1, 2).reshape(B, T, C))
-
-
-def _rope(x, cos, sin):
-    """moshi's interleaved RoPE on x [B, T, H, D]."""
-    pairs = x.float().unflatten(-1, (-1, 2))
-    real, imag = pairs[..., 0], pairs[..., 1]
-    return torch.stack([real * cos - imag * sin, real * sin + imag * cos], dim=-1).flatten(-2).to(x.dtype)
