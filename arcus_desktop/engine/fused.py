@@ -20,9 +20,14 @@ and torch's attention read all of it in every layer of every frame.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 
 from .torch_env import torch
+
+import torch.nn.functional as F
+
+log = logging.getLogger(__name__)
 
 ENABLED = os.environ.get("ARCUS_FUSED", "1") != "0"
 # The trunk's attention through ring_attention (reads the ring's filled slots only)
@@ -45,7 +50,48 @@ def available(device: torch.device) -> bool:
     if device.type == "cpu":
         return os.environ.get("TRITON_INTERPRET") == "1" and _kernels() is not None
     return device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 0) \
-        and _kernels() is not None
+        and _kernels() is not None and _works(torch.device("cuda", device.index or 0))
+
+
+@functools.cache
+def _works(dev: torch.device) -> bool:
+    """Each kernel compiled and checked against torch once per GPU: Triton builds its
+    launcher with the system's C compiler, which a laptop may lack. Without them the
+    passes run as before, only slower."""
+    g = torch.Generator(device=dev).manual_seed(0)
+    try:
+        x, d = (torch.randn(2, 1, 64, device=dev, generator=g, dtype=torch.bfloat16) for _ in range(2))
+        norm = _Norm(torch.rand(64, device=dev, generator=g) + 0.5, 1e-5)
+        total, y = add_rms_norm(x, d, norm)
+        ref = F.rms_norm((x + d).float(), (64,), norm.alpha, norm.eps)
+        ok = torch.allclose(y.float(), ref, rtol=0.02, atol=0.02)
+        h = torch.randn(2, 1, 128, device=dev, generator=g, dtype=torch.bfloat16)
+        ok &= torch.allclose(silu_mul(h).float(), (F.silu(h[..., :64]) * h[..., 64:]).float(),
+                             rtol=0.02, atol=0.02)
+        cache = torch.zeros(2, 2, 2, 8, 16, device=dev, dtype=torch.bfloat16)
+        qkv = torch.randn(2, 1, 96, device=dev, generator=g, dtype=torch.bfloat16)
+        ones, zeros = torch.ones(2, 8, device=dev), torch.zeros(2, 8, device=dev)
+        q = rope_write(qkv, ones, zeros, cache, torch.tensor([0, 3], device=dev), 2)  # no rotation
+        ok &= torch.equal(q[1, :, 0], qkv.view(2, 3, 2, 16)[1, 0]) and torch.equal(
+            cache[1, 1, :, 3], qkv.view(2, 3, 2, 16)[1, 2])
+        allowed = torch.ones(2, 8, device=dev, dtype=torch.uint8)
+        out = ring_attention(q, cache, allowed, torch.tensor([1, 4], device=dev))
+        ref = F.scaled_dot_product_attention(q.float(), cache[0, :, :, :4].float(), cache[1, :, :, :4].float())
+        ok &= torch.allclose(out[1].float(), ref[1], rtol=0.02, atol=0.02)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+    except Exception as e:  # a compiler missing, a Triton that cannot build for this GPU
+        log.warning("fused kernels unavailable, using torch's: %s", e)
+        return False
+    if not ok:
+        log.warning("fused kernels disagree with torch on this GPU; using torch's")
+    return bool(ok)
+
+
+class _Norm:
+    def __init__(self, alpha: torch.Tensor, eps: float) -> None:
+        self.alpha, self.eps = alpha, eps
+        self.__dict__["_alpha32"] = alpha
 
 
 def norm_alpha(norm) -> torch.Tensor:

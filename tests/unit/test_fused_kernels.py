@@ -124,3 +124,21 @@ def test_fused_passes_equal_moshi_around_the_ring():
     assert result["used"] == [True, True]
     assert all(result["same"]) and len(result["same"]) == 30
     assert result["worst"] < 1e-4
+
+
+PROBE = r"""
+import json, torch
+from arcus_desktop.engine import fused
+works = fused._works(torch.device("cpu"))
+fused._works.cache_clear()
+# Stand-in for a Triton that cannot build its launcher (no C compiler on the laptop):
+# the real failure needs a machine without one.
+def broken(*a, **k):
+    raise RuntimeError("Failed to find C compiler. Please specify via CC environment variable.")
+fused.add_rms_norm = broken
+print(json.dumps([works, fused._works(torch.device("cpu"))]))
+"""
+
+
+def test_kernels_are_checked_once_and_a_failure_falls_back():
+    assert _interpreted(PROBE) == [True, False]
