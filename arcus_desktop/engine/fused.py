@@ -37,11 +37,9 @@ RING_ATTENTION = os.environ.get("ARCUS_RING_ATTENTION", "1") != "0"
 
 @functools.cache
 def _kernels():
-    try:
-        from . import fused_triton as k
-    except ImportError:  # no Triton here
-        return None
-    return k
+    from . import fused_triton as k
+
+    return k if k.triton is not None else None  # None: no Triton here
 
 
 def available(device: torch.device) -> bool:

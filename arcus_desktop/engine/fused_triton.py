@@ -1,137 +1,138 @@
-"""The Triton kernels behind fused.py (imported only where Triton is installed).
-Module level: a jitted function can call another only as a global."""
+"""The Triton kernels behind fused.py. Defined at module level (a jitted function can call
+another only as a global), and only where Triton is installed: the bundled app leaves it
+out, and every module must still import there."""
 
-import triton
-import triton.language as tl
+try:
+    import triton
+    import triton.language as tl
+except ImportError:
+    triton = None
 
+if triton is not None:
+    @triton.jit
+    def cast(x, dt: tl.constexpr):
+        # float32 -> dt, rounding to nearest even as torch does. For bfloat16 the rounding
+        # is done on the bits: Triton's CPU interpreter (the tests) truncates otherwise.
+        if dt == tl.bfloat16:
+            bits = x.to(tl.uint32, bitcast=True)
+            bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+            x = bits.to(tl.float32, bitcast=True)
+        return x.to(dt)
 
-@triton.jit
-def cast(x, dt: tl.constexpr):
-    # float32 -> dt, rounding to nearest even as torch does. For bfloat16 the rounding
-    # is done on the bits: Triton's CPU interpreter (the tests) truncates otherwise.
-    if dt == tl.bfloat16:
-        bits = x.to(tl.uint32, bitcast=True)
-        bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
-        x = bits.to(tl.float32, bitcast=True)
-    return x.to(dt)
+    @triton.jit
+    def add_rms_norm(x_ptr, d_ptr, sum_ptr, out_ptr, alpha_ptr, N, eps,
+                     HAS_DELTA: tl.constexpr, BLOCK: tl.constexpr):
+        # One program per row. With a delta: sum = x + delta rounded to x's dtype (as a
+        # plain add is), and the norm of that rounded sum.
+        row = tl.program_id(0)
+        cols = tl.arange(0, BLOCK)
+        inside = cols < N
+        x = tl.load(x_ptr + row * N + cols, mask=inside, other=0.0).to(tl.float32)
+        if HAS_DELTA:
+            d = tl.load(d_ptr + row * N + cols, mask=inside, other=0.0).to(tl.float32)
+            s = cast(x + d, sum_ptr.dtype.element_ty)
+            tl.store(sum_ptr + row * N + cols, s, mask=inside)
+            x = s.to(tl.float32)
+        var = eps + tl.sum(x * x, axis=0) / N
+        alpha = tl.load(alpha_ptr + cols, mask=inside, other=0.0).to(tl.float32)
+        y = x * (alpha * (1.0 / tl.sqrt(var)))
+        tl.store(out_ptr + row * N + cols, cast(y, out_ptr.dtype.element_ty), mask=inside)
 
+    @triton.jit
+    def rope_write(qkv_ptr, cos_ptr, sin_ptr, slot_ptr, cache_ptr, q_ptr, H, HALF,
+                   s_kv, s_b, s_h, s_t, BLOCK: tl.constexpr):
+        # One program per (row, head): rotate q and k (interleaved pairs, float32), write
+        # k and v into the ring at the row's slot, q to its own tensor [B, H, 1, D].
+        pid = tl.program_id(0)
+        b = pid // H
+        h = pid % H
+        i = tl.arange(0, BLOCK)
+        inside = i < HALF
+        D = 2 * HALF
+        src = qkv_ptr + b * 3 * H * D + h * D
+        c = tl.load(cos_ptr + b * HALF + i, mask=inside, other=0.0)
+        s = tl.load(sin_ptr + b * HALF + i, mask=inside, other=0.0)
+        qr = tl.load(src + 2 * i, mask=inside, other=0.0).to(tl.float32)
+        qi = tl.load(src + 2 * i + 1, mask=inside, other=0.0).to(tl.float32)
+        kr = tl.load(src + H * D + 2 * i, mask=inside, other=0.0).to(tl.float32)
+        ki = tl.load(src + H * D + 2 * i + 1, mask=inside, other=0.0).to(tl.float32)
+        v0 = tl.load(src + 2 * H * D + 2 * i, mask=inside, other=0.0)
+        v1 = tl.load(src + 2 * H * D + 2 * i + 1, mask=inside, other=0.0)
+        dt = q_ptr.dtype.element_ty
+        q = q_ptr + pid * D
+        tl.store(q + 2 * i, cast(qr * c - qi * s, dt), mask=inside)
+        tl.store(q + 2 * i + 1, cast(qr * s + qi * c, dt), mask=inside)
+        slot = tl.load(slot_ptr + b)
+        k = cache_ptr + b * s_b + h * s_h + slot * s_t
+        tl.store(k + 2 * i, cast(kr * c - ki * s, dt), mask=inside)
+        tl.store(k + 2 * i + 1, cast(kr * s + ki * c, dt), mask=inside)
+        tl.store(k + s_kv + 2 * i, v0, mask=inside)
+        tl.store(k + s_kv + 2 * i + 1, v1, mask=inside)
 
-@triton.jit
-def add_rms_norm(x_ptr, d_ptr, sum_ptr, out_ptr, alpha_ptr, N, eps,
-                 HAS_DELTA: tl.constexpr, BLOCK: tl.constexpr):
-    # One program per row. With a delta: sum = x + delta rounded to x's dtype (as a
-    # plain add is), and the norm of that rounded sum.
-    row = tl.program_id(0)
-    cols = tl.arange(0, BLOCK)
-    inside = cols < N
-    x = tl.load(x_ptr + row * N + cols, mask=inside, other=0.0).to(tl.float32)
-    if HAS_DELTA:
-        d = tl.load(d_ptr + row * N + cols, mask=inside, other=0.0).to(tl.float32)
-        s = cast(x + d, sum_ptr.dtype.element_ty)
-        tl.store(sum_ptr + row * N + cols, s, mask=inside)
-        x = s.to(tl.float32)
-    var = eps + tl.sum(x * x, axis=0) / N
-    alpha = tl.load(alpha_ptr + cols, mask=inside, other=0.0).to(tl.float32)
-    y = x * (alpha * (1.0 / tl.sqrt(var)))
-    tl.store(out_ptr + row * N + cols, cast(y, out_ptr.dtype.element_ty), mask=inside)
+    @triton.jit
+    def silu_mul(h_ptr, out_ptr, F, BLOCK: tl.constexpr):
+        # [rows, 2, F] -> [rows, F]: silu(first half) rounded as F.silu rounds, times the
+        # second half.
+        row = tl.program_id(1)
+        cols = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        inside = cols < F
+        a = tl.load(h_ptr + row * 2 * F + cols, mask=inside, other=0.0).to(tl.float32)
+        g = tl.load(h_ptr + row * 2 * F + F + cols, mask=inside, other=0.0).to(tl.float32)
+        dt = out_ptr.dtype.element_ty
+        act = cast(a / (1.0 + tl.exp(-a)), dt).to(tl.float32)
+        tl.store(out_ptr + row * F + cols, cast(act * g, dt), mask=inside)
 
-@triton.jit
-def rope_write(qkv_ptr, cos_ptr, sin_ptr, slot_ptr, cache_ptr, q_ptr, H, HALF,
-               s_kv, s_b, s_h, s_t, BLOCK: tl.constexpr):
-    # One program per (row, head): rotate q and k (interleaved pairs, float32), write
-    # k and v into the ring at the row's slot, q to its own tensor [B, H, 1, D].
-    pid = tl.program_id(0)
-    b = pid // H
-    h = pid % H
-    i = tl.arange(0, BLOCK)
-    inside = i < HALF
-    D = 2 * HALF
-    src = qkv_ptr + b * 3 * H * D + h * D
-    c = tl.load(cos_ptr + b * HALF + i, mask=inside, other=0.0)
-    s = tl.load(sin_ptr + b * HALF + i, mask=inside, other=0.0)
-    qr = tl.load(src + 2 * i, mask=inside, other=0.0).to(tl.float32)
-    qi = tl.load(src + 2 * i + 1, mask=inside, other=0.0).to(tl.float32)
-    kr = tl.load(src + H * D + 2 * i, mask=inside, other=0.0).to(tl.float32)
-    ki = tl.load(src + H * D + 2 * i + 1, mask=inside, other=0.0).to(tl.float32)
-    v0 = tl.load(src + 2 * H * D + 2 * i, mask=inside, other=0.0)
-    v1 = tl.load(src + 2 * H * D + 2 * i + 1, mask=inside, other=0.0)
-    dt = q_ptr.dtype.element_ty
-    q = q_ptr + pid * D
-    tl.store(q + 2 * i, cast(qr * c - qi * s, dt), mask=inside)
-    tl.store(q + 2 * i + 1, cast(qr * s + qi * c, dt), mask=inside)
-    slot = tl.load(slot_ptr + b)
-    k = cache_ptr + b * s_b + h * s_h + slot * s_t
-    tl.store(k + 2 * i, cast(kr * c - ki * s, dt), mask=inside)
-    tl.store(k + 2 * i + 1, cast(kr * s + ki * c, dt), mask=inside)
-    tl.store(k + s_kv + 2 * i, v0, mask=inside)
-    tl.store(k + s_kv + 2 * i + 1, v1, mask=inside)
+    @triton.jit
+    def ring_attention_part(q_ptr, cache_ptr, allowed_ptr, n_ptr, m_ptr, l_ptr, acc_ptr, H, cap,
+                            s_kv, s_b, s_h, s_t, scale, D: tl.constexpr, CHUNK: tl.constexpr,
+                            BLOCK: tl.constexpr):
+        # One program per (row, head, chunk of the ring): softmax statistics and the weighted
+        # sum of values over the chunk's allowed slots. Slots from n on are never allowed, so
+        # a chunk past them reads nothing: attention costs the ring's filled part only.
+        pid = tl.program_id(0)
+        c = tl.program_id(1)
+        chunks = tl.num_programs(1)
+        b = pid // H
+        h = pid % H
+        d = tl.arange(0, D)
+        n = tl.load(n_ptr + b)
+        q = tl.load(q_ptr + pid * D + d).to(tl.float32) * scale
+        m_i = tl.max(tl.full((BLOCK,), float("-inf"), tl.float32), axis=0)
+        l_i = tl.sum(tl.zeros((BLOCK,), tl.float32), axis=0)
+        acc = tl.zeros((D,), tl.float32)
+        start = c * CHUNK
+        if start < n:
+            keys = cache_ptr + b * s_b + h * s_h
+            for j in range(0, CHUNK, BLOCK):
+                t = start + j + tl.arange(0, BLOCK)
+                ok = (t < n) & (t < cap)
+                ok = ok & (tl.load(allowed_ptr + b * cap + t, mask=ok, other=0) != 0)
+                k = tl.load(keys + t[:, None] * s_t + d[None, :], mask=ok[:, None], other=0.0).to(tl.float32)
+                s = tl.where(ok, tl.sum(k * q[None, :], axis=1), float("-inf"))
+                m_new = tl.maximum(m_i, tl.max(s, axis=0))
+                m_use = tl.where(m_new == float("-inf"), 0.0, m_new)
+                p = tl.exp(s - m_use)
+                v = tl.load(keys + s_kv + t[:, None] * s_t + d[None, :], mask=ok[:, None], other=0.0).to(tl.float32)
+                alpha = tl.exp(m_i - m_use)
+                acc = acc * alpha + tl.sum(p[:, None] * v, axis=0)
+                l_i = l_i * alpha + tl.sum(p, axis=0)
+                m_i = m_new
+        tl.store(m_ptr + pid * chunks + c, m_i)
+        tl.store(l_ptr + pid * chunks + c, l_i)
+        tl.store(acc_ptr + (pid * chunks + c) * D + d, acc)
 
-@triton.jit
-def silu_mul(h_ptr, out_ptr, F, BLOCK: tl.constexpr):
-    # [rows, 2, F] -> [rows, F]: silu(first half) rounded as F.silu rounds, times the
-    # second half.
-    row = tl.program_id(1)
-    cols = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    inside = cols < F
-    a = tl.load(h_ptr + row * 2 * F + cols, mask=inside, other=0.0).to(tl.float32)
-    g = tl.load(h_ptr + row * 2 * F + F + cols, mask=inside, other=0.0).to(tl.float32)
-    dt = out_ptr.dtype.element_ty
-    act = cast(a / (1.0 + tl.exp(-a)), dt).to(tl.float32)
-    tl.store(out_ptr + row * F + cols, cast(act * g, dt), mask=inside)
-
-
-@triton.jit
-def ring_attention_part(q_ptr, cache_ptr, allowed_ptr, n_ptr, m_ptr, l_ptr, acc_ptr, H, cap,
-                        s_kv, s_b, s_h, s_t, scale, D: tl.constexpr, CHUNK: tl.constexpr,
-                        BLOCK: tl.constexpr):
-    # One program per (row, head, chunk of the ring): softmax statistics and the weighted
-    # sum of values over the chunk's allowed slots. Slots from n on are never allowed, so
-    # a chunk past them reads nothing: attention costs the ring's filled part only.
-    pid = tl.program_id(0)
-    c = tl.program_id(1)
-    chunks = tl.num_programs(1)
-    b = pid // H
-    h = pid % H
-    d = tl.arange(0, D)
-    n = tl.load(n_ptr + b)
-    q = tl.load(q_ptr + pid * D + d).to(tl.float32) * scale
-    m_i = tl.max(tl.full((BLOCK,), float("-inf"), tl.float32), axis=0)
-    l_i = tl.sum(tl.zeros((BLOCK,), tl.float32), axis=0)
-    acc = tl.zeros((D,), tl.float32)
-    start = c * CHUNK
-    if start < n:
-        keys = cache_ptr + b * s_b + h * s_h
-        for j in range(0, CHUNK, BLOCK):
-            t = start + j + tl.arange(0, BLOCK)
-            ok = (t < n) & (t < cap)
-            ok = ok & (tl.load(allowed_ptr + b * cap + t, mask=ok, other=0) != 0)
-            k = tl.load(keys + t[:, None] * s_t + d[None, :], mask=ok[:, None], other=0.0).to(tl.float32)
-            s = tl.where(ok, tl.sum(k * q[None, :], axis=1), float("-inf"))
-            m_new = tl.maximum(m_i, tl.max(s, axis=0))
-            m_use = tl.where(m_new == float("-inf"), 0.0, m_new)
-            p = tl.exp(s - m_use)
-            v = tl.load(keys + s_kv + t[:, None] * s_t + d[None, :], mask=ok[:, None], other=0.0).to(tl.float32)
-            alpha = tl.exp(m_i - m_use)
-            acc = acc * alpha + tl.sum(p[:, None] * v, axis=0)
-            l_i = l_i * alpha + tl.sum(p, axis=0)
-            m_i = m_new
-    tl.store(m_ptr + pid * chunks + c, m_i)
-    tl.store(l_ptr + pid * chunks + c, l_i)
-    tl.store(acc_ptr + (pid * chunks + c) * D + d, acc)
-
-
-@triton.jit
-def ring_attention_join(m_ptr, l_ptr, acc_ptr, out_ptr, chunks, D: tl.constexpr, C: tl.constexpr):
-    # One program per (row, head): the chunks' partial softmaxes as one.
-    pid = tl.program_id(0)
-    c = tl.arange(0, C)
-    d = tl.arange(0, D)
-    inside = c < chunks
-    m = tl.load(m_ptr + pid * chunks + c, mask=inside, other=float("-inf"))
-    top = tl.max(m, axis=0)
-    top = tl.where(top == float("-inf"), 0.0, top)
-    w = tl.where(inside, tl.exp(m - top), 0.0)
-    l_sum = tl.sum(tl.load(l_ptr + pid * chunks + c, mask=inside, other=0.0) * w, axis=0)
-    acc = tl.load(acc_ptr + (pid * chunks + c[:, None]) * D + d[None, :], mask=inside[:, None], other=0.0)
-    out = tl.sum(acc * w[:, None], axis=0) / tl.where(l_sum > 0, l_sum, 1.0)
-    tl.store(out_ptr + pid * D + d, cast(out, out_ptr.dtype.element_ty))
+    @triton.jit
+    def ring_attention_join(m_ptr, l_ptr, acc_ptr, out_ptr, chunks, D: tl.constexpr, C: tl.constexpr):
+        # One program per (row, head): the chunks' partial softmaxes as one.
+        pid = tl.program_id(0)
+        c = tl.arange(0, C)
+        d = tl.arange(0, D)
+        inside = c < chunks
+        m = tl.load(m_ptr + pid * chunks + c, mask=inside, other=float("-inf"))
+        top = tl.max(m, axis=0)
+        top = tl.where(top == float("-inf"), 0.0, top)
+        w = tl.where(inside, tl.exp(m - top), 0.0)
+        l_sum = tl.sum(tl.load(l_ptr + pid * chunks + c, mask=inside, other=0.0) * w, axis=0)
+        acc = tl.load(acc_ptr + (pid * chunks + c[:, None]) * D + d[None, :], mask=inside[:, None], other=0.0)
+        out = tl.sum(acc * w[:, None], axis=0) / tl.where(l_sum > 0, l_sum, 1.0)
+        tl.store(out_ptr + pid * D + d, cast(out, out_ptr.dtype.element_ty))
