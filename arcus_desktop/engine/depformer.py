@@ -108,10 +108,7 @@ class Depformer:
         for layer, cache in zip(lm.depformer.layers, self.caches):
             attn = layer.self_attn
             x, h = fused.add_rms_norm(x, delta, layer.norm1)
-            qkv = attn.in_projs[step](h).view(B, 3, self.heads, self.head_dim)
-            cache[:, :, :, step] = qkv[:, 1:].transpose(0, 1)
-            q = qkv[:, 0, :, None]  # [B, H, 1, D]
-            out = F.scaled_dot_product_attention(q, cache[0, :, :, : step + 1], cache[1, :, :, : step + 1])
+            out = fused.step_attention(attn.in_projs[step](h), cache, step, self.heads)
             x, h = fused.add_rms_norm(x, attn.out_projs[step](out.reshape(B, 1, -1)), layer.norm2)
             gating = layer.gating[step]
             delta = gating.linear_out(fused.silu_mul(gating.linear_in(h)))

@@ -76,6 +76,11 @@ def _works(dev: torch.device) -> bool:
         out = ring_attention(q, cache, allowed, torch.tensor([1, 4], device=dev))
         ref = F.scaled_dot_product_attention(q.float(), cache[0, :, :, :4].float(), cache[1, :, :, :4].float())
         ok &= torch.allclose(out[1].float(), ref[1], rtol=0.02, atol=0.02)
+        steps = torch.zeros(2, 2, 2, 4, 16, device=dev, dtype=torch.bfloat16)
+        steps[:, :, :, 0] = cache[:, :, :, 3]
+        out = step_attention(qkv, steps, 1, 2)
+        ref = F.scaled_dot_product_attention(q.float(), steps[0, :, :, :2].float(), steps[1, :, :, :2].float())
+        ok &= torch.allclose(out.float(), ref, rtol=0.02, atol=0.02)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
     except Exception as e:  # a compiler missing, a Triton that cannot build for this GPU
@@ -168,4 +173,20 @@ def ring_attention(q: torch.Tensor, cache: torch.Tensor, allowed: torch.Tensor,
     out = torch.empty_like(q)
     k.ring_attention_join[(B * H,)](m, l_sum, acc, out, chunks, D=D,
                                     C=k.triton.next_power_of_2(chunks), num_warps=4)
+    return out
+
+
+def step_attention(qkv: torch.Tensor, cache: torch.Tensor, step: int, heads: int) -> torch.Tensor:
+    """A depformer step's attention: qkv [B, 1, 3 * H * D] of this step; cache [2, B, H,
+    steps, D] holding the keys and values of the steps before. Writes this step's into
+    it and returns attention over steps 0..step, [B, H, 1, D]."""
+    k = _kernels()
+    B = qkv.shape[0]
+    D = qkv.shape[-1] // (3 * heads)
+    assert cache.stride(-1) == 1 and D == k.triton.next_power_of_2(D)
+    out = torch.empty(B, heads, 1, D, dtype=qkv.dtype, device=qkv.device)
+    k.step_attention[(B * heads,)](
+        qkv.contiguous(), cache, out, step, heads, cache.stride(0), cache.stride(1),
+        cache.stride(2), cache.stride(3), D ** -0.5, D=D,
+        S=max(2, k.triton.next_power_of_2(cache.shape[3])), num_warps=1)
     return out

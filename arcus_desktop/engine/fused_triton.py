@@ -136,3 +136,32 @@ if triton is not None:
         acc = tl.load(acc_ptr + (pid * chunks + c[:, None]) * D + d[None, :], mask=inside[:, None], other=0.0)
         out = tl.sum(acc * w[:, None], axis=0) / tl.where(l_sum > 0, l_sum, 1.0)
         tl.store(out_ptr + pid * D + d, cast(out, out_ptr.dtype.element_ty))
+
+    @triton.jit
+    def step_attention(qkv_ptr, cache_ptr, out_ptr, step, H, s_kv, s_b, s_h, s_t, scale,
+                       D: tl.constexpr, S: tl.constexpr):
+        # One program per (row, head) of a depformer step: write this step's key and
+        # value into the cache, attend over steps 0..step (earlier ones from the cache,
+        # this one from registers).
+        pid = tl.program_id(0)
+        b = pid // H
+        h = pid % H
+        d = tl.arange(0, D)
+        src = qkv_ptr + b * 3 * H * D + h * D
+        q = tl.load(src + d).to(tl.float32) * scale
+        k = tl.load(src + H * D + d)
+        v = tl.load(src + 2 * H * D + d)
+        base = cache_ptr + b * s_b + h * s_h
+        tl.store(base + step * s_t + d, k)
+        tl.store(base + s_kv + step * s_t + d, v)
+        s = tl.arange(0, S)
+        before = s < step
+        keys = tl.load(base + s[:, None] * s_t + d[None, :], mask=before[:, None], other=0.0).to(tl.float32)
+        vals = tl.load(base + s_kv + s[:, None] * s_t + d[None, :], mask=before[:, None], other=0.0).to(tl.float32)
+        scores = tl.where(before, tl.sum(keys * q[None, :], axis=1), float("-inf"))
+        own = tl.sum(k.to(tl.float32) * q, axis=0)
+        top = tl.maximum(tl.max(scores, axis=0), own)
+        p = tl.exp(scores - top)
+        p_own = tl.exp(own - top)
+        out = (tl.sum(p[:, None] * vals, axis=0) + p_own * v.to(tl.float32)) / (tl.sum(p, axis=0) + p_own)
+        tl.store(out_ptr + pid * D + d, cast(out, out_ptr.dtype.element_ty))
