@@ -84,10 +84,10 @@ class Depformer:
         """
         lm = self.lm
         emb = lm.depformer_text_emb if step == 0 else lm.depformer_emb[step - 1]
+        if self.fused:  # the sum goes into the first norm's kernel
+            return self._fused_logits(step, lm.depformer_in[step](hidden), emb(token[:, None]))
         x = lm.depformer_in[step](hidden) + emb(token[:, None])
         B = x.shape[0]
-        if self.fused:
-            return self._fused_logits(step, x)
         for layer, cache in zip(lm.depformer.layers, self.caches):
             attn = layer.self_attn
             h = _rms_norm(x, layer.norm1)
@@ -102,9 +102,9 @@ class Depformer:
             x = x + gating.linear_out(h)
         return lm.linears[step](lm.depformer_norms[step](x))[:, 0]
 
-    def _fused_logits(self, step: int, x: torch.Tensor) -> torch.Tensor:
+    def _fused_logits(self, step: int, x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
         """`logits` in fused kernels (fused.py): each residual add goes into the next norm."""
-        lm, B, delta = self.lm, x.shape[0], None
+        lm, B = self.lm, x.shape[0]
         for layer, cache in zip(lm.depformer.layers, self.caches):
             attn = layer.self_attn
             x, h = fused.add_rms_norm(x, delta, layer.norm1)
