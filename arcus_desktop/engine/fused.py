@@ -72,7 +72,7 @@ def _works(dev: torch.device) -> bool:
         q = rope_write(qkv, ones, zeros, cache, torch.tensor([0, 3], device=dev), 2)  # no rotation
         ok &= torch.equal(q[1, :, 0], qkv.view(2, 3, 2, 16)[1, 0]) and torch.equal(
             cache[1, 1, :, 3], qkv.view(2, 3, 2, 16)[1, 2])
-        allowed = torch.ones(2, 8, device=dev, dtype=torch.uint8)
+        allowed = torch.ones(2, 1, 8, device=dev, dtype=torch.uint8)
         out = ring_attention(q, cache, allowed, torch.tensor([1, 4], device=dev))
         ref = F.scaled_dot_product_attention(q.float(), cache[0, :, :, :4].float(), cache[1, :, :, :4].float())
         ok &= torch.allclose(out[1].float(), ref[1], rtol=0.02, atol=0.02)
@@ -148,31 +148,31 @@ def silu_mul(h: torch.Tensor) -> torch.Tensor:
     return out
 
 
-RING_CHUNK = 256  # ring slots per program: 12 chunks for PersonaPlex's 3000
+RING_CHUNK = 64  # ring slots per program: many programs, each one load (H100 run 12)
 
 
 def ring_attention(q: torch.Tensor, cache: torch.Tensor, allowed: torch.Tensor,
                    filled: torch.Tensor) -> torch.Tensor:
-    """Attention of one query per row and head over the key/value ring: q [B, H, 1, D],
-    cache [2, B, H, capacity, D], allowed [B, capacity] (uint8, 1 where the query may
+    """Attention of T queries per row and head over the key/value ring: q [B, H, T, D],
+    cache [2, B, H, capacity, D], allowed [B, T, capacity] (uint8, 1 where the query may
     see the slot), filled [B]: no slot from there on is allowed. Equal to
-    `scaled_dot_product_attention(q, cache[0], cache[1], allowed)` where every row
-    allows a slot, but reads only the slots before `filled`."""
+    `scaled_dot_product_attention(q, cache[0], cache[1], allowed[:, None])` where each
+    query sees a slot, but reads only the slots before `filled`."""
     k = _kernels()
-    B, H, _, D = q.shape
+    B, H, T, D = q.shape
     cap = cache.shape[3]
     assert cache.stride(-1) == 1 and D == k.triton.next_power_of_2(D)
     chunks = k.triton.cdiv(cap, RING_CHUNK)
-    m = torch.empty(B * H, chunks, dtype=torch.float32, device=q.device)
+    m = torch.empty(B * H * T, chunks, dtype=torch.float32, device=q.device)
     l_sum = torch.empty_like(m)
-    acc = torch.empty(B * H, chunks, D, dtype=torch.float32, device=q.device)
-    k.ring_attention_part[(B * H, chunks)](
-        q.contiguous(), cache, allowed, filled, m, l_sum, acc, H, cap,
+    acc = torch.empty(B * H * T, chunks, D, dtype=torch.float32, device=q.device)
+    k.ring_attention_part[(B * H * T, chunks)](
+        q.contiguous(), cache, allowed, filled, m, l_sum, acc, H, T, cap,
         cache.stride(0), cache.stride(1), cache.stride(2), cache.stride(3), D ** -0.5,
-        D=D, CHUNK=RING_CHUNK, BLOCK=64, num_warps=4)
-    out = torch.empty_like(q)
-    k.ring_attention_join[(B * H,)](m, l_sum, acc, out, chunks, D=D,
-                                    C=k.triton.next_power_of_2(chunks), num_warps=4)
+        D=D, CHUNK=RING_CHUNK, num_warps=4)
+    out = torch.empty(B, H, T, D, dtype=q.dtype, device=q.device)
+    k.ring_attention_join[(B * H * T,)](m, l_sum, acc, out, chunks, D=D,
+                                        C=k.triton.next_power_of_2(chunks), num_warps=4)
     return out
 
 

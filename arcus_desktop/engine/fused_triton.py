@@ -83,47 +83,36 @@ if triton is not None:
         tl.store(out_ptr + row * F + cols, cast(act * g, dt), mask=inside)
 
     @triton.jit
-    def ring_attention_part(q_ptr, cache_ptr, allowed_ptr, n_ptr, m_ptr, l_ptr, acc_ptr, H, cap,
-                            s_kv, s_b, s_h, s_t, scale, D: tl.constexpr, CHUNK: tl.constexpr,
-                            BLOCK: tl.constexpr):
-        # One program per (row, head, chunk of the ring): softmax statistics and the weighted
-        # sum of values over the chunk's allowed slots. Slots from n on are never allowed, so
-        # a chunk past them reads nothing: attention costs the ring's filled part only.
+    def ring_attention_part(q_ptr, cache_ptr, allowed_ptr, n_ptr, m_ptr, l_ptr, acc_ptr, H, T, cap,
+                            s_kv, s_b, s_h, s_t, scale, D: tl.constexpr, CHUNK: tl.constexpr):
+        # One program per (row, head, query, chunk of the ring): softmax statistics and the
+        # weighted sum of values over the chunk's allowed slots. Slots from n on are never
+        # allowed, so a chunk past them reads nothing: attention costs the filled part only.
         pid = tl.program_id(0)
         c = tl.program_id(1)
         chunks = tl.num_programs(1)
-        b = pid // H
-        h = pid % H
+        b = pid // (H * T)
+        h = pid // T % H
+        t = pid % T
         d = tl.arange(0, D)
         n = tl.load(n_ptr + b)
+        slot = c * CHUNK + tl.arange(0, CHUNK)
+        ok = (slot < n) & (slot < cap)
+        ok = ok & (tl.load(allowed_ptr + (b * T + t) * cap + slot, mask=ok, other=0) != 0)
         q = tl.load(q_ptr + pid * D + d).to(tl.float32) * scale
-        m_i = tl.max(tl.full((BLOCK,), float("-inf"), tl.float32), axis=0)
-        l_i = tl.sum(tl.zeros((BLOCK,), tl.float32), axis=0)
-        acc = tl.zeros((D,), tl.float32)
-        start = c * CHUNK
-        if start < n:
-            keys = cache_ptr + b * s_b + h * s_h
-            for j in range(0, CHUNK, BLOCK):
-                t = start + j + tl.arange(0, BLOCK)
-                ok = (t < n) & (t < cap)
-                ok = ok & (tl.load(allowed_ptr + b * cap + t, mask=ok, other=0) != 0)
-                k = tl.load(keys + t[:, None] * s_t + d[None, :], mask=ok[:, None], other=0.0).to(tl.float32)
-                s = tl.where(ok, tl.sum(k * q[None, :], axis=1), float("-inf"))
-                m_new = tl.maximum(m_i, tl.max(s, axis=0))
-                m_use = tl.where(m_new == float("-inf"), 0.0, m_new)
-                p = tl.exp(s - m_use)
-                v = tl.load(keys + s_kv + t[:, None] * s_t + d[None, :], mask=ok[:, None], other=0.0).to(tl.float32)
-                alpha = tl.exp(m_i - m_use)
-                acc = acc * alpha + tl.sum(p[:, None] * v, axis=0)
-                l_i = l_i * alpha + tl.sum(p, axis=0)
-                m_i = m_new
-        tl.store(m_ptr + pid * chunks + c, m_i)
-        tl.store(l_ptr + pid * chunks + c, l_i)
-        tl.store(acc_ptr + (pid * chunks + c) * D + d, acc)
+        keys = cache_ptr + b * s_b + h * s_h + slot[:, None] * s_t + d[None, :]
+        k = tl.load(keys, mask=ok[:, None], other=0.0).to(tl.float32)
+        s = tl.where(ok, tl.sum(k * q[None, :], axis=1), float("-inf"))
+        top = tl.max(s, axis=0)
+        p = tl.exp(s - tl.where(top == float("-inf"), 0.0, top))
+        v = tl.load(keys + s_kv, mask=ok[:, None], other=0.0).to(tl.float32)
+        tl.store(m_ptr + pid * chunks + c, top)
+        tl.store(l_ptr + pid * chunks + c, tl.sum(p, axis=0))
+        tl.store(acc_ptr + (pid * chunks + c) * D + d, tl.sum(p[:, None] * v, axis=0))
 
     @triton.jit
     def ring_attention_join(m_ptr, l_ptr, acc_ptr, out_ptr, chunks, D: tl.constexpr, C: tl.constexpr):
-        # One program per (row, head): the chunks' partial softmaxes as one.
+        # One program per (row, head, query): the chunks' partial softmaxes as one.
         pid = tl.program_id(0)
         c = tl.arange(0, C)
         d = tl.arange(0, D)

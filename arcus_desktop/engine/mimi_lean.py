@@ -5,8 +5,9 @@ Each 80 ms frame runs both transformers (8 layers each) on 2 positions. moshi's
 generic streaming attention recomputes RoPE tables, ring-cache positions and the mask
 in every layer (about 40 small GPU kernels a layer), and its float32 attention goes to
 a kernel that took 32 us for 2 queries (docs/PERFORMANCE.md). Here tables and mask are
-computed once per call, keys and values are written with one scatter, and attention is
-three small matmul-shaped kernels. Every offset is moshi's own tensor, updated as moshi
+computed once per call, keys and values are written with one scatter, and attention
+reads only the ring's filled slots (fused.ring_attention) where the fused kernels run,
+else is three small matmul-shaped kernels. Every offset is moshi's own tensor, updated as moshi
 updates it, so the two paths interleave freely (tests/unit/test_mimi_lean.py).
 
 `install(mimi)` puts the pass on a loaded codec; it runs only while streaming and where
@@ -22,7 +23,7 @@ import types
 
 from .torch_env import torch
 
-import torch.nn.functional as F
+from . import fused
 
 ENABLED = os.environ.get("ARCUS_LEAN_MIMI", "1") != "0"
 
@@ -83,8 +84,11 @@ def _forward(tr, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
     pos_k = torch.where(idx[None] >= (end + T * run)[:, None], -1, pos_k)  # [B, cap]
     gap = (mha.offset[:, None] + t)[:, :, None] - pos_k[:, None, :]  # [B, T, cap]
     allowed = (pos_k[:, None] >= 0) & (gap >= 0) & (gap < first.context)
-    bias = torch.zeros(allowed.shape, device=dev, dtype=x.dtype).masked_fill_(~allowed, -math.inf)
-    bias = bias[:, None].expand(B, H, T, cap).reshape(B * H, T, cap)
+    if fused.available(dev):  # reads only the filled slots of the ring
+        seen = (allowed.to(torch.uint8), torch.clamp(end + T * run, max=cap))
+    else:
+        bias = torch.zeros(allowed.shape, device=dev, dtype=x.dtype).masked_fill_(~allowed, -math.inf)
+        seen = bias[:, None].expand(B, H, T, cap).reshape(B * H, T, cap)
     # RoPE as moshi's apply_rope computes it (float32), once for all layers.
     ds = torch.arange(D // 2, device=dev, dtype=torch.float32)
     freqs = torch.exp(ds * (-math.log(tr.max_period) * 2 / D))
@@ -93,7 +97,7 @@ def _forward(tr, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
     rot = torch.complex(torch.cos(angle), torch.sin(angle))[:, :, None]  # [B, T, 1, 1, D/2]
     where = slots[None, :, None, :, None].expand(2, B, H, T, D)
     for layer in layers:
-        x = _residual(x, layer.layer_scale_1, _attention(layer.self_attn, layer.norm1(x), rot, where, bias))
+        x = _residual(x, layer.layer_scale_1, _attention(layer.self_attn, layer.norm1(x), rot, where, seen))
         x = _residual(x, layer.layer_scale_2,
                       layer.linear2(layer.activation(layer.linear1(layer.norm2(x)))))
     counters = [state.offsets]
@@ -113,7 +117,9 @@ def _residual(x, scale, update):
     return torch.addcmul(x, scale.scale, update)
 
 
-def _attention(attn, h, rot, where, bias):
+def _attention(attn, h, rot, where, seen):
+    """`seen`: fused.ring_attention's (allowed, filled), or an additive mask [B * H, T,
+    capacity] for attention in matmuls."""
     B, T, C = h.shape
     H = attn.num_heads
     D = C // H
@@ -124,8 +130,11 @@ def _attention(attn, h, rot, where, bias):
     cache = attn._streaming_state.kv_cache.cache  # [2, B, H, cap, D]
     kv = torch.stack([qk[:, :, 1], qkv[:, :, 2]])  # [2, B, T, H, D]
     cache.scatter_(3, where, kv.transpose(2, 3).to(cache.dtype))
-    keys, values = cache[0].flatten(0, 1), cache[1].flatten(0, 1)  # [B * H, cap, D]
-    q = qk[:, :, 0].transpose(1, 2).reshape(B * H, T, D)
-    scores = torch.baddbmm(bias, q, keys.transpose(1, 2), alpha=1 / math.sqrt(D))
-    out = torch.bmm(torch.softmax(scores, dim=-1), values)  # [B * H, T, D]
+    q = qk[:, :, 0].transpose(1, 2)  # [B, H, T, D]
+    if isinstance(seen, tuple):
+        out = fused.ring_attention(q, cache, *seen)
+    else:
+        keys, values = cache[0].flatten(0, 1), cache[1].flatten(0, 1)  # [B * H, cap, D]
+        scores = torch.baddbmm(seen, q.reshape(B * H, T, D), keys.transpose(1, 2), alpha=1 / math.sqrt(D))
+        out = torch.bmm(torch.softmax(scores, dim=-1), values)  # [B * H, T, D]
     return attn.out_projs[0](out.view(B, H, T, D).transpose(1, 2).reshape(B, T, C))

@@ -90,7 +90,7 @@ class Trunk:
         if self.fused:
             cos, sin, delta = torch.cos(angle), torch.sin(angle), None
             if fused.RING_ATTENTION:  # slots from end + run on are empty: never read them
-                seen = (mask.view(B, cap).to(torch.uint8), torch.clamp(end + run, max=cap))
+                seen = (mask.view(B, 1, cap).to(torch.uint8), torch.clamp(end + run, max=cap))
             else:
                 seen = None
             for i, layer in enumerate(layers):

@@ -142,3 +142,34 @@ print(json.dumps([works, fused._works(torch.device("cpu"))]))
 
 def test_kernels_are_checked_once_and_a_failure_falls_back():
     assert _interpreted(PROBE) == [True, False]
+
+
+MIMI = r"""
+import json, sys, torch
+from pathlib import Path
+from arcus_desktop.engine import checkpoint, fused, mimi_lean, model
+torch.manual_seed(0)
+mimi = model.load(checkpoint.ModelFiles(Path(sys.argv[2])), torch.device("cpu")).mimi
+audio = torch.randn(2, 1, 1920 * 140) * 0.1
+runs = []
+for lean in (True, False):
+    mimi_lean.ENABLED = lean
+    codes, out = [], []
+    with torch.no_grad(), mimi.streaming(2):
+        for i in range(140):
+            mimi.set_exec_mask(torch.tensor([True, i not in range(30, 36)]))
+            c = mimi.encode(audio[:, :, i * 1920:(i + 1) * 1920])
+            codes.append(c)
+            out.append(mimi.decode(c))
+    runs.append((torch.cat(codes, -1), torch.cat(out, -1)))
+(c, o), (rc, ro) = runs
+print(json.dumps([fused.available(torch.device("cpu")), torch.equal(c, rc),
+                  float((o - ro).abs().max() / ro.abs().max())]))
+"""
+
+
+def test_mimi_lean_pass_with_the_ring_kernel_equals_moshi(tiny_model):
+    """Mimi's transformers through fused.ring_attention (2 queries a call, a 250-slot ring
+    wrapped after 125 frames, a row paused): moshi's codes and audio."""
+    available, same_codes, audio_err = _interpreted(MIMI, str(tiny_model))
+    assert available and same_codes and audio_err < 1e-5
