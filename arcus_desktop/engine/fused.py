@@ -30,8 +30,8 @@ import torch.nn.functional as F
 log = logging.getLogger(__name__)
 
 ENABLED = os.environ.get("ARCUS_FUSED", "1") != "0"
-# The trunk's attention through ring_attention (reads the ring's filled slots only)
-# rather than torch's attention over the whole ring; ARCUS_RING_ATTENTION=0 turns it off.
+# The trunk's and Mimi's attention through ring_attention (reads the ring's filled slots
+# only) rather than torch's kernels over the whole ring; ARCUS_RING_ATTENTION=0 turns it off.
 RING_ATTENTION = os.environ.get("ARCUS_RING_ATTENTION", "1") != "0"
 
 

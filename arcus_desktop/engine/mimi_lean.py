@@ -84,7 +84,7 @@ def _forward(tr, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
     pos_k = torch.where(idx[None] >= (end + T * run)[:, None], -1, pos_k)  # [B, cap]
     gap = (mha.offset[:, None] + t)[:, :, None] - pos_k[:, None, :]  # [B, T, cap]
     allowed = (pos_k[:, None] >= 0) & (gap >= 0) & (gap < first.context)
-    if fused.available(dev):  # reads only the filled slots of the ring
+    if fused.RING_ATTENTION and fused.available(dev):  # reads only the ring's filled slots
         seen = (allowed.to(torch.uint8), torch.clamp(end + T * run, max=cap))
     else:
         bias = torch.zeros(allowed.shape, device=dev, dtype=x.dtype).masked_fill_(~allowed, -math.inf)
