@@ -1,4 +1,4 @@
-"""Fused GPU kernels for the lean single-frame passes (trunk.py, depformer.py).
+"""Fused GPU kernels for the lean passes (trunk.py, depformer.py, mimi_lean.py).
 
 A frame of one conversation is a chain of small kernels between the weight matrices:
 each RMSNorm was a cast to float32, the norm and a cast back, after a separate residual
@@ -12,9 +12,11 @@ dtype where moshi rounds (the residual sum, the activation).
 interpreter on the CPU (how the tests run them). ARCUS_FUSED=0 turns them off
 (benchmarks compare both; a way out should a kernel misbehave on some GPU).
 
-The trunk's attention (ring_attention) reads only the slots of the key/value ring that
-hold positions: a conversation's first four minutes fill PersonaPlex's 3000-slot ring,
-and torch's attention read all of it in every layer of every frame.
+The trunk's and Mimi's attention (ring_attention) reads only the slots of the key/value
+ring that hold positions: a conversation's first four minutes fill PersonaPlex's
+3000-slot ring, and torch's attention read all of it in every layer of every frame. A
+depformer step's attention (step_attention) writes its key and value and attends in one
+kernel.
 """
 
 from __future__ import annotations
