@@ -20,9 +20,7 @@ from . import fused
 def _rms_norm(x: torch.Tensor, norm) -> torch.Tensor:
     # moshi's rms_norm_f32 (float32, the module's eps, back to x's dtype) through torch's
     # fused kernel: equal up to float32 rounding, a third of the kernels.
-    alpha = norm.__dict__.get("_alpha32")
-    if alpha is None:
-        alpha = norm.alpha.view(-1).float()  # stored in the model's dtype, used in float32
+    alpha = fused.norm_alpha(norm)
     return F.rms_norm(x.float(), alpha.shape, alpha, norm.eps).to(x.dtype)
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import types
 
 from .torch_env import torch
 
@@ -61,8 +62,8 @@ def _works(dev: torch.device) -> bool:
     g = torch.Generator(device=dev).manual_seed(0)
     try:
         x, d = (torch.randn(2, 1, 64, device=dev, generator=g, dtype=torch.bfloat16) for _ in range(2))
-        norm = _Norm(torch.rand(64, device=dev, generator=g) + 0.5, 1e-5)
-        total, y = add_rms_norm(x, d, norm)
+        norm = types.SimpleNamespace(alpha=torch.rand(64, device=dev, generator=g) + 0.5, eps=1e-5)
+        _, y = add_rms_norm(x, d, norm)
         ref = F.rms_norm((x + d).float(), (64,), norm.alpha, norm.eps)
         ok = torch.allclose(y.float(), ref, rtol=0.02, atol=0.02)
         h = torch.randn(2, 1, 128, device=dev, generator=g, dtype=torch.bfloat16)
@@ -93,14 +94,9 @@ def _works(dev: torch.device) -> bool:
     return bool(ok)
 
 
-class _Norm:
-    def __init__(self, alpha: torch.Tensor, eps: float) -> None:
-        self.alpha, self.eps = alpha, eps
-        self.__dict__["_alpha32"] = alpha
-
-
 def norm_alpha(norm) -> torch.Tensor:
-    """A moshi RMSNorm's scale as float32 (cached by depformer.keep_float32_scales)."""
+    """A moshi RMSNorm's scale as float32 (cached by depformer.keep_float32_scales; stored
+    in the model's dtype, used in float32)."""
     alpha = norm.__dict__.get("_alpha32")
     return alpha if alpha is not None else norm.alpha.detach().view(-1).float()
 
