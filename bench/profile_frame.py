@@ -61,6 +61,55 @@ def frame_engine(shape: str, device: torch.device) -> tuple[Engine, PreparedPers
     return engine, prepared()
 
 
+def label_parts(engine: Engine) -> list[str]:
+    """Wrap the frame's parts in profiler ranges (this process only): Mimi's pieces, the
+    trunk, the depformer steps and the sampling. Kernels in a range count for it in the
+    eager profile; a CUDA graph's replay has no ranges."""
+    from torch.autograd.profiler import record_function
+
+    from arcus_desktop.engine import depformer, generator
+
+    def wrap(label, fn):
+        def inner(*a, **k):
+            with record_function(label):
+                return fn(*a, **k)
+        return inner
+
+    mimi = engine.mimi
+    parts = {"mimi.encode": (mimi, "encode"), "mimi.decode": (mimi, "decode"),
+             "mimi.seanet_encoder": (mimi.encoder, "forward"),
+             "mimi.seanet_decoder": (mimi.decoder, "forward"),
+             "mimi.encoder_transformer": (mimi.encoder_transformer, "forward"),
+             "mimi.decoder_transformer": (mimi.decoder_transformer, "forward"),
+             "mimi.downsample": (mimi.downsample, "forward"),
+             "mimi.upsample": (mimi.upsample, "forward"),
+             "mimi.quantizer.encode": (mimi.quantizer, "encode"),
+             "mimi.quantizer.decode": (mimi.quantizer, "decode")}
+    for label, (obj, name) in parts.items():
+        setattr(obj, name, wrap(label, getattr(obj, name)))
+    classes = {"lm.embed": (generator.Generator, "embed"), "lm.trunk": (generator.Generator, "_trunk"),
+               "lm.sampling": (generator.Generator, "_sample"),
+               "lm.depformer_step": (depformer.Depformer, "logits")}
+    for label, (cls, name) in classes.items():
+        setattr(cls, name, wrap(label, getattr(cls, name)))
+    return list(parts) + list(classes)
+
+
+def part_table(prof, labels: list[str], frames: int) -> dict:
+    totals = defaultdict(lambda: [0.0, 0])
+    for ev in prof.events():
+        if ev.name in labels:
+            totals[ev.name][0] += ev.device_time_total
+            totals[ev.name][1] += 1
+    print("\n| part (eager frame) | kernel ms a frame | calls a frame |\n|---|---|---|")
+    out = {}
+    for label in labels:
+        us, n = totals[label]
+        out[label] = [round(us / frames / 1e3, 4), n / frames]
+        print(f"| {label} | {us / frames / 1e3:.3f} | {n / frames:.0f} |")
+    return out
+
+
 def profile(loop: FrameLoop, pcm: np.ndarray, first: int, frames: int, cuda: bool):
     from torch.profiler import ProfilerActivity, profile as torch_profile
 
@@ -77,7 +126,7 @@ def profile(loop: FrameLoop, pcm: np.ndarray, first: int, frames: int, cuda: boo
             k = kernels[ev.name]
             k[0] += ev.device_time_total
             k[1] += 1
-    return walls, kernels
+    return walls, kernels, prof
 
 
 def table(walls, kernels, frames: int, top: int) -> dict:
@@ -116,6 +165,8 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=50)
     ap.add_argument("--top", type=int, default=30)
     ap.add_argument("--eager", action="store_true", help="also profile without CUDA graphs")
+    ap.add_argument("--parts", action="store_true",
+                    help="also profile without graphs, the kernel time of each part")
     ap.add_argument("--out")
     args = ap.parse_args()
     device = torch.device(args.device)
@@ -124,14 +175,17 @@ def main() -> int:
     result = {"device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
               "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
               "commit": os.environ.get("COMMIT", "?")}
-    for graphs in ((True, False) if args.eager else (True,)):
+    labels = label_parts(engine) if args.parts else []
+    for graphs in ((True, False) if args.eager or args.parts else (True,)):
         with FrameLoop(engine, persona, cuda_graphs=graphs) as loop:
             for i in range(args.warmup):
                 loop.process(pcm[i * C.FRAME_SIZE:(i + 1) * C.FRAME_SIZE])
-            walls, kernels = profile(loop, pcm, args.warmup, args.frames, device.type == "cuda")
+            walls, kernels, prof = profile(loop, pcm, args.warmup, args.frames, device.type == "cuda")
         label = "graphed" if graphs else "eager"
         print(f"\n## {label} frame, {args.frames} frames, {result['device']}")
         result[label] = table(walls, kernels, args.frames, args.top)
+        if labels and not graphs:
+            result["parts"] = part_table(prof, labels, args.frames)
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1))
     return 0
