@@ -16,7 +16,7 @@ The trunk's and Mimi's attention (ring_attention) reads only the slots of the ke
 ring that hold positions: a conversation's first four minutes fill PersonaPlex's
 3000-slot ring, and torch's attention read all of it in every layer of every frame. A
 depformer step's attention (step_attention) writes its key and value and attends in one
-kernel.
+kernel. A token's draw (sample) is one kernel where torch sorted for its top-k.
 """
 
 from __future__ import annotations
@@ -36,6 +36,9 @@ ENABLED = os.environ.get("ARCUS_FUSED", "1") != "0"
 # The trunk's and Mimi's attention through ring_attention (reads the ring's filled slots
 # only) rather than torch's kernels over the whole ring; ARCUS_RING_ATTENTION=0 turns it off.
 RING_ATTENTION = os.environ.get("ARCUS_RING_ATTENTION", "1") != "0"
+# Draws through `sample` (one kernel) rather than moshi's sort-based top-k;
+# ARCUS_FUSED_SAMPLE=0 turns it off.
+SAMPLE = os.environ.get("ARCUS_FUSED_SAMPLE", "1") != "0"
 
 
 @functools.cache
@@ -84,6 +87,9 @@ def _works(dev: torch.device) -> bool:
         out = step_attention(qkv, steps, 1, 2)
         ref = F.scaled_dot_product_attention(q.float(), steps[0, :, :, :2].float(), steps[1, :, :, :2].float())
         ok &= torch.allclose(out.float(), ref, rtol=0.02, atol=0.02)
+        logits = torch.randn(2, 64, device=dev, generator=g)  # greedy, and a top-1 draw
+        drawn = sample(logits, torch.tensor([0.0, 0.8], device=dev), torch.tensor([5, 1], device=dev))
+        ok &= torch.equal(drawn, logits.argmax(-1))
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
     except Exception as e:  # a compiler missing, a Triton that cannot build for this GPU
@@ -187,4 +193,25 @@ def step_attention(qkv: torch.Tensor, cache: torch.Tensor, step: int, heads: int
         qkv.contiguous(), cache, out, step, heads, cache.stride(0), cache.stride(1),
         cache.stride(2), cache.stride(3), D ** -0.5, D=D,
         S=max(2, k.triton.next_power_of_2(cache.shape[3])), num_warps=1)
+    return out
+
+
+def sample(logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Tensor,
+           noise: torch.Tensor | None = None) -> torch.Tensor:
+    """Tokens [B] drawn from logits [B, V] as moshi's `sample_token` draws them: softmax
+    at each row's temperature over its top_k logits (0: all of them), a draw by
+    argmax(p / noise) with noise ~ Exp(1); a row with temperature <= 0 takes the argmax.
+    temperature [B] (float), top_k [B] (integer), any strides. One kernel instead of
+    torch's sort, gather, softmax and casts (~45 kernels a frame); `noise` [B, V] float32
+    for tests, drawn here otherwise."""
+    k = _kernels()
+    B, V = logits.shape
+    logits = logits.contiguous()
+    if noise is None:
+        noise = torch.empty(B, V, dtype=torch.float32, device=logits.device).exponential_(1)
+    out = torch.empty(B, dtype=torch.long, device=logits.device)
+    block = k.triton.next_power_of_2(V)
+    k.sample_top_k[(B,)](logits, noise.contiguous(), temperature, top_k, out, V,
+                         temperature.stride(0), top_k.stride(0), BLOCK=block,
+                         num_warps=max(4, min(32, block // 1024)))
     return out

@@ -154,3 +154,34 @@ if triton is not None:
         p_own = tl.exp(own - top)
         out = (tl.sum(p[:, None] * vals, axis=0) + p_own * v.to(tl.float32)) / (tl.sum(p, axis=0) + p_own)
         tl.store(out_ptr + pid * D + d, cast(out, out_ptr.dtype.element_ty))
+
+    @triton.jit
+    def sample_top_k(logits_ptr, noise_ptr, temp_ptr, k_ptr, out_ptr, V, s_temp, s_k,
+                     BLOCK: tl.constexpr):
+        # One program per row, the whole row in registers (BLOCK >= V). The k-th largest
+        # logit by bisection on order-preserving integer keys (32 counts, no sort), ties
+        # at it taken lowest index first; then the top-k draw as moshi makes it,
+        # argmax(p / noise) with noise ~ Exp(1), or the argmax where temperature <= 0.
+        row = tl.program_id(0)
+        i = tl.arange(0, BLOCK)
+        inside = i < V
+        x = tl.load(logits_ptr + row * V + i, mask=inside, other=float("-inf")).to(tl.float32)
+        greedy = tl.argmax(x, axis=0)
+        temp = tl.load(temp_ptr + row * s_temp).to(tl.float32)
+        k = tl.load(k_ptr + row * s_k).to(tl.int32)
+        k = tl.where((k <= 0) | (k > V), V, k)  # moshi: top-k 0 is every token
+        bits = x.to(tl.uint32, bitcast=True)
+        key = tl.where((bits >> 31) != 0, bits ^ 0xFFFFFFFF, bits | 0x80000000)
+        key = tl.where(inside, key, 0)
+        t = tl.zeros((), dtype=tl.uint32)
+        for b in tl.static_range(32):
+            cand = t | (1 << (31 - b))
+            t = tl.where(tl.sum((key >= cand).to(tl.int32), axis=0) >= k, cand, t)
+        above = key > t
+        tied = (key == t) & inside
+        need = k - tl.sum(above.to(tl.int32), axis=0)
+        keep = above | (tied & (tl.cumsum(tied.to(tl.int32), axis=0) <= need))
+        noise = tl.load(noise_ptr + row * V + i, mask=inside, other=1.0)
+        p = tl.exp((x - tl.max(x, axis=0)) / tl.maximum(temp, 1e-5))
+        drawn = tl.argmax(tl.where(keep, p / noise, -1.0), axis=0)
+        tl.store(out_ptr + row, tl.where(temp > 0, drawn, greedy).to(tl.int64))

@@ -24,7 +24,7 @@ from moshi.utils.compile import CUDAGraphed
 from moshi.utils.sampling import sample_token
 
 from . import constants as C
-from . import depformer, trunk
+from . import depformer, fused, trunk
 from .row_sampling import RowSampling
 
 FREE = -1  # a token to sample rather than force
@@ -143,9 +143,13 @@ class Generator:
         self.lm = lm
         self.batch_size = batch_size
         self.sampling = sampling
-        # Per-row settings (a server's conversations each choose theirs); None: `sampling`
-        # for every row, drawn exactly as moshi draws.
-        self.rows = RowSampling(batch_size, lm.device, sampling) if per_row_sampling else None
+        # Per-row settings (a server's conversations each choose theirs), or where the
+        # fused kernels run, one sampling kernel for every row alike; None: `sampling` for
+        # every row, drawn exactly as moshi draws.
+        self._per_row = per_row_sampling
+        fused_draws = lean and fused.SAMPLE and fused.available(lm.device)
+        self.rows = RowSampling(batch_size, lm.device, sampling, fused_draws) \
+            if per_row_sampling or fused_draws else None
         self.device = lm.device
         self.dep_steps = lm.dep_q
         self._delayed = _delay_mask(lm).to(self.device)
@@ -213,7 +217,7 @@ class Generator:
         self.lm.set_exec_mask(self.active)
 
     def set_sampling(self, row: int, sampling: Sampling) -> None:
-        if self.rows is None:
+        if not self._per_row:
             raise RuntimeError("this generator samples every row alike (per_row_sampling=False)")
         self.rows.set(row, sampling)
 
