@@ -58,14 +58,18 @@ def count_kernels(loop, pcm, device) -> int:
     return sum(1 for e in prof.events() if e.device_type.name == "CUDA" and "Memcpy" not in e.name)
 
 
-# (fused kernels, the trunk's ring attention, Mimi's lean pass, the sampling kernel)
-VARIANTS = {"before": (False, False, False, False), "fused_sdpa": (True, False, False, False),
-            "fused": (True, True, False, False), "fused_lean_mimi": (True, True, True, False),
-            "fused_sample": (True, True, True, True)}
+# (fused kernels, the trunk's ring attention, Mimi's lean pass, the sampling kernel,
+# the depformer's projections through fused.linear)
+VARIANTS = {"before": (False, False, False, False, False),
+            "fused_sdpa": (True, False, False, False, False),
+            "fused": (True, True, False, False, False),
+            "fused_lean_mimi": (True, True, True, False, False),
+            "fused_sample": (True, True, True, True, False),
+            "fused_linear": (True, True, True, True, True)}
 
 
 def use(name: str) -> None:
-    fused.ENABLED, fused.RING_ATTENTION, mimi_lean.ENABLED, fused.SAMPLE = VARIANTS[name]
+    fused.ENABLED, fused.RING_ATTENTION, mimi_lean.ENABLED, fused.SAMPLE, fused.LINEAR = VARIANTS[name]
 
 
 def fill_ring(engine, prepared, positions: int) -> None:

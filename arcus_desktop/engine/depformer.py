@@ -43,6 +43,30 @@ def end_norm(x: torch.Tensor, delta: torch.Tensor, norm) -> torch.Tensor:
     return x if norm is None else norm(x)
 
 
+def _is_rms(norm) -> bool:
+    from moshi.modules.transformer import RMSNorm
+
+    return isinstance(norm, RMSNorm)
+
+
+def _projections(lm: LMModel):
+    for layer in lm.depformer.layers:
+        yield from layer.self_attn.in_projs
+        yield from layer.self_attn.out_projs
+        for g in layer.gating:
+            yield from (g.linear_in, g.linear_out)
+    yield from lm.depformer_in
+    yield from lm.linears
+    for norm in lm.depformer_norms:  # RMSNorm or nothing: what _linear_logits fuses
+        if not (_is_rms(norm) or isinstance(norm, torch.nn.Identity)):
+            yield norm
+
+
+def _plain(m, lm: LMModel) -> bool:
+    return type(m) is torch.nn.Linear and m.bias is None and m.weight.dtype == lm.dtype \
+        and m.weight.device == lm.device and m.weight.is_contiguous()
+
+
 def supported(lm: LMModel) -> bool:
     """Whether this depformer has the shape the lean pass implements."""
     from moshi.modules.transformer import RMSNorm
@@ -73,6 +97,11 @@ class Depformer:
         keep_float32_scales([n for layer in lm.depformer.layers for n in (layer.norm1, layer.norm2)])
         self.fused = fused.available(lm.device) and all(
             g.activation is F.silu for layer in lm.depformer.layers for g in layer.gating)
+        # Projections through fused.linear (one kernel with the norm or gate before it):
+        # for one or two rows of plain weights (a batch is better served by torch's matmuls,
+        # a quantized mode's modules are not nn.Linear).
+        self.linear = self.fused and fused.LINEAR and batch_size <= 2 and all(
+            _plain(m, lm) for m in _projections(lm))
 
     def logits(self, step: int, token: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
         """Logits [B, card] of depformer step `step` (steps run in order 0, 1, ... per frame).
@@ -82,6 +111,8 @@ class Depformer:
         """
         lm = self.lm
         emb = lm.depformer_text_emb if step == 0 else lm.depformer_emb[step - 1]
+        if self.linear:
+            return self._linear_logits(step, hidden, emb(token[:, None]))
         if self.fused:  # the sum goes into the first norm's kernel
             return self._fused_logits(step, lm.depformer_in[step](hidden), emb(token[:, None]))
         x = lm.depformer_in[step](hidden) + emb(token[:, None])
@@ -99,6 +130,21 @@ class Depformer:
             h = gating.activation(h[..., 0, :]) * h[..., 1, :]
             x = x + gating.linear_out(h)
         return lm.linears[step](lm.depformer_norms[step](x))[:, 0]
+
+    def _linear_logits(self, step: int, hidden: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        """`logits` with every projection in fused.linear: five kernels a layer (norm and
+        qkv, attention, out, norm and gate_up, gate and down)."""
+        lm, B = self.lm, hidden.shape[0]
+        x = fused.linear(hidden, lm.depformer_in[step].weight)[0]
+        for layer, cache in zip(lm.depformer.layers, self.caches):
+            attn, gating = layer.self_attn, layer.gating[step]
+            qkv, x = fused.linear(x, attn.in_projs[step].weight, layer.norm1, delta)
+            out = fused.step_attention(qkv, cache, step, self.heads)
+            delta = fused.linear(out.reshape(B, 1, -1), attn.out_projs[step].weight)[0]
+            h, x = fused.linear(x, gating.linear_in.weight, layer.norm2, delta)
+            delta = fused.linear(h, gating.linear_out.weight, gate=True)[0]
+        norm = lm.depformer_norms[step]
+        return fused.linear(x, lm.linears[step].weight, norm if _is_rms(norm) else None, delta)[0][:, 0]
 
     def _fused_logits(self, step: int, x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
         """`logits` in fused kernels (fused.py): each residual add goes into the next norm."""

@@ -39,6 +39,9 @@ RING_ATTENTION = os.environ.get("ARCUS_RING_ATTENTION", "1") != "0"
 # Draws through `sample` (one kernel) rather than moshi's sort-based top-k;
 # ARCUS_FUSED_SAMPLE=0 turns it off.
 SAMPLE = os.environ.get("ARCUS_FUSED_SAMPLE", "1") != "0"
+# The depformer's projections through `linear` (the norm or the gate before each in the
+# same kernel) rather than torch's matmuls; ARCUS_FUSED_LINEAR=0 turns it off.
+LINEAR = os.environ.get("ARCUS_FUSED_LINEAR", "1") != "0"
 
 
 @functools.cache
@@ -215,3 +218,30 @@ def sample(logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Tensor,
                          temperature.stride(0), top_k.stride(0), BLOCK=block,
                          num_warps=max(4, min(32, block // 1024)))
     return out
+
+
+# (BLOCK_N, BLOCK_K, warps) of `linear`; a GEMV of a few MB is latency-bound: many
+# programs, each with all its loads in flight.
+LINEAR_BLOCKS = (8, 512, 4)
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, norm=None, delta: torch.Tensor | None = None,
+           gate: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """`F.linear(h, weight)` for one position per row (x [B, 1, K], or [B, 1, 2K] with
+    `gate`), with h made in the same kernel: rms_norm(x + delta) with `norm` (as
+    add_rms_norm), silu_mul(x) with `gate`, else x + delta (or x). Returns (out
+    [B, 1, N], x + delta); the second is x itself without a delta. No bias."""
+    k = _kernels()
+    N, K = weight.shape
+    B = x.shape[0]
+    x = x.contiguous()
+    out = torch.empty(B, 1, N, dtype=x.dtype, device=x.device)
+    total = torch.empty_like(x) if delta is not None else x
+    block_n, block_k, warps = LINEAR_BLOCKS
+    k.gemv[(k.triton.cdiv(N, block_n), B)](
+        x, delta.contiguous() if delta is not None else x, total,
+        norm_alpha(norm) if norm is not None else x, weight, out, N,
+        norm.eps if norm is not None else 0.0, K=K, PRO=1 if norm is not None else 2 if gate else 0,
+        HAS_DELTA=delta is not None, BLOCK_N=block_n, BLOCK_K=min(block_k, k.triton.next_power_of_2(K)),
+        num_warps=warps)
+    return out, total
