@@ -93,6 +93,9 @@ def _works(dev: torch.device) -> bool:
         logits = torch.randn(2, 64, device=dev, generator=g)  # greedy, and a top-1 draw
         drawn = sample(logits, torch.tensor([0.0, 0.8], device=dev), torch.tensor([5, 1], device=dev))
         ok &= torch.equal(drawn, logits.argmax(-1))
+        w = torch.randn(24, 64, device=dev, generator=g, dtype=torch.bfloat16)
+        y, total = linear(x, w, norm, d)
+        ok &= torch.allclose(y.float(), F.linear(add_rms_norm(x, d, norm)[1], w).float(), rtol=0.02, atol=0.05)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
     except Exception as e:  # a compiler missing, a Triton that cannot build for this GPU
