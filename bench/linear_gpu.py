@@ -41,14 +41,15 @@ SHAPES = {
 CONFIGS = [(4, 512, 4), (8, 512, 4), (16, 512, 4), (8, 256, 4), (32, 256, 8), (16, 1024, 8)]
 
 
-def calls(kind: str, x, d, g, norm, use_fused: bool):
-    """One call's work on weight w: fused.linear, or torch's kernels for the same."""
+def calls(kind: str, x, d, g, norm, blocks=None):
+    """One call's work on weight w: fused.linear with `blocks`, or (None) torch's kernels
+    for the same."""
     def fused_call(w):
         if kind == "norm":
-            return fused.linear(x, w, norm, d)[0]
+            return fused.linear(x, w, norm, d, blocks=blocks)[0]
         if kind == "gate":
-            return fused.linear(g, w, gate=True)[0]
-        return fused.linear(x, w, None, d if kind == "add" else None)[0]
+            return fused.linear(g, w, gate=True, blocks=blocks)[0]
+        return fused.linear(x, w, None, d if kind == "add" else None, blocks=blocks)[0]
 
     def torch_call(w):
         if kind == "norm":
@@ -56,7 +57,7 @@ def calls(kind: str, x, d, g, norm, use_fused: bool):
         if kind == "gate":
             return F.linear(fused.silu_mul(g), w)
         return F.linear(x + d if kind == "add" else x, w)
-    return fused_call if use_fused else torch_call
+    return fused_call if blocks else torch_call
 
 
 def per_call_us(fn, weights, device, replays: int) -> float:
@@ -106,14 +107,13 @@ def main() -> int:
         x, d = (torch.randn(1, 1, K, device=device, generator=g).to(dtype) for _ in range(2))
         gx = torch.randn(1, 1, 2 * K, device=device, generator=g).to(dtype)
         norm = types.SimpleNamespace(alpha=torch.rand(K, device=device, generator=g) + 0.5, eps=1e-5)
-        ref = calls(kind, x, d, gx, norm, False)(weights[0]).float()
+        ref = calls(kind, x, d, gx, norm)(weights[0]).float()
         row = {"N": N, "K": K, "before": kind, "MB": round(size / 2**20, 1)}
-        t = per_call_us(calls(kind, x, d, gx, norm, False), weights, device, args.replays)
+        t = per_call_us(calls(kind, x, d, gx, norm), weights, device, args.replays)
         row["torch_us"] = round(t, 2)
         line = [f"{name} {N}x{K} ({kind}, {size / 2**20:.1f} MB): torch {t:.1f} us ({size / t / 1e6:.2f} TB/s)"]
         for cfg in CONFIGS:
-            fused.LINEAR_BLOCKS = cfg
-            fn = calls(kind, x, d, gx, norm, True)
+            fn = calls(kind, x, d, gx, norm, cfg)
             err = float((fn(weights[0]).float() - ref).abs().max() / ref.abs().max())
             t = per_call_us(fn, weights, device, args.replays)
             row[str(cfg)] = [round(t, 2), err]

@@ -62,11 +62,6 @@ def _projections(lm: LMModel):
             yield norm
 
 
-def _plain(m, lm: LMModel) -> bool:
-    return type(m) is torch.nn.Linear and m.bias is None and m.weight.dtype == lm.dtype \
-        and m.weight.device == lm.device and m.weight.is_contiguous()
-
-
 def supported(lm: LMModel) -> bool:
     """Whether this depformer has the shape the lean pass implements."""
     from moshi.modules.transformer import RMSNorm
@@ -101,7 +96,7 @@ class Depformer:
         # for one or two rows of plain weights (a batch is better served by torch's matmuls,
         # a quantized mode's modules are not nn.Linear).
         self.linear = self.fused and fused.LINEAR and batch_size <= 2 and all(
-            _plain(m, lm) for m in _projections(lm))
+            fused.plain_linear(m, lm) for m in _projections(lm))
 
     def logits(self, step: int, token: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
         """Logits [B, card] of depformer step `step` (steps run in order 0, 1, ... per frame).

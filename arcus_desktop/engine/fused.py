@@ -42,6 +42,9 @@ SAMPLE = os.environ.get("ARCUS_FUSED_SAMPLE", "1") != "0"
 # The depformer's projections through `linear` (the norm or the gate before each in the
 # same kernel) rather than torch's matmuls; ARCUS_FUSED_LINEAR=0 turns it off.
 LINEAR = os.environ.get("ARCUS_FUSED_LINEAR", "1") != "0"
+# The trunk's too (off unless ARCUS_TRUNK_LINEAR=1: torch's matmuls are near the
+# weights' bound there; bench/linear_gpu.py and bench/fused_gpu.py compare).
+TRUNK_LINEAR = os.environ.get("ARCUS_TRUNK_LINEAR", "0") == "1"
 
 
 @functools.cache
@@ -223,24 +226,34 @@ def sample(logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Tensor,
     return out
 
 
+def plain_linear(m, lm) -> bool:
+    """Whether `linear` can stand in for module `m` of model `lm`: a bias-free nn.Linear
+    with its weights in the model's dtype on its device (not a quantized mode's module,
+    not an offloaded layer)."""
+    return type(m) is torch.nn.Linear and m.bias is None and m.weight.dtype == lm.dtype \
+        and m.weight.device == lm.device and m.weight.is_contiguous()
+
+
 # (BLOCK_N, BLOCK_K, warps) of `linear`; a GEMV of a few MB is latency-bound: many
 # programs, each with all its loads in flight.
 LINEAR_BLOCKS = (8, 512, 4)
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, norm=None, delta: torch.Tensor | None = None,
-           gate: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+           gate: bool = False, blocks: tuple[int, int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """`F.linear(h, weight)` for one position per row (x [B, 1, K], or [B, 1, 2K] with
     `gate`), with h made in the same kernel: rms_norm(x + delta) with `norm` (as
     add_rms_norm), silu_mul(x) with `gate`, else x + delta (or x). Returns (out
-    [B, 1, N], x + delta); the second is x itself without a delta. No bias."""
+    [B, 1, N], x + delta); the second is x itself without a delta. No bias. `blocks`:
+    (BLOCK_N, BLOCK_K, warps), LINEAR_BLOCKS by default."""
     k = _kernels()
     N, K = weight.shape
     B = x.shape[0]
     x = x.contiguous()
     out = torch.empty(B, 1, N, dtype=x.dtype, device=x.device)
     total = torch.empty_like(x) if delta is not None else x
-    block_n, block_k, warps = LINEAR_BLOCKS
+    # Triton's CPU interpreter (the tests) runs one program at a time: few, wide ones.
+    block_n, block_k, warps = blocks or (LINEAR_BLOCKS if x.is_cuda else (128, 1024, 4))
     k.gemv[(k.triton.cdiv(N, block_n), B)](
         x, delta.contiguous() if delta is not None else x, total,
         norm_alpha(norm) if norm is not None else x, weight, out, N,

@@ -69,6 +69,9 @@ class Trunk:
         keep_float32_scales([n for layer in lm.transformer.layers for n in (layer.norm1, layer.norm2)])
         self.fused = fused.available(lm.device) and all(
             layer.gating.activation is F.silu for layer in lm.transformer.layers)
+        self.linear = self.fused and fused.LINEAR and fused.TRUNK_LINEAR and all(
+            fused.plain_linear(m, lm) for layer in lm.transformer.layers for m in (
+                layer.self_attn.in_projs[0], layer.gating.linear_in, layer.gating.linear_out))
 
     def step(self, x: torch.Tensor, norm=None) -> torch.Tensor:
         """Run one frame's input [B, 1, dim] through all layers, then `norm` if given."""
@@ -93,9 +96,10 @@ class Trunk:
                 seen = (mask.view(B, 1, cap).to(torch.uint8), torch.clamp(end + run, max=cap))
             else:
                 seen = None
+            fused_layer = self._linear_layer if self.linear and B <= 2 else self._fused_layer
             for i, layer in enumerate(layers):
                 self._fetch(i)
-                x, delta = self._fused_layer(layer, x, delta, cos, sin, slot, mask, seen)
+                x, delta = fused_layer(layer, x, delta, cos, sin, slot, mask, seen)
             x = end_norm(x, delta, norm)
         else:
             rot = torch.polar(torch.ones_like(angle), angle)[:, None, None]  # [B, 1, 1, D/2]
@@ -156,6 +160,20 @@ class Trunk:
         x, h = fused.add_rms_norm(x, attn.out_projs[0](out.reshape(B, 1, -1)), layer.norm2)
         gating = layer.gating
         return x, gating.linear_out(fused.silu_mul(gating.linear_in(h)))
+
+    def _linear_layer(self, layer, x, delta, cos, sin, slot, mask, seen):
+        """`_fused_layer` with the norms and the gate inside fused.linear's GEMVs."""
+        attn, gating = layer.self_attn, layer.gating
+        B = x.shape[0]
+        qkv, x = fused.linear(x, attn.in_projs[0].weight, layer.norm1, delta)
+        cache = attn._streaming_state.kv_cache.cache  # [2, B, H, cap, D]
+        q = fused.rope_write(qkv, cos, sin, cache, slot, self.heads)
+        if seen is None:
+            out = F.scaled_dot_product_attention(q, cache[0], cache[1], mask)
+        else:
+            out = fused.ring_attention(q, cache, *seen)
+        h, x = fused.linear(x, gating.linear_in.weight, layer.norm2, attn.out_projs[0](out.reshape(B, 1, -1)))
+        return x, fused.linear(h, gating.linear_out.weight, gate=True)[0]
 
     def _layer(self, layer, x, rot, where, mask):
         attn = layer.self_attn

@@ -81,7 +81,8 @@ runs, used = [], []
 for lean in (True, False):
     with generator.Generator(lm, 1, generator.Sampling(greedy=True), lean=lean) as gen:
         if lean:
-            used = [gen._lean_trunk.fused, gen._depformer.fused]
+            used = [gen._lean_trunk.fused, gen._depformer.fused, gen._lean_trunk.linear,
+                    gen._depformer.linear]
         gen.start(0, plan)
         runs.append([gen.step(u, with_logits=True) for u in user])
 same = [torch.equal(a.frames, b.frames) for a, b in zip(*runs)]
@@ -90,9 +91,9 @@ print(json.dumps({"used": used, "same": same, "worst": worst}))
 """
 
 
-def _interpreted(code: str, *args: str) -> dict:
+def _interpreted(code: str, *args: str, **env_vars: str) -> dict:
     """What `code` prints last, run with Triton's interpreter in a fresh Python."""
-    env = dict(os.environ, TRITON_INTERPRET="1", ARCUS_FUSED="1")
+    env = dict(os.environ, TRITON_INTERPRET="1", ARCUS_FUSED="1", **env_vars)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     out = subprocess.run([sys.executable, "-c", code, root, *args], capture_output=True,
                          text=True, env=env, timeout=600)
@@ -117,11 +118,13 @@ def test_fused_passes_equal_moshi_in_bfloat16(tiny_model):
     assert result["worst"] <= 0.015
 
 
-def test_fused_passes_equal_moshi_around_the_ring():
+@pytest.mark.parametrize("trunk_linear", ["0", "1"])
+def test_fused_passes_equal_moshi_around_the_ring(trunk_linear):
     """A 32-slot ring, 30 steps after a 21-position persona: keys written and read across
-    the wrap, in float32 (where moshi's pass and the fused one agree to rounding)."""
-    result = _interpreted(WRAP)
-    assert result["used"] == [True, True]
+    the wrap, in float32 (where moshi's pass and the fused one agree to rounding); the
+    trunk's projections in torch's matmuls (the default) and in fused.linear."""
+    result = _interpreted(WRAP, ARCUS_TRUNK_LINEAR=trunk_linear)
+    assert result["used"] == [True, True, trunk_linear == "1", True]
     assert all(result["same"]) and len(result["same"]) == 30
     assert result["worst"] < 1e-4
 
@@ -259,10 +262,10 @@ for dt in (torch.float32, torch.bfloat16):
         w = (torch.randn(N, K, generator=g) / K ** 0.5).to(dt)
         norm = types.SimpleNamespace(alpha=(torch.rand(K, generator=g) + 0.5).to(dt), eps=1e-5)
         total, h = fused.add_rms_norm(x, d, norm)
-        cases = {"plain": (fused.linear(x, w), F.linear(x, w), x),
-                 "add": (fused.linear(x, w, None, d), F.linear(x + d, w), x + d),
-                 "norm": (fused.linear(x, w, norm, d), F.linear(h, w), total),
-                 "gate": (fused.linear(gx, w, gate=True), F.linear(fused.silu_mul(gx), w), gx)}
+        cases = {"plain": (fused.linear(x, w, blocks=b), F.linear(x, w), x),
+                 "add": (fused.linear(x, w, None, d, blocks=b), F.linear(x + d, w), x + d),
+                 "norm": (fused.linear(x, w, norm, d, blocks=b), F.linear(h, w), total),
+                 "gate": (fused.linear(gx, w, gate=True, blocks=b), F.linear(fused.silu_mul(gx), w), gx)}
         for name, ((y, s), ref, ref_s) in cases.items():
             err = float((y.float() - ref.float()).abs().max()) + float((s.float() - ref_s.float()).abs().max())
             key = f"{name} {dt}"
