@@ -97,8 +97,9 @@ def label_parts(engine: Engine) -> list[str]:
 
 def part_table(prof, labels: list[str], frames: int) -> dict:
     totals = defaultdict(lambda: [0.0, 0])
-    for ev in prof.events():
-        if ev.name in labels:
+    for ev in prof.events():  # the CPU-side range: the kernels it launched (its GPU-side
+        # twin spans the launch gaps too)
+        if ev.name in labels and ev.device_type == torch.autograd.DeviceType.CPU:
             totals[ev.name][0] += ev.device_time_total
             totals[ev.name][1] += 1
     print("\n| part (eager frame) | kernel ms a frame | calls a frame |\n|---|---|---|")
@@ -110,7 +111,8 @@ def part_table(prof, labels: list[str], frames: int) -> dict:
     return out
 
 
-def profile(loop: FrameLoop, pcm: np.ndarray, first: int, frames: int, cuda: bool):
+def profile(loop: FrameLoop, pcm: np.ndarray, first: int, frames: int, cuda: bool,
+            labels: list[str]):
     from torch.profiler import ProfilerActivity, profile as torch_profile
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
@@ -122,7 +124,8 @@ def profile(loop: FrameLoop, pcm: np.ndarray, first: int, frames: int, cuda: boo
             walls.append((time.perf_counter() - t0) * 1e3)
     kernels = defaultdict(lambda: [0.0, 0])  # name -> [total us, count]
     for ev in prof.events():
-        if ev.device_type == torch.autograd.DeviceType.CUDA and ev.device_time_total > 0:
+        if ev.device_type == torch.autograd.DeviceType.CUDA and ev.device_time_total > 0 \
+                and ev.name not in labels:
             k = kernels[ev.name]
             k[0] += ev.device_time_total
             k[1] += 1
@@ -180,7 +183,7 @@ def main() -> int:
         with FrameLoop(engine, persona, cuda_graphs=graphs) as loop:
             for i in range(args.warmup):
                 loop.process(pcm[i * C.FRAME_SIZE:(i + 1) * C.FRAME_SIZE])
-            walls, kernels, prof = profile(loop, pcm, args.warmup, args.frames, device.type == "cuda")
+            walls, kernels, prof = profile(loop, pcm, args.warmup, args.frames, device.type == "cuda", labels)
         label = "graphed" if graphs else "eager"
         print(f"\n## {label} frame, {args.frames} frames, {result['device']}")
         result[label] = table(walls, kernels, args.frames, args.top)

@@ -235,8 +235,9 @@ def plain_linear(m, lm) -> bool:
 
 
 # (BLOCK_N, BLOCK_K, warps) of `linear`; a GEMV of a few MB is latency-bound: many
-# programs, each with all its loads in flight.
-LINEAR_BLOCKS = (8, 512, 4)
+# programs, each with all its loads in flight. The best or within 0.5 µs of it for each
+# depformer shape on the H100 (bench/linear_gpu.py, docs/PERFORMANCE.md).
+LINEAR_BLOCKS = (4, 512, 4)
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, norm=None, delta: torch.Tensor | None = None,
