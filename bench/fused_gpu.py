@@ -59,19 +59,20 @@ def count_kernels(loop, pcm, device) -> int:
 
 
 # (fused kernels, the trunk's ring attention, Mimi's lean pass, the sampling kernel,
-# the depformer's projections through fused.linear, the trunk's too)
-VARIANTS = {"before": (False, False, False, False, False, False),
-            "fused_sdpa": (True, False, False, False, False, False),
-            "fused": (True, True, False, False, False, False),
-            "fused_lean_mimi": (True, True, True, False, False, False),
-            "fused_sample": (True, True, True, True, False, False),
-            "fused_linear": (True, True, True, True, True, False),
-            "fused_trunk_linear": (True, True, True, True, True, True)}
+# fused.linear in the depformer, in Mimi's transformers, in the trunk)
+VARIANTS = {"before": (False, False, False, False, False, False, False),
+            "fused_sdpa": (True, False, False, False, False, False, False),
+            "fused": (True, True, False, False, False, False, False),
+            "fused_lean_mimi": (True, True, True, False, False, False, False),
+            "fused_sample": (True, True, True, True, False, False, False),
+            "fused_linear_dep": (True, True, True, True, True, False, False),
+            "fused_linear": (True, True, True, True, True, True, False),
+            "fused_trunk_linear": (True, True, True, True, True, True, True)}
 
 
 def use(name: str) -> None:
     (fused.ENABLED, fused.RING_ATTENTION, mimi_lean.ENABLED, fused.SAMPLE, fused.LINEAR,
-     fused.TRUNK_LINEAR) = VARIANTS[name]
+     mimi_lean.LINEAR, fused.TRUNK_LINEAR) = VARIANTS[name]
 
 
 def fill_ring(engine, prepared, positions: int) -> None:

@@ -241,24 +241,32 @@ LINEAR_BLOCKS = (4, 512, 4)
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, norm=None, delta: torch.Tensor | None = None,
-           gate: bool = False, blocks: tuple[int, int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """`F.linear(h, weight)` for one position per row (x [B, 1, K], or [B, 1, 2K] with
-    `gate`), with h made in the same kernel: rms_norm(x + delta) with `norm` (as
-    add_rms_norm), silu_mul(x) with `gate`, else x + delta (or x). Returns (out
-    [B, 1, N], x + delta); the second is x itself without a delta. No bias. `blocks`:
-    (BLOCK_N, BLOCK_K, warps), LINEAR_BLOCKS by default."""
+           gate: bool = False, gelu: bool = False, residual: torch.Tensor | None = None,
+           scale: torch.Tensor | None = None,
+           blocks: tuple[int, int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """`F.linear(h, weight)` for each row of x [..., K] (or [..., 2K] with `gate`), with
+    h made in the same kernel: `norm`(x + delta) for moshi's RMSNorm (as add_rms_norm)
+    or torch's LayerNorm (no delta), silu_mul(x) with `gate`, gelu(x) with `gelu`, else
+    x + delta (or x); then `residual` + `scale` * out when given. Returns (out [..., N],
+    x + delta); the second is x itself without a delta. No bias. `blocks`: (BLOCK_N,
+    BLOCK_K, warps), LINEAR_BLOCKS by default."""
     k = _kernels()
     N, K = weight.shape
-    B = x.shape[0]
     x = x.contiguous()
-    out = torch.empty(B, 1, N, dtype=x.dtype, device=x.device)
+    rows = x.numel() // (2 * K if gate else K)
+    out = torch.empty(*x.shape[:-1], N, dtype=x.dtype, device=x.device)
     total = torch.empty_like(x) if delta is not None else x
+    layer_norm = isinstance(norm, torch.nn.LayerNorm)
+    assert not (layer_norm and delta is not None)
+    pro = 3 if layer_norm else 1 if norm is not None else 2 if gate else 4 if gelu else 0
+    alpha = norm.weight if layer_norm else norm_alpha(norm) if norm is not None else x
     # Triton's CPU interpreter (the tests) runs one program at a time: few, wide ones.
     block_n, block_k, warps = blocks or (LINEAR_BLOCKS if x.is_cuda else (128, 1024, 4))
-    k.gemv[(k.triton.cdiv(N, block_n), B)](
-        x, delta.contiguous() if delta is not None else x, total,
-        norm_alpha(norm) if norm is not None else x, weight, out, N,
-        norm.eps if norm is not None else 0.0, K=K, PRO=1 if norm is not None else 2 if gate else 0,
-        HAS_DELTA=delta is not None, BLOCK_N=block_n, BLOCK_K=min(block_k, k.triton.next_power_of_2(K)),
-        num_warps=warps)
+    k.gemv[(k.triton.cdiv(N, block_n), rows)](
+        x, delta.contiguous() if delta is not None else x, total, alpha,
+        norm.bias if layer_norm else x, residual.contiguous() if residual is not None else x,
+        scale if scale is not None else x, weight, out, N, norm.eps if norm is not None else 0.0,
+        K=K, PRO=pro, HAS_DELTA=delta is not None, HAS_RES=residual is not None,
+        HAS_SCALE=scale is not None, BLOCK_N=block_n,
+        BLOCK_K=min(block_k, k.triton.next_power_of_2(K)), num_warps=warps)
     return out, total

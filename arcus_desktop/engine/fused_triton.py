@@ -187,14 +187,17 @@ if triton is not None:
         tl.store(out_ptr + row, tl.where(temp > 0, drawn, greedy).to(tl.int64))
 
     @triton.jit
-    def gemv(x_ptr, d_ptr, sum_ptr, alpha_ptr, w_ptr, out_ptr, N, eps, K: tl.constexpr,
-             PRO: tl.constexpr, HAS_DELTA: tl.constexpr, BLOCK_N: tl.constexpr,
+    def gemv(x_ptr, d_ptr, sum_ptr, alpha_ptr, beta_ptr, res_ptr, scale_ptr, w_ptr, out_ptr,
+             N, eps, K: tl.constexpr, PRO: tl.constexpr, HAS_DELTA: tl.constexpr,
+             HAS_RES: tl.constexpr, HAS_SCALE: tl.constexpr, BLOCK_N: tl.constexpr,
              BLOCK_K: tl.constexpr):
         # out[row, n] = W[n, :] . h for a weight W [N, K] (a Linear's, no bias) and one
-        # row's input h, made in the prologue: PRO 0 h = x (+ d); 1 h = rms_norm(x + d) as
-        # add_rms_norm makes it (program 0 writes x + d); 2 h = the gate of x [2K] as
-        # silu_mul makes it. Grid (N / BLOCK_N, rows). The K loop is unrolled so every
-        # weight load can be in flight at once (a small GEMV waits on latency, not bandwidth).
+        # row's input h, made in the prologue: PRO 0 h = x (+ d); 1 h = rms_norm(x + d)
+        # as add_rms_norm makes it (program 0 writes x + d); 2 h = the gate of x [2K] as
+        # silu_mul makes it; 3 h = layer_norm(x) (scale alpha, shift beta); 4 h = gelu(x)
+        # (erf). The epilogue may add a residual, times a per-channel scale (moshi's
+        # LayerScale). Grid (N / BLOCK_N, rows). The K loop is unrolled so every weight
+        # load can be in flight at once (a small GEMV waits on latency, not bandwidth).
         pid = tl.program_id(0)
         row = tl.program_id(1)
         dt = out_ptr.dtype.element_ty
@@ -202,6 +205,7 @@ if triton is not None:
         n_ok = n < N
         x_row = x_ptr + row * (2 * K if PRO == 2 else K)
         inv = 1.0
+        mean = 0.0
         if PRO == 1:
             ss = 0.0
             for k0 in tl.static_range(0, K, BLOCK_K):
@@ -214,27 +218,50 @@ if triton is not None:
                     tl.store(sum_ptr + row * K + kk, v.to(dt), mask=ok & (pid == 0))
                 ss += tl.sum(v * v, axis=0)
             inv = 1.0 / tl.sqrt(eps + ss / K)
+        if PRO == 3:
+            s1 = 0.0
+            for k0 in tl.static_range(0, K, BLOCK_K):
+                kk = k0 + tl.arange(0, BLOCK_K)
+                s1 += tl.sum(tl.load(x_row + kk, mask=kk < K, other=0.0).to(tl.float32), axis=0)
+            mean = s1 / K
+            s2 = 0.0
+            for k0 in tl.static_range(0, K, BLOCK_K):
+                kk = k0 + tl.arange(0, BLOCK_K)
+                c = tl.where(kk < K, tl.load(x_row + kk, mask=kk < K, other=0.0).to(tl.float32) - mean, 0.0)
+                s2 += tl.sum(c * c, axis=0)
+            inv = 1.0 / tl.sqrt(s2 / K + eps)
         acc = tl.zeros((BLOCK_N, BLOCK_K), dtype=tl.float32)
         for k0 in tl.static_range(0, K, BLOCK_K):
             kk = k0 + tl.arange(0, BLOCK_K)
             ok = kk < K
-            if PRO == 0:
-                h = tl.load(x_row + kk, mask=ok, other=0.0).to(tl.float32)
-                if HAS_DELTA:
-                    h = cast(h + tl.load(d_ptr + row * K + kk, mask=ok, other=0.0).to(tl.float32),
-                             dt).to(tl.float32)
-                    tl.store(sum_ptr + row * K + kk, h.to(dt), mask=ok & (pid == 0))
-            elif PRO == 1:
+            if PRO == 2:
+                a = tl.load(x_row + kk, mask=ok, other=0.0).to(tl.float32)
+                g = tl.load(x_row + K + kk, mask=ok, other=0.0).to(tl.float32)
+                h = cast(cast(a / (1.0 + tl.exp(-a)), dt).to(tl.float32) * g, dt).to(tl.float32)
+            else:
                 v = tl.load(x_row + kk, mask=ok, other=0.0).to(tl.float32)
                 if HAS_DELTA:
                     v = cast(v + tl.load(d_ptr + row * K + kk, mask=ok, other=0.0).to(tl.float32),
                              dt).to(tl.float32)
-                alpha = tl.load(alpha_ptr + kk, mask=ok, other=0.0).to(tl.float32)
-                h = cast(v * (alpha * inv), dt).to(tl.float32)
-            else:
-                a = tl.load(x_row + kk, mask=ok, other=0.0).to(tl.float32)
-                g = tl.load(x_row + K + kk, mask=ok, other=0.0).to(tl.float32)
-                h = cast(cast(a / (1.0 + tl.exp(-a)), dt).to(tl.float32) * g, dt).to(tl.float32)
+                    if PRO == 0:
+                        tl.store(sum_ptr + row * K + kk, v.to(dt), mask=ok & (pid == 0))
+                if PRO == 0:
+                    h = v
+                elif PRO == 1:
+                    alpha = tl.load(alpha_ptr + kk, mask=ok, other=0.0).to(tl.float32)
+                    h = cast(v * (alpha * inv), dt).to(tl.float32)
+                elif PRO == 3:
+                    alpha = tl.load(alpha_ptr + kk, mask=ok, other=0.0).to(tl.float32)
+                    beta = tl.load(beta_ptr + kk, mask=ok, other=0.0).to(tl.float32)
+                    h = cast((v - mean) * inv * alpha + beta, dt).to(tl.float32)
+                else:
+                    h = cast(0.5 * v * (1.0 + tl.erf(v * 0.7071067811865476)), dt).to(tl.float32)
             w = tl.load(w_ptr + n[:, None] * K + kk[None, :], mask=n_ok[:, None] & ok[None, :], other=0.0)
             acc += w.to(tl.float32) * h[None, :]
-        tl.store(out_ptr + row * N + n, cast(tl.sum(acc, axis=1), dt), mask=n_ok)
+        y = cast(tl.sum(acc, axis=1), dt)
+        if HAS_RES:
+            y = y.to(tl.float32)
+            if HAS_SCALE:
+                y = tl.load(scale_ptr + n, mask=n_ok, other=0.0).to(tl.float32) * y
+            y = cast(tl.load(res_ptr + row * N + n, mask=n_ok, other=0.0).to(tl.float32) + y, dt)
+        tl.store(out_ptr + row * N + n, y, mask=n_ok)

@@ -7,7 +7,8 @@ in every layer (about 40 small GPU kernels a layer), and its float32 attention g
 a kernel that took 32 us for 2 queries (docs/PERFORMANCE.md). Here tables and mask are
 computed once per call, keys and values are written with one scatter, and attention
 reads only the ring's filled slots (fused.ring_attention) where the fused kernels run,
-else is three small matmul-shaped kernels. Every offset is moshi's own tensor, updated as moshi
+else is three small matmul-shaped kernels; there each layer's projections go through
+fused.linear too (LayerNorm, GELU and the scaled residuals inside its GEMVs). Every offset is moshi's own tensor, updated as moshi
 updates it, so the two paths interleave freely (tests/unit/test_mimi_lean.py).
 
 `install(mimi)` puts the pass on a loaded codec; it runs only while streaming and where
@@ -26,6 +27,8 @@ from .torch_env import torch
 from . import fused
 
 ENABLED = os.environ.get("ARCUS_LEAN_MIMI", "1") != "0"
+# The projections through fused.linear where it runs (ARCUS_MIMI_LINEAR=0: torch's).
+LINEAR = os.environ.get("ARCUS_MIMI_LINEAR", "1") != "0"
 
 
 def _supported(tr) -> bool:
@@ -96,7 +99,11 @@ def _forward(tr, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
     angle = freqs * ts
     rot = torch.complex(torch.cos(angle), torch.sin(angle))[:, :, None]  # [B, T, 1, 1, D/2]
     where = slots[None, :, None, :, None].expand(2, B, H, T, D)
+    in_kernels = LINEAR and fused.LINEAR and B * T <= 4 and fused.available(dev) and _plain(tr, x.dtype)
     for layer in layers:
+        if in_kernels:
+            x = _linear_layer(layer, x, rot, where, seen)
+            continue
         x = _residual(x, layer.layer_scale_1, _attention(layer.self_attn, layer.norm1(x), rot, where, seen))
         x = _residual(x, layer.layer_scale_2,
                       layer.linear2(layer.activation(layer.linear1(layer.norm2(x)))))
@@ -110,6 +117,32 @@ def _forward(tr, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
     return x
 
 
+def _plain(tr, dtype) -> bool:
+    """Whether fused.linear can run these layers: plain weights in x's dtype, affine
+    LayerNorms, GELU."""
+    import torch.nn.functional as F
+
+    return all(fused.plain_linear(m, types.SimpleNamespace(dtype=dtype, device=m.weight.device))
+               for layer in tr.layers for m in (layer.self_attn.in_projs[0], layer.self_attn.out_projs[0],
+                                                layer.linear1, layer.linear2)) and all(
+        n.bias is not None and n.weight is not None for layer in tr.layers for n in (layer.norm1, layer.norm2)) \
+        and all(layer.activation is F.gelu for layer in tr.layers)
+
+
+def _linear_layer(layer, x, rot, where, seen):
+    """A layer in fused.linear's kernels: LayerNorm + qkv, the attention, out + scaled
+    residual, LayerNorm + linear1, GELU + linear2 + scaled residual."""
+    attn = layer.self_attn
+    out = _attend(attn, fused.linear(x, attn.in_projs[0].weight, layer.norm1)[0], rot, where, seen)
+    x = fused.linear(out, attn.out_projs[0].weight, residual=x, scale=_scale(layer.layer_scale_1))[0]
+    h = fused.linear(x, layer.linear1.weight, layer.norm2)[0]
+    return fused.linear(h, layer.linear2.weight, gelu=True, residual=x, scale=_scale(layer.layer_scale_2))[0]
+
+
+def _scale(layer_scale):
+    return None if isinstance(layer_scale, torch.nn.Identity) else layer_scale.scale
+
+
 def _residual(x, scale, update):
     """x + scale(update) in one kernel (moshi: a product, then a sum)."""
     if isinstance(scale, torch.nn.Identity):
@@ -120,10 +153,16 @@ def _residual(x, scale, update):
 def _attention(attn, h, rot, where, seen):
     """`seen`: fused.ring_attention's (allowed, filled), or an additive mask [B * H, T,
     capacity] for attention in matmuls."""
-    B, T, C = h.shape
+    return attn.out_projs[0](_attend(attn, attn.in_projs[0](h), rot, where, seen))
+
+
+def _attend(attn, qkv, rot, where, seen):
+    """Attention from the projected qkv [B, T, 3 * C], before the out projection."""
+    B, T = qkv.shape[:2]
     H = attn.num_heads
+    C = qkv.shape[-1] // 3
     D = C // H
-    qkv = attn.in_projs[0](h).view(B, T, 3, H, D)
+    qkv = qkv.view(B, T, 3, H, D)
     # moshi's interleaved RoPE (float32) on q and k at once: pairs as complex numbers.
     qk = torch.view_as_real(torch.view_as_complex(qkv[:, :, :2].float().unflatten(-1, (-1, 2))) * rot)
     qk = qk.flatten(-2).to(qkv.dtype)  # [B, T, 2, H, D]
@@ -137,4 +176,4 @@ def _attention(attn, h, rot, where, seen):
         keys, values = cache[0].flatten(0, 1), cache[1].flatten(0, 1)  # [B * H, cap, D]
         scores = torch.baddbmm(seen, q.reshape(B * H, T, D), keys.transpose(1, 2), alpha=1 / math.sqrt(D))
         out = torch.bmm(torch.softmax(scores, dim=-1), values)  # [B * H, T, D]
-    return attn.out_projs[0](out.view(B, H, T, D).transpose(1, 2).reshape(B, T, C))
+    return out.view(B, H, T, D).transpose(1, 2).reshape(B, T, C)
