@@ -119,7 +119,14 @@ def _forward(tr, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
 
 def _plain(tr, dtype) -> bool:
     """Whether fused.linear can run these layers: plain weights in x's dtype, affine
-    LayerNorms, GELU."""
+    LayerNorms, GELU (looked at once per dtype)."""
+    known = tr.__dict__.setdefault("_arcus_plain", {})
+    if dtype not in known:
+        known[dtype] = _plain_layers(tr, dtype)
+    return known[dtype]
+
+
+def _plain_layers(tr, dtype) -> bool:
     import torch.nn.functional as F
 
     return all(fused.plain_linear(m, types.SimpleNamespace(dtype=dtype, device=m.weight.device))
