@@ -8,8 +8,9 @@ a kernel that took 32 us for 2 queries (docs/PERFORMANCE.md). Here tables and ma
 computed once per call, keys and values are written with one scatter, and attention
 reads only the ring's filled slots (fused.ring_attention) where the fused kernels run,
 else is three small matmul-shaped kernels; there each layer's projections go through
-fused.linear too (LayerNorm, GELU and the scaled residuals inside its GEMVs). Every offset is moshi's own tensor, updated as moshi
-updates it, so the two paths interleave freely (tests/unit/test_mimi_lean.py).
+fused.linear too (LayerNorm, GELU and the scaled residuals inside its GEMVs). Every
+offset is moshi's own tensor, updated as moshi updates it, so the two paths interleave
+freely (tests/unit/test_mimi_lean.py).
 
 `install(mimi)` puts the pass on a loaded codec; it runs only while streaming and where
 the layers have the shape implemented, else moshi's forward runs.
