@@ -96,6 +96,11 @@ def _works(dev: torch.device) -> bool:
         logits = torch.randn(2, 64, device=dev, generator=g)  # greedy, and a top-1 draw
         drawn = sample(logits, torch.tensor([0.0, 0.8], device=dev), torch.tensor([5, 1], device=dev))
         ok &= torch.equal(drawn, logits.argmax(-1))
+        # The text row's width (32768 in registers, the most threads a program gets): a
+        # GPU short of registers or shared memory for it fails here, not in a conversation.
+        logits = torch.randn(1, 32000, device=dev, generator=g)
+        drawn = sample(logits, torch.tensor([0.8], device=dev), torch.tensor([1], device=dev))
+        ok &= torch.equal(drawn, logits.argmax(-1))
         w = torch.randn(24, 64, device=dev, generator=g, dtype=torch.bfloat16)
         y, total = linear(x, w, norm, d)
         ok &= torch.allclose(y.float(), F.linear(add_rms_norm(x, d, norm)[1], w).float(), rtol=0.02, atol=0.05)
