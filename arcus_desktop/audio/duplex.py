@@ -19,7 +19,7 @@ import numpy as np
 
 from ..core.errors import ArcusError
 from . import devices
-from .echo import OWN_DELAY_S, EchoCanceller
+from .echo import EchoCanceller
 from .ring import Ring
 from .clock import Clock
 from .streams import RATE, Streams, pick_rate
@@ -126,6 +126,7 @@ class DuplexAudio:
         self._xrun_times_seen = 0
         self._frame_heard_at: float | None = None  # the frame read last, if not answered
         self._read_at = 0.0  # when it was read (time.monotonic)
+        self._frame_echo_s = 0.0  # what the echo canceller delayed it by
         self._delays: deque[float] = deque(maxlen=25)  # measured by _measure, seconds
         self._clock = Clock(RATE, RATE)
         self._xruns = 0  # of streams closed already
@@ -375,6 +376,7 @@ class DuplexAudio:
             return np.zeros(FRAME, np.float32)
         if self.echo is not None and self.echo.enabled:
             frame = self.echo.cancel(frame, self._played_at(heard_index))
+        self._frame_echo_s = self._echo_s  # this frame's own delay in the canceller
         return frame
 
     def _take_capture(self) -> None:
@@ -435,7 +437,7 @@ class DuplexAudio:
         sounds_at = self._clock.played_at(index)
         engine_s = time.monotonic() - self._read_at  # the engine's own time is not ours
         if heard_at is not None and sounds_at is not None:
-            self._delays.append(sounds_at - heard_at - engine_s + self._echo_s)
+            self._delays.append(sounds_at - heard_at - engine_s + self._frame_echo_s)
 
     def _keep_up(self) -> None:
         """Reopen the speaker when the sound system's own queue for it has grown (after
@@ -488,7 +490,7 @@ class DuplexAudio:
 
     @property
     def _echo_s(self) -> float:
-        return OWN_DELAY_S if self.echo is not None and self.echo.enabled else 0.0
+        return self.echo.delay_s if self.echo is not None and self.echo.enabled else 0.0
 
     @property
     def stats(self) -> AudioStats:

@@ -28,18 +28,21 @@ class ExpectedDelay:
 
     @property
     def total_ms(self) -> float:
+        """While the assistant is silent (the user's turn): the canceller is not in the
+        path then (audio/echo.py); while it speaks, echo_ms more."""
         # A reply also waits for the speaker's next block: half a block on average.
-        return 1000 * (FRAME_S + BLOCK / 2) + self.input_ms + self.output_ms + self.echo_ms
+        return 1000 * (FRAME_S + BLOCK / 2) + self.input_ms + self.output_ms
 
     def describe(self) -> str:
         rates = f"{self.in_rate} Hz" if self.in_rate == self.out_rate else \
             f"{self.in_rate}/{self.out_rate} Hz"
         resampled = "" if self.in_rate == self.out_rate == RATE else ", resampled to 24 kHz"
-        echo = f", echo cancellation {self.echo_ms:.0f}" if self.echo_ms else ""
+        echo = f"; echo cancellation {self.echo_ms:.0f} ms more while Arcus speaks" \
+            if self.echo_ms else ""
         return (f"about {self.total_ms:.0f} ms added on “{self.input_name}” → "
                 f"“{self.output_name}” at {rates}{resampled} (frame {1000 * FRAME_S:.0f}, "
-                f"devices {self.input_ms:.0f} + {self.output_ms:.0f}{echo}, "
-                f"half a speaker block {1000 * BLOCK / 2:.1f} ms)")
+                f"devices {self.input_ms:.0f} + {self.output_ms:.0f}, "
+                f"half a speaker block {1000 * BLOCK / 2:.1f} ms{echo})")
 
 
 def expected_delay(input_device=None, output_device=None, echo: bool = True) -> ExpectedDelay:

@@ -94,7 +94,7 @@ def test_doctor_says_what_the_chosen_devices_add(pulse):
     from arcus_desktop.doctor import report
 
     rows = dict(report())
-    # The frame, PortAudio's latencies for these devices and the canceller's block.
+    # The frame, PortAudio's latencies for these devices; the canceller's block while Arcus speaks.
     assert rows["audio path"].startswith("about "), rows["audio path"]
     assert "“default” → “default” at 24000 Hz" in rows["audio path"]
-    assert "echo cancellation 9" in rows["audio path"]
+    assert "echo cancellation 9 ms more while Arcus speaks" in rows["audio path"]
