@@ -460,6 +460,11 @@ def _log_crash() -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--warm-kernels"]:  # the engine's child (engine/kernel_warmup.py)
+        from .engine import kernel_warmup
+
+        return kernel_warmup.main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if args.toggle and (args.command is not None or args.app_model_dir is not None):

@@ -45,6 +45,9 @@ if len(sys.argv) > 3:
     pstats.Stats(prof, stream=text).sort_stats("cumulative").print_stats(40)
     open(sys.argv[3], "w").write(text.getvalue())
 t2 = time.perf_counter()  # "ready": the app's engine says so here and warms up after
+from arcus_desktop.engine import fused
+ahead = fused._ahead  # kernel_warmup.Compiling, while the kernels are compiled in a child
+child_busy_at_ready = ahead is not None and ahead.proc.poll() is None
 copy = engine.loaded.copy
 if copy is not None and copy.writer is not None:
     copy.writer.join()  # the first load in this mode writes the packed copy: wait for it
@@ -71,7 +74,10 @@ print(json.dumps({"mode": mode, "direct_io": os.environ.get("ARCUS_DIRECT_IO", "
                   "warm_up_s": round(t3 - t_written, 2),
                   "launch_to_warm_s": round(t3 - t0 - (t_written - t2), 2),
                   "first_conversation_first_audio_ms": round((t5 - t4) * 1e3, 1),
-                  "gpu_gib": round(torch.cuda.memory_allocated() / 2**30, 2)}))
+                  "gpu_gib": round(torch.cuda.memory_allocated() / 2**30, 2),
+                  "compile_child": ahead is not None, "child_busy_at_ready": child_busy_at_ready,
+                  "child_ok": ahead.marker.exists() if ahead is not None else None,
+                  "warm_up_waited_for_child_s": ahead and round(ahead.waited_s, 2)}))
 """
 
 def write_checkpoint(folder: Path) -> float:
@@ -103,6 +109,10 @@ def main() -> int:
     ap.add_argument("--direct", nargs="+", default=["auto"], choices=("0", "1", "auto"))
     ap.add_argument("--libraries-warm", action="store_true",
                     help="also the case with torch's libraries cached and the weights not")
+    ap.add_argument("--kernels", action="store_true", help=(
+        "instead: a first start after installing (Triton's cache empty) with the kernels "
+        "compiled in a child during the load (engine/kernel_warmup.py) and without, then "
+        "the next start"))
     ap.add_argument("--out")
     ap.add_argument("--profile", help="write a cProfile of each load to this prefix")
     args = ap.parse_args()
@@ -112,6 +122,11 @@ def main() -> int:
     result = {"commit": os.environ.get("COMMIT", "?"), "date": time.strftime("%Y-%m-%d %H:%M"),
               "write_s": None if reuse else round(write_checkpoint(folder), 1),
               "lm_file_gb": round((folder / "model.safetensors").stat().st_size / 1e9, 2)}
+    if args.kernels:
+        for mode in args.modes:
+            compile_ahead(result, folder, mode)
+        report(result, args.out)
+        return 0
     for mode in args.modes:
         if mode in ("fp8", "int8"):  # its first load writes the packed copy the runs read
             result[f"{mode}: first load"] = run_child(CHILD, str(folder), mode)
@@ -135,6 +150,24 @@ def main() -> int:
             print(json.dumps({f"{mode}: {run}": result[f"{mode}: {run}"]}), flush=True)
     report(result, args.out)
     return 0
+
+
+def compile_ahead(result: dict, folder: Path, mode: str) -> None:
+    """Launch to ready and to warm with Triton's cache empty, the kernels compiled in a
+    child while the weights are read or not (ARCUS_COMPILE_AHEAD), then a start on the
+    cache that run filled (no child: its marker is there). Page cache warm: the load is
+    at its fastest, so the child has the least time to finish within it."""
+    import tempfile
+
+    if mode in ("fp8", "int8"):  # the packed copy written first, as every later start has it
+        run_child(CHILD, str(folder), mode)
+    for ahead in ("0", "1"):
+        cache = tempfile.mkdtemp(prefix="triton-")
+        for run in ("first start", "next start"):
+            env = {"TRITON_CACHE_DIR": cache, "ARCUS_COMPILE_AHEAD": ahead}
+            key = f"{mode}: compile ahead {ahead}: {run}"
+            result[key] = run_child(CHILD, str(folder), mode, env=env)
+            print(json.dumps({key: result[key]}), flush=True)
 
 
 def run_child(code: str, *args: str, env: dict | None = None) -> dict | str:

@@ -63,11 +63,25 @@ def available(device: torch.device) -> bool:
         and _kernels() is not None and _works(torch.device("cuda", device.index or 0))
 
 
+_ahead = None  # kernel_warmup.Compiling: the kernels being compiled in a child process
+
+
+def compiled_ahead(compiling) -> None:
+    """The first use of the kernels waits for `compiling` (kernel_warmup.start): it is
+    ahead, and compiling the same kernels here too would only slow both."""
+    global _ahead
+    _ahead = compiling
+
+
 @functools.cache
 def _works(dev: torch.device) -> bool:
     """Each kernel compiled and checked against torch once per GPU: Triton builds its
     launcher with the system's C compiler, which a laptop may lack. Without them the
     passes run as before, only slower."""
+    global _ahead
+    if _ahead is not None:
+        _ahead.wait()
+        _ahead = None
     g = torch.Generator(device=dev).manual_seed(0)
     try:
         x, d = (torch.randn(2, 1, 64, device=dev, generator=g, dtype=torch.bfloat16) for _ in range(2))

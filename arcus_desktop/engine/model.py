@@ -117,18 +117,7 @@ def load_lm(
             stream = _layer_stream(index, {n: wanted[n] for n in streamed}, targets, precision, dtype,
                                    len(model.transformer.layers), device)
 
-        def convert(name: str, tensor: torch.Tensor) -> dict[str, torch.Tensor]:
-            if name in targets:
-                out = quant.split(*quant.quantize(tensor, precision), targets[name])
-                if targets[name][0] in tiled:
-                    out = quant.pack(out, tiled[targets[name][0]])
-            elif tensor.dtype.is_floating_point and tensor.dtype != dtype:
-                out = {name: tensor.to(dtype)}
-            else:
-                out = {name: tensor}
-            # Streamed weights go to host memory; the model gets views of its GPU slots.
-            return stream.store(out) if name in streamed else out
-
+        convert = _converter(targets, tiled, precision, dtype, stream, streamed)
         state = _read_copy(copy, device, progress)
         if state is None:
             # Fewer readers when quantizing: each holds a bf16 matrix and its temporaries.
@@ -158,6 +147,69 @@ def load_lm(
     if stream is not None:
         stream.attach(model)
     return model.eval()
+
+
+def _converter(targets: dict, tiled: dict, precision: str, dtype: torch.dtype,
+               stream: "offload.LayerStream | None" = None, streamed: frozenset = frozenset()):
+    """A tensor as read → the model's state entries for it (quantized, cast, streamed)."""
+
+    def convert(name: str, tensor: torch.Tensor) -> dict[str, torch.Tensor]:
+        if name in targets:
+            out = quant.split(*quant.quantize(tensor, precision), targets[name])
+            if targets[name][0] in tiled:
+                out = quant.pack(out, tiled[targets[name][0]])
+        elif tensor.dtype.is_floating_point and tensor.dtype != dtype:
+            out = {name: tensor.to(dtype)}
+        else:
+            out = {name: tensor}
+        # Streamed weights go to host memory; the model gets views of its GPU slots.
+        return stream.store(out) if name in streamed else out
+
+    return convert
+
+
+def random_slice(kwargs: dict, device: torch.device, dtype: torch.dtype, dep_steps: int,
+                 quant_mode: str = BF16) -> LMModel:
+    """The model of `kwargs` cut to one layer of each transformer, at its real width and
+    with random weights, in `quant_mode`'s precision (not offloaded): every kernel of the
+    full model at the same shapes, in a tenth of its memory (engine/kernel_warmup.py)."""
+    precision, _ = offload.split_mode(quant_mode)
+    kwargs = dict(kwargs, dep_q=dep_steps, num_layers=1)
+    if dep_steps:
+        kwargs["depformer_num_layers"] = 1
+    kwargs.pop("depformer_causal", None)
+    with torch.device("meta"), _no_init():
+        model = LMModel(device="meta", dtype=dtype, **kwargs)
+    gen = torch.Generator(device=device).manual_seed(0)
+    drawn = {name: torch.ones(p.shape, dtype=dtype, device=device) if name.endswith("alpha")
+             else torch.empty(p.shape, dtype=dtype, device=device).normal_(0.0, 0.02, generator=gen)
+             for name, p in model.named_parameters()}
+    drawn = published_layout(drawn)  # what convert() is given when reading a file
+    targets, tiled = {}, {}
+    if precision != BF16:
+        targets = {n: mods for n in drawn if (mods := quant.modules_for(n, dep_steps))}
+        tiled = quant.swap_in(model, [m for mods in targets.values() for m in mods], precision,
+                              dtype, device)
+    convert = _converter(targets, tiled, precision, dtype)
+    state = {}
+    for name in list(drawn):
+        state.update(convert(name, drawn.pop(name)))
+    model.load_state_dict(state, strict=True, assign=True)
+    _materialize_buffers(model, device)
+    return model.eval()
+
+
+def published_layout(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """An LMModel's state laid out as the published checkpoints store it: each attention's
+    per-step projections stacked in one tensor."""
+    state = dict(state)
+    for prefix in {n.split(".self_attn.")[0] for n in state if ".self_attn." in n}:
+        for split, joined in (("in_projs", "in_proj_weight"), ("out_projs", "out_proj.weight")):
+            parts = sorted((n for n in state if n.startswith(f"{prefix}.self_attn.{split}.")),
+                           key=lambda n: int(n.split(".")[-2]))
+            if parts:
+                state[f"{prefix}.self_attn.{joined}"] = torch.cat([state.pop(n) for n in parts])
+    return state
 
 
 def _read_copy(copy: packed.Copy | None, device: torch.device, progress) -> dict | None:

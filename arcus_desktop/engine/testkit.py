@@ -68,13 +68,9 @@ Numbers like one two three four five six seven eight nine ten are common.
 
 def save_lm(lm: LMModel, path: Path, dep_steps: int | None = None) -> None:
     """Save an LMModel the way the published checkpoints store it."""
-    state = {name: tensor.contiguous() for name, tensor in lm.state_dict().items()}
-    # The published checkpoints stack per-step attention projections in one tensor.
-    for prefix in {n.split(".self_attn.")[0] for n in state if ".self_attn." in n}:
-        for split, joined in (("in_projs", "in_proj_weight"), ("out_projs", "out_proj.weight")):
-            parts = sorted((n for n in state if n.startswith(f"{prefix}.self_attn.{split}.")),
-                           key=lambda n: int(n.split(".")[-2]))
-            state[f"{prefix}.self_attn.{joined}"] = torch.cat([state.pop(n) for n in parts])
+    from .model import published_layout
+
+    state = published_layout({name: t.contiguous() for name, t in lm.state_dict().items()})
     if dep_steps is not None and dep_steps < lm.dep_q:
         state = _as_dep8(state, lm.dep_q, dep_steps)
     save_file({n: t.cpu() for n, t in state.items()}, str(path))

@@ -1,0 +1,72 @@
+"""The fused kernels compiled ahead in a child process (engine/kernel_warmup.py): the
+model slice it builds, and the child itself run as the engine starts it, on the tiny
+checkpoint on the CPU (Triton's interpreter: nothing is compiled here, but every step of
+the child runs; the compile and its time are measured on the GPU, bench/warmup_gpu.py)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from arcus_desktop.core.persona import Persona
+from arcus_desktop.engine import checkpoint, generator, model
+from arcus_desktop.engine.torch_env import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("mode", ["bf16", "int8", "int4", "fp8"])
+def test_a_slice_has_one_layer_of_each_transformer_at_the_real_width(tiny_model, mode):
+    files = checkpoint.locate(tiny_model)
+    config = checkpoint.read_config(files)
+    kwargs, steps = checkpoint.lm_kwargs(config, checkpoint.read_header(files.lm))
+    full = model.load(files, torch.device("cpu"), quant_mode=mode).lm
+    part = model.random_slice(kwargs, torch.device("cpu"), torch.float32, 8, mode)
+    assert len(part.transformer.layers) == 1 and len(part.depformer.layers) == 1
+    assert len(full.transformer.layers) > 1  # the tiny depformer has one already
+    # The same modules with the same shapes, layer for layer: the kernels see what the
+    # full model gives them.
+    shapes = {n: (type(m).__name__, tuple(getattr(m, "weight", torch.empty(0)).shape))
+              for n, m in full.named_modules()}
+    for name, m in part.named_modules():
+        assert shapes[name] == (type(m).__name__, tuple(getattr(m, "weight", torch.empty(0)).shape)), name
+    plan = generator.plan_prompt(part, [5, 6, 7], voice_codes=torch.zeros(4, 8, dtype=torch.long))
+    with generator.Generator(part, 1, generator.Sampling(greedy=True), cuda_graphs=False) as gen:
+        gen.start(0, plan)
+        frame = gen.step(torch.zeros(1, 8, dtype=torch.long)).frames
+    assert frame.shape == (1, 17) and bool((frame >= 0).all())
+
+
+def test_the_child_runs_the_warm_up_on_a_slice_and_leaves_its_marker(tiny_model, tiny_stt, tmp_path):
+    marker = tmp_path / "triton" / "arcus-kernels-test"
+    job = {"model_dir": str(tiny_model), "device": "cpu", "quant_mode": "bf16", "context": None,
+           "dep_steps": 8, "stt_dir": str(tiny_stt), "marker": str(marker)}
+    env = dict(os.environ, TRITON_INTERPRET="1", TRITON_CACHE_DIR=str(tmp_path / "triton"),
+               PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-m", "arcus_desktop", "--warm-kernels", json.dumps(job)],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(marker.read_text())["stt_dir"] == str(tiny_stt)
+    # Nothing of its random weights is left where a real conversation would find it.
+    cache = Path(os.environ["ARCUS_CACHE_DIR"])
+    assert not cache.exists() or not any(cache.rglob("*"))
+
+
+def test_a_child_that_fails_leaves_no_marker(tmp_path):
+    marker = tmp_path / "arcus-kernels-test"
+    job = {"model_dir": str(tmp_path / "absent"), "device": "cpu", "quant_mode": "bf16",
+           "context": None, "dep_steps": 8, "stt_dir": None, "marker": str(marker)}
+    done = subprocess.run([sys.executable, "-m", "arcus_desktop", "--warm-kernels", json.dumps(job)],
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True,
+                          timeout=300)
+    assert done.returncode != 0 and not marker.exists()
+
+
+def test_on_the_cpu_nothing_is_compiled_ahead(tiny_model):
+    from arcus_desktop.engine import kernel_warmup
+
+    assert kernel_warmup.start(tiny_model, torch.device("cpu"), "bf16", None, 8, None, 0) is None
