@@ -32,6 +32,21 @@ t0 = time.perf_counter()
 from arcus_desktop.engine.engine import Engine
 import torch
 t1 = time.perf_counter()
+compiles = {}  # Triton kernel -> [compiles in this process, seconds]
+try:
+    from triton.runtime.jit import JITFunction
+    _compile = JITFunction._do_compile
+    def _timed(self, *a, **k):
+        t = time.perf_counter()
+        try:
+            return _compile(self, *a, **k)
+        finally:
+            c = compiles.setdefault(self.fn.__name__, [0, 0.0])
+            c[0] += 1
+            c[1] = round(c[1] + time.perf_counter() - t, 2)
+    JITFunction._do_compile = _timed
+except (ImportError, AttributeError):
+    compiles = None
 folder, mode = sys.argv[1], sys.argv[2]
 if len(sys.argv) > 3:  # where to write a profile of the load
     import cProfile, io, pstats
@@ -77,7 +92,8 @@ print(json.dumps({"mode": mode, "direct_io": os.environ.get("ARCUS_DIRECT_IO", "
                   "gpu_gib": round(torch.cuda.memory_allocated() / 2**30, 2),
                   "compile_child": ahead is not None, "child_busy_at_ready": child_busy_at_ready,
                   "child_ok": ahead.marker.exists() if ahead is not None else None,
-                  "warm_up_waited_for_child_s": ahead and round(ahead.waited_s, 2)}))
+                  "warm_up_waited_for_child_s": ahead and round(ahead.waited_s, 2),
+                  "triton_compiles": compiles}))
 """
 
 def write_checkpoint(folder: Path) -> float:
