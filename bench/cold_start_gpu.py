@@ -62,7 +62,7 @@ if len(sys.argv) > 3:
 t2 = time.perf_counter()  # "ready": the app's engine says so here and warms up after
 from arcus_desktop.engine import fused
 ahead = fused._ahead  # kernel_warmup.Compiling, while the kernels are compiled in a child
-child_busy_at_ready = ahead is not None and ahead.proc.poll() is None
+child_busy_at_ready = ahead is not None and any(p.poll() is None for p in ahead.procs)
 copy = engine.loaded.copy
 if copy is not None and copy.writer is not None:
     copy.writer.join()  # the first load in this mode writes the packed copy: wait for it
@@ -90,8 +90,9 @@ print(json.dumps({"mode": mode, "direct_io": os.environ.get("ARCUS_DIRECT_IO", "
                   "launch_to_warm_s": round(t3 - t0 - (t_written - t2), 2),
                   "first_conversation_first_audio_ms": round((t5 - t4) * 1e3, 1),
                   "gpu_gib": round(torch.cuda.memory_allocated() / 2**30, 2),
-                  "compile_child": ahead is not None, "child_busy_at_ready": child_busy_at_ready,
-                  "child_ok": ahead.marker.exists() if ahead is not None else None,
+                  "compile_children": len(ahead.procs) if ahead is not None else None,
+                  "children_busy_at_ready": child_busy_at_ready,
+                  "marker": ahead.marker.exists() if ahead is not None else None,
                   "warm_up_waited_for_child_s": ahead and round(ahead.waited_s, 2),
                   "triton_compiles": compiles}))
 """

@@ -97,9 +97,14 @@ class Engine:
         if stt_dir is not None and user_words:
             stt_checkpoint.locate(stt_dir)  # a wrong folder fails before the long load
         dev = pick_device(device)
-        _compile_ahead(files, dev, quant_mode, context, dep_steps, stt_dir, user_words)
-        loaded = model.load(files, dev, dep_steps=dep_steps, quant_mode=quant_mode, context=context,
-                            progress=progress)
+        compiling = _compile_ahead(files, dev, quant_mode, context, dep_steps, stt_dir, user_words)
+        try:
+            loaded = model.load(files, dev, dep_steps=dep_steps, quant_mode=quant_mode,
+                                context=context, progress=progress)
+        except BaseException:
+            if compiling is not None:
+                compiling.stop()
+            raise
         speech, note, hint = stt.attach(loaded, stt_dir, enabled=user_words)
         return cls(loaded, stt=speech, stt_note=note, stt_hint=hint)
 
@@ -172,7 +177,7 @@ class Engine:
 
 
 def _compile_ahead(files, device, quant_mode: str, context, dep_steps: int, stt_dir,
-                   user_words: bool) -> None:
+                   user_words: bool):
     """The fused kernels compiled in a child process while the weights are read, on a
     first start (kernel_warmup.py)."""
     from . import fused, kernel_warmup, stt_checkpoint
@@ -180,8 +185,9 @@ def _compile_ahead(files, device, quant_mode: str, context, dep_steps: int, stt_
 
     need = NEEDS.get(quant_mode, NEEDS[BF16])[0]
     stt = (stt_dir or stt_checkpoint.find_installed()) if user_words else None
-    fused.compiled_ahead(kernel_warmup.start(files.root, device, quant_mode, context, dep_steps,
-                                             stt, need))
+    compiling = kernel_warmup.start(files.root, device, quant_mode, context, dep_steps, stt, need)
+    fused.compiled_ahead(compiling)
+    return compiling
 
 
 def _model_identity(loaded: model.LoadedModel) -> tuple:

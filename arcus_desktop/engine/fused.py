@@ -68,7 +68,8 @@ _ahead = None  # kernel_warmup.Compiling: the kernels being compiled in a child 
 
 def compiled_ahead(compiling) -> None:
     """The first use of the kernels waits for `compiling` (kernel_warmup.start): it is
-    ahead, and compiling the same kernels here too would only slow both."""
+    ahead, and compiling the same kernels here too would only slow both. When it says
+    they passed their check there, they are not checked again here."""
     global _ahead
     _ahead = compiling
 
@@ -80,8 +81,9 @@ def _works(dev: torch.device) -> bool:
     passes run as before, only slower."""
     global _ahead
     if _ahead is not None:
-        _ahead.wait()
-        _ahead = None
+        ahead, _ahead = _ahead, None
+        if ahead.wait():  # checked in the child, on this GPU with these libraries
+            return True
     g = torch.Generator(device=dev).manual_seed(0)
     try:
         x, d = (torch.randn(2, 1, 64, device=dev, generator=g, dtype=torch.bfloat16) for _ in range(2))

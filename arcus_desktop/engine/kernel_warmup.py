@@ -3,16 +3,18 @@
 Triton compiles each kernel (fused.py, quant_kernels.py) for its shapes at first use
 and keeps it in its on-disk cache. On the first start after installing, or after an
 update of Triton, torch or the driver, that took 16 s of the H100's warm-up, after
-"ready" (docs/PERFORMANCE.md): a click then waited for it. Here a second process does
-it while the engine reads the weights (a disk-bound wait, the compile is CPU-bound): it
-builds a slice of the model (one layer of each transformer at the real width, random
-weights, the same precision; speech-to-text likewise when it is installed), runs the
-kernel check and the engine's own warm-up on it, and leaves every kernel in Triton's
-cache, where the real warm-up finds them. A marker file in that cache says it was done
-for this model, precision, GPU and these library versions, so later starts skip it.
+"ready" (docs/PERFORMANCE.md): a click then waited for it. Here two child processes do
+it while the engine reads the weights (a disk-bound wait; compiling is CPU-bound, one
+core each): one runs the kernel check (fused.available), the other builds a slice of the
+model (one layer of each transformer at the real width, random weights, the same
+precision; speech-to-text likewise when it is installed) and runs the engine's own
+warm-up on it, leaving every kernel at its real shapes in Triton's cache, where the real
+warm-up finds them. Then a marker file in that cache says the kernels passed their check
+for this model, precision, GPU and these library versions: later starts neither compile
+nor check again.
 
-`start` never fails the load: without a GPU, Triton, room on the GPU or a marker's
-absence, it does nothing, and the warm-up compiles as before.
+`start` never fails the load: without a GPU, Triton or room on the GPU it does nothing,
+and the warm-up compiles and checks as before.
 """
 
 from __future__ import annotations
@@ -41,32 +43,61 @@ SOURCES = ("fused.py", "fused_triton.py", "quant_kernels.py", "trunk.py", "depfo
 
 
 class Compiling:
-    """The child process at work; `wait()` before the first kernel runs here."""
+    """The children at work: `wait()` before the first kernel runs here. True from
+    wait() means the kernels passed their check on this GPU and are in the cache."""
 
-    def __init__(self, proc: subprocess.Popen, marker: Path) -> None:
-        self.proc, self.marker, self.started = proc, marker, time.monotonic()
+    def __init__(self, procs: list[subprocess.Popen], marker: Path) -> None:
+        self.procs, self.marker, self.started = procs, marker, time.monotonic()
         self.waited_s = 0.0  # how long wait() waited
+        self._ok: bool | None = None if procs else marker.exists()
 
     def wait(self, timeout: float = WAIT_S) -> bool:
-        """True when the child compiled everything."""
+        if self._ok is not None:
+            return self._ok
         t0 = time.monotonic()
-        try:
-            code = self.proc.wait(max(0.0, timeout - (t0 - self.started)))
-            self.waited_s = time.monotonic() - t0
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            log.warning("compiling the fused kernels took over %.0f s; the warm-up goes on", timeout)
-            return False
-        if code != 0:
-            log.warning("compiling the fused kernels beforehand failed (exit %s)", code)
-        return code == 0 and self.marker.exists()
+        codes = []
+        for proc in self.procs:
+            try:
+                codes.append(proc.wait(max(0.0, timeout - (time.monotonic() - self.started))))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                codes.append(proc.wait())
+                log.warning("compiling the fused kernels took over %.0f s; the warm-up goes on", timeout)
+        self.waited_s = time.monotonic() - t0
+        self._ok = codes == [0] * len(codes)
+        if self._ok:
+            self.marker.parent.mkdir(parents=True, exist_ok=True)
+            self.marker.write_text(json.dumps({"compiled_s": round(time.monotonic() - self.started, 1)}))
+        else:
+            log.warning("compiling the fused kernels beforehand failed (exits %s)", codes)
+        return self._ok
+
+    def stop(self) -> None:
+        """The load failed: the children's work is not wanted now."""
+        from . import fused
+
+        for proc in self.procs:
+            proc.kill()
+            proc.wait()
+        fused.compiled_ahead(None)
+
+
+class _CheckedElsewhere:
+    """In the warm-up child: the check child checks the kernels."""
+
+    waited_s = 0.0
+
+    def wait(self, timeout: float = WAIT_S) -> bool:
+        return True
 
 
 def start(model_dir: Path, device, quant_mode: str, context: int | None, dep_steps: int,
           stt_dir: Path | None, need_bytes: float) -> Compiling | None:
-    """Start compiling in a child process, when it is worth it: a CUDA GPU with Triton,
-    a mode that keeps the model on it, room beside the model, and no marker yet."""
+    """Start compiling in child processes, when it is worth it: a CUDA GPU with Triton,
+    a mode that keeps the model on it, room beside the model. Two children, each one
+    process's serial work: the kernel check (fused.available) and the warm-up on the
+    slice. With the marker there already (an earlier start did it), nothing to start:
+    the kernels passed their check on this GPU, and the parent need not check again."""
     try:
         return _start(model_dir, device, quant_mode, context, dep_steps, stt_dir, need_bytes)
     except Exception as e:  # noqa: BLE001 -- only a head start: the warm-up compiles anyway
@@ -80,23 +111,24 @@ def _start(model_dir, device, quant_mode, context, dep_steps, stt_dir, need_byte
 
     if not ENABLED or device.type != "cuda" or not fused.ENABLED or fused._kernels() is None:
         return None
-    if offload.split_mode(quant_mode)[1]:  # a GPU too small to hold the model holds no slice
-        return None
-    free, _ = torch.cuda.mem_get_info(device)
-    if free < need_bytes + SLICE_ROOM:
-        return None
     job = {"model_dir": str(model_dir), "device": str(device), "quant_mode": quant_mode,
            "context": context, "dep_steps": dep_steps,
            "stt_dir": str(stt_dir) if stt_dir else None}
     marker = _marker(job, torch.cuda.get_device_name(device))
     if marker.exists():
+        return Compiling([], marker)
+    if offload.split_mode(quant_mode)[1]:  # a GPU too small to hold the model holds no slice
         return None
-    job["marker"] = str(marker)
+    free, _ = torch.cuda.mem_get_info(device)
+    if free < need_bytes + SLICE_ROOM:
+        return None
     command = [sys.executable] if getattr(sys, "frozen", False) else \
         [sys.executable, "-m", "arcus_desktop"]
-    proc = subprocess.Popen([*command, FLAG, json.dumps(job)], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return Compiling(proc, marker)
+    procs = [subprocess.Popen([*command, FLAG, json.dumps(dict(job, part=part))],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+             for part in ("check", "warm-up")]
+    return Compiling(procs, marker)
 
 
 def _cache_dir() -> Path:
@@ -125,11 +157,15 @@ def _marker(job: dict, gpu: str) -> Path:
 
 
 def main(argv: list[str]) -> int:
-    """The child: the slice's kernel check and warm-up, then the marker."""
+    """A child: the kernel check, or the warm-up on a slice of the model; exit 0 when
+    it went through."""
     job = json.loads(argv[0])
+    if job["part"] == "check":
+        from . import fused
+        from .torch_env import torch
+
+        return 0 if fused.available(torch.device(job["device"])) else 1
     _compile(job)
-    Path(job["marker"]).parent.mkdir(parents=True, exist_ok=True)
-    Path(job["marker"]).write_text(json.dumps({k: v for k, v in job.items() if k != "marker"}))
     return 0
 
 
@@ -157,9 +193,9 @@ def _compile(job: dict) -> None:
     loaded = model.LoadedModel(files, lm, mimi.eval(), model.load_tokenizer(files.tokenizer),
                                device, ckpt_steps, job["quant_mode"])
     speech = _stt_slice(job, loaded) if job["stt_dir"] else None
+    fused.compiled_ahead(_CheckedElsewhere())
     with tempfile.TemporaryDirectory() as cache:  # nothing of random weights is kept
         engine = Engine(loaded, cache_dir=Path(cache), stt=speech)
-        fused.available(device)
         engine.warm_up(sampling=Sampling(), keep=False)
         if device.type == "cuda":
             torch.cuda.synchronize(device)

@@ -41,29 +41,51 @@ def test_a_slice_has_one_layer_of_each_transformer_at_the_real_width(tiny_model,
     assert frame.shape == (1, 17) and bool((frame >= 0).all())
 
 
-def test_the_child_runs_the_warm_up_on_a_slice_and_leaves_its_marker(tiny_model, tiny_stt, tmp_path):
-    marker = tmp_path / "triton" / "arcus-kernels-test"
+def _child(job: dict, **env) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "arcus_desktop", "--warm-kernels", json.dumps(job)],
+                          env=dict(os.environ, PYTHONPATH=str(ROOT), **env), capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_the_children_run_the_check_and_the_warm_up_on_a_slice(tiny_model, tiny_stt, tmp_path):
     job = {"model_dir": str(tiny_model), "device": "cpu", "quant_mode": "bf16", "context": None,
-           "dep_steps": 8, "stt_dir": str(tiny_stt), "marker": str(marker)}
-    env = dict(os.environ, TRITON_INTERPRET="1", TRITON_CACHE_DIR=str(tmp_path / "triton"),
-               PYTHONPATH=str(ROOT))
-    done = subprocess.run([sys.executable, "-m", "arcus_desktop", "--warm-kernels", json.dumps(job)],
-                          env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads(marker.read_text())["stt_dir"] == str(tiny_stt)
+           "dep_steps": 8, "stt_dir": str(tiny_stt)}
+    env = {"TRITON_INTERPRET": "1", "TRITON_CACHE_DIR": str(tmp_path / "triton")}
+    for part in ("check", "warm-up"):
+        done = _child(dict(job, part=part), **env)
+        assert done.returncode == 0, done.stderr[-3000:]
     # Nothing of its random weights is left where a real conversation would find it.
     cache = Path(os.environ["ARCUS_CACHE_DIR"])
     assert not cache.exists() or not any(cache.rglob("*"))
 
 
-def test_a_child_that_fails_leaves_no_marker(tmp_path):
-    marker = tmp_path / "arcus-kernels-test"
+def test_a_child_that_fails_says_so(tmp_path):
     job = {"model_dir": str(tmp_path / "absent"), "device": "cpu", "quant_mode": "bf16",
-           "context": None, "dep_steps": 8, "stt_dir": None, "marker": str(marker)}
-    done = subprocess.run([sys.executable, "-m", "arcus_desktop", "--warm-kernels", json.dumps(job)],
-                          env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True,
-                          timeout=300)
-    assert done.returncode != 0 and not marker.exists()
+           "context": None, "dep_steps": 8, "stt_dir": None, "part": "warm-up"}
+    assert _child(job).returncode != 0
+
+
+def _procs(*codes):
+    return [subprocess.Popen([sys.executable, "-c", f"raise SystemExit({c})"]) for c in codes]
+
+
+def test_the_marker_is_written_when_every_child_went_through(tmp_path):
+    from arcus_desktop.engine.kernel_warmup import Compiling
+
+    marker = tmp_path / "triton" / "arcus-kernels-x"
+    assert not Compiling(_procs(0, 1), marker).wait() and not marker.exists()
+    assert Compiling(_procs(0, 0), marker).wait() and marker.exists()
+    # A later start finds it: nothing to wait for, and the kernels count as checked.
+    later = Compiling([], marker)
+    assert later.wait(timeout=0) and later.waited_s == 0
+
+
+def test_a_child_that_hangs_is_ended_and_the_warm_up_goes_on(tmp_path):
+    from arcus_desktop.engine.kernel_warmup import Compiling
+
+    hung = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    assert not Compiling([hung], tmp_path / "m").wait(timeout=0.5)
+    assert hung.poll() is not None
 
 
 def test_on_the_cpu_nothing_is_compiled_ahead(tiny_model):
