@@ -124,7 +124,7 @@ def _start(model_dir, device, quant_mode, context, dep_steps, stt_dir, need_byte
         return None
     command = [sys.executable] if getattr(sys, "frozen", False) else \
         [sys.executable, "-m", "arcus_desktop"]
-    procs = [subprocess.Popen([*command, FLAG, json.dumps(dict(job, part=part))],
+    procs = [subprocess.Popen([*command, FLAG, json.dumps(dict(job, part=part, parent=os.getpid()))],
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
              for part in ("check", "warm-up")]
@@ -160,6 +160,7 @@ def main(argv: list[str]) -> int:
     """A child: the kernel check, or the warm-up on a slice of the model; exit 0 when
     it went through."""
     job = json.loads(argv[0])
+    _end_with(job["parent"])
     if job["part"] == "check":
         from . import fused
         from .torch_env import torch
@@ -167,6 +168,21 @@ def main(argv: list[str]) -> int:
         return 0 if fused.available(torch.device(job["device"])) else 1
     _compile(job)
     return 0
+
+
+def _end_with(parent: int) -> None:
+    """Leave when the engine that started this child is gone (the app quit mid-load):
+    its work is for that engine's warm-up."""
+    import threading
+
+    never = threading.Event()
+
+    def watch() -> None:
+        while not never.wait(0.5):
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="arcus-kernels-parent", daemon=True).start()
 
 
 def _compile(job: dict) -> None:

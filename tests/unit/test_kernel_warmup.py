@@ -42,6 +42,7 @@ def test_a_slice_has_one_layer_of_each_transformer_at_the_real_width(tiny_model,
 
 
 def _child(job: dict, **env) -> subprocess.CompletedProcess:
+    job = dict(job, parent=os.getpid())
     return subprocess.run([sys.executable, "-m", "arcus_desktop", "--warm-kernels", json.dumps(job)],
                           env=dict(os.environ, PYTHONPATH=str(ROOT), **env), capture_output=True,
                           text=True, timeout=600)
@@ -63,6 +64,37 @@ def test_a_child_that_fails_says_so(tmp_path):
     job = {"model_dir": str(tmp_path / "absent"), "device": "cpu", "quant_mode": "bf16",
            "context": None, "dep_steps": 8, "stt_dir": None, "part": "warm-up"}
     assert _child(job).returncode != 0
+
+
+@pytest.fixture
+def subreaper():
+    """This test process adopts orphaned descendants (Linux), so it can read how one ended."""
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    assert prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    yield
+    prctl(36, 0, 0, 0, 0)
+
+
+def test_a_child_whose_engine_is_gone_leaves(tiny_model, subreaper):
+    # An engine process that starts the warm-up child and is killed at once (the app quit
+    # during the load): the child must not go on compiling for nobody. Left alone it
+    # would finish its warm-up and exit 0; it leaves with 1 when it sees its engine gone.
+    job = {"model_dir": str(tiny_model), "device": "cpu", "quant_mode": "bf16", "context": None,
+           "dep_steps": 8, "stt_dir": None, "part": "warm-up"}
+    engine = subprocess.Popen(
+        [sys.executable, "-c", "import json, os, subprocess, sys; "
+         "job = dict(json.loads(sys.argv[1]), parent=os.getpid()); "
+         "p = subprocess.Popen([sys.executable, '-m', 'arcus_desktop', '--warm-kernels', "
+         "json.dumps(job)]); print(p.pid, flush=True); sys.stdin.read()", json.dumps(job)],
+        env=dict(os.environ, PYTHONPATH=str(ROOT), TRITON_INTERPRET="1"),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    child = int(engine.stdout.readline())
+    engine.kill()
+    engine.wait()
+    _, status = os.waitpid(child, 0)  # adopted by this process once its engine died
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 1
 
 
 def _procs(*codes):
