@@ -66,8 +66,11 @@ class Compiling:
         self.waited_s = time.monotonic() - t0
         self._ok = codes == [0] * len(codes)
         if self._ok:
-            self.marker.parent.mkdir(parents=True, exist_ok=True)
-            self.marker.write_text(json.dumps({"compiled_s": round(time.monotonic() - self.started, 1)}))
+            try:
+                self.marker.parent.mkdir(parents=True, exist_ok=True)
+                self.marker.write_text(json.dumps({"compiled_s": round(time.monotonic() - self.started, 1)}))
+            except OSError as e:  # a full disk: the next start compiles (from the cache) again
+                log.warning("could not note the compiled kernels: %s", e)
         else:
             log.warning("compiling the fused kernels beforehand failed (exits %s)", codes)
         return self._ok
