@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from arcus_desktop.audio.duplex import FRAME, RATE, STALE_S, DuplexAudio
-from arcus_desktop.audio.echo import EchoCanceller
+from arcus_desktop.audio.echo import OWN_DELAY_S, EchoCanceller
 
 from ..pulse import feed, steady_sink
 from ..supabase_stack import wait_until
@@ -98,6 +98,27 @@ def test_the_delay_is_measured_on_the_devices_clock(running_speaker):
     # the devices say they hold plus a frame of queue.
     assert 80 + 9 < stats.added_delay_ms < 80 + 9 + stats.input_latency_ms + \
         stats.output_latency_ms + 80, stats
+
+
+def test_the_canceller_is_on_the_path_only_while_the_assistant_sounds(running_speaker):
+    # The user talks (the microphone's tone) and the assistant is silent: once the speaker
+    # has played QUIET_S of silence, frames reach the engine without the canceller's 9.3
+    # ms. A reply that sounds brings it back before any echo of it can be heard.
+    silence = np.zeros(FRAME, np.float32)
+    with DuplexAudio(echo=EchoCanceller()) as audio:
+        for frames in range(75):  # 6 s at most, for a speaker that starts late
+            assert audio.read_frame(timeout=5.0) is not None
+            audio.write_frame(silence)
+            if audio.echo.delay_s == 0:
+                break
+        assert audio.echo.delay_s == 0, "the speaker's silence never opened the direct path"
+        loud = (0.3 * np.sin(2 * np.pi * 440 * np.arange(FRAME) / RATE)).astype(np.float32)
+        for frames in range(75):
+            assert audio.read_frame(timeout=5.0) is not None
+            audio.write_frame(loud)
+            if audio.echo.delay_s:
+                break
+        assert audio.echo.delay_s == OWN_DELAY_S
 
 
 def test_a_machine_too_busy_for_small_speaker_blocks_gets_larger_ones(running_speaker):
