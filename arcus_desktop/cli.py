@@ -460,10 +460,10 @@ def _log_crash() -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--warm-kernels"]:  # the engine's child (engine/kernel_warmup.py)
-        from .engine import kernel_warmup
+    from .engine import kernel_warmup  # stdlib only at import: the tray stays quick
 
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == [kernel_warmup.FLAG]:  # the engine's child
         return kernel_warmup.main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)

@@ -92,5 +92,5 @@ class EchoCanceller:
             now = now.copy()
             now[:SPLICE] = was[:SPLICE] * (1 - fade) + now[:SPLICE] * fade
             self._direct = direct
-            return now.astype(np.float32, copy=False)
+            return now
         return heard.copy() if direct else out

@@ -115,7 +115,8 @@ def test_the_marker_is_written_when_every_child_went_through(tmp_path):
 def test_a_child_that_hangs_is_ended_and_the_warm_up_goes_on(tmp_path):
     from arcus_desktop.engine.kernel_warmup import Compiling
 
-    hung = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    hung = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                            stdin=subprocess.PIPE)  # blocks until killed: stdin never closes
     assert not Compiling([hung], tmp_path / "m").wait(timeout=0.5)
     assert hung.poll() is not None
 
