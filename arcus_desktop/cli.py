@@ -460,10 +460,12 @@ def _log_crash() -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .engine import kernel_warmup  # stdlib only at import: the tray stays quick
+    from .engine import WARM_KERNELS_FLAG
 
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == [kernel_warmup.FLAG]:  # the engine's child
+    if argv[:1] == [WARM_KERNELS_FLAG]:  # the engine's child; the client has no such module
+        from .engine import kernel_warmup
+
         return kernel_warmup.main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)

@@ -29,9 +29,9 @@ import tempfile
 import time
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+from . import WARM_KERNELS_FLAG as FLAG  # cli.main hands it to main()
 
-FLAG = "--warm-kernels"  # cli.main hands this to main(): the frozen app has no `-m`
+log = logging.getLogger(__name__)
 SLICE_ROOM = 4 * 2 ** 30  # GPU memory beside the model's: the slice, its context, its streams
 WAIT_S = 120.0  # the warm-up waits this long at most for the child, then compiles itself
 KERNEL_SWITCHES = ("ARCUS_FUSED", "ARCUS_RING_ATTENTION", "ARCUS_TRUNK_LINEAR", "ARCUS_LEAN",
