@@ -13,10 +13,11 @@ microphone 20 ms blocks, each once its last sample has sounded, as a sound card 
   framing   the part of capture spent waiting for the rest of the 80 ms frame
   held      microphone audio newer than the frame, already captured and resampled but
             kept for the next frame when read_frame returned (it delays that frame)
-  playback  write_frame returns → the click reaches the speaker's monitor (our playback
-            ring, PortAudio's output buffer, the sink). The null sink renders 20 ms
-            blocks ahead of time and parec hands them on ~10 ms later: good to ±10 ms.
-  ring      the part of playback spent queued in our playback ring
+  playback  write_frame returns → the click reaches the speaker's monitor (the queue
+            ahead of the reply, in the sound server's stream or in our playback ring and
+            PortAudio's output buffer; the sink). parec hands the monitor on ~10 ms
+            after the sink renders: good to ±10 ms.
+  ring      what was queued for the speaker right after the write (the frame included)
 Normally the null sink is kept running (tests/pulse.py steady_sink), as a sound card
 runs; `--cold` leaves it idle, and each stream then starts ~1.8 s late with that much
 microphone backlog behind it for good (the sink's idle block, see steady_sink).
@@ -177,6 +178,7 @@ def session(fifo, clicks: int, gap: float = GAP_S, stall: float = 0.0,
         info = {"notices": notices, "device_rate": audio.device_rate,
                 "input_latency": stats.input_latency_ms / 1000,
                 "output_latency": stats.output_latency_ms / 1000, "block": audio.speaker_block_s,
+                "native": audio.native_speaker,
                 "added_delay_ms": stats.added_delay_ms, "stale_ms": stats.stale_ms,
                 "trimmed_ms": stats.trimmed_ms, "xruns": stats.device_xruns,
                 "stall": stall_window}
@@ -262,8 +264,10 @@ def main() -> int:
           f"{args.sessions} sessions, device rate {info['device_rate']} Hz, "
           f"{'idle' if args.cold else 'running'} null sink, echo cancellation "
           f"{'on' if args.echo else 'off'}")
-    print(f"PortAudio reports: input {1000 * info['input_latency']:.0f} ms, output "
-          f"{1000 * info['output_latency']:.0f} ms; speaker blocks {1000 * info['block']:.0f} ms at the end; "
+    speaker = (f"the sound server's own stream, margin {1000 * info['block']:.0f} ms"
+               if info["native"] else f"PortAudio, blocks {1000 * info['block']:.0f} ms")
+    print(f"latencies reported: input {1000 * info['input_latency']:.0f} ms, output "
+          f"{1000 * info['output_latency']:.0f} ms; speaker: {speaker} at the end; "
           f"frame {1000 * FRAME / RATE:.0f} ms; the app's own estimate of the added delay "
           f"{info['added_delay_ms']:.0f} ms; device xruns {sum(i['xruns'] for i in infos)}")
     for notice in (n for i in infos for n in i["notices"]):
@@ -277,7 +281,7 @@ def main() -> int:
             ("  of it, filling the 80 ms frame", "framing"),
             ("  newer audio already held for the next frame", "held"),
             ("playback: write_frame → speaker monitor", "playback"),
-            ("  of it, queued in the playback ring", "ring"), ("end to end", "total")]
+            ("  of it, queued for the speaker after the write", "ring"), ("end to end", "total")]
     summary = {}
     for label, key in rows:
         values = [1000 * t[key] for t in heard]

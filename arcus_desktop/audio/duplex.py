@@ -20,6 +20,7 @@ import numpy as np
 from ..core.errors import ArcusError
 from . import devices
 from .echo import EchoCanceller
+from .pulse_out import PulseError
 from .ring import Ring
 from .clock import Clock
 from .streams import RATE, Streams, pick_rate
@@ -142,6 +143,11 @@ class DuplexAudio:
         return self._streams.speaker_block_s if self._streams is not None else 0.0
 
     @property
+    def native_speaker(self) -> bool:
+        """The speaker is the sound server's own stream, written per reply (pulse_out)."""
+        return self._streams is not None and self._streams.pulse is not None
+
+    @property
     def device_rate(self) -> int:
         """The speaker's rate (the microphone's is in_rate)."""
         return self.out_rate
@@ -241,6 +247,8 @@ class DuplexAudio:
         if streams is None:
             return True
         self._xruns += streams.xruns
+        if streams.pulse is not None:
+            self._trimmed += streams.pulse.trimmed
         closed = streams.close(drain)
         self._stuck = self._stuck or not closed
         return closed
@@ -424,6 +432,13 @@ class DuplexAudio:
         if self._to_device is not None:
             pcm = self._to_device.resample_chunk(pcm)
         self._keep_up()
+        streams = self._streams
+        if streams is not None and streams.pulse is not None:
+            try:
+                self._measure(streams.push(pcm))
+            except PulseError:  # the device went away: read_frame notices and replaces it
+                self._frame_heard_at = None
+            return
         self._keep_queue_short()
         self._measure(self._tape.total + self._playback.available())
         self._playback.write(pcm)
@@ -473,7 +488,8 @@ class DuplexAudio:
                 self._recover()
                 return
             self._armed_at = None
-            self._clock = Clock(self.in_rate, self.out_rate)
+            if streams.pulse is None:  # the native speaker only took a larger margin
+                self._clock = Clock(self.in_rate, self.out_rate)
             self._queued.clear()
             self._reopened += 1
 
@@ -499,6 +515,11 @@ class DuplexAudio:
         in_rate, out_rate = self.in_rate or RATE, self.out_rate or RATE
         capture_ms = 1000 * (self._capture.available() / in_rate + self._pending.size / RATE)
         playback_ms = 1000 * self._playback.available() / out_rate
+        trimmed = self._trimmed
+        pulse = self._streams.pulse if self._streams is not None else None
+        if pulse is not None:
+            playback_ms += 1000 * pulse.queued_s
+            trimmed += pulse.trimmed
         if self._delays:
             added = 1000 * sorted(self._delays)[len(self._delays) // 2]
         else:  # nothing measured yet: what the devices say, and the queue
@@ -509,5 +530,5 @@ class DuplexAudio:
                           1000 * latency[1], 1000 * latency[0], capture_ms, playback_ms,
                           added_delay_ms=added,
                           stale_ms=1000 * self._stale / RATE,
-                          trimmed_ms=1000 * self._trimmed / out_rate,
+                          trimmed_ms=1000 * trimmed / out_rate,
                           speaker_reopens=self._reopened)

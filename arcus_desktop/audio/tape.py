@@ -23,6 +23,10 @@ class Tape:
         self._buf[:n - first] = data[first:n]
         self.total += n
 
+    def rewind(self, n: int) -> None:
+        """Forget the newest `n` samples (queued, never played): the next write replaces them."""
+        self.total -= max(0, min(n, self.total))
+
     def read_at(self, start: int, n: int) -> np.ndarray:
         """Samples start … start+n; silence for any not written yet or no longer kept."""
         out = np.zeros(n, np.float32)
