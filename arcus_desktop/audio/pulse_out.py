@@ -231,23 +231,22 @@ class PulseSpeaker:
             read += max(0.0, time.time() - (t.tv_sec + t.tv_usec / 1e6)) * self.rate
         return max(0.0, self._written - read) / self.rate, t.sink_usec / 1e6
 
+    def _report(self) -> tuple[float, float]:
+        """_queued() from another call than write: (0, 0) when there is none yet."""
+        if not self._stream:
+            return 0.0, 0.0
+        with self._locked():
+            return self._queued() or (0.0, 0.0)
+
     @property
     def latency(self) -> float:
         """What a reply waits before it sounds: the margin and the sink's latency."""
-        if not self._stream:
-            return 0.0
-        with self._locked():
-            queued = self._queued()
-        return self.margin_s + (queued[1] if queued else 0.0)
+        return self.margin_s + self._report()[1]
 
     @property
     def queued_s(self) -> float:
         """Reply audio in the stream's buffer now, seconds."""
-        if not self._stream:
-            return 0.0
-        with self._locked():
-            queued = self._queued()
-        return queued[0] if queued else 0.0
+        return self._report()[0]
 
     def write(self, pcm: np.ndarray) -> int:
         """Queue `pcm` to sound as soon as it can; the tape index its first sample went to.
