@@ -34,13 +34,15 @@ def test_bundle_has_no_gpu_driver_libraries(bundle):
 
 
 def test_bundle_leaves_out_what_the_app_never_loads(bundle, flavour):
-    """Issue 18: neither flavour carries bitsandbytes, nvrtc's duplicate, Qt Quick/QML or
-    the virtual keyboard; Arcus Desktop Client carries no torch, moshi, triton or CUDA
+    """Issue 18: neither flavour carries bitsandbytes, nvrtc's duplicate, Qt Quick/QML,
+    the virtual keyboard or libpulse; Arcus Desktop Client carries no torch, moshi, triton or CUDA
     and stays within 250 MB."""
     top = bundle.parent / "_internal"
     names = {p.name for p in top.rglob("*") if p.exists()}  # links left dangling count as gone
     unused = {"bitsandbytes", "libQt6Quick.so.6", "libQt6Qml.so.6", "libQt6Pdf.so.6",
-              "libqtvirtualkeyboardplugin.so", "libnvrtc.alt.so.12", "libnvperf_host.so"}
+              "libqtvirtualkeyboardplugin.so", "libnvrtc.alt.so.12", "libnvperf_host.so",
+              # the system's, matching its sound server (audio/pulse_out.py opens it)
+              "libpulse.so.0", "libpulsecommon-16.1.so", "libsndfile.so.1"}
     assert sorted(unused & names) == []
     if not flavour.client:
         return
