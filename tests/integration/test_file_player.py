@@ -4,7 +4,6 @@ absent speaker is a message, and a speaker pulled out mid-play is a failure, not
 
 from __future__ import annotations
 
-import select
 import subprocess
 
 import numpy as np
@@ -39,7 +38,7 @@ def recording(sink: str) -> Recorder:
     would miss the start): its monitor has delivered. The sink must be kept running
     (steady_sink), or its first block may take 2 s."""
     recorder = Recorder(sink)
-    if not select.select([recorder._child.stdout], [], [], 20)[0]:
+    if not recorder.started.wait(20):
         recorder.stop()
         raise TimeoutError(f"{sink}.monitor delivered nothing within 20 s")
     return recorder

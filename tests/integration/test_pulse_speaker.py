@@ -5,9 +5,6 @@ speaker's own time, and PortAudio's speaker wherever the server is not the way o
 
 from __future__ import annotations
 
-import os
-import select
-import subprocess
 import threading
 
 import numpy as np
@@ -20,6 +17,7 @@ from arcus_desktop.audio.tape import Tape
 
 from ..pulse import feed, headset, steady_sink
 from ..supabase_stack import wait_until
+from .test_sound_server_devices import Recorder
 
 
 @pytest.fixture
@@ -37,16 +35,9 @@ def _tone(hz: float, n: int = FRAME) -> np.ndarray:
 
 
 def test_replies_go_to_the_sound_server_in_order(talking):
-    monitor = subprocess.Popen(["parec", "-d", "spk.monitor", "--format=float32le",
-                                f"--rate={RATE}", "--channels=1", "--latency-msec=20"],
-                               stdout=subprocess.PIPE)
-    # Recording before anything plays: the first bytes of the monitor have come. Read
-    # all along: parec stops recording once its pipe is full (64 KB, 0.7 s here).
-    assert select.select([monitor.stdout], [], [], 20)[0], "the monitor did not start"
-    chunks: list[bytes] = []
-    reader = threading.Thread(target=lambda: chunks.extend(iter(
-        lambda: os.read(monitor.stdout.fileno(), 65536), b"")), daemon=True)
-    reader.start()
+    monitor = Recorder("spk")
+    # Recording before anything plays: the first bytes of the monitor have come.
+    assert monitor.started.wait(20), "the monitor did not start"
     tones = [500, 1000, 1500, 2000, 2500, 3000]
     with DuplexAudio() as audio:
         assert audio.native_speaker
@@ -61,11 +52,7 @@ def test_replies_go_to_the_sound_server_in_order(talking):
             assert audio.read_frame(5.0) is not None
             audio.write_frame(np.zeros(FRAME, np.float32))
         stats = audio.stats
-    monitor.terminate()
-    monitor.wait(10)
-    reader.join(10)
-    data = b"".join(chunks)
-    played = np.frombuffer(data[:len(data) // 4 * 4], "<f4")
+    played = monitor.stop()
     blocks = played[:played.size // 480 * 480].reshape(-1, 480)  # 20 ms each
     heard = []
     for block in blocks:
