@@ -150,13 +150,13 @@ def test_kernels_are_checked_once_and_a_failure_falls_back():
 MIMI = r"""
 import json, sys, torch
 from pathlib import Path
-from arcus_desktop.engine import checkpoint, fused, mimi_lean, model
+from arcus_desktop.engine import checkpoint, fused, mimi_lean, model, rvq_lean
 torch.manual_seed(0)
 mimi = model.load(checkpoint.ModelFiles(Path(sys.argv[2])), torch.device("cpu")).mimi
 audio = torch.randn(2, 1, 1920 * 140) * 0.1
 runs = []
 for lean in (True, False):
-    mimi_lean.ENABLED = lean
+    mimi_lean.ENABLED = rvq_lean.ENABLED = lean
     codes, out = [], []
     with torch.no_grad(), mimi.streaming(2):
         for i in range(140):
@@ -173,9 +173,50 @@ print(json.dumps([fused.available(torch.device("cpu")), torch.equal(c, rc),
 
 def test_mimi_lean_pass_with_the_ring_kernel_equals_moshi(tiny_model):
     """Mimi's transformers through fused.ring_attention (2 queries a call, a 250-slot ring
-    wrapped after 125 frames, a row paused): moshi's codes and audio."""
+    wrapped after 125 frames, a row paused) and its quantizer in rvq_lean's kernels:
+    moshi's codes and audio."""
     available, same_codes, audio_err = _interpreted(MIMI, str(tiny_model))
     assert available and same_codes and audio_err < 1e-5
+
+
+RVQ = r"""
+import json, sys, torch
+from moshi.models import loaders
+from arcus_desktop.engine import mimi_lean, rvq_lean, testkit
+torch.manual_seed(0)
+config = testkit.TINY_MIMI_CONFIG if sys.argv[2] == "tiny" else None
+mimi = loaders.get_mimi(None, config, device="cpu", num_codebooks=8).eval()
+testkit.randomize_codebooks(mimi)
+mimi_lean.install(mimi)
+q = mimi.quantizer
+x = torch.randn(3, q.rvq_first.input_proj.in_channels, 2)
+calls = []
+q._moshi_encode = lambda *a, _f=q._moshi_encode: calls.append(1) or _f(*a)
+result = []
+for n in (8, 32, 1):  # PersonaPlex's 8, speech-to-text's 32, the semantic code alone
+    mimi.set_num_codebooks(n)
+    with torch.no_grad():
+        rvq_lean.ENABLED = True
+        codes = q.encode(x)
+        audio = q.decode(codes)
+        lean_calls = len(calls)
+        rvq_lean.ENABLED = False
+        ref = q.encode(x)
+        ref_audio = q.decode(codes)
+    result.append([lean_calls == 0, list(codes.shape), torch.equal(codes, ref),
+                   float((audio - ref_audio).abs().max() / ref_audio.abs().max())])
+    calls.clear()
+print(json.dumps(result))
+"""
+
+
+@pytest.mark.parametrize("shape", ["tiny", "full"])
+def test_quantizer_kernels_equal_moshi(shape):
+    """rvq_lean's encode (one kernel a code) and decode give moshi's codes and, within
+    float32 rounding, its output, for 8, 32 and 1 codebooks; Mimi's real shape too."""
+    for lean_ran, shape_, same, err in _interpreted(RVQ, shape):
+        assert lean_ran and same and err < 1e-5
+        assert shape_[0] == 3 and shape_[2] == 2
 
 
 SAMPLE = r"""
