@@ -30,7 +30,7 @@ import torch  # noqa: E402
 from engine_gpu import build, pct, read_wav, sync  # noqa: E402
 
 from arcus_desktop.engine import constants as C  # noqa: E402
-from arcus_desktop.engine import fused, generator, mimi_lean, rvq_lean  # noqa: E402
+from arcus_desktop.engine import fused, generator, mimi_lean, rvq_lean, seanet_lean  # noqa: E402
 from arcus_desktop.engine.frame_loop import FrameLoop  # noqa: E402
 
 
@@ -60,21 +60,22 @@ def count_kernels(loop, pcm, device) -> int:
 
 # (fused kernels, the trunk's ring attention, Mimi's lean pass, the sampling kernel,
 # fused.linear in the depformer, in Mimi's transformers, in the trunk, Mimi's quantizer
-# in rvq_lean's kernels)
-VARIANTS = {"before": (False, False, False, False, False, False, False, False),
-            "fused_sdpa": (True, False, False, False, False, False, False, False),
-            "fused": (True, True, False, False, False, False, False, False),
-            "fused_lean_mimi": (True, True, True, False, False, False, False, False),
-            "fused_sample": (True, True, True, True, False, False, False, False),
-            "fused_linear_dep": (True, True, True, True, True, False, False, False),
-            "fused_linear": (True, True, True, True, True, True, False, False),
-            "fused_trunk_linear": (True, True, True, True, True, True, True, False),
-            "lean_rvq": (True, True, True, True, True, True, False, True)}
+# in rvq_lean's kernels, its convolutions in seanet_lean's)
+VARIANTS = {"before": (False, False, False, False, False, False, False, False, False),
+            "fused_sdpa": (True, False, False, False, False, False, False, False, False),
+            "fused": (True, True, False, False, False, False, False, False, False),
+            "fused_lean_mimi": (True, True, True, False, False, False, False, False, False),
+            "fused_sample": (True, True, True, True, False, False, False, False, False),
+            "fused_linear_dep": (True, True, True, True, True, False, False, False, False),
+            "fused_linear": (True, True, True, True, True, True, False, False, False),
+            "fused_trunk_linear": (True, True, True, True, True, True, True, False, False),
+            "lean_rvq": (True, True, True, True, True, True, False, True, False),
+            "lean_seanet": (True, True, True, True, True, True, False, True, True)}
 
 
 def use(name: str) -> None:
     (fused.ENABLED, fused.RING_ATTENTION, mimi_lean.ENABLED, fused.SAMPLE, fused.LINEAR,
-     mimi_lean.LINEAR, fused.TRUNK_LINEAR, rvq_lean.ENABLED) = VARIANTS[name]
+     mimi_lean.LINEAR, fused.TRUNK_LINEAR, rvq_lean.ENABLED, seanet_lean.ENABLED) = VARIANTS[name]
 
 
 def fill_ring(engine, prepared, positions: int) -> None:

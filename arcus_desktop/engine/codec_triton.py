@@ -57,3 +57,107 @@ if triton is not None:
                 rest = rest + e
         tl.store(out_ptr + row * 2 * D + d, first)
         tl.store(out_ptr + row * 2 * D + D + d, rest)
+
+    @triton.jit
+    def elu(v):
+        # ELU (alpha 1) with expm1 to float32 accuracy (Kahan's form; Triton's interpreter
+        # has no expm1): exp(x) - 1 alone loses the small negative values' digits.
+        neg = tl.minimum(v, 0.0)
+        u = tl.exp(neg)
+        um1 = u - 1.0
+        e = tl.where(u == 1.0, neg, tl.where(um1 == -1.0, -1.0,
+                                             um1 * neg / tl.log(tl.where(u == 1.0, 2.0, u))))
+        return tl.where(v > 0, v, e)
+
+    @triton.jit
+    def conv_source(x_ptr, skip_ptr, b, c, p, mask, sxb, sxc, sxt, ssb, ssc, sst,
+                    ELU: tl.constexpr, SKIP: tl.constexpr):
+        # The conv's new input at times p [P] and channels c [C]: x (+ skip), then ELU.
+        v = tl.load(x_ptr + b * sxb + c[None, :] * sxc + p[:, None] * sxt, mask=mask, other=0.0)
+        if SKIP:
+            v += tl.load(skip_ptr + b * ssb + c[None, :] * ssc + p[:, None] * sst, mask=mask, other=0.0)
+        if ELU:
+            v = elu(v)
+        return v
+
+    @triton.jit
+    def conv_unfold(x_ptr, skip_ptr, prev_ptr, run_ptr, u_ptr, C, T, T_OUT, TP,
+                    sxb, sxc, sxt, ssb, ssc, sst, K: tl.constexpr, S: tl.constexpr,
+                    ELU: tl.constexpr, SKIP: tl.constexpr, HAS_PREV: tl.constexpr, BT: tl.constexpr,
+                    BC: tl.constexpr, BP: tl.constexpr):
+        # A streaming conv's input [prev | elu(x + skip)] unfolded for one matmul:
+        # u[b * T_OUT + t, c * K + k] = input[b, c, t * S + k]; prev [B, C, TP] is moshi's
+        # state (the last TP input columns, after the activation). The programs of the
+        # first time block also write the new state (rows not running keep theirs): they
+        # alone read the old one (BT * S >= TP), so a barrier orders it.
+        b = tl.program_id(0)
+        tb = tl.program_id(1)
+        c = tl.program_id(2) * BC + tl.arange(0, BC)
+        t = tb * BT + tl.arange(0, BT)
+        cm = c < C
+        m2 = (t < T_OUT)[:, None] & cm[None, :]
+        for k in tl.static_range(K):
+            pos = t * S + k
+            old = (pos < TP)[:, None]
+            v = conv_source(x_ptr, skip_ptr, b, c, pos - TP, m2 & ~old, sxb, sxc, sxt, ssb, ssc, sst,
+                            ELU, SKIP)
+            if HAS_PREV:
+                pv = tl.load(prev_ptr + (b * C + c[None, :]) * TP + pos[:, None], mask=m2 & old, other=0.0)
+                v = tl.where(old, pv, v)
+            tl.store(u_ptr + (b * T_OUT + t[:, None]) * (C * K) + c[None, :] * K + k, v, mask=m2)
+        if HAS_PREV and tb == 0:
+            j = tl.arange(0, BP)
+            src = T + j
+            s2 = (j < TP)[:, None] & cm[None, :]
+            old = (src < TP)[:, None]
+            keep = tl.load(prev_ptr + (b * C + c[None, :]) * TP + j[:, None], mask=s2, other=0.0)
+            pv = tl.load(prev_ptr + (b * C + c[None, :]) * TP + src[:, None], mask=s2 & old, other=0.0)
+            hv = conv_source(x_ptr, skip_ptr, b, c, src - TP, s2 & ~old, sxb, sxc, sxt, ssb, ssc, sst,
+                             ELU, SKIP)
+            run = tl.load(run_ptr + b) != 0
+            new = tl.where(run, tl.where(old, pv, hv), keep)
+            tl.debug_barrier()
+            tl.store(prev_ptr + (b * C + c[None, :]) * TP + j[:, None], new, mask=s2)
+
+    @triton.jit
+    def convtr_fold(col_ptr, bias_ptr, partial_ptr, run_ptr, out_ptr, CO, T, PT,
+                    K: tl.constexpr, S: tl.constexpr, J: tl.constexpr, HAS_BIAS: tl.constexpr,
+                    BU: tl.constexpr, BC: tl.constexpr, BP: tl.constexpr):
+        # A streaming transposed conv from its columns col[b * T + t, c * K + k] (input
+        # times the weights): out[b * T * S + u, c] = the overlap-added columns + bias
+        # + moshi's partial state [B, CO, PT] for u < PT. The first block of u also
+        # writes the new partial (the tail past T * S, without bias), behind a barrier.
+        b = tl.program_id(0)
+        ub = tl.program_id(1)
+        c = tl.program_id(2) * BC + tl.arange(0, BC)
+        u = ub * BU + tl.arange(0, BU)
+        cm = c < CO
+        acc = tl.zeros((BU, BC), dtype=tl.float32)
+        for j in tl.static_range(J):
+            t = u // S - j
+            k = u % S + j * S
+            ok = ((t >= 0) & (t < T) & (k < K) & (u < T * S))[:, None] & cm[None, :]
+            acc += tl.load(col_ptr + (b * T + t[:, None]) * (CO * K) + c[None, :] * K + k[:, None],
+                           mask=ok, other=0.0)
+        if HAS_BIAS:
+            acc += tl.load(bias_ptr + c, mask=cm, other=0.0)[None, :]
+        pm = (u < PT)[:, None] & cm[None, :]
+        acc += tl.load(partial_ptr + (b * CO + c[None, :]) * PT + u[:, None], mask=pm, other=0.0)
+        tl.store(out_ptr + (b * T * S + u[:, None]) * CO + c[None, :], acc,
+                 mask=(u < T * S)[:, None] & cm[None, :])
+        if PT > 0 and ub == 0:
+            i = tl.arange(0, BP)
+            uu = T * S + i
+            s2 = (i < PT)[:, None] & cm[None, :]
+            tail = tl.zeros((BP, BC), dtype=tl.float32)
+            for j in tl.static_range(J):
+                t = uu // S - j
+                k = uu % S + j * S
+                ok = ((t >= 0) & (t < T) & (k < K))[:, None] & s2
+                tail += tl.load(col_ptr + (b * T + t[:, None]) * (CO * K) + c[None, :] * K + k[:, None],
+                                mask=ok, other=0.0)
+            keep = tl.load(partial_ptr + (b * CO + c[None, :]) * PT + i[:, None], mask=s2, other=0.0)
+            run = tl.load(run_ptr + b) != 0
+            new = tl.where(run, tail, keep)
+            tl.debug_barrier()
+            tl.store(partial_ptr + (b * CO + c[None, :]) * PT + i[:, None], new, mask=s2)

@@ -39,7 +39,8 @@ KERNEL_SWITCHES = ("ARCUS_FUSED", "ARCUS_RING_ATTENTION", "ARCUS_TRUNK_LINEAR", 
 # ARCUS_COMPILE_AHEAD=0: no child (benchmarks compare; a way out should it misbehave).
 ENABLED = os.environ.get("ARCUS_COMPILE_AHEAD", "1") != "0"
 SOURCES = ("fused.py", "fused_triton.py", "quant_kernels.py", "trunk.py", "depformer.py",
-           "mimi_lean.py", "rvq_lean.py", "codec_triton.py", "generator.py", "frame_step.py")
+           "mimi_lean.py", "rvq_lean.py", "seanet_lean.py",
+           "codec_triton.py", "generator.py", "frame_step.py")
 
 
 class Compiling:

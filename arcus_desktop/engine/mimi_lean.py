@@ -25,7 +25,7 @@ import types
 
 from .torch_env import torch
 
-from . import fused, rvq_lean
+from . import fused, rvq_lean, seanet_lean
 
 ENABLED = os.environ.get("ARCUS_LEAN_MIMI", "1") != "0"
 # The projections through fused.linear where it runs (ARCUS_MIMI_LINEAR=0: torch's).
@@ -54,9 +54,10 @@ def _supported(tr) -> bool:
 
 
 def install(mimi) -> None:
-    """Route both of `mimi`'s streaming transformers through the lean pass, and its
-    quantizer through rvq_lean's kernels."""
+    """Route both of `mimi`'s streaming transformers through the lean pass, its quantizer
+    through rvq_lean's kernels and its convolutions through seanet_lean's."""
     rvq_lean.install(mimi.quantizer)
+    seanet_lean.install(mimi)
     for projected in (mimi.encoder_transformer, mimi.decoder_transformer):
         tr = projected.transformer
         if "_moshi_forward" in tr.__dict__ or not _supported(tr):
