@@ -150,11 +150,12 @@ def test_kernels_are_checked_once_and_a_failure_falls_back():
 MIMI = r"""
 import json, sys, torch
 from pathlib import Path
-from arcus_desktop.engine import checkpoint, fused, mimi_lean, model, rvq_lean
+from arcus_desktop.engine import checkpoint, fused, mimi_lean, model, rvq_lean, seanet_lean
 torch.manual_seed(0)
 mimi = model.load(checkpoint.ModelFiles(Path(sys.argv[2])), torch.device("cpu")).mimi
 audio = torch.randn(2, 1, 1920 * 140) * 0.1
 runs = []
+seanet_lean.ENABLED = False  # 140 frames of it are too slow in the interpreter: its own test
 for lean in (True, False):
     mimi_lean.ENABLED = rvq_lean.ENABLED = lean
     codes, out = [], []
@@ -177,6 +178,49 @@ def test_mimi_lean_pass_with_the_ring_kernel_equals_moshi(tiny_model):
     moshi's codes and audio."""
     available, same_codes, audio_err = _interpreted(MIMI, str(tiny_model))
     assert available and same_codes and audio_err < 1e-5
+
+
+SEANET = r"""
+import json, sys, torch
+from moshi.models import loaders
+from arcus_desktop.engine import mimi_lean, seanet_lean, testkit
+torch.manual_seed(0)
+config = testkit.TINY_MIMI_CONFIG if sys.argv[2] == "tiny" else None
+frames = int(sys.argv[3])
+mimi = loaders.get_mimi(None, config, device="cpu", num_codebooks=8).eval()
+testkit.randomize_codebooks(mimi)
+mimi_lean.install(mimi)
+calls = []
+for net in (mimi.encoder, mimi.decoder):
+    net._moshi_forward = lambda *a, _f=net._moshi_forward: calls.append(1) or _f(*a)
+audio = torch.randn(2, 1, 1920 * frames) * 0.1
+runs = []
+for mode in ("lean", "moshi", "alternating"):  # the last: each frame the other pass
+    calls.clear()
+    latents, out = [], []
+    with torch.no_grad(), mimi.streaming(2):
+        for i in range(frames):
+            seanet_lean.ENABLED = mode == "lean" or (mode == "alternating" and i % 2 == 0)
+            mimi.set_exec_mask(torch.tensor([True, i != 1]))  # row 1 paused a frame
+            latent = mimi.encoder(audio[:, :, i * 1920:(i + 1) * 1920])
+            latents.append(latent)
+            out.append(mimi.decoder(mimi.upsample(mimi.downsample(latent))))
+    runs.append((torch.cat(latents, -1), torch.cat(out, -1), len(calls)))
+ref_latent, ref_out, _ = runs[1]
+print(json.dumps([[n, float((l - ref_latent).abs().max() / ref_latent.abs().max()),
+                   float((o - ref_out).abs().max() / ref_out.abs().max())] for l, o, n in runs]))
+"""
+
+
+@pytest.mark.parametrize("shape,frames", [("tiny", 6), ("full", 2)])
+def test_seanet_lean_pass_equals_moshi(shape, frames):
+    """seanet_lean's convolutions (state, ELU, residuals, transposed convs' overlap) give
+    moshi's latent and audio within float32 rounding, with a row paused a frame, and
+    frame by frame alternating with moshi's pass on the same state."""
+    lean, moshi, alternating = _interpreted(SEANET, shape, str(frames))
+    assert lean[0] == 0 and moshi[0] == 2 * frames and alternating[0] == frames
+    for _, latent_err, audio_err in (lean, alternating):
+        assert latent_err < 1e-5 and audio_err < 1e-5
 
 
 RVQ = r"""
