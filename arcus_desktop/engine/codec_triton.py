@@ -109,13 +109,13 @@ if triton is not None:
             j = tl.arange(0, BP)
             src = T + j
             s2 = (j < TP)[:, None] & cm[None, :]
-            old = (src < TP)[:, None]
+            was = (src < TP)[:, None]
             keep = tl.load(prev_ptr + (b * C + c[None, :]) * TP + j[:, None], mask=s2, other=0.0)
-            pv = tl.load(prev_ptr + (b * C + c[None, :]) * TP + src[:, None], mask=s2 & old, other=0.0)
-            hv = conv_source(x_ptr, skip_ptr, b, c, src - TP, s2 & ~old, sxb, sxc, sxt, ssb, ssc, sst,
+            pw = tl.load(prev_ptr + (b * C + c[None, :]) * TP + src[:, None], mask=s2 & was, other=0.0)
+            hv = conv_source(x_ptr, skip_ptr, b, c, src - TP, s2 & ~was, sxb, sxc, sxt, ssb, ssc, sst,
                              ELU, SKIP)
             run = tl.load(run_ptr + b) != 0
-            new = tl.where(run, tl.where(old, pv, hv), keep)
+            new = tl.where(run, tl.where(was, pw, hv), keep)
             tl.debug_barrier()
             tl.store(prev_ptr + (b * C + c[None, :]) * TP + j[:, None], new, mask=s2)
 
@@ -150,12 +150,12 @@ if triton is not None:
             uu = T * S + i
             s2 = (i < PT)[:, None] & cm[None, :]
             tail = tl.zeros((BP, BC), dtype=tl.float32)
-            for j in tl.static_range(J):
-                t = uu // S - j
-                k = uu % S + j * S
-                ok = ((t >= 0) & (t < T) & (k < K))[:, None] & s2
-                tail += tl.load(col_ptr + (b * T + t[:, None]) * (CO * K) + c[None, :] * K + k[:, None],
-                                mask=ok, other=0.0)
+            for jj in tl.static_range(J):
+                tt = uu // S - jj
+                kk = uu % S + jj * S
+                ok2 = ((tt >= 0) & (tt < T) & (kk < K))[:, None] & s2
+                tail += tl.load(col_ptr + (b * T + tt[:, None]) * (CO * K) + c[None, :] * K + kk[:, None],
+                                mask=ok2, other=0.0)
             keep = tl.load(partial_ptr + (b * CO + c[None, :]) * PT + i[:, None], mask=s2, other=0.0)
             run = tl.load(run_ptr + b) != 0
             new = tl.where(run, tail, keep)

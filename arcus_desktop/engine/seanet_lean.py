@@ -125,9 +125,23 @@ def _runs(net, x: torch.Tensor) -> bool:
         and x.device == weight.device and fused.available(x.device) and _kernels() is not None
 
 
+CHUNK_STEPS = 8  # a long input (a voice recording) in pieces of 8 output steps (0.32 s)
+
+
 def _forward(net, x: torch.Tensor) -> torch.Tensor:
     if not _runs(net, x):
         return net._moshi_forward(x)
+    from moshi.modules.seanet import SEANetEncoder
+
+    # The columns are K times the input: a 30 s recording in one piece would need ~0.5 GB
+    # for a moment. Streaming state makes pieces give the same result.
+    piece = CHUNK_STEPS * (int(net.hop_length) if isinstance(net, SEANetEncoder) else 1)
+    if x.shape[-1] > piece:
+        return torch.cat([_lean(net, x[..., i:i + piece]) for i in range(0, x.shape[-1], piece)], -1)
+    return _lean(net, x)
+
+
+def _lean(net, x: torch.Tensor) -> torch.Tensor:
     h = _Act(x, x.shape[0], x.shape[1], x.shape[2], tuple(x.stride()))
     for step in net._arcus_plan:
         if step[0] == "conv":

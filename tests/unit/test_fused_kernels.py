@@ -206,20 +206,28 @@ for mode in ("lean", "moshi", "alternating"):  # the last: each frame the other 
             latents.append(latent)
             out.append(mimi.decoder(mimi.upsample(mimi.downsample(latent))))
     runs.append((torch.cat(latents, -1), torch.cat(out, -1), len(calls)))
+for lean in (True, False):  # all frames in one call (a voice recording), rows all running
+    seanet_lean.ENABLED = lean
+    with torch.no_grad(), mimi.streaming(2):
+        latent = mimi.encoder(audio)
+        runs.append((latent, mimi.decoder(mimi.upsample(mimi.downsample(latent))), 0))
 ref_latent, ref_out, _ = runs[1]
-print(json.dumps([[n, float((l - ref_latent).abs().max() / ref_latent.abs().max()),
-                   float((o - ref_out).abs().max() / ref_out.abs().max())] for l, o, n in runs]))
+errors = lambda l, o, ref_l, ref_o: [float((l - ref_l).abs().max() / ref_l.abs().max()),
+                                     float((o - ref_o).abs().max() / ref_o.abs().max())]
+print(json.dumps([[n, *errors(l, o, ref_latent, ref_out)] for l, o, n in runs[:3]]
+                 + [errors(*runs[3][:2], *runs[4][:2])]))
 """
 
 
 @pytest.mark.parametrize("shape,frames", [("tiny", 6), ("full", 2)])
 def test_seanet_lean_pass_equals_moshi(shape, frames):
     """seanet_lean's convolutions (state, ELU, residuals, transposed convs' overlap) give
-    moshi's latent and audio within float32 rounding, with a row paused a frame, and
-    frame by frame alternating with moshi's pass on the same state."""
-    lean, moshi, alternating = _interpreted(SEANET, shape, str(frames))
+    moshi's latent and audio within float32 rounding, with a row paused a frame, frame
+    by frame alternating with moshi's pass on the same state, and for all frames in one
+    call (in pieces: the tiny run's 6 frames are 12 latent steps, over 8)."""
+    lean, moshi, alternating, one_call = _interpreted(SEANET, shape, str(frames))
     assert lean[0] == 0 and moshi[0] == 2 * frames and alternating[0] == frames
-    for _, latent_err, audio_err in (lean, alternating):
+    for latent_err, audio_err in (lean[1:], alternating[1:], one_call):
         assert latent_err < 1e-5 and audio_err < 1e-5
 
 
