@@ -120,8 +120,11 @@ def main() -> int:
     ap.add_argument("--ring-start", type=int, default=0,
                     help="positions in the ring when each conversation starts (0: the persona's)")
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--seanet-tile", help="seanet_lean.TILE as t,c,warps (bench/seanet_gpu.py's best)")
     ap.add_argument("--out")
     args = ap.parse_args()
+    if args.seanet_tile:
+        seanet_lean.TILE = tuple(int(v) for v in args.seanet_tile.split(","))
     device = torch.device(args.device)
     torch.manual_seed(0)
     _, mimi, engine, prepared = build(args.shape, device)
@@ -153,6 +156,7 @@ def main() -> int:
         "frames_per_round": n - args.warmup,
         "rounds": args.rounds,
         "ring_start": args.ring_start,
+        "seanet_tile": list(seanet_lean.TILE),
     }
     for name, v in results.items():
         out[name] = {"p50_ms": round(pct(v, 50), 2), "p99_ms": round(pct(v, 99), 2),

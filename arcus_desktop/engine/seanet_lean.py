@@ -125,6 +125,9 @@ def _runs(net, x: torch.Tensor) -> bool:
         and x.device == weight.device and fused.available(x.device) and _kernels() is not None
 
 
+# Largest (time, channel) tile of the unfold and overlap-add kernels, and their warps
+# (bench/seanet_gpu.py times others).
+TILE = (64, 64, 4)
 CHUNK_STEPS = 8  # a long input (a voice recording) in pieces of 8 output steps (0.32 s)
 
 
@@ -165,8 +168,8 @@ def _unfold(h: _Act, state_prev: torch.Tensor, run: torch.Tensor, K: int, S: int
     T_out = h.T // S
     cols = torch.empty(h.B * T_out, h.C * K, dtype=torch.float32, device=h.data.device)
     # BT * S >= TP: only the first time block reads the old state (see the kernel).
-    bt = max(min(64, max(16, k.triton.next_power_of_2(T_out))), k.triton.next_power_of_2(TP))
-    bc = min(64, k.triton.next_power_of_2(h.C))
+    bt = max(min(TILE[0], max(16, k.triton.next_power_of_2(T_out))), k.triton.next_power_of_2(TP))
+    bc = min(TILE[1], k.triton.next_power_of_2(h.C))
     if not h.data.is_cuda:  # Triton's CPU interpreter runs one program at a time: few, wide ones
         bt, bc = max(bt, k.triton.next_power_of_2(T_out)), k.triton.next_power_of_2(h.C)
     skip = h.skip or h
@@ -175,7 +178,7 @@ def _unfold(h: _Act, state_prev: torch.Tensor, run: torch.Tensor, K: int, S: int
     k.conv_unfold[(h.B, k.triton.cdiv(T_out, bt), k.triton.cdiv(h.C, bc))](
         h.data, skip.data, prev, run, cols, h.C, h.T, T_out, TP, *h.strides, *skip.strides,
         K=K, S=S, ELU=elu, SKIP=h.skip is not None, HAS_PREV=TP > 0, BT=bt, BC=bc,
-        BP=max(2, k.triton.next_power_of_2(TP)), num_warps=4)
+        BP=max(2, k.triton.next_power_of_2(TP)), num_warps=TILE[2])
     return cols
 
 
@@ -207,11 +210,11 @@ def _convtr(m, h: _Act, elu: bool) -> _Act:
     col = x @ ct.weight.reshape(h.C, CO * K)  # [B * T, CO * K]
     out = torch.empty(h.B * h.T * S, CO, dtype=torch.float32, device=x.device)
     bu = max(16, k.triton.next_power_of_2(PT))  # only the first block reads the old partial
-    bc = min(64, k.triton.next_power_of_2(CO))
+    bc = min(TILE[1], k.triton.next_power_of_2(CO))
     if not x.is_cuda:
         bu, bc = max(bu, k.triton.next_power_of_2(h.T * S)), k.triton.next_power_of_2(CO)
     k.convtr_fold[(h.B, k.triton.cdiv(h.T * S, bu), k.triton.cdiv(CO, bc))](
         col, ct.bias if ct.bias is not None else col, partial, state.exec_mask, out, CO, h.T, PT,
         K=K, S=S, J=-(-K // S), HAS_BIAS=ct.bias is not None, BU=bu, BC=bc,
-        BP=max(2, k.triton.next_power_of_2(PT)), num_warps=4)
+        BP=max(2, k.triton.next_power_of_2(PT)), num_warps=TILE[2])
     return _Act.time_major(out, h.B, h.T * S)
