@@ -13,7 +13,9 @@ them, so this pass and moshi's interleave freely (tests/unit/test_fused_kernels.
 
 `install(mimi)` puts the pass on a loaded codec's encoder and decoder; it runs while
 streaming, in float32, where fused.available says the kernels run, else moshi's.
-ARCUS_LEAN_SEANET=0 turns it off (benchmarks compare both).
+Off unless ARCUS_LEAN_SEANET=1: on the H100 it was 0.5 ms a frame slower than moshi's
+pass (its unfold kernel; docs/PERFORMANCE.md), so it stays a benchmark's variant until a
+tile beats moshi's (bench/seanet_gpu.py).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import torch.nn.functional as F
 
 from . import fused
 
-ENABLED = os.environ.get("ARCUS_LEAN_SEANET", "1") != "0"
+ENABLED = os.environ.get("ARCUS_LEAN_SEANET", "0") == "1"
 
 
 @functools.cache
