@@ -1,5 +1,6 @@
-"""The Triton kernels behind rvq_lean.py (Mimi's quantizer). Defined only where Triton is
-installed: the bundled app leaves it out, and every module must still import there."""
+"""The Triton kernels behind rvq_lean.py (Mimi's quantizer) and seanet_lean.py (its
+convolutions). Defined only where Triton is installed: the bundled app leaves it out, and
+every module must still import there."""
 
 try:
     import triton
@@ -81,6 +82,18 @@ if triton is not None:
         return v
 
     @triton.jit
+    def conv_input(x_ptr, skip_ptr, prev_ptr, b, c, pos, mask, C, TP, sxb, sxc, sxt, ssb, ssc, sst,
+                   ELU: tl.constexpr, SKIP: tl.constexpr, HAS_PREV: tl.constexpr):
+        # The conv's whole input [prev | elu(x + skip)] at positions pos [P], channels c.
+        old = (pos < TP)[:, None]
+        v = conv_source(x_ptr, skip_ptr, b, c, pos - TP, mask & ~old, sxb, sxc, sxt, ssb, ssc, sst,
+                        ELU, SKIP)
+        if HAS_PREV:
+            pv = tl.load(prev_ptr + (b * C + c[None, :]) * TP + pos[:, None], mask=mask & old, other=0.0)
+            v = tl.where(old, pv, v)
+        return v
+
+    @triton.jit
     def conv_unfold(x_ptr, skip_ptr, prev_ptr, run_ptr, u_ptr, C, T, T_OUT, TP,
                     sxb, sxc, sxt, ssb, ssc, sst, K: tl.constexpr, S: tl.constexpr,
                     ELU: tl.constexpr, SKIP: tl.constexpr, HAS_PREV: tl.constexpr, BT: tl.constexpr,
@@ -97,27 +110,32 @@ if triton is not None:
         cm = c < C
         m2 = (t < T_OUT)[:, None] & cm[None, :]
         for k in tl.static_range(K):
-            pos = t * S + k
-            old = (pos < TP)[:, None]
-            v = conv_source(x_ptr, skip_ptr, b, c, pos - TP, m2 & ~old, sxb, sxc, sxt, ssb, ssc, sst,
-                            ELU, SKIP)
-            if HAS_PREV:
-                pv = tl.load(prev_ptr + (b * C + c[None, :]) * TP + pos[:, None], mask=m2 & old, other=0.0)
-                v = tl.where(old, pv, v)
+            v = conv_input(x_ptr, skip_ptr, prev_ptr, b, c, t * S + k, m2, C, TP, sxb, sxc, sxt,
+                           ssb, ssc, sst, ELU, SKIP, HAS_PREV)
             tl.store(u_ptr + (b * T_OUT + t[:, None]) * (C * K) + c[None, :] * K + k, v, mask=m2)
         if HAS_PREV and tb == 0:
             j = tl.arange(0, BP)
-            src = T + j
             s2 = (j < TP)[:, None] & cm[None, :]
-            was = (src < TP)[:, None]
             keep = tl.load(prev_ptr + (b * C + c[None, :]) * TP + j[:, None], mask=s2, other=0.0)
-            pw = tl.load(prev_ptr + (b * C + c[None, :]) * TP + src[:, None], mask=s2 & was, other=0.0)
-            hv = conv_source(x_ptr, skip_ptr, b, c, src - TP, s2 & ~was, sxb, sxc, sxt, ssb, ssc, sst,
-                             ELU, SKIP)
-            run = tl.load(run_ptr + b) != 0
-            new = tl.where(run, tl.where(was, pw, hv), keep)
+            tail = conv_input(x_ptr, skip_ptr, prev_ptr, b, c, T + j, s2, C, TP, sxb, sxc, sxt,
+                              ssb, ssc, sst, ELU, SKIP, HAS_PREV)
+            new = tl.where(tl.load(run_ptr + b) != 0, tail, keep)
             tl.debug_barrier()
             tl.store(prev_ptr + (b * C + c[None, :]) * TP + j[:, None], new, mask=s2)
+
+    @triton.jit
+    def overlap_add(col_ptr, b, c, u, mask, CO, T, K: tl.constexpr, S: tl.constexpr,
+                    J: tl.constexpr, BU: tl.constexpr, BC: tl.constexpr):
+        # A transposed conv's output at positions u [BU], before bias: the sum of its
+        # columns col[b * T + t, c * K + k] with t * S + k = u.
+        acc = tl.zeros((BU, BC), dtype=tl.float32)
+        for j in tl.static_range(J):
+            t = u // S - j
+            k = u % S + j * S
+            ok = ((t >= 0) & (t < T) & (k < K))[:, None] & mask
+            acc += tl.load(col_ptr + (b * T + t[:, None]) * (CO * K) + c[None, :] * K + k[:, None],
+                           mask=ok, other=0.0)
+        return acc
 
     @triton.jit
     def convtr_fold(col_ptr, bias_ptr, partial_ptr, run_ptr, out_ptr, CO, T, PT,
@@ -132,32 +150,18 @@ if triton is not None:
         c = tl.program_id(2) * BC + tl.arange(0, BC)
         u = ub * BU + tl.arange(0, BU)
         cm = c < CO
-        acc = tl.zeros((BU, BC), dtype=tl.float32)
-        for j in tl.static_range(J):
-            t = u // S - j
-            k = u % S + j * S
-            ok = ((t >= 0) & (t < T) & (k < K) & (u < T * S))[:, None] & cm[None, :]
-            acc += tl.load(col_ptr + (b * T + t[:, None]) * (CO * K) + c[None, :] * K + k[:, None],
-                           mask=ok, other=0.0)
+        om = (u < T * S)[:, None] & cm[None, :]
+        acc = overlap_add(col_ptr, b, c, u, om, CO, T, K, S, J, BU, BC)
         if HAS_BIAS:
             acc += tl.load(bias_ptr + c, mask=cm, other=0.0)[None, :]
         pm = (u < PT)[:, None] & cm[None, :]
         acc += tl.load(partial_ptr + (b * CO + c[None, :]) * PT + u[:, None], mask=pm, other=0.0)
-        tl.store(out_ptr + (b * T * S + u[:, None]) * CO + c[None, :], acc,
-                 mask=(u < T * S)[:, None] & cm[None, :])
+        tl.store(out_ptr + (b * T * S + u[:, None]) * CO + c[None, :], acc, mask=om)
         if PT > 0 and ub == 0:
             i = tl.arange(0, BP)
-            uu = T * S + i
             s2 = (i < PT)[:, None] & cm[None, :]
-            tail = tl.zeros((BP, BC), dtype=tl.float32)
-            for jj in tl.static_range(J):
-                tt = uu // S - jj
-                kk = uu % S + jj * S
-                ok2 = ((tt >= 0) & (tt < T) & (kk < K))[:, None] & s2
-                tail += tl.load(col_ptr + (b * T + tt[:, None]) * (CO * K) + c[None, :] * K + kk[:, None],
-                                mask=ok2, other=0.0)
+            tail = overlap_add(col_ptr, b, c, T * S + i, s2, CO, T, K, S, J, BP, BC)
             keep = tl.load(partial_ptr + (b * CO + c[None, :]) * PT + i[:, None], mask=s2, other=0.0)
-            run = tl.load(run_ptr + b) != 0
-            new = tl.where(run, tail, keep)
+            new = tl.where(tl.load(run_ptr + b) != 0, tail, keep)
             tl.debug_barrier()
             tl.store(partial_ptr + (b * CO + c[None, :]) * PT + i[:, None], new, mask=s2)

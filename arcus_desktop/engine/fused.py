@@ -54,6 +54,14 @@ def _kernels():
     return k if k.triton is not None else None  # None: no Triton here
 
 
+@functools.cache
+def codec_kernels():
+    """Mimi's kernels (codec_triton: rvq_lean's and seanet_lean's); None without Triton."""
+    from . import codec_triton as k
+
+    return k if k.triton is not None else None
+
+
 def available(device: torch.device) -> bool:
     if not ENABLED:
         return False

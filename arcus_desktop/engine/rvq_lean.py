@@ -34,13 +34,6 @@ ENABLED = os.environ.get("ARCUS_LEAN_RVQ", "1") != "0"
 BLOCK_E = 16  # codebook entries per program: 128 programs for Mimi's 2048
 
 
-@functools.cache
-def _kernels():
-    from . import codec_triton as k
-
-    return k if k.triton is not None else None
-
-
 def install(quantizer) -> None:
     if "_moshi_encode" in quantizer.__dict__ or not _supported(quantizer):
         return
@@ -73,14 +66,14 @@ def _supported(q) -> bool:
 def _runs(q, x: torch.Tensor) -> bool:
     return ENABLED and x.device.type == q.rvq_first.input_proj.weight.device.type and \
         q.rvq_first.input_proj.weight.dtype == torch.float32 and fused.available(x.device) \
-        and _kernels() is not None and _works(x.device)
+        and fused.codec_kernels() is not None and _works(x.device)
 
 
 @functools.cache
 def _works(device: torch.device) -> bool:
     """The kernels compiled and checked once per device against torch's nearest entry
     (a GPU without 64-bit atomics fails here, not in a conversation); else moshi's."""
-    k = _kernels()
+    k = fused.codec_kernels()
     try:
         g = torch.Generator(device=device).manual_seed(0)
         emb = torch.randn(2, 40, 16, device=device, generator=g)
@@ -124,7 +117,7 @@ def _tables(q) -> types.SimpleNamespace:
 def _encode(q, x: torch.Tensor) -> torch.Tensor:
     if not _runs(q, x) or x.dim() != 3 or x.shape[-1] == 0 or x.dtype != torch.float32:
         return q._moshi_encode(x)
-    k, t = _kernels(), _tables(q)
+    k, t = fused.codec_kernels(), _tables(q)
     B, C, T = x.shape
     layers, entries, D = t.emb.shape
     n_first = q.rvq_first.n_q
@@ -145,7 +138,7 @@ def _encode(q, x: torch.Tensor) -> torch.Tensor:
 def _decode(q, codes: torch.Tensor) -> torch.Tensor:
     if not _runs(q, codes) or codes.dim() != 3 or codes.shape[-1] == 0:
         return q._moshi_decode(codes)
-    k, t = _kernels(), _tables(q)
+    k, t = fused.codec_kernels(), _tables(q)
     B, K, T = codes.shape
     layers, entries, D = t.emb.shape
     sums = torch.empty(B * T, 2 * D, dtype=torch.float32, device=codes.device)

@@ -20,7 +20,6 @@ tile beats moshi's (bench/seanet_gpu.py).
 
 from __future__ import annotations
 
-import functools
 import os
 import types
 from dataclasses import dataclass
@@ -32,13 +31,6 @@ import torch.nn.functional as F
 from . import fused
 
 ENABLED = os.environ.get("ARCUS_LEAN_SEANET", "0") == "1"
-
-
-@functools.cache
-def _kernels():
-    from . import codec_triton as k
-
-    return k if k.triton is not None else None
 
 
 @dataclass
@@ -124,7 +116,8 @@ def _runs(net, x: torch.Tensor) -> bool:
     weight = (first.conv.conv if hasattr(first, "conv") else first.convtr.convtr).weight
     return ENABLED and first._streaming_state is not None and x.dim() == 3 \
         and x.dtype == torch.float32 and weight.dtype == torch.float32 \
-        and x.device == weight.device and fused.available(x.device) and _kernels() is not None
+        and x.device == weight.device and fused.available(x.device) \
+        and fused.codec_kernels() is not None
 
 
 # Largest (time, channel) tile of the unfold and overlap-add kernels, and their warps
@@ -165,7 +158,7 @@ def _lean(net, x: torch.Tensor) -> torch.Tensor:
 
 def _unfold(h: _Act, state_prev: torch.Tensor, run: torch.Tensor, K: int, S: int, elu: bool) -> torch.Tensor:
     """The conv's input columns [B * T_out, C * K] (kernel conv_unfold), its state updated."""
-    k = _kernels()
+    k = fused.codec_kernels()
     TP = state_prev.shape[-1]
     T_out = h.T // S
     cols = torch.empty(h.B * T_out, h.C * K, dtype=torch.float32, device=h.data.device)
@@ -198,7 +191,7 @@ def _conv(m, h: _Act, elu: bool) -> _Act:
 
 
 def _convtr(m, h: _Act, elu: bool) -> _Act:
-    k = _kernels()
+    k = fused.codec_kernels()
     ct = m.convtr.convtr
     K, S = ct.kernel_size[0], ct.stride[0]
     state = m._streaming_state
