@@ -97,6 +97,10 @@ class Depformer:
         # a quantized mode's modules are not nn.Linear).
         self.linear = self.fused and fused.LINEAR and batch_size <= 2 and all(
             fused.plain_linear(m, lm) for m in _projections(lm))
+        # Each step's embedding in one kernel (moshi's takes five).
+        embeddings = [lm.depformer_text_emb, *lm.depformer_emb]
+        self.tables = [fused.Tables([m]) for m in embeddings] if self.fused and all(
+            fused.plain_embedding(m, lm) for m in embeddings) else None
 
     def logits(self, step: int, token: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
         """Logits [B, card] of depformer step `step` (steps run in order 0, 1, ... per frame).
@@ -106,10 +110,12 @@ class Depformer:
         """
         lm = self.lm
         emb = lm.depformer_text_emb if step == 0 else lm.depformer_emb[step - 1]
-        if self.linear:
-            return self._linear_logits(step, hidden, emb(token[:, None]))
-        if self.fused:  # the sum goes into the first norm's kernel
-            return self._fused_logits(step, lm.depformer_in[step](hidden), emb(token[:, None]))
+        if self.fused:
+            delta = self.tables[step].sum(token[:, None, None]) if self.tables else emb(token[:, None])
+            if self.linear:
+                return self._linear_logits(step, hidden, delta)
+            # the sum goes into the first norm's kernel
+            return self._fused_logits(step, lm.depformer_in[step](hidden), delta)
         x = lm.depformer_in[step](hidden) + emb(token[:, None])
         B = x.shape[0]
         for layer, cache in zip(lm.depformer.layers, self.caches):

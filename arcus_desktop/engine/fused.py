@@ -45,6 +45,23 @@ LINEAR = os.environ.get("ARCUS_FUSED_LINEAR", "1") != "0"
 # The trunk's too (off unless ARCUS_TRUNK_LINEAR=1: torch's matmuls are near the
 # weights' bound there; bench/linear_gpu.py and bench/fused_gpu.py compare).
 TRUNK_LINEAR = os.environ.get("ARCUS_TRUNK_LINEAR", "0") == "1"
+# Programmatic dependent launch on Hopper and newer (ARCUS_PDL=1): each kernel may be
+# launched while the one before it ends (see fused_triton.pdl_enter).
+PDL = os.environ.get("ARCUS_PDL", "0") == "1"
+
+
+@functools.cache
+def _pdl_capable(index: int) -> bool:
+    from . import fused_triton
+
+    return torch.cuda.get_device_capability(index) >= (9, 0) and fused_triton.gdc_wait is not None
+
+
+def _pdl(t: torch.Tensor) -> dict:
+    """A kernel's launch options for programmatic dependent launch, where it runs."""
+    if PDL and t.is_cuda and _pdl_capable(t.device.index or 0):
+        return {"PDL": True, "launch_pdl": True}
+    return {"PDL": False}
 
 
 @functools.cache
@@ -125,6 +142,15 @@ def _works(dev: torch.device) -> bool:
         logits = torch.randn(1, 32000, device=dev, generator=g)
         drawn = sample(logits, torch.tensor([0.8], device=dev), torch.tensor([1], device=dev))
         ok &= torch.equal(drawn, logits.argmax(-1))
+        tables = [torch.randn(5, 16, device=dev, generator=g, dtype=torch.bfloat16) for _ in range(2)]
+        got = Tables([types.SimpleNamespace(weight=t) for t in tables]).sum(
+            torch.tensor([[1, -1], [4, 2]], device=dev))
+        ok &= torch.equal(got[0], tables[0][1]) and torch.equal(got[1], tables[0][4] + tables[1][2])
+        ends = torch.tensor([2, 9], device=dev)  # a ring of 8: row 1 has wrapped
+        slots, allowed, filled, _ = ring_positions(ends, ends, torch.ones(2, dtype=torch.bool, device=dev),
+                                                   1, 8, 8, torch.ones(4, device=dev))
+        ok &= slots.flatten().tolist() == [2, 1] and filled.tolist() == [3, 8] and allowed[:, 0].tolist() == [
+            [1, 1, 1, 0, 0, 0, 0, 0], [1] * 8]
         w = torch.randn(24, 64, device=dev, generator=g, dtype=torch.bfloat16)
         y, total = linear(x, w, norm, d)
         ok &= torch.allclose(y.float(), F.linear(add_rms_norm(x, d, norm)[1], w).float(), rtol=0.02, atol=0.05)
@@ -157,25 +183,95 @@ def add_rms_norm(x: torch.Tensor, delta: torch.Tensor | None, norm) -> tuple[tor
     block = triton.next_power_of_2(n)
     kernel[(rows,)](x, delta.contiguous() if delta is not None else x, total, out,
                     norm_alpha(norm), n, norm.eps, HAS_DELTA=delta is not None, BLOCK=block,
-                    num_warps=8 if block >= 4096 else 4)
+                    num_warps=8 if block >= 4096 else 4, **_pdl(x))
     return total, out
 
 
 def rope_write(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
                cache: torch.Tensor, slot: torch.Tensor, heads: int) -> torch.Tensor:
-    """qkv [B, 1, 3 * H * D] of one position; cos, sin [B, D / 2] float32; cache [2, B, H,
-    capacity, D] with the last dimension contiguous; slot [B]. Writes the rotated key and
-    the value at each row's slot and returns the rotated query [B, H, 1, D]."""
+    """qkv [B, T, 3 * H * D] of T positions; cos, sin [B, T, D / 2] float32 (or [B, D / 2]
+    for T = 1); cache [2, B, H, capacity, D] with the last dimension contiguous; slot [B, T]
+    (or [B]). Writes each rotated key and value at its slot and returns the rotated
+    queries [B, H, T, D]."""
     k = _kernels()
     triton, kernel = k.triton, k.rope_write
-    B = qkv.shape[0]
+    B, T = qkv.shape[:2]
     D = qkv.shape[-1] // (3 * heads)
-    assert cache.stride(-1) == 1
-    q = torch.empty(B, heads, 1, D, dtype=qkv.dtype, device=qkv.device)
-    kernel[(B * heads,)](qkv.contiguous(), cos, sin, slot, cache, q, heads, D // 2,
-                         cache.stride(0), cache.stride(1), cache.stride(2), cache.stride(3),
-                         BLOCK=triton.next_power_of_2(D // 2), num_warps=1)
+    assert cache.stride(-1) == 1 and slot.numel() == B * T, (qkv.shape, slot.shape, cos.shape)
+    q = torch.empty(B, heads, T, D, dtype=qkv.dtype, device=qkv.device)
+    kernel[(B * T * heads,)](qkv.contiguous(), cos.contiguous(), sin.contiguous(), slot.contiguous(),
+                             cache, q, heads, T, D // 2, cache.stride(0), cache.stride(1),
+                             cache.stride(2), cache.stride(3),
+                             BLOCK=triton.next_power_of_2(D // 2), num_warps=1, **_pdl(q))
     return q
+
+
+def ring_positions(end: torch.Tensor, offset: torch.Tensor, run: torch.Tensor, T: int,
+                   capacity: int, context: int, freqs: torch.Tensor):
+    """For a call writing T positions into moshi's key/value ring (end [B]: its
+    end_offset, offset [B]: the first position's, run [B] bool: rows that advance), as
+    RingKVCache says: (slots [B, T] where the keys go, allowed [B, T, capacity] uint8
+    slots each query may see, filled [B] slots written after the call, angle [B, T,
+    D / 2] RoPE angles for `freqs` [D / 2]). One kernel for ~25 small ones."""
+    k = _kernels()
+    B = end.shape[0]
+    dev = end.device
+    slots = torch.empty(B, T, dtype=torch.long, device=dev)
+    allowed = torch.empty(B, T, capacity, dtype=torch.uint8, device=dev)
+    filled = torch.empty(B, dtype=torch.long, device=dev)
+    angle = torch.empty(B, T, freqs.numel(), dtype=torch.float32, device=dev)
+    block = min(1024, k.triton.next_power_of_2(capacity))
+    k.ring_positions[(B, k.triton.cdiv(capacity, block))](
+        end, offset, run.contiguous(), freqs, slots, allowed, filled, angle, capacity, context,
+        freqs.numel(), T=T, BLOCK=block, BLOCK_F=k.triton.next_power_of_2(freqs.numel()), num_warps=4,
+        **_pdl(end))
+    return slots, allowed, filled, angle
+
+
+def plain_embedding(m, lm) -> bool:
+    """Whether `Tables` can read moshi's ScaledEmbedding `m`: a plain table (no norm, low
+    rank or demuxed second stream) in the model's dtype on its device."""
+    return type(m).__name__ == "ScaledEmbedding" and m.norm is None and m.low_rank is None \
+        and not m.demux_second_stream and m.zero_idx == -1 and m.weight.dtype == lm.dtype \
+        and m.weight.device == lm.device and m.weight.is_contiguous()
+
+
+class Tables:
+    """Embedding tables of one width summed by one kernel (embed_sum): a frame's 17 input
+    streams were 5 kernels each and 16 adds. Tables are addressed from the first one's
+    storage, so the offsets are taken again if a table's storage moves."""
+
+    def __init__(self, modules) -> None:
+        self.weights = [m.weight for m in modules]
+        self._ptrs = None
+
+    def _offsets(self):
+        ptrs = tuple(w.data_ptr() for w in self.weights)
+        if ptrs != self._ptrs:
+            size = self.weights[0].element_size()
+            assert all((p - ptrs[0]) % size == 0 for p in ptrs)
+            dev = self.weights[0].device
+            self.offsets = torch.tensor([(p - ptrs[0]) // size for p in ptrs], device=dev)
+            self.rows = torch.tensor([w.shape[0] for w in self.weights], device=dev)
+            self._ptrs = ptrs
+        return self.offsets, self.rows
+
+    def sum(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens [..., tables] (long) -> [..., dim]: table i's row tokens[..., i], summed
+        in order as moshi's `x = x + emb(t)` is; a token of -1 adds zeros."""
+        k = _kernels()
+        offsets, rows = self._offsets()
+        n, dim = len(self.weights), self.weights[0].shape[1]
+        assert tokens.shape[-1] == n
+        flat = tokens.reshape(-1, n)  # a view where it can be: a frame's column of tokens
+        if n > 1 and flat.stride(1) != 1:
+            flat = flat.contiguous()
+        out = torch.empty(*tokens.shape[:-1], dim, dtype=self.weights[0].dtype, device=tokens.device)
+        block = min(1024, k.triton.next_power_of_2(dim))
+        k.embed_sum[(flat.shape[0], k.triton.cdiv(dim, block))](
+            flat, self.weights[0], offsets, rows, out, dim, flat.stride(0), TABLES=n, BLOCK=block,
+            num_warps=4, **_pdl(out))
+        return out
 
 
 def silu_mul(h: torch.Tensor) -> torch.Tensor:
@@ -186,7 +282,7 @@ def silu_mul(h: torch.Tensor) -> torch.Tensor:
     rows = h.numel() // (2 * f)
     out = torch.empty(*h.shape[:-1], f, dtype=h.dtype, device=h.device)
     block = 1024
-    kernel[(triton.cdiv(f, block), rows)](h.contiguous(), out, f, BLOCK=block, num_warps=4)
+    kernel[(triton.cdiv(f, block), rows)](h.contiguous(), out, f, BLOCK=block, num_warps=4, **_pdl(h))
     return out
 
 
@@ -194,12 +290,13 @@ RING_CHUNK = 64  # ring slots per program: many programs, each one load (H100 ru
 
 
 def ring_attention(q: torch.Tensor, cache: torch.Tensor, allowed: torch.Tensor,
-                   filled: torch.Tensor) -> torch.Tensor:
+                   filled: torch.Tensor, time_major: bool = False) -> torch.Tensor:
     """Attention of T queries per row and head over the key/value ring: q [B, H, T, D],
     cache [2, B, H, capacity, D], allowed [B, T, capacity] (uint8, 1 where the query may
     see the slot), filled [B]: no slot from there on is allowed. Equal to
     `scaled_dot_product_attention(q, cache[0], cache[1], allowed[:, None])` where each
-    query sees a slot, but reads only the slots before `filled`."""
+    query sees a slot, but reads only the slots before `filled`. Returns [B, H, T, D],
+    or [B, T, H, D] with `time_major` (the out projection's input, no transpose)."""
     k = _kernels()
     B, H, T, D = q.shape
     cap = cache.shape[3]
@@ -211,10 +308,16 @@ def ring_attention(q: torch.Tensor, cache: torch.Tensor, allowed: torch.Tensor,
     k.ring_attention_part[(B * H * T, chunks)](
         q.contiguous(), cache, allowed, filled, m, l_sum, acc, H, T, cap,
         cache.stride(0), cache.stride(1), cache.stride(2), cache.stride(3), D ** -0.5,
-        D=D, CHUNK=RING_CHUNK, num_warps=4)
-    out = torch.empty(B, H, T, D, dtype=q.dtype, device=q.device)
-    k.ring_attention_join[(B * H * T,)](m, l_sum, acc, out, chunks, D=D,
-                                        C=k.triton.next_power_of_2(chunks), num_warps=4)
+        D=D, CHUNK=RING_CHUNK, num_warps=4, **_pdl(q))
+    if time_major:
+        out = torch.empty(B, T, H, D, dtype=q.dtype, device=q.device)
+        strides = (out.stride(0), out.stride(2), out.stride(1))
+    else:
+        out = torch.empty(B, H, T, D, dtype=q.dtype, device=q.device)
+        strides = out.stride()[:3]
+    k.ring_attention_join[(B * H * T,)](m, l_sum, acc, filled, out, chunks, H, T, *strides, D=D,
+                                        C=k.triton.next_power_of_2(chunks), CHUNK=RING_CHUNK,
+                                        num_warps=4, **_pdl(q))
     return out
 
 
@@ -230,28 +333,30 @@ def step_attention(qkv: torch.Tensor, cache: torch.Tensor, step: int, heads: int
     k.step_attention[(B * heads,)](
         qkv.contiguous(), cache, out, step, heads, cache.stride(0), cache.stride(1),
         cache.stride(2), cache.stride(3), D ** -0.5, D=D,
-        S=max(2, k.triton.next_power_of_2(cache.shape[3])), num_warps=1)
+        S=max(2, k.triton.next_power_of_2(cache.shape[3])), num_warps=1, **_pdl(out))
     return out
 
 
 def sample(logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Tensor,
-           noise: torch.Tensor | None = None) -> torch.Tensor:
+           noise: torch.Tensor | None = None, into: torch.Tensor | None = None) -> torch.Tensor:
     """Tokens [B] drawn from logits [B, V] as moshi's `sample_token` draws them: softmax
     at each row's temperature over its top_k logits (0: all of them), a draw by
     argmax(p / noise) with noise ~ Exp(1); a row with temperature <= 0 takes the argmax.
     temperature [B] (float), top_k [B] (integer), any strides. One kernel instead of
     torch's sort, gather, softmax and casts (~45 kernels a frame); `noise` [B, V] float32
-    for tests, drawn here otherwise."""
+    for tests, drawn here otherwise. `into` [B] (long, any stride): written in place and
+    returned, keeping each row's value where it is >= 0 (a forced token)."""
     k = _kernels()
     B, V = logits.shape
     logits = logits.contiguous()
     if noise is None:
         noise = torch.empty(B, V, dtype=torch.float32, device=logits.device).exponential_(1)
-    out = torch.empty(B, dtype=torch.long, device=logits.device)
+    out = into if into is not None else torch.empty(B, dtype=torch.long, device=logits.device)
     block = k.triton.next_power_of_2(V)
     k.sample_top_k[(B,)](logits, noise.contiguous(), temperature, top_k, out, V,
-                         temperature.stride(0), top_k.stride(0), BLOCK=block,
-                         num_warps=max(4, min(32, block // 1024)))
+                         temperature.stride(0), top_k.stride(0), out.stride(0),
+                         KEEP=into is not None, BLOCK=block,
+                         num_warps=max(4, min(32, block // 1024)), **_pdl(out))
     return out
 
 
@@ -297,5 +402,5 @@ def linear(x: torch.Tensor, weight: torch.Tensor, norm=None, delta: torch.Tensor
         scale if scale is not None else x, weight, out, N, norm.eps if norm is not None else 0.0,
         K=K, PRO=pro, HAS_DELTA=delta is not None, HAS_RES=residual is not None,
         HAS_SCALE=scale is not None, BLOCK_N=block_n,
-        BLOCK_K=min(block_k, k.triton.next_power_of_2(K)), num_warps=warps)
+        BLOCK_K=min(block_k, k.triton.next_power_of_2(K)), num_warps=warps, **_pdl(out))
     return out, total

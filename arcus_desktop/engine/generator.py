@@ -163,6 +163,10 @@ class Generator:
         # Lean single-frame passes over moshi's weights and state (see their modules).
         self._depformer = depformer.Depformer(lm, batch_size) if lean and depformer.supported(lm) else None
         self._lean_trunk = trunk.Trunk(lm, self._offset_tensors) if lean and trunk.supported(lm) else None
+        # The 17 input streams' embeddings summed in one kernel where fused.py's run.
+        tables = [lm.text_emb, *lm.emb]
+        self._tables = fused.Tables(tables) if lean and fused.available(lm.device) and all(
+            fused.plain_embedding(m, lm) for m in tables) else None
         self._use_graphs = cuda_graphs and self.device.type == "cuda"
         self._graphed = CUDAGraphed(self.advance, disable=not self._use_graphs)
         self.lm.set_exec_mask(self.active)
@@ -278,6 +282,8 @@ class Generator:
     def embed(self, columns: torch.Tensor) -> torch.Tensor:
         """Transformer inputs [..., dim] of token columns [..., 17] (what a voice .pt stores)."""
         lm = self.lm
+        if self._tables is not None:
+            return self._tables.sum(columns[..., :1 + lm.n_q])
         x = lm.text_emb(columns[..., 0])
         for k in range(lm.n_q):
             x = x + lm.emb[k](columns[..., k + 1])
@@ -312,22 +318,28 @@ class Generator:
         for kv, index, old in saved:
             kv.cache.scatter_(3, index, torch.where(keep, old, kv.cache.gather(3, index)))
 
-    def _sample(self, logits: torch.Tensor, temperature: float, top_k: int, which: int) -> torch.Tensor:
+    def _sample(self, logits: torch.Tensor, temperature: float, top_k: int, which: int,
+                forced: torch.Tensor, into: torch.Tensor) -> torch.Tensor:
+        """Tokens [B] drawn from logits, or `forced` where it is >= 0, written to `into`
+        ([B], a column of the next frame that holds `forced` already)."""
+        if self.rows is not None and self.rows.fused:  # the override in the draw's kernel
+            return self.rows.sample(logits, which, into)
         if self.rows is not None:
-            return self.rows.sample(logits, which)
-        s = self.sampling
-        use = not s.greedy and temperature > 0
-        return sample_token(logits.float(), use, temperature, top_k)
+            token = self.rows.sample(logits, which)
+        else:
+            s = self.sampling
+            use = not s.greedy and temperature > 0
+            token = sample_token(logits.float(), use, temperature, top_k)
+        into.copy_(torch.where(forced >= 0, forced, token))
+        return into
 
     def _core(self, cur: torch.Tensor, forced: torch.Tensor, with_logits: bool = False):
         lm, s = self.lm, self.sampling
         hidden, text_logits = self._trunk(self.embed(cur[:, None]))
-        text = self._sample(text_logits[:, 0], s.text_temperature, s.text_top_k, RowSampling.TEXT)
-        text = torch.where(forced[:, 0] >= 0, forced[:, 0], text)
         nxt = forced.clone()
-        nxt[:, 0] = text
+        prev = self._sample(text_logits[:, 0], s.text_temperature, s.text_top_k, RowSampling.TEXT,
+                            forced[:, 0], nxt[:, 0])
         audio_logits = []
-        prev = text
         with contextlib.ExitStack() as stack:
             if self._depformer is None:
                 stack.enter_context(lm.depformer.streaming(cur.shape[0]))
@@ -338,10 +350,8 @@ class Generator:
                     logits = self._depformer.logits(k, prev, hidden)
                 if with_logits:
                     audio_logits.append(logits.float())
-                token = self._sample(logits, s.temperature, s.top_k, RowSampling.AUDIO)
-                token = torch.where(forced[:, k + 1] >= 0, forced[:, k + 1], token)
-                nxt[:, k + 1] = token
-                prev = token
+                prev = self._sample(logits, s.temperature, s.top_k, RowSampling.AUDIO,
+                                    forced[:, k + 1], nxt[:, k + 1])
         # Columns hold delay-1 streams one position late: un-delay to get a whole frame.
         frames = torch.where(self._delayed, nxt, cur)
         if with_logits:

@@ -75,10 +75,47 @@ def _forward(tr, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
     mha = first._streaming_state
     kv = mha.kv_cache
     B, T, C = x.shape
+    dev = x.device
+    run = mha.exec_mask.long()
+    in_kernels = LINEAR and fused.LINEAR and B * T <= 4 and fused.available(dev) and _plain(tr, x.dtype)
+    if in_kernels and fused.RING_ATTENTION:  # positions, RoPE and the ring write in kernels
+        slots, allowed, filled, angle = fused.ring_positions(
+            kv.end_offset, mha.offset, mha.exec_mask, T, kv.capacity, first.context,
+            _freqs(tr, C // first.num_heads, dev))
+        rope = (torch.cos(angle), torch.sin(angle), slots)
+        for layer in layers:
+            x = _linear_layer(layer, x, rope, (allowed, filled))
+    else:
+        x = _torch_positions(tr, x, run, in_kernels)
+    counters = [state.offsets]
+    for layer in layers:
+        attn = layer.self_attn._streaming_state
+        counters += [attn.offset, attn.kv_cache.end_offset]
+        attn.offset_cpu += T
+        layer._streaming_state.offset_cpu += T
+    torch._foreach_add_(counters, [T * run] * len(counters))
+    return x
+
+
+def _freqs(tr, D: int, dev) -> torch.Tensor:
+    """RoPE's frequencies as moshi's apply_rope computes them (float32), kept per device."""
+    cached = tr.__dict__.setdefault("_arcus_freqs", {})
+    if dev not in cached:
+        ds = torch.arange(D // 2, device=dev, dtype=torch.float32)
+        cached[dev] = torch.exp(ds * (-math.log(tr.max_period) * 2 / D))
+    return cached[dev]
+
+
+def _torch_positions(tr, x: torch.Tensor, run: torch.Tensor, in_kernels: bool) -> torch.Tensor:
+    """The layers, with the positions, masks and RoPE made by torch's kernels (a batch, or
+    torch's attention)."""
+    first = tr.layers[0].self_attn
+    mha = first._streaming_state
+    kv = mha.kv_cache
+    B, T, C = x.shape
     H, cap = first.num_heads, kv.capacity
     D = C // H
     dev = x.device
-    run = mha.exec_mask.long()
     t = torch.arange(T, device=dev)
     end = kv.end_offset
     # Where this call's keys go, and every slot's position after the write, exactly as
@@ -97,27 +134,19 @@ def _forward(tr, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         bias = torch.zeros(allowed.shape, device=dev, dtype=x.dtype).masked_fill_(~allowed, -math.inf)
         seen = bias[:, None].expand(B, H, T, cap).reshape(B * H, T, cap)
     # RoPE as moshi's apply_rope computes it (float32), once for all layers.
-    ds = torch.arange(D // 2, device=dev, dtype=torch.float32)
-    freqs = torch.exp(ds * (-math.log(tr.max_period) * 2 / D))
     ts = (mha.offset.float()[:, None] + t.float())[:, :, None, None]  # [B, T, 1, 1]
-    angle = freqs * ts
+    angle = _freqs(tr, D, dev) * ts
     rot = torch.complex(torch.cos(angle), torch.sin(angle))[:, :, None]  # [B, T, 1, 1, D/2]
     where = slots[None, :, None, :, None].expand(2, B, H, T, D)
-    in_kernels = LINEAR and fused.LINEAR and B * T <= 4 and fused.available(dev) and _plain(tr, x.dtype)
-    for layer in layers:
-        if in_kernels:
-            x = _linear_layer(layer, x, rot, where, seen)
+    for layer in tr.layers:
+        attn = layer.self_attn
+        if in_kernels:  # fused.linear's projections around torch's attention
+            out = _attend(attn, fused.linear(x, attn.in_projs[0].weight, layer.norm1)[0], rot, where, seen)
+            x = _linear_rest(layer, x, out)
             continue
-        x = _residual(x, layer.layer_scale_1, _attention(layer.self_attn, layer.norm1(x), rot, where, seen))
+        x = _residual(x, layer.layer_scale_1, _attention(attn, layer.norm1(x), rot, where, seen))
         x = _residual(x, layer.layer_scale_2,
                       layer.linear2(layer.activation(layer.linear1(layer.norm2(x)))))
-    counters = [state.offsets]
-    for layer in layers:
-        attn = layer.self_attn._streaming_state
-        counters += [attn.offset, attn.kv_cache.end_offset]
-        attn.offset_cpu += T
-        layer._streaming_state.offset_cpu += T
-    torch._foreach_add_(counters, [T * run] * len(counters))
     return x
 
 
@@ -140,11 +169,23 @@ def _plain_layers(tr, dtype) -> bool:
         and all(layer.activation is F.gelu for layer in tr.layers)
 
 
-def _linear_layer(layer, x, rot, where, seen):
-    """A layer in fused.linear's kernels: LayerNorm + qkv, the attention, out + scaled
-    residual, LayerNorm + linear1, GELU + linear2 + scaled residual."""
+def _linear_layer(layer, x, rope, seen):
+    """A layer in fused kernels: LayerNorm + qkv, RoPE + the ring write, the attention,
+    then _linear_rest. `rope`: (cos, sin, slots) and `seen`: (allowed, filled), from
+    fused.ring_positions."""
     attn = layer.self_attn
-    out = _attend(attn, fused.linear(x, attn.in_projs[0].weight, layer.norm1)[0], rot, where, seen)
+    B, T = x.shape[:2]
+    cache = attn._streaming_state.kv_cache.cache
+    cos, sin, slots = rope
+    q = fused.rope_write(fused.linear(x, attn.in_projs[0].weight, layer.norm1)[0], cos, sin, cache,
+                         slots, attn.num_heads)
+    return _linear_rest(layer, x, fused.ring_attention(q, cache, *seen, time_major=True).view(B, T, -1))
+
+
+def _linear_rest(layer, x, out):
+    """After the attention `out` [B, T, C]: out + scaled residual, LayerNorm + linear1,
+    GELU + linear2 + scaled residual, each one fused.linear."""
+    attn = layer.self_attn
     x = fused.linear(out, attn.out_projs[0].weight, residual=x, scale=_scale(layer.layer_scale_1))[0]
     h = fused.linear(x, layer.linear1.weight, layer.norm2)[0]
     return fused.linear(h, layer.linear2.weight, gelu=True, residual=x, scale=_scale(layer.layer_scale_2))[0]

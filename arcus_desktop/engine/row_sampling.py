@@ -41,10 +41,12 @@ class RowSampling:
         self.top_k[row, self.TEXT] = min(max(1, sampling.text_top_k), MAX_TOP_K)
         self.top_k[row, self.AUDIO] = min(max(1, sampling.top_k), MAX_TOP_K)
 
-    def sample(self, logits: torch.Tensor, which: int) -> torch.Tensor:
-        """Tokens [B] from logits [B, card]; `which` is TEXT or AUDIO."""
+    def sample(self, logits: torch.Tensor, which: int, into: torch.Tensor | None = None) -> torch.Tensor:
+        """Tokens [B] from logits [B, card]; `which` is TEXT or AUDIO. `into` (fused only):
+        written in place, keeping its values >= 0 (forced tokens); see fused.sample."""
         if self.fused:
-            return fused_kernels.sample(logits, self.temperature[:, which], self.top_k[:, which])
+            return fused_kernels.sample(logits, self.temperature[:, which], self.top_k[:, which],
+                                        into=into)
         logits = logits.float()
         temperature = self.temperature[:, which]
         k = self.top_k[:, which]

@@ -13,9 +13,9 @@ them, so this pass and moshi's interleave freely (tests/unit/test_fused_kernels.
 
 `install(mimi)` puts the pass on a loaded codec's encoder and decoder; it runs while
 streaming, in float32, where fused.available says the kernels run, else moshi's.
-Off unless ARCUS_LEAN_SEANET=1: on the H100 it was 0.5 ms a frame slower than moshi's
-pass (its unfold kernel; docs/PERFORMANCE.md), so it stays a benchmark's variant until a
-tile beats moshi's (bench/seanet_gpu.py).
+ARCUS_LEAN_SEANET=0 turns it off. With 64 x 64 tiles it was 0.5 ms a frame slower than
+moshi's pass on the H100 (its unfold kernel spilled); with 16 x 16 tiles, the best of
+bench/seanet_gpu.py's sweep, it is slightly faster (docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from . import fused
 
-ENABLED = os.environ.get("ARCUS_LEAN_SEANET", "0") == "1"
+ENABLED = os.environ.get("ARCUS_LEAN_SEANET", "1") != "0"
 
 
 @dataclass
@@ -120,9 +120,10 @@ def _runs(net, x: torch.Tensor) -> bool:
         and fused.codec_kernels() is not None
 
 
-# Largest (time, channel) tile of the unfold and overlap-add kernels, and their warps
-# (bench/seanet_gpu.py times others).
-TILE = (64, 64, 4)
+# Largest (time, channel) tile of the unfold and overlap-add kernels, and their warps:
+# the fastest of bench/seanet_gpu.py's seven on the H100 (conv_unfold 111 µs a frame
+# against 596 µs with (64, 64, 4)).
+TILE = (16, 16, 2)
 CHUNK_STEPS = 8  # a long input (a voice recording) in pieces of 8 output steps (0.32 s)
 
 

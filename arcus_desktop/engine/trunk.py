@@ -81,36 +81,44 @@ class Trunk:
         B, cap = x.shape[0], kv0.capacity
         end = kv0.end_offset
         run = first.exec_mask.long()
-        # Slot positions after this frame's write, exactly as moshi's RingKVCache says.
-        idx = torch.arange(cap, device=x.device)
-        slot = end % cap
-        delta = idx[None] - slot[:, None]
-        pos_k = torch.where(delta <= 0, end[:, None] + delta, end[:, None] + delta - cap)
-        pos_k = torch.where(idx[None] >= (end + run)[:, None], -1, pos_k)
-        gap = first.offset[:, None] - pos_k
-        mask = ((pos_k >= 0) & (gap >= 0) & (gap < self.context))[:, None, None]
-        angle = self.freqs * first.offset.float()[:, None]
-        if self.fused:
-            cos, sin, delta = torch.cos(angle), torch.sin(angle), None
-            if fused.RING_ATTENTION:  # slots from end + run on are empty: never read them
-                seen = (mask.view(B, 1, cap).to(torch.uint8), torch.clamp(end + run, max=cap))
-            else:
-                seen = None
-            fused_layer = self._linear_layer if self.linear and B <= 2 else self._fused_layer
-            for i, layer in enumerate(layers):
-                self._fetch(i)
-                x, delta = fused_layer(layer, x, delta, cos, sin, slot, mask, seen)
-            x = end_norm(x, delta, norm)
+        if self.fused and fused.RING_ATTENTION:  # the positions in one kernel
+            slot, allowed, filled, angle = fused.ring_positions(
+                end, first.offset, first.exec_mask, 1, cap, self.context, self.freqs)
+            # Slots from end + run on are empty: ring_attention never reads them.
+            x = self._fused_layers(x, norm, torch.cos(angle), torch.sin(angle), slot, None,
+                                   (allowed, filled))
         else:
-            rot = torch.polar(torch.ones_like(angle), angle)[:, None, None]  # [B, 1, 1, D/2]
-            where = slot.view(1, B, 1, 1, 1).expand(2, B, self.heads, 1, self.head_dim)
-            for i, layer in enumerate(layers):
-                self._fetch(i)
-                x = self._layer(layer, x, rot, where, mask)
-            x = x if norm is None else norm(x)
+            # Slot positions after this frame's write, exactly as moshi's RingKVCache says.
+            idx = torch.arange(cap, device=x.device)
+            slot = end % cap
+            delta = idx[None] - slot[:, None]
+            pos_k = torch.where(delta <= 0, end[:, None] + delta, end[:, None] + delta - cap)
+            pos_k = torch.where(idx[None] >= (end + run)[:, None], -1, pos_k)
+            gap = first.offset[:, None] - pos_k
+            mask = ((pos_k >= 0) & (gap >= 0) & (gap < self.context))[:, None, None]
+            angle = self.freqs * first.offset.float()[:, None]
+            if self.fused:
+                x = self._fused_layers(x, norm, torch.cos(angle), torch.sin(angle), slot, mask, None)
+            else:
+                rot = torch.polar(torch.ones_like(angle), angle)[:, None, None]  # [B, 1, 1, D/2]
+                where = slot.view(1, B, 1, 1, 1).expand(2, B, self.heads, 1, self.head_dim)
+                for i, layer in enumerate(layers):
+                    self._fetch(i)
+                    x = self._layer(layer, x, rot, where, mask)
+                x = x if norm is None else norm(x)
         offsets = self._offsets()
         torch._foreach_add_(offsets, [run] * len(offsets))
         return x
+
+    def _fused_layers(self, x, norm, cos, sin, slot, mask, seen):
+        """All layers in fused kernels; `seen`: ring_attention's (allowed, filled), or None
+        for torch's attention under `mask`."""
+        fused_layer = self._linear_layer if self.linear and x.shape[0] <= 2 else self._fused_layer
+        delta = None
+        for i, layer in enumerate(self.lm.transformer.layers):
+            self._fetch(i)
+            x, delta = fused_layer(layer, x, delta, cos, sin, slot, mask, seen)
+        return end_norm(x, delta, norm)
 
     def prefill(self, row: int, x: torch.Tensor) -> None:
         """Fill positions 0..T-1 of a freshly reset `row` from inputs [T, dim].

@@ -323,10 +323,15 @@ logits = torch.randn(3, 2048, generator=g)
 text = rows.sample(logits, RowSampling.TEXT)
 audio = rows.sample(logits, RowSampling.AUDIO)
 argmax = logits.argmax(-1)
+# Into a column of the next frame (stride 3) that holds a forced token in row 2.
+frame = torch.tensor([[-1, 7, 7], [-1, 7, 7], [5, 7, 7]])
+into = rows.sample(logits, RowSampling.AUDIO, frame[:, 0])
 print(json.dumps({"exact": exact, "outside": outside,
                   "z": float(((got - want).abs() / sigma).max()),
                   "rows": [int(text[0]) == int(argmax[0]), int(audio[1]) == int(argmax[1]),
-                           int(text[1]) == int(argmax[1])]}))
+                           int(text[1]) == int(argmax[1]),
+                           frame[:, 0].tolist()[:2] == argmax[:2].tolist(), int(frame[2, 0]) == 5,
+                           into.data_ptr() == frame.data_ptr() and frame[:, 1:].eq(7).all().item()]}))
 """
 
 
@@ -335,7 +340,8 @@ def test_sampling_kernel_draws_as_moshi_does():
     written out, with the same noise: the same token for rows with ties at the k-th
     logit, greedy rows, top-k 0 and k above the vocabulary, at 100, 2048 (audio) and
     32000 (text) entries. With its own noise, 1000 draws of a top-4 match the exact
-    probabilities (within 4.5 standard deviations, never outside the top 4)."""
+    probabilities (within 4.5 standard deviations, never outside the top 4). Drawn into a
+    strided column, a row's forced token (>= 0) is kept and nothing else is written."""
     result = _interpreted(SAMPLE)
     assert result["exact"] == [True, True, True]
     assert result["outside"] == 0
@@ -387,3 +393,74 @@ def test_linear_kernel_equals_torch():
     for name in ("plain", "add", "norm", "gate", "layer_norm", "gelu", "residual"):
         assert worst[f"{name} torch.bfloat16"] <= (0.0 if name != "residual" else 0.02), worst
         assert worst[f"{name} torch.float32"] < 1e-5, worst
+
+
+EMBED = r"""
+import json, torch
+from moshi.models.lm_utils import ScaledEmbedding
+from arcus_desktop.engine import fused
+torch.manual_seed(0)
+results = []
+for dt in (torch.bfloat16, torch.float32):
+    tables = [ScaledEmbedding(33, 24).to(dt)] + [ScaledEmbedding(9, 24).to(dt) for _ in range(4)]
+    for t in tables:
+        torch.nn.init.normal_(t.weight, 0.0, 3.0)  # large: every add rounds in bfloat16
+    tokens = torch.randint(-1, 9, (2, 3, 5))
+    tokens[0, 0] = -1  # a row of zeros only
+    with torch.no_grad():
+        want = tables[0](tokens[..., 0])
+        for k in range(1, 5):
+            want = want + tables[k](tokens[..., k])
+        got = fused.Tables(tables).sum(tokens)
+        column = tokens[:, :, 2:3].transpose(0, 1)  # strided rows, one table
+        one = fused.Tables(tables[2:3]).sum(column)
+        big = fused.Tables(tables[1:2]).sum(torch.tensor([[8], [9], [1000]]))  # past the table
+    results.append([torch.equal(got, want), torch.equal(one, tables[2](column[..., 0])),
+                    torch.equal(big, tables[1].weight[[8, 8, 8]])])
+print(json.dumps(results))
+"""
+
+
+def test_embedding_kernel_sums_as_moshi():
+    """fused.Tables: one kernel for moshi's ScaledEmbeddings summed in order (a token of -1
+    gives zeros), bit for bit in bfloat16 (each add rounded as torch rounds it) and
+    float32, for rows read through strides; a token past its table reads its last row,
+    never memory after it."""
+    assert _interpreted(EMBED) == [[True, True, True]] * 2
+
+
+POSITIONS = r"""
+import json, torch
+from arcus_desktop.engine import fused
+cap, context, half = 16, 10, 4
+freqs = torch.rand(half, generator=torch.Generator().manual_seed(0))
+same = []
+for T in (1, 2):
+    for end, offset in ((0, 0), (3, 3), (15, 15), (17, 40), (31, 31), (64, 70)):
+        ends = torch.tensor([end, end + 1, end])
+        offsets = torch.tensor([offset, offset + 1, offset])
+        run = torch.tensor([True, True, False])  # the last row paused
+        slots, allowed, filled, angle = fused.ring_positions(ends, offsets, run, T, cap, context, freqs)
+        # moshi's RingKVCache, as engine/mimi_lean.py writes it in torch
+        t = torch.arange(T)
+        idx = torch.arange(cap)
+        last = ends[:, None] + T - 1
+        delta = idx[None] - last % cap
+        pos_k = torch.where(delta <= 0, last + delta, last + delta - cap)
+        pos_k = torch.where(idx[None] >= (ends + T * run.long())[:, None], -1, pos_k)
+        gap = (offsets[:, None] + t)[:, :, None] - pos_k[:, None, :]
+        want = (pos_k[:, None] >= 0) & (gap >= 0) & (gap < context)
+        angles = freqs * (offsets.float()[:, None] + t.float())[:, :, None]
+        same.append([torch.equal(slots, (ends[:, None] + t) % cap), torch.equal(allowed.bool(), want),
+                     torch.equal(filled, torch.clamp(ends + T * run.long(), max=cap)),
+                     torch.equal(angle, angles)])
+print(json.dumps(same))
+"""
+
+
+def test_ring_positions_kernel_equals_moshis_ring():
+    """fused.ring_positions (one kernel) against moshi's ring arithmetic in torch: the
+    slots written, the slots each query may see (empty ones, the context's edge, a
+    wrapped ring, a paused row), the filled count and RoPE's angles, for 1 and 2
+    positions a call."""
+    assert _interpreted(POSITIONS) == [[True] * 4] * 12
