@@ -60,22 +60,24 @@ def count_kernels(loop, pcm, device) -> int:
 
 # (fused kernels, the trunk's ring attention, Mimi's lean pass, the sampling kernel,
 # fused.linear in the depformer, in Mimi's transformers, in the trunk, Mimi's quantizer
-# in rvq_lean's kernels, its convolutions in seanet_lean's)
-VARIANTS = {"before": (False, False, False, False, False, False, False, False, False),
-            "fused_sdpa": (True, False, False, False, False, False, False, False, False),
-            "fused": (True, True, False, False, False, False, False, False, False),
-            "fused_lean_mimi": (True, True, True, False, False, False, False, False, False),
-            "fused_sample": (True, True, True, True, False, False, False, False, False),
-            "fused_linear_dep": (True, True, True, True, True, False, False, False, False),
-            "fused_linear": (True, True, True, True, True, True, False, False, False),
-            "fused_trunk_linear": (True, True, True, True, True, True, True, False, False),
-            "lean_rvq": (True, True, True, True, True, True, False, True, False),
-            "lean_seanet": (True, True, True, True, True, True, False, True, True)}
+# in rvq_lean's kernels, its convolutions in seanet_lean's, programmatic dependent launch)
+VARIANTS = {"before": (False, False, False, False, False, False, False, False, False, False),
+            "fused_sdpa": (True, False, False, False, False, False, False, False, False, False),
+            "fused": (True, True, False, False, False, False, False, False, False, False),
+            "fused_lean_mimi": (True, True, True, False, False, False, False, False, False, False),
+            "fused_sample": (True, True, True, True, False, False, False, False, False, False),
+            "fused_linear_dep": (True, True, True, True, True, False, False, False, False, False),
+            "fused_linear": (True, True, True, True, True, True, False, False, False, False),
+            "fused_trunk_linear": (True, True, True, True, True, True, True, False, False, False),
+            "lean_rvq": (True, True, True, True, True, True, False, True, False, False),
+            "lean_seanet": (True, True, True, True, True, True, False, True, True, False),
+            "pdl": (True, True, True, True, True, True, False, True, True, True)}
 
 
 def use(name: str) -> None:
     (fused.ENABLED, fused.RING_ATTENTION, mimi_lean.ENABLED, fused.SAMPLE, fused.LINEAR,
-     mimi_lean.LINEAR, fused.TRUNK_LINEAR, rvq_lean.ENABLED, seanet_lean.ENABLED) = VARIANTS[name]
+     mimi_lean.LINEAR, fused.TRUNK_LINEAR, rvq_lean.ENABLED, seanet_lean.ENABLED,
+     fused.PDL) = VARIANTS[name]
 
 
 def fill_ring(engine, prepared, positions: int) -> None:
@@ -93,10 +95,10 @@ def fill_ring(engine, prepared, positions: int) -> None:
     engine.persona_states.put(prepared().key, generator.PersonaState(kv, state.cur, state.carry))
 
 
-def agreement(engine, prepared, codes) -> list:
-    """Greedy LM tokens from the same state (same codes in): before, fused, before, fused."""
+def agreement(engine, prepared, codes, names=("before", "fused", "before", "fused")) -> list:
+    """Greedy LM tokens from the same state (same codes in), one run per variant named."""
     runs = []
-    for name in ("before", "fused", "before", "fused"):
+    for name in names:
         use(name)
         with engine.generator(1, generator.Sampling(greedy=True)) as g:
             g.start(0, prepared().plan)
@@ -166,6 +168,9 @@ def main() -> int:
         "before_vs_before": equal_steps(runs[0], runs[2]),
         "fused_vs_fused": equal_steps(runs[1], runs[3]),
     }
+    if "pdl" in args.variants:  # the same arithmetic launched otherwise: the same tokens
+        pdl = agreement(engine, prepared, codes, ("lean_seanet", "pdl"))
+        out["greedy_equal_steps_of_40"]["pdl_vs_not"] = equal_steps(*pdl)
     print(json.dumps(out, indent=1))
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
