@@ -45,9 +45,14 @@ LINEAR = os.environ.get("ARCUS_FUSED_LINEAR", "1") != "0"
 # The trunk's too (off unless ARCUS_TRUNK_LINEAR=1: torch's matmuls are near the
 # weights' bound there; bench/linear_gpu.py and bench/fused_gpu.py compare).
 TRUNK_LINEAR = os.environ.get("ARCUS_TRUNK_LINEAR", "0") == "1"
-# Programmatic dependent launch on Hopper and newer (ARCUS_PDL=1): each kernel may be
-# launched while the one before it ends (see fused_triton.pdl_enter).
-PDL = os.environ.get("ARCUS_PDL", "0") == "1"
+# But the trunk's attention output projection (4096 x 4096) through `linear` with wider
+# blocks: 13.9 µs against cuBLAS's 15.7 with its split-K reduction (bench/linear_gpu.py,
+# H100); ARCUS_TRUNK_OUT_LINEAR=0 turns it off.
+TRUNK_OUT_LINEAR = os.environ.get("ARCUS_TRUNK_OUT_LINEAR", "1") != "0"
+TRUNK_OUT_BLOCKS = (16, 512, 4)
+# Programmatic dependent launch on Hopper and newer: each kernel may be launched while
+# the one before it ends (see fused_triton.pdl_enter); ARCUS_PDL=0 turns it off.
+PDL = os.environ.get("ARCUS_PDL", "1") != "0"
 
 
 @functools.cache
@@ -104,64 +109,74 @@ def _works(dev: torch.device) -> bool:
     """Each kernel compiled and checked against torch once per GPU: Triton builds its
     launcher with the system's C compiler, which a laptop may lack. Without them the
     passes run as before, only slower."""
-    global _ahead
+    global _ahead, PDL
     if _ahead is not None:
         ahead, _ahead = _ahead, None
         if ahead.wait():  # checked in the child, on this GPU with these libraries
             return True
-    g = torch.Generator(device=dev).manual_seed(0)
     try:
-        x, d = (torch.randn(2, 1, 64, device=dev, generator=g, dtype=torch.bfloat16) for _ in range(2))
-        norm = types.SimpleNamespace(alpha=torch.rand(64, device=dev, generator=g) + 0.5, eps=1e-5)
-        _, y = add_rms_norm(x, d, norm)
-        ref = F.rms_norm((x + d).float(), (64,), norm.alpha, norm.eps)
-        ok = torch.allclose(y.float(), ref, rtol=0.02, atol=0.02)
-        h = torch.randn(2, 1, 128, device=dev, generator=g, dtype=torch.bfloat16)
-        ok &= torch.allclose(silu_mul(h).float(), (F.silu(h[..., :64]) * h[..., 64:]).float(),
-                             rtol=0.02, atol=0.02)
-        cache = torch.zeros(2, 2, 2, 8, 16, device=dev, dtype=torch.bfloat16)
-        qkv = torch.randn(2, 1, 96, device=dev, generator=g, dtype=torch.bfloat16)
-        ones, zeros = torch.ones(2, 8, device=dev), torch.zeros(2, 8, device=dev)
-        q = rope_write(qkv, ones, zeros, cache, torch.tensor([0, 3], device=dev), 2)  # no rotation
-        ok &= torch.equal(q[1, :, 0], qkv.view(2, 3, 2, 16)[1, 0]) and torch.equal(
-            cache[1, 1, :, 3], qkv.view(2, 3, 2, 16)[1, 2])
-        allowed = torch.ones(2, 1, 8, device=dev, dtype=torch.uint8)
-        out = ring_attention(q, cache, allowed, torch.tensor([1, 4], device=dev))
-        ref = F.scaled_dot_product_attention(q.float(), cache[0, :, :, :4].float(), cache[1, :, :, :4].float())
-        ok &= torch.allclose(out[1].float(), ref[1], rtol=0.02, atol=0.02)
-        steps = torch.zeros(2, 2, 2, 4, 16, device=dev, dtype=torch.bfloat16)
-        steps[:, :, :, 0] = cache[:, :, :, 3]
-        out = step_attention(qkv, steps, 1, 2)
-        ref = F.scaled_dot_product_attention(q.float(), steps[0, :, :, :2].float(), steps[1, :, :, :2].float())
-        ok &= torch.allclose(out.float(), ref, rtol=0.02, atol=0.02)
-        logits = torch.randn(2, 64, device=dev, generator=g)  # greedy, and a top-1 draw
-        drawn = sample(logits, torch.tensor([0.0, 0.8], device=dev), torch.tensor([5, 1], device=dev))
-        ok &= torch.equal(drawn, logits.argmax(-1))
-        # The text row's width (32768 in registers, the most threads a program gets): a
-        # GPU short of registers or shared memory for it fails here, not in a conversation.
-        logits = torch.randn(1, 32000, device=dev, generator=g)
-        drawn = sample(logits, torch.tensor([0.8], device=dev), torch.tensor([1], device=dev))
-        ok &= torch.equal(drawn, logits.argmax(-1))
-        tables = [torch.randn(5, 16, device=dev, generator=g, dtype=torch.bfloat16) for _ in range(2)]
-        got = Tables([types.SimpleNamespace(weight=t) for t in tables]).sum(
-            torch.tensor([[1, -1], [4, 2]], device=dev))
-        ok &= torch.equal(got[0], tables[0][1]) and torch.equal(got[1], tables[0][4] + tables[1][2])
-        ends = torch.tensor([2, 9], device=dev)  # a ring of 8: row 1 has wrapped
-        slots, allowed, filled, _ = ring_positions(ends, ends, torch.ones(2, dtype=torch.bool, device=dev),
-                                                   1, 8, 8, torch.ones(4, device=dev))
-        ok &= slots.flatten().tolist() == [2, 1] and filled.tolist() == [3, 8] and allowed[:, 0].tolist() == [
-            [1, 1, 1, 0, 0, 0, 0, 0], [1] * 8]
-        w = torch.randn(24, 64, device=dev, generator=g, dtype=torch.bfloat16)
-        y, total = linear(x, w, norm, d)
-        ok &= torch.allclose(y.float(), F.linear(add_rms_norm(x, d, norm)[1], w).float(), rtol=0.02, atol=0.05)
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
+        ok = _check(dev)
     except Exception as e:  # a compiler missing, a Triton that cannot build for this GPU
-        log.warning("fused kernels unavailable, using torch's: %s", e)
-        return False
+        if not (PDL and dev.type == "cuda"):
+            log.warning("fused kernels unavailable, using torch's: %s", e)
+            return False
+        log.warning("programmatic dependent launch unavailable (%s); launching plainly", e)
+        PDL = False
+        return _works.__wrapped__(dev)
     if not ok:
         log.warning("fused kernels disagree with torch on this GPU; using torch's")
     return bool(ok)
+
+
+def _check(dev: torch.device) -> bool:
+    """Each kernel once on small inputs against torch; raises where one cannot run."""
+    g = torch.Generator(device=dev).manual_seed(0)
+    x, d = (torch.randn(2, 1, 64, device=dev, generator=g, dtype=torch.bfloat16) for _ in range(2))
+    norm = types.SimpleNamespace(alpha=torch.rand(64, device=dev, generator=g) + 0.5, eps=1e-5)
+    _, y = add_rms_norm(x, d, norm)
+    ref = F.rms_norm((x + d).float(), (64,), norm.alpha, norm.eps)
+    ok = torch.allclose(y.float(), ref, rtol=0.02, atol=0.02)
+    h = torch.randn(2, 1, 128, device=dev, generator=g, dtype=torch.bfloat16)
+    ok &= torch.allclose(silu_mul(h).float(), (F.silu(h[..., :64]) * h[..., 64:]).float(),
+                         rtol=0.02, atol=0.02)
+    cache = torch.zeros(2, 2, 2, 8, 16, device=dev, dtype=torch.bfloat16)
+    qkv = torch.randn(2, 1, 96, device=dev, generator=g, dtype=torch.bfloat16)
+    ones, zeros = torch.ones(2, 8, device=dev), torch.zeros(2, 8, device=dev)
+    q = rope_write(qkv, ones, zeros, cache, torch.tensor([0, 3], device=dev), 2)  # no rotation
+    ok &= torch.equal(q[1, :, 0], qkv.view(2, 3, 2, 16)[1, 0]) and torch.equal(
+        cache[1, 1, :, 3], qkv.view(2, 3, 2, 16)[1, 2])
+    allowed = torch.ones(2, 1, 8, device=dev, dtype=torch.uint8)
+    out = ring_attention(q, cache, allowed, torch.tensor([1, 4], device=dev))
+    ref = F.scaled_dot_product_attention(q.float(), cache[0, :, :, :4].float(), cache[1, :, :, :4].float())
+    ok &= torch.allclose(out[1].float(), ref[1], rtol=0.02, atol=0.02)
+    steps = torch.zeros(2, 2, 2, 4, 16, device=dev, dtype=torch.bfloat16)
+    steps[:, :, :, 0] = cache[:, :, :, 3]
+    out = step_attention(qkv, steps, 1, 2)
+    ref = F.scaled_dot_product_attention(q.float(), steps[0, :, :, :2].float(), steps[1, :, :, :2].float())
+    ok &= torch.allclose(out.float(), ref, rtol=0.02, atol=0.02)
+    logits = torch.randn(2, 64, device=dev, generator=g)  # greedy, and a top-1 draw
+    drawn = sample(logits, torch.tensor([0.0, 0.8], device=dev), torch.tensor([5, 1], device=dev))
+    ok &= torch.equal(drawn, logits.argmax(-1))
+    # The text row's width (32768 in registers, the most threads a program gets): a
+    # GPU short of registers or shared memory for it fails here, not in a conversation.
+    logits = torch.randn(1, 32000, device=dev, generator=g)
+    drawn = sample(logits, torch.tensor([0.8], device=dev), torch.tensor([1], device=dev))
+    ok &= torch.equal(drawn, logits.argmax(-1))
+    tables = [torch.randn(5, 16, device=dev, generator=g, dtype=torch.bfloat16) for _ in range(2)]
+    got = Tables([types.SimpleNamespace(weight=t) for t in tables]).sum(
+        torch.tensor([[1, -1], [4, 2]], device=dev))
+    ok &= torch.equal(got[0], tables[0][1]) and torch.equal(got[1], tables[0][4] + tables[1][2])
+    ends = torch.tensor([2, 9], device=dev)  # a ring of 8: row 1 has wrapped
+    slots, allowed, filled, _ = ring_positions(ends, ends, torch.ones(2, dtype=torch.bool, device=dev),
+                                               1, 8, 8, torch.ones(4, device=dev))
+    ok &= slots.flatten().tolist() == [2, 1] and filled.tolist() == [3, 8] and allowed[:, 0].tolist() == [
+        [1, 1, 1, 0, 0, 0, 0, 0], [1] * 8]
+    w = torch.randn(24, 64, device=dev, generator=g, dtype=torch.bfloat16)
+    y, total = linear(x, w, norm, d)
+    ok &= torch.allclose(y.float(), F.linear(add_rms_norm(x, d, norm)[1], w).float(), rtol=0.02, atol=0.05)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    return ok
 
 
 def norm_alpha(norm) -> torch.Tensor:
@@ -287,6 +302,24 @@ def silu_mul(h: torch.Tensor) -> torch.Tensor:
 
 
 RING_CHUNK = 64  # ring slots per program: many programs, each one load (H100 run 12)
+# The join of the ring's chunks done by the last chunk's program, not a kernel of its own
+# (ARCUS_RING_ONE_KERNEL=0: the two kernels).
+RING_ONE_KERNEL = os.environ.get("ARCUS_RING_ONE_KERNEL", "1") != "0"
+_counts: dict = {}  # (device, stream, size) -> zeroed counters of ring_attention's chunks
+
+
+def _ring_counts(device: torch.device, size: int) -> torch.Tensor | None:
+    """Counters for ring_attention's one-kernel join, zero between calls (the joining
+    program resets its own); one set per stream, as calls on one stream never overlap.
+    None while a CUDA graph is captured before the set exists (not made inside a graph)."""
+    stream = torch.cuda.current_stream(device).cuda_stream if device.type == "cuda" else 0
+    key = (device, stream, size)
+    counts = _counts.get(key)
+    if counts is None:
+        if device.type == "cuda" and torch.cuda.is_current_stream_capturing():
+            return None
+        counts = _counts[key] = torch.zeros(size, dtype=torch.int32, device=device)
+    return counts
 
 
 def ring_attention(q: torch.Tensor, cache: torch.Tensor, allowed: torch.Tensor,
@@ -305,19 +338,21 @@ def ring_attention(q: torch.Tensor, cache: torch.Tensor, allowed: torch.Tensor,
     m = torch.empty(B * H * T, chunks, dtype=torch.float32, device=q.device)
     l_sum = torch.empty_like(m)
     acc = torch.empty(B * H * T, chunks, D, dtype=torch.float32, device=q.device)
-    k.ring_attention_part[(B * H * T, chunks)](
-        q.contiguous(), cache, allowed, filled, m, l_sum, acc, H, T, cap,
-        cache.stride(0), cache.stride(1), cache.stride(2), cache.stride(3), D ** -0.5,
-        D=D, CHUNK=RING_CHUNK, num_warps=4, **_pdl(q))
     if time_major:
         out = torch.empty(B, T, H, D, dtype=q.dtype, device=q.device)
         strides = (out.stride(0), out.stride(2), out.stride(1))
     else:
         out = torch.empty(B, H, T, D, dtype=q.dtype, device=q.device)
         strides = out.stride()[:3]
-    k.ring_attention_join[(B * H * T,)](m, l_sum, acc, filled, out, chunks, H, T, *strides, D=D,
-                                        C=k.triton.next_power_of_2(chunks), CHUNK=RING_CHUNK,
-                                        num_warps=4, **_pdl(q))
+    counts = _ring_counts(q.device, B * H * T) if RING_ONE_KERNEL else None
+    C = k.triton.next_power_of_2(chunks)
+    k.ring_attention_part[(B * H * T, chunks)](
+        q.contiguous(), cache, allowed, filled, m, l_sum, acc, counts if counts is not None else filled,
+        out, H, T, cap, cache.stride(0), cache.stride(1), cache.stride(2), cache.stride(3), D ** -0.5,
+        *strides, D=D, CHUNK=RING_CHUNK, C=C, JOIN=counts is not None, num_warps=4, **_pdl(q))
+    if counts is None:
+        k.ring_attention_join[(B * H * T,)](m, l_sum, acc, filled, out, chunks, H, T, *strides, D=D,
+                                            C=C, CHUNK=RING_CHUNK, num_warps=4, **_pdl(q))
     return out
 
 
@@ -355,7 +390,8 @@ def sample(logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Tensor,
     block = k.triton.next_power_of_2(V)
     k.sample_top_k[(B,)](logits, noise.contiguous(), temperature, top_k, out, V,
                          temperature.stride(0), top_k.stride(0), out.stride(0),
-                         KEEP=into is not None, BLOCK=block,
+                         KEEP=into is not None, BITS=16 if logits.dtype == torch.bfloat16 else 32,
+                         BLOCK=block,
                          num_warps=max(4, min(32, block // 1024)), **_pdl(out))
     return out
 
@@ -376,12 +412,12 @@ LINEAR_BLOCKS = (4, 512, 4)
 
 def linear(x: torch.Tensor, weight: torch.Tensor, norm=None, delta: torch.Tensor | None = None,
            gate: bool = False, gelu: bool = False, residual: torch.Tensor | None = None,
-           scale: torch.Tensor | None = None,
+           scale: torch.Tensor | None = None, bias: torch.Tensor | None = None,
            blocks: tuple[int, int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """`F.linear(h, weight)` for each row of x [..., K] (or [..., 2K] with `gate`), with
     h made in the same kernel: `norm`(x + delta) for moshi's RMSNorm (as add_rms_norm)
     or torch's affine LayerNorm (no delta), silu_mul(x) with `gate`, gelu(x) with `gelu`, else
-    x + delta (or x); then `residual` + `scale` * out when given. Returns (out [..., N],
+    x + delta (or x); then + `bias`, then `residual` + `scale` * out when given. Returns (out [..., N],
     x + delta); the second is x itself without a delta. No bias. `blocks`: (BLOCK_N,
     BLOCK_K, warps), LINEAR_BLOCKS by default."""
     k = _kernels()
@@ -399,8 +435,8 @@ def linear(x: torch.Tensor, weight: torch.Tensor, norm=None, delta: torch.Tensor
     k.gemv[(k.triton.cdiv(N, block_n), rows)](
         x, delta.contiguous() if delta is not None else x, total, alpha,
         norm.bias if layer_norm else x, residual.contiguous() if residual is not None else x,
-        scale if scale is not None else x, weight, out, N, norm.eps if norm is not None else 0.0,
-        K=K, PRO=pro, HAS_DELTA=delta is not None, HAS_RES=residual is not None,
-        HAS_SCALE=scale is not None, BLOCK_N=block_n,
+        scale if scale is not None else x, weight, bias if bias is not None else x, out, N,
+        norm.eps if norm is not None else 0.0, K=K, PRO=pro, HAS_DELTA=delta is not None,
+        HAS_RES=residual is not None, HAS_SCALE=scale is not None, HAS_BIAS=bias is not None, BLOCK_N=block_n,
         BLOCK_K=min(block_k, k.triton.next_power_of_2(K)), num_warps=warps, **_pdl(out))
     return out, total

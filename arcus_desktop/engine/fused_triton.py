@@ -157,19 +157,24 @@ if triton is not None:
         tl.store(out_ptr + row * F + cols, cast(act * g, dt), mask=inside)
 
     @triton.jit
-    def ring_attention_part(q_ptr, cache_ptr, allowed_ptr, n_ptr, m_ptr, l_ptr, acc_ptr, H, T, cap,
-                            s_kv, s_b, s_h, s_t, scale, D: tl.constexpr, CHUNK: tl.constexpr, PDL: tl.constexpr):
+    def ring_attention_part(q_ptr, cache_ptr, allowed_ptr, n_ptr, m_ptr, l_ptr, acc_ptr, count_ptr,
+                            out_ptr, H, T, cap, s_kv, s_b, s_h, s_t, scale, s_ob, s_oh, s_ot,
+                            D: tl.constexpr, CHUNK: tl.constexpr, C: tl.constexpr, JOIN: tl.constexpr,
+                            PDL: tl.constexpr):
         # One program per (row, head, query, chunk of the ring): softmax statistics and the
         # weighted sum of values over the chunk's allowed slots. Slots from n on are never
-        # allowed: a chunk past them does nothing (the join leaves it out), so attention
-        # costs the filled part only.
+        # allowed: only the chunks that hold filled slots (at least the first) work, so
+        # attention costs the filled part only. JOIN: the last of them to finish (a
+        # counter per (row, head, query), reset by it) joins them all, instead of a
+        # kernel of its own.
         pdl_enter(PDL)
         pid = tl.program_id(0)
         c = tl.program_id(1)
         chunks = tl.num_programs(1)
         b = pid // (H * T)
         n = tl.load(n_ptr + b)
-        if c * CHUNK < n:
+        used = tl.maximum(tl.minimum(chunks, (n + CHUNK - 1) // CHUNK), 1)
+        if c < used:
             h = pid // T % H
             t = pid % T
             d = tl.arange(0, D)
@@ -186,29 +191,44 @@ if triton is not None:
             tl.store(m_ptr + pid * chunks + c, top)
             tl.store(l_ptr + pid * chunks + c, tl.sum(p, axis=0))
             tl.store(acc_ptr + (pid * chunks + c) * D + d, tl.sum(p[:, None] * v, axis=0))
+            if JOIN:
+                tl.debug_barrier()  # every thread's partial stored before the count moves
+                done = tl.atomic_add(count_ptr + pid, 1, sem="acq_rel", scope="gpu")
+                if done == used - 1:
+                    join_chunks(m_ptr, l_ptr, acc_ptr, out_ptr + b * s_ob + h * s_oh + t * s_ot, pid,
+                                chunks, used, D, C)
+                    tl.atomic_xchg(count_ptr + pid, 0, sem="relaxed", scope="gpu")
+
+    @triton.jit
+    def join_chunks(m_ptr, l_ptr, acc_ptr, out_ptr, pid, chunks, used, D: tl.constexpr, C: tl.constexpr):
+        # The partial softmaxes of chunks 0..used-1 of (row, head, query) `pid` as one,
+        # stored at out_ptr. Read past L1: other programs wrote them in this kernel.
+        c = tl.arange(0, C)
+        d = tl.arange(0, D)
+        inside = c < used
+        m = tl.load(m_ptr + pid * chunks + c, mask=inside, other=float("-inf"), cache_modifier=".cg")
+        top = tl.max(m, axis=0)
+        top = tl.where(top == float("-inf"), 0.0, top)
+        w = tl.where(inside, tl.exp(m - top), 0.0)
+        l_sum = tl.sum(tl.load(l_ptr + pid * chunks + c, mask=inside, other=0.0, cache_modifier=".cg") * w,
+                       axis=0)
+        acc = tl.load(acc_ptr + (pid * chunks + c[:, None]) * D + d[None, :], mask=inside[:, None], other=0.0,
+                      cache_modifier=".cg")
+        out = tl.sum(acc * w[:, None], axis=0) / tl.where(l_sum > 0, l_sum, 1.0)
+        tl.store(out_ptr + d, cast(out, out_ptr.dtype.element_ty))
 
     @triton.jit
     def ring_attention_join(m_ptr, l_ptr, acc_ptr, n_ptr, out_ptr, chunks, H, T, s_ob, s_oh, s_ot,
                             D: tl.constexpr, C: tl.constexpr, CHUNK: tl.constexpr, PDL: tl.constexpr):
-        # One program per (row, head, query): the partial softmaxes of the chunks that
-        # hold filled slots as one; out at the given strides ([B, H, T, D] or [B, T, H, D]).
+        # One program per (row, head, query): join_chunks; out at the given strides
+        # ([B, H, T, D] or [B, T, H, D]).
         pdl_enter(PDL)
         pid = tl.program_id(0)
         b = pid // (H * T)
         h = pid // T % H
         t = pid % T
-        c = tl.arange(0, C)
-        d = tl.arange(0, D)
-        used = tl.minimum(chunks, (tl.load(n_ptr + b) + CHUNK - 1) // CHUNK)
-        inside = c < used
-        m = tl.load(m_ptr + pid * chunks + c, mask=inside, other=float("-inf"))
-        top = tl.max(m, axis=0)
-        top = tl.where(top == float("-inf"), 0.0, top)
-        w = tl.where(inside, tl.exp(m - top), 0.0)
-        l_sum = tl.sum(tl.load(l_ptr + pid * chunks + c, mask=inside, other=0.0) * w, axis=0)
-        acc = tl.load(acc_ptr + (pid * chunks + c[:, None]) * D + d[None, :], mask=inside[:, None], other=0.0)
-        out = tl.sum(acc * w[:, None], axis=0) / tl.where(l_sum > 0, l_sum, 1.0)
-        tl.store(out_ptr + b * s_ob + h * s_oh + t * s_ot + d, cast(out, out_ptr.dtype.element_ty))
+        used = tl.maximum(tl.minimum(chunks, (tl.load(n_ptr + b) + CHUNK - 1) // CHUNK), 1)
+        join_chunks(m_ptr, l_ptr, acc_ptr, out_ptr + b * s_ob + h * s_oh + t * s_ot, pid, chunks, used, D, C)
 
     @triton.jit
     def step_attention(qkv_ptr, cache_ptr, out_ptr, step, H, s_kv, s_b, s_h, s_t, scale,
@@ -242,9 +262,9 @@ if triton is not None:
 
     @triton.jit
     def sample_top_k(logits_ptr, noise_ptr, temp_ptr, k_ptr, out_ptr, V, s_temp, s_k, s_out,
-                     KEEP: tl.constexpr, BLOCK: tl.constexpr, PDL: tl.constexpr):
+                     KEEP: tl.constexpr, BITS: tl.constexpr, BLOCK: tl.constexpr, PDL: tl.constexpr):
         # One program per row, the whole row in registers (BLOCK >= V). The k-th largest
-        # logit by bisection on order-preserving integer keys (32 counts, no sort), ties
+        # logit by bisection on order-preserving integer keys (BITS counts, no sort), ties
         # at it taken lowest index first; then the top-k draw as moshi makes it,
         # argmax(p / noise) with noise ~ Exp(1), or the argmax where temperature <= 0.
         # KEEP: out already holds the row's forced token where it is >= 0; keep it.
@@ -260,8 +280,13 @@ if triton is not None:
         bits = x.to(tl.uint32, bitcast=True)
         key = tl.where((bits >> 31) != 0, bits ^ 0xFFFFFFFF, bits | 0x80000000)
         key = tl.where(inside, key, 0)
+        # bfloat16 logits (BITS 16) are told apart by the keys' high 16 bits alone (as
+        # float32 their low 16 are zero; a negative's key has them all ones): with those
+        # cleared, the bisection over the high 16 finds the same k-th key in half the passes.
+        if BITS == 16:
+            key = key & 0xFFFF0000
         t = tl.zeros((), dtype=tl.uint32)
-        for b in tl.static_range(32):
+        for b in tl.static_range(BITS):
             cand = t | (1 << (31 - b))
             t = tl.where(tl.sum((key >= cand).to(tl.int32), axis=0) >= k, cand, t)
         above = key > t
@@ -278,16 +303,16 @@ if triton is not None:
         tl.store(out_ptr + row * s_out, token)
 
     @triton.jit
-    def gemv(x_ptr, d_ptr, sum_ptr, alpha_ptr, beta_ptr, res_ptr, scale_ptr, w_ptr, out_ptr,
+    def gemv(x_ptr, d_ptr, sum_ptr, alpha_ptr, beta_ptr, res_ptr, scale_ptr, w_ptr, bias_ptr, out_ptr,
              N, eps, K: tl.constexpr, PRO: tl.constexpr, HAS_DELTA: tl.constexpr,
-             HAS_RES: tl.constexpr, HAS_SCALE: tl.constexpr, BLOCK_N: tl.constexpr,
+             HAS_RES: tl.constexpr, HAS_SCALE: tl.constexpr, HAS_BIAS: tl.constexpr, BLOCK_N: tl.constexpr,
              BLOCK_K: tl.constexpr, PDL: tl.constexpr):
         # out[row, n] = W[n, :] . h for a weight W [N, K] (a Linear's, no bias) and one
         # row's input h, made in the prologue: PRO 0 h = x (+ d); 1 h = rms_norm(x + d)
         # as add_rms_norm makes it (program 0 writes x + d); 2 h = the gate of x [2K] as
         # silu_mul makes it; 3 h = layer_norm(x) (scale alpha, shift beta); 4 h = gelu(x)
-        # (erf). The epilogue may add a residual, times a per-channel scale (moshi's
-        # LayerScale). Grid (N / BLOCK_N, rows). The K loop is unrolled so every weight
+        # (erf). The epilogue may add a bias, then a residual times a per-channel scale
+        # (moshi's LayerScale). Grid (N / BLOCK_N, rows). The K loop is unrolled so every weight
         # load can be in flight at once (a small GEMV waits on latency, not bandwidth).
         pid = tl.program_id(0)
         row = tl.program_id(1)
@@ -358,7 +383,10 @@ if triton is not None:
             else:
                 w = tl.load(w_ptr + n[:, None] * K + kk[None, :], mask=n_ok[:, None] & ok[None, :], other=0.0)
             acc += w.to(tl.float32) * h[None, :]
-        y = cast(tl.sum(acc, axis=1), dt)
+        y = tl.sum(acc, axis=1)
+        if HAS_BIAS:
+            y += tl.load(bias_ptr + n, mask=n_ok, other=0.0).to(tl.float32)
+        y = cast(y, dt)
         if HAS_RES:
             y = y.to(tl.float32)
             if HAS_SCALE:

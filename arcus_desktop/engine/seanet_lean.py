@@ -124,6 +124,7 @@ def _runs(net, x: torch.Tensor) -> bool:
 # the fastest of bench/seanet_gpu.py's seven on the H100 (conv_unfold 111 µs a frame
 # against 596 µs with (64, 64, 4)).
 TILE = (16, 16, 2)
+GEMV_ROWS = 4  # a conv with at most this many output rows runs as fused.linear's GEMV
 CHUNK_STEPS = 8  # a long input (a voice recording) in pieces of 8 output steps (0.32 s)
 
 
@@ -187,7 +188,13 @@ def _conv(m, h: _Act, elu: bool) -> _Act:
         cols = h.data.view(h.B * h.T, h.C)  # already the matmul's input
     else:
         cols = _unfold(h, state.previous, state.exec_mask, K, S, elu)
-    y = F.linear(cols, conv.weight.reshape(conv.out_channels, -1), conv.bias)
+    weight = conv.weight.reshape(conv.out_channels, -1)
+    if cols.shape[0] <= GEMV_ROWS and weight.is_contiguous():
+        # A step or two of a deep layer (MBs of weights): cuBLAS's GEMV reads them at a
+        # fraction of the bandwidth fused.linear's does.
+        y = fused.linear(cols, weight, bias=conv.bias)[0]
+    else:
+        y = F.linear(cols, weight, conv.bias)
     return _Act.time_major(y, h.B, h.T // S)
 
 

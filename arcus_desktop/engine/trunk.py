@@ -72,6 +72,8 @@ class Trunk:
         self.linear = self.fused and fused.LINEAR and fused.TRUNK_LINEAR and all(
             fused.plain_linear(m, lm) for layer in lm.transformer.layers for m in (
                 layer.self_attn.in_projs[0], layer.gating.linear_in, layer.gating.linear_out))
+        self.out_linear = self.fused and fused.LINEAR and all(
+            fused.plain_linear(layer.self_attn.out_projs[0], lm) for layer in lm.transformer.layers)
 
     def step(self, x: torch.Tensor, norm=None) -> torch.Tensor:
         """Run one frame's input [B, 1, dim] through all layers, then `norm` if given."""
@@ -165,9 +167,14 @@ class Trunk:
             out = F.scaled_dot_product_attention(q, cache[0], cache[1], mask)
         else:
             out = fused.ring_attention(q, cache, *seen)
-        x, h = fused.add_rms_norm(x, attn.out_projs[0](out.reshape(B, 1, -1)), layer.norm2)
+        x, h = fused.add_rms_norm(x, self._out(attn, out.reshape(B, 1, -1)), layer.norm2)
         gating = layer.gating
         return x, gating.linear_out(fused.silu_mul(gating.linear_in(h)))
+
+    def _out(self, attn, out: torch.Tensor) -> torch.Tensor:
+        if self.out_linear and fused.TRUNK_OUT_LINEAR and out.shape[0] <= 2:
+            return fused.linear(out, attn.out_projs[0].weight, blocks=fused.TRUNK_OUT_BLOCKS)[0]
+        return attn.out_projs[0](out)
 
     def _linear_layer(self, layer, x, delta, cos, sin, slot, mask, seen):
         """`_fused_layer` with the norms and the gate inside fused.linear's GEMVs."""
@@ -180,7 +187,7 @@ class Trunk:
             out = F.scaled_dot_product_attention(q, cache[0], cache[1], mask)
         else:
             out = fused.ring_attention(q, cache, *seen)
-        h, x = fused.linear(x, gating.linear_in.weight, layer.norm2, attn.out_projs[0](out.reshape(B, 1, -1)))
+        h, x = fused.linear(x, gating.linear_in.weight, layer.norm2, self._out(attn, out.reshape(B, 1, -1)))
         return x, fused.linear(h, gating.linear_out.weight, gate=True)[0]
 
     def _layer(self, layer, x, rot, where, mask):
