@@ -61,26 +61,25 @@ def count_kernels(loop, pcm, device) -> int:
 # (fused kernels, the trunk's ring attention, Mimi's lean pass, the sampling kernel,
 # fused.linear in the depformer, in Mimi's transformers, in the trunk, Mimi's quantizer
 # in rvq_lean's kernels, its convolutions in seanet_lean's, programmatic dependent launch,
-# the trunk's out projection in fused.linear, the ring's join in its chunks' kernel)
-VARIANTS = {"before": (False, False, False, False, False, False, False, False, False, False, False, False),
-            "fused_sdpa": (True, False, False, False, False, False, False, False, False, False, False, False),
-            "fused": (True, True, False, False, False, False, False, False, False, False, False, False),
-            "fused_lean_mimi": (True, True, True, False, False, False, False, False, False, False, False, False),
-            "fused_sample": (True, True, True, True, False, False, False, False, False, False, False, False),
-            "fused_linear_dep": (True, True, True, True, True, False, False, False, False, False, False, False),
-            "fused_linear": (True, True, True, True, True, True, False, False, False, False, False, False),
-            "fused_trunk_linear": (True, True, True, True, True, True, True, False, False, False, False, False),
-            "lean_rvq": (True, True, True, True, True, True, False, True, False, False, False, False),
-            "lean_seanet": (True, True, True, True, True, True, False, True, True, False, False, False),
-            "pdl": (True, True, True, True, True, True, False, True, True, True, False, False),
-            "trunk_out": (True, True, True, True, True, True, False, True, True, True, True, False),
-            "ring1": (True, True, True, True, True, True, False, True, True, True, True, True)}
+# the trunk's out projection in fused.linear)
+VARIANTS = {"before": (False, False, False, False, False, False, False, False, False, False, False),
+            "fused_sdpa": (True, False, False, False, False, False, False, False, False, False, False),
+            "fused": (True, True, False, False, False, False, False, False, False, False, False),
+            "fused_lean_mimi": (True, True, True, False, False, False, False, False, False, False, False),
+            "fused_sample": (True, True, True, True, False, False, False, False, False, False, False),
+            "fused_linear_dep": (True, True, True, True, True, False, False, False, False, False, False),
+            "fused_linear": (True, True, True, True, True, True, False, False, False, False, False),
+            "fused_trunk_linear": (True, True, True, True, True, True, True, False, False, False, False),
+            "lean_rvq": (True, True, True, True, True, True, False, True, False, False, False),
+            "lean_seanet": (True, True, True, True, True, True, False, True, True, False, False),
+            "pdl": (True, True, True, True, True, True, False, True, True, True, False),
+            "trunk_out": (True, True, True, True, True, True, False, True, True, True, True)}
 
 
 def use(name: str) -> None:
     (fused.ENABLED, fused.RING_ATTENTION, mimi_lean.ENABLED, fused.SAMPLE, fused.LINEAR,
      mimi_lean.LINEAR, fused.TRUNK_LINEAR, rvq_lean.ENABLED, seanet_lean.ENABLED,
-     fused.PDL, fused.TRUNK_OUT_LINEAR, fused.RING_ONE_KERNEL) = VARIANTS[name]
+     fused.PDL, fused.TRUNK_OUT_LINEAR) = VARIANTS[name]
 
 
 def fill_ring(engine, prepared, positions: int) -> None:
@@ -172,11 +171,9 @@ def main() -> int:
         "fused_vs_fused": equal_steps(runs[1], runs[3]),
     }
     if "pdl" in args.variants:  # the same arithmetic launched otherwise: the same tokens
-        pdl = agreement(engine, prepared, codes, ("lean_seanet", "pdl", "trunk_out", "ring1", "ring1"))
+        pdl = agreement(engine, prepared, codes, ("lean_seanet", "pdl", "trunk_out"))
         out["greedy_equal_steps_of_40"]["pdl_vs_not"] = equal_steps(*pdl[:2])
-        out["greedy_equal_steps_of_40"]["trunk_out_vs_pdl"] = equal_steps(*pdl[1:3])
-        out["greedy_equal_steps_of_40"]["ring1_vs_trunk_out"] = equal_steps(*pdl[2:4])
-        out["greedy_equal_steps_of_40"]["ring1_vs_ring1"] = equal_steps(*pdl[3:5])
+        out["greedy_equal_steps_of_40"]["trunk_out_vs_pdl"] = equal_steps(*pdl[1:])
     print(json.dumps(out, indent=1))
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)

@@ -302,24 +302,6 @@ def silu_mul(h: torch.Tensor) -> torch.Tensor:
 
 
 RING_CHUNK = 64  # ring slots per program: many programs, each one load (H100 run 12)
-# The join of the ring's chunks done by the last chunk's program, not a kernel of its own
-# (ARCUS_RING_ONE_KERNEL=0: the two kernels).
-RING_ONE_KERNEL = os.environ.get("ARCUS_RING_ONE_KERNEL", "1") != "0"
-_counts: dict = {}  # (device, stream, size) -> zeroed counters of ring_attention's chunks
-
-
-def _ring_counts(device: torch.device, size: int) -> torch.Tensor | None:
-    """Counters for ring_attention's one-kernel join, zero between calls (the joining
-    program resets its own); one set per stream, as calls on one stream never overlap.
-    None while a CUDA graph is captured before the set exists (not made inside a graph)."""
-    stream = torch.cuda.current_stream(device).cuda_stream if device.type == "cuda" else 0
-    key = (device, stream, size)
-    counts = _counts.get(key)
-    if counts is None:
-        if device.type == "cuda" and torch.cuda.is_current_stream_capturing():
-            return None
-        counts = _counts[key] = torch.zeros(size, dtype=torch.int32, device=device)
-    return counts
 
 
 def ring_attention(q: torch.Tensor, cache: torch.Tensor, allowed: torch.Tensor,
@@ -338,21 +320,19 @@ def ring_attention(q: torch.Tensor, cache: torch.Tensor, allowed: torch.Tensor,
     m = torch.empty(B * H * T, chunks, dtype=torch.float32, device=q.device)
     l_sum = torch.empty_like(m)
     acc = torch.empty(B * H * T, chunks, D, dtype=torch.float32, device=q.device)
+    k.ring_attention_part[(B * H * T, chunks)](
+        q.contiguous(), cache, allowed, filled, m, l_sum, acc, H, T, cap,
+        cache.stride(0), cache.stride(1), cache.stride(2), cache.stride(3), D ** -0.5,
+        D=D, CHUNK=RING_CHUNK, num_warps=4, **_pdl(q))
     if time_major:
         out = torch.empty(B, T, H, D, dtype=q.dtype, device=q.device)
         strides = (out.stride(0), out.stride(2), out.stride(1))
     else:
         out = torch.empty(B, H, T, D, dtype=q.dtype, device=q.device)
         strides = out.stride()[:3]
-    counts = _ring_counts(q.device, B * H * T) if RING_ONE_KERNEL else None
-    C = k.triton.next_power_of_2(chunks)
-    k.ring_attention_part[(B * H * T, chunks)](
-        q.contiguous(), cache, allowed, filled, m, l_sum, acc, counts if counts is not None else filled,
-        out, H, T, cap, cache.stride(0), cache.stride(1), cache.stride(2), cache.stride(3), D ** -0.5,
-        *strides, D=D, CHUNK=RING_CHUNK, C=C, JOIN=counts is not None, num_warps=4, **_pdl(q))
-    if counts is None:
-        k.ring_attention_join[(B * H * T,)](m, l_sum, acc, filled, out, chunks, H, T, *strides, D=D,
-                                            C=C, CHUNK=RING_CHUNK, num_warps=4, **_pdl(q))
+    k.ring_attention_join[(B * H * T,)](m, l_sum, acc, filled, out, chunks, H, T, *strides, D=D,
+                                        C=k.triton.next_power_of_2(chunks), CHUNK=RING_CHUNK,
+                                        num_warps=4, **_pdl(q))
     return out
 
 

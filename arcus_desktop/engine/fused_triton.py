@@ -157,24 +157,19 @@ if triton is not None:
         tl.store(out_ptr + row * F + cols, cast(act * g, dt), mask=inside)
 
     @triton.jit
-    def ring_attention_part(q_ptr, cache_ptr, allowed_ptr, n_ptr, m_ptr, l_ptr, acc_ptr, count_ptr,
-                            out_ptr, H, T, cap, s_kv, s_b, s_h, s_t, scale, s_ob, s_oh, s_ot,
-                            D: tl.constexpr, CHUNK: tl.constexpr, C: tl.constexpr, JOIN: tl.constexpr,
-                            PDL: tl.constexpr):
+    def ring_attention_part(q_ptr, cache_ptr, allowed_ptr, n_ptr, m_ptr, l_ptr, acc_ptr, H, T, cap,
+                            s_kv, s_b, s_h, s_t, scale, D: tl.constexpr, CHUNK: tl.constexpr, PDL: tl.constexpr):
         # One program per (row, head, query, chunk of the ring): softmax statistics and the
         # weighted sum of values over the chunk's allowed slots. Slots from n on are never
-        # allowed: only the chunks that hold filled slots (at least the first) work, so
-        # attention costs the filled part only. JOIN: the last of them to finish (a
-        # counter per (row, head, query), reset by it) joins them all, instead of a
-        # kernel of its own.
+        # allowed: a chunk past them does nothing (the join leaves it out), so attention
+        # costs the filled part only.
         pdl_enter(PDL)
         pid = tl.program_id(0)
         c = tl.program_id(1)
         chunks = tl.num_programs(1)
         b = pid // (H * T)
         n = tl.load(n_ptr + b)
-        used = tl.maximum(tl.minimum(chunks, (n + CHUNK - 1) // CHUNK), 1)
-        if c < used:
+        if c * CHUNK < n:
             h = pid // T % H
             t = pid % T
             d = tl.arange(0, D)
@@ -191,44 +186,29 @@ if triton is not None:
             tl.store(m_ptr + pid * chunks + c, top)
             tl.store(l_ptr + pid * chunks + c, tl.sum(p, axis=0))
             tl.store(acc_ptr + (pid * chunks + c) * D + d, tl.sum(p[:, None] * v, axis=0))
-            if JOIN:
-                tl.debug_barrier()  # every thread's partial stored before the count moves
-                done = tl.atomic_add(count_ptr + pid, 1, sem="acq_rel", scope="gpu")
-                if done == used - 1:
-                    join_chunks(m_ptr, l_ptr, acc_ptr, out_ptr + b * s_ob + h * s_oh + t * s_ot, pid,
-                                chunks, used, D, C)
-                    tl.atomic_xchg(count_ptr + pid, 0, sem="relaxed", scope="gpu")
-
-    @triton.jit
-    def join_chunks(m_ptr, l_ptr, acc_ptr, out_ptr, pid, chunks, used, D: tl.constexpr, C: tl.constexpr):
-        # The partial softmaxes of chunks 0..used-1 of (row, head, query) `pid` as one,
-        # stored at out_ptr. Read past L1: other programs wrote them in this kernel.
-        c = tl.arange(0, C)
-        d = tl.arange(0, D)
-        inside = c < used
-        m = tl.load(m_ptr + pid * chunks + c, mask=inside, other=float("-inf"), cache_modifier=".cg")
-        top = tl.max(m, axis=0)
-        top = tl.where(top == float("-inf"), 0.0, top)
-        w = tl.where(inside, tl.exp(m - top), 0.0)
-        l_sum = tl.sum(tl.load(l_ptr + pid * chunks + c, mask=inside, other=0.0, cache_modifier=".cg") * w,
-                       axis=0)
-        acc = tl.load(acc_ptr + (pid * chunks + c[:, None]) * D + d[None, :], mask=inside[:, None], other=0.0,
-                      cache_modifier=".cg")
-        out = tl.sum(acc * w[:, None], axis=0) / tl.where(l_sum > 0, l_sum, 1.0)
-        tl.store(out_ptr + d, cast(out, out_ptr.dtype.element_ty))
 
     @triton.jit
     def ring_attention_join(m_ptr, l_ptr, acc_ptr, n_ptr, out_ptr, chunks, H, T, s_ob, s_oh, s_ot,
                             D: tl.constexpr, C: tl.constexpr, CHUNK: tl.constexpr, PDL: tl.constexpr):
-        # One program per (row, head, query): join_chunks; out at the given strides
-        # ([B, H, T, D] or [B, T, H, D]).
+        # One program per (row, head, query): the partial softmaxes of the chunks that
+        # hold filled slots as one; out at the given strides ([B, H, T, D] or [B, T, H, D]).
         pdl_enter(PDL)
         pid = tl.program_id(0)
         b = pid // (H * T)
         h = pid // T % H
         t = pid % T
-        used = tl.maximum(tl.minimum(chunks, (tl.load(n_ptr + b) + CHUNK - 1) // CHUNK), 1)
-        join_chunks(m_ptr, l_ptr, acc_ptr, out_ptr + b * s_ob + h * s_oh + t * s_ot, pid, chunks, used, D, C)
+        c = tl.arange(0, C)
+        d = tl.arange(0, D)
+        used = tl.minimum(chunks, (tl.load(n_ptr + b) + CHUNK - 1) // CHUNK)
+        inside = c < used
+        m = tl.load(m_ptr + pid * chunks + c, mask=inside, other=float("-inf"))
+        top = tl.max(m, axis=0)
+        top = tl.where(top == float("-inf"), 0.0, top)
+        w = tl.where(inside, tl.exp(m - top), 0.0)
+        l_sum = tl.sum(tl.load(l_ptr + pid * chunks + c, mask=inside, other=0.0) * w, axis=0)
+        acc = tl.load(acc_ptr + (pid * chunks + c[:, None]) * D + d[None, :], mask=inside[:, None], other=0.0)
+        out = tl.sum(acc * w[:, None], axis=0) / tl.where(l_sum > 0, l_sum, 1.0)
+        tl.store(out_ptr + b * s_ob + h * s_oh + t * s_ot + d, cast(out, out_ptr.dtype.element_ty))
 
     @triton.jit
     def step_attention(qkv_ptr, cache_ptr, out_ptr, step, H, s_kv, s_b, s_h, s_t, scale,

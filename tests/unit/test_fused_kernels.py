@@ -482,23 +482,14 @@ allowed[:, :, 0] = torch.tensor([1, 0, 1])[:, None]  # every query of rows 0, 2 
 mask = allowed.bool()[:, None]
 want = F.scaled_dot_product_attention(q, cache[0], cache[1], torch.where(mask, 0.0, float("-inf")))
 want[1] = 0  # a row with nothing to see: zeros
-errors = []
-for one in (True, False):
-    fused.RING_ONE_KERNEL = one
-    for _ in range(2):  # the counters are back at zero after a call
-        out = fused.ring_attention(q, cache, allowed, filled)
-        tm = fused.ring_attention(q, cache, allowed, filled, time_major=True)
-        errors.append(max(float((out - want).abs().max()), float((tm.transpose(1, 2) - want).abs().max())))
-counts = [int(c.abs().sum()) for c in fused._counts.values()]
-print(json.dumps({"errors": errors, "counts": counts}))
+out = fused.ring_attention(q, cache, allowed, filled)
+tm = fused.ring_attention(q, cache, allowed, filled, time_major=True)
+print(json.dumps([float((out - want).abs().max()), float((tm.transpose(1, 2) - want).abs().max())]))
 """
 
 
-def test_ring_attention_equals_torch_in_one_kernel_or_two():
-    """fused.ring_attention against torch's attention under the same mask: chunks of the
-    ring joined by the last chunk's program (one kernel) or by a kernel of their own, rows
-    filled part way, not at all and wholly, output head-major or time-major; each call
-    leaves the join's counters at zero."""
-    result = _interpreted(RING)
-    assert max(result["errors"]) < 1e-5, result
-    assert result["counts"] == [0]
+def test_ring_attention_equals_torch():
+    """fused.ring_attention against torch's attention under the same mask: rows whose ring
+    is filled part way (the chunks past it skipped), not at all and wholly, the output
+    head-major or time-major."""
+    assert max(_interpreted(RING)) < 1e-5
