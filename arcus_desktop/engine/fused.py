@@ -16,7 +16,13 @@ The trunk's and Mimi's attention (ring_attention) reads only the slots of the ke
 ring that hold positions: a conversation's first four minutes fill PersonaPlex's
 3000-slot ring, and torch's attention read all of it in every layer of every frame. A
 depformer step's attention (step_attention) writes its key and value and attends in one
-kernel. A token's draw (sample) is one kernel where torch sorted for its top-k.
+kernel. A token's draw (sample) is one kernel where torch sorted for its top-k, and
+writes the token into the next frame. A frame's input embeddings (Tables) and each
+call's ring positions, mask and RoPE angles (ring_positions) are one kernel each where
+moshi's ran dozens.
+
+On Hopper and newer the kernels use programmatic dependent launch (PDL): a kernel may
+start while the one before it ends, and waits for it at its top (fused_triton.pdl_enter).
 """
 
 from __future__ import annotations

@@ -13,9 +13,11 @@ them, so this pass and moshi's interleave freely (tests/unit/test_fused_kernels.
 
 `install(mimi)` puts the pass on a loaded codec's encoder and decoder; it runs while
 streaming, in float32, where fused.available says the kernels run, else moshi's.
-ARCUS_LEAN_SEANET=0 turns it off. With 64 x 64 tiles it was 0.5 ms a frame slower than
-moshi's pass on the H100 (its unfold kernel spilled); with 16 x 16 tiles, the best of
-bench/seanet_gpu.py's sweep, it is slightly faster (docs/PERFORMANCE.md).
+A convolution of a few output rows (the deepest layers: a step or two, MBs of weights)
+runs as fused.linear's GEMV instead of cuBLAS's. ARCUS_LEAN_SEANET=0 turns the pass
+off. With 64 x 64 tiles it was 0.5 ms a frame slower than moshi's pass on the H100 (its
+unfold kernel spilled); with 16 x 16 tiles, the best of bench/seanet_gpu.py's sweep, it
+is slightly faster (docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
