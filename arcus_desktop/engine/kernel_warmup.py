@@ -34,8 +34,8 @@ from . import WARM_KERNELS_FLAG as FLAG  # cli.main hands it to main()
 log = logging.getLogger(__name__)
 SLICE_ROOM = 4 * 2 ** 30  # GPU memory beside the model's: the slice, its context, its streams
 WAIT_S = 120.0  # the warm-up waits this long at most for the child, then compiles itself
-KERNEL_SWITCHES = ("ARCUS_FUSED", "ARCUS_RING_ATTENTION", "ARCUS_TRUNK_LINEAR", "ARCUS_LEAN",
-                   "ARCUS_MIMI_LINEAR", "ARCUS_QUANT_KERNELS", "TRITON_")
+KERNEL_SWITCHES = ("ARCUS_FUSED", "ARCUS_RING_ATTENTION", "ARCUS_TRUNK_LINEAR", "ARCUS_TRUNK_OUT_LINEAR",
+                   "ARCUS_LEAN", "ARCUS_MIMI_LINEAR", "ARCUS_QUANT_KERNELS", "ARCUS_PDL", "TRITON_")
 # ARCUS_COMPILE_AHEAD=0: no child (benchmarks compare; a way out should it misbehave).
 ENABLED = os.environ.get("ARCUS_COMPILE_AHEAD", "1") != "0"
 SOURCES = ("fused.py", "fused_triton.py", "quant_kernels.py", "trunk.py", "depformer.py",
