@@ -265,6 +265,7 @@ class Tables:
     def __init__(self, modules) -> None:
         self.weights = [m.weight for m in modules]
         self._ptrs = None
+        self._offsets()  # now, not in a CUDA graph's capture (it copies to the device)
 
     def _offsets(self):
         ptrs = tuple(w.data_ptr() for w in self.weights)

@@ -173,7 +173,8 @@ class Trunk:
 
     def _out(self, attn, out: torch.Tensor) -> torch.Tensor:
         if self.out_linear and fused.TRUNK_OUT_LINEAR and out.shape[0] <= 2:
-            return fused.linear(out, attn.out_projs[0].weight, blocks=fused.TRUNK_OUT_BLOCKS)[0]
+            blocks = fused.TRUNK_OUT_BLOCKS if out.is_cuda else None  # the interpreter: its own
+            return fused.linear(out, attn.out_projs[0].weight, blocks=blocks)[0]
         return attn.out_projs[0](out)
 
     def _linear_layer(self, layer, x, delta, cos, sin, slot, mask, seen):
