@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -29,7 +28,7 @@ os.environ.setdefault("NO_TORCH_COMPILE", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from engine_gpu import build, pct, read_wav  # noqa: E402
+from engine_gpu import build, pct, read_wav, report  # noqa: E402
 
 from arcus_desktop.engine import constants as C  # noqa: E402
 from arcus_desktop.engine.frame_loop import FrameLoop  # noqa: E402
@@ -76,10 +75,7 @@ def main() -> int:
         "p99_ms": round(pct(every, 99), 2),
         "max_ms": round(float(np.max(every)), 2),
     }
-    print(json.dumps(out, indent=1))
-    if args.out:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        (Path(args.out) / "conversations_gpu.json").write_text(json.dumps(out, indent=1))
+    report(out, args.out, "conversations_gpu.json")
     return 0
 
 

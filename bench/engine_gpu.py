@@ -86,6 +86,15 @@ def pct(values, q) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
+def report(result: dict, folder: str | None, name: str) -> None:
+    """Print a run's result as JSON and, with a folder (the device's $OUT), write it there."""
+    text = json.dumps(result, indent=1)
+    print(text)
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / name).write_text(text)
+
+
 def build(shape: str, device: torch.device, voice_frames: int = 125, text_tokens: int = 200):
     """The engine on random weights, and `prepared()`: a persona of a voice replayed
     from a reference-format .pt plus `text_tokens` text tokens."""

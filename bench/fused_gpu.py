@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -27,7 +26,7 @@ os.environ.setdefault("NO_TORCH_COMPILE", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from engine_gpu import build, pct, read_wav, sync  # noqa: E402
+from engine_gpu import build, pct, read_wav, report, sync  # noqa: E402
 
 from arcus_desktop.engine import constants as C  # noqa: E402
 from arcus_desktop.engine import fused, generator, mimi_lean, rvq_lean, seanet_lean  # noqa: E402
@@ -188,10 +187,7 @@ def main() -> int:
         pdl = agreement(engine, prepared, codes, ("lean_seanet", "pdl", "trunk_out"))
         out["greedy_equal_steps_of_40"]["pdl_vs_not"] = equal_steps(*pdl[:2])
         out["greedy_equal_steps_of_40"]["trunk_out_vs_pdl"] = equal_steps(*pdl[1:])
-    print(json.dumps(out, indent=1))
-    if args.out:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        (Path(args.out) / "fused_gpu.json").write_text(json.dumps(out, indent=1))
+    report(out, args.out, "fused_gpu.json")
     return 0
 
 

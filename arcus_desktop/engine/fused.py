@@ -404,8 +404,8 @@ def linear(x: torch.Tensor, weight: torch.Tensor, norm=None, delta: torch.Tensor
     """`F.linear(h, weight)` for each row of x [..., K] (or [..., 2K] with `gate`), with
     h made in the same kernel: `norm`(x + delta) for moshi's RMSNorm (as add_rms_norm)
     or torch's affine LayerNorm (no delta), silu_mul(x) with `gate`, gelu(x) with `gelu`, else
-    x + delta (or x); then + `bias`, then `residual` + `scale` * out when given. Returns (out [..., N],
-    x + delta); the second is x itself without a delta. No bias. `blocks`: (BLOCK_N,
+    x + delta (or x); then + `bias`, then `residual` + `scale` * out when given. Returns
+    (out [..., N], x + delta); the second is x itself without a delta. `blocks`: (BLOCK_N,
     BLOCK_K, warps), LINEAR_BLOCKS by default."""
     k = _kernels()
     N, K = weight.shape
