@@ -28,7 +28,7 @@ os.environ.setdefault("NO_TORCH_COMPILE", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from engine_gpu import build, pct, read_wav, report  # noqa: E402
+from engine_gpu import build, model_args, pct, read_wav, report  # noqa: E402
 
 from arcus_desktop.engine import constants as C  # noqa: E402
 from arcus_desktop.engine.frame_loop import FrameLoop  # noqa: E402
@@ -38,9 +38,7 @@ PERSONAS = ("A", "A", "B", "B", "A")  # prefill, restore, prefill, restore, rest
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--shape", choices=("full", "tiny"), default="full")
-    ap.add_argument("--device", default="cuda")
-    ap.add_argument("--wav", default=str(ROOT / ".bench" / "input_assistant.wav"))
+    model_args(ap)
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--warmup", type=int, default=10, help="frames of each conversation left out")
     ap.add_argument("--out")

@@ -95,6 +95,13 @@ def report(result: dict, folder: str | None, name: str) -> None:
         (Path(folder) / name).write_text(text)
 
 
+def model_args(ap) -> None:
+    """The arguments every GPU bench takes: the model's shape, the device, the recording."""
+    ap.add_argument("--shape", choices=("full", "tiny"), default="full")
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--wav", default=str(ROOT / ".bench" / "input_assistant.wav"))
+
+
 def build(shape: str, device: torch.device, voice_frames: int = 125, text_tokens: int = 200):
     """The engine on random weights, and `prepared()`: a persona of a voice replayed
     from a reference-format .pt plus `text_tokens` text tokens."""
@@ -120,9 +127,7 @@ def build(shape: str, device: torch.device, voice_frames: int = 125, text_tokens
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--shape", choices=("full", "tiny"), default="full")
-    ap.add_argument("--device", default="cuda")
-    ap.add_argument("--wav", default=str(ROOT / ".bench" / "input_assistant.wav"))
+    model_args(ap)
     ap.add_argument("--frames", type=int, default=500)
     ap.add_argument("--warmup", type=int, default=10, help="frames left out of the statistics")
     ap.add_argument("--voice-frames", type=int, default=125, help="10 s of voice")

@@ -63,9 +63,7 @@ def talk(engine, prepared, pcm: np.ndarray, frames: int, keep_warm: bool) -> dic
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--shape", choices=("full", "tiny"), default="full")
-    ap.add_argument("--device", default="cuda")
-    ap.add_argument("--wav", default=str(ROOT / ".bench" / "input_assistant.wav"))
+    engine_gpu.model_args(ap)
     ap.add_argument("--talks", type=int, default=6, help="conversations after the first")
     ap.add_argument("--frames", type=int, default=25, help="frames in each conversation")
     ap.add_argument("--out")

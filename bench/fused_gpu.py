@@ -26,7 +26,7 @@ os.environ.setdefault("NO_TORCH_COMPILE", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from engine_gpu import build, pct, read_wav, report, sync  # noqa: E402
+from engine_gpu import build, model_args, pct, read_wav, report, sync  # noqa: E402
 
 from arcus_desktop.engine import constants as C  # noqa: E402
 from arcus_desktop.engine import fused, generator, mimi_lean, rvq_lean, seanet_lean  # noqa: E402
@@ -124,9 +124,7 @@ def equal_steps(a, b) -> int:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--shape", choices=("full", "tiny"), default="full")
-    ap.add_argument("--device", default="cuda")
-    ap.add_argument("--wav", default=str(ROOT / ".bench" / "input_assistant.wav"))
+    model_args(ap)
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)

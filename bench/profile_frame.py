@@ -30,7 +30,7 @@ os.environ.setdefault("NO_TORCH_COMPILE", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from engine_gpu import build, read_wav  # noqa: E402
+from engine_gpu import build, model_args, read_wav  # noqa: E402
 
 from arcus_desktop.engine import constants as C  # noqa: E402
 from arcus_desktop.engine.engine import Engine, PreparedPersona  # noqa: E402
@@ -180,9 +180,7 @@ def table(walls, kernels, frames: int, top: int) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--shape", choices=("full", "tiny"), default="full")
-    ap.add_argument("--device", default="cuda")
-    ap.add_argument("--wav", default=str(ROOT / ".bench" / "input_assistant.wav"))
+    model_args(ap)
     ap.add_argument("--warmup", type=int, default=30)
     ap.add_argument("--frames", type=int, default=50)
     ap.add_argument("--top", type=int, default=30)

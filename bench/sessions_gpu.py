@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from engine_gpu import pct, random_model, read_wav, sync  # noqa: E402
+from engine_gpu import model_args, pct, random_model, read_wav, sync  # noqa: E402
 from moshi.utils.compile import CUDAGraphed  # noqa: E402
 
 from arcus_desktop.engine import constants as C, generator  # noqa: E402
@@ -69,9 +69,7 @@ def run_size(lm, mimi, plan, state, pcm, batch: int, frames: int, device) -> dic
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--shape", choices=("full", "tiny"), default="full")
-    ap.add_argument("--device", default="cuda")
-    ap.add_argument("--wav", default=str(ROOT / ".bench" / "input_assistant.wav"))
+    model_args(ap)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1, 8, 16, 32, 40, 48])
     ap.add_argument("--frames", type=int, default=110)
     ap.add_argument("--out")
