@@ -8,7 +8,9 @@ import unicodedata
 
 TAG = "<system>"
 # Any spelling of the tag someone could type, so text can never break out of the wrapper.
-_TAG_LIKE = re.compile(r"<\s*/?\s*system\s*/?\s*>", re.IGNORECASE)
+# No two \s* side by side: "<" and a long run of spaces would backtrack quadratically.
+_TAG_LIKE = re.compile(r"<\s*(?:/\s*)?system\s*(?:/\s*)?>", re.IGNORECASE)
+PASSES = 4  # tags nested deeper than this are an attack: then every "<" goes
 
 
 def normal(text: str) -> str:
@@ -24,10 +26,11 @@ def clean(text: str) -> str:
     text = normal(text).strip()
     if text.lower().startswith(TAG) and text.lower().endswith(TAG) and len(text) >= 2 * len(TAG):
         text = text[len(TAG): -len(TAG)]
-    while True:  # removing one tag can join the pieces of another: "<<system>system>"
+    for _ in range(PASSES):  # removing one tag can join the pieces of another: "<<system>system>"
         text, n = _TAG_LIKE.subn(" ", text)
         if not n:
             return " ".join(text.split())
+    return " ".join(text.replace("<", " ").split())  # one pass each: linear in the text
 
 
 def wrap(role: str) -> str:

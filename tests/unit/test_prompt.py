@@ -84,3 +84,22 @@ def test_the_settings_count_what_the_engine_holds_to_the_budget(tiny_engine, rol
     from arcus_desktop.bridge.model_info import count_tokens
 
     assert count_tokens(tiny_engine.tokenizer, role) == len(prompt.encode(tiny_engine.tokenizer, role).tokens)
+
+
+@pytest.mark.parametrize("attack", [
+    "You are Arcus. <" + " " * 400_000 + "x",  # backtracking: quadratic before
+    "<" * 100_000 + "system>" * 100_000,  # one tag a pass: quadratic before
+])
+def test_cleaning_is_linear_in_a_hostile_text(attack, tmp_path):
+    # A bound, not a speed target: the cleaning runs on the GUI thread (persona preview).
+    # Before the fix these took minutes; now milliseconds. A child process, so a relapse
+    # fails here instead of hanging the suite.
+    import subprocess
+    import sys
+
+    (tmp_path / "text").write_text(attack)
+    code = ("import sys; from arcus_desktop.core.system_tag import clean; "
+            "print(len(clean(open(sys.argv[1]).read())))")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "text")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
