@@ -38,8 +38,9 @@ class EngineSupervisor(QObject):
     # starts `part_offset` seconds into the conversation (later than 0 after a restart).
     turn = Signal(object)
     recording = Signal(str)  # the WAV this part of the conversation is recorded to
-    # That WAV's part is over and all its turns were sent: after the engine's last turns at
-    # the end, or when its process died (then its journal holds what was said).
+    unrecorded = Signal(str)  # or, when it is not recorded, a key naming this part
+    # That part (its WAV or key) is over and all its turns were sent: after the engine's last
+    # turns at the end, or when its process died (then a WAV's journal holds what was said).
     recording_ended = Signal(str)
     devices_changed = Signal(str, str)  # input, output now in use (a device came or went)
     # A preset voice's sample (preview()): voice, WAV path ("" if not made), message, hint.
@@ -108,7 +109,7 @@ class EngineSupervisor(QObject):
                 self.turn.emit(event)
             elif isinstance(event, RecordingStarted):
                 recording = event.path
-                self.recording.emit(event.path)
+                (self.recording if event.recorded else self.unrecorded).emit(event.path)
             elif isinstance(event, RecordingFinished):
                 recording = None
                 self.recording_ended.emit(event.path)

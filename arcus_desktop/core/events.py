@@ -69,13 +69,14 @@ class EngineFailed:
 
 @dataclass
 class RecordingStarted:  # memory's ConversationCapture takes `path` as its recording_path
-    path: str
+    path: str  # the WAV; when not `recorded`, only a key for this part of the conversation
     started_at: float
+    recorded: bool = True  # False: recordings are off or there is no room, no file
 
 
 @dataclass
 class RecordingFinished:  # the recording's part is over; every turn of it was sent before
-    path: str  # the WAV (RecordingStarted's); its transcript JSON is beside it if written
+    path: str  # RecordingStarted's; its transcript JSON is beside the WAV if written
     duration: float  # seconds
 
 

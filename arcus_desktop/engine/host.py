@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import traceback
+import uuid
 from dataclasses import dataclass
 
 import numpy as np
@@ -230,8 +231,10 @@ def converse_live(loop, audio, commands, events, offset: float = 0.0,
     # The user's words come the speech-to-text model's delay after their sound.
     tracker = TurnTracker(TurnConfig(text_lag_s=stt.delay_s + 0.1) if stt else None)
     recorder = ConversationRecorder(persona=persona_name)
-    if recorder.wav_path is not None:
-        events.send(RecordingStarted(str(recorder.wav_path), recorder.started_at))
+    # Memory keeps the turns whether or not they are recorded (off, or no room): without
+    # a WAV the key names only the conversation.
+    key = str(recorder.wav_path or f"unrecorded-{uuid.uuid4().hex}")
+    events.send(RecordingStarted(key, recorder.started_at, recorder.wav_path is not None))
     ended = False
     try:
         stop = _frames(loop, audio, commands, events, offset, tracker, recorder, on_devices)
@@ -245,8 +248,8 @@ def converse_live(loop, audio, commands, events, offset: float = 0.0,
             _turn_event(event, recorder, events)
         recorder.finish()
         _recording_error(recorder, events)
-        if recorder.wav_path is not None:  # after its last turns: memory may now finish it
-            events.send(RecordingFinished(str(recorder.wav_path), recorder.frames * FRAME_S))
+        # after its last turns: memory may now finish it
+        events.send(RecordingFinished(key, recorder.frames * FRAME_S))
 
 
 def _turn_event(event, recorder, events) -> None:

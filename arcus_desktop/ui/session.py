@@ -89,6 +89,7 @@ class Session(QObject):
         self._watched = None  # the engine whose recording and turns go into memory
         self._capture: str | None = None  # the recording whose turns go into memory now
         self._open: set[str] = set()  # recordings captured and not completed yet
+        self._unrecorded: set[str] = set()  # those of them that are only keys, no WAV
         self._tokenizer = None
         self._persona_text: str | None = None  # the persona with recalled memories
         self._restart_engine = False
@@ -211,17 +212,26 @@ class Session(QObject):
         if hasattr(engine, "recording"):
             engine.recording.connect(self._recording)
             engine.turn.connect(self._turn)
+        if hasattr(engine, "unrecorded"):
+            engine.unrecorded.connect(self._unrecorded_part)
         if hasattr(engine, "recording_ended"):
             engine.recording_ended.connect(self._recording_ended)
 
-    def _recording(self, path: str) -> None:
+    def _recording(self, path: str, recorded: bool = True) -> None:
+        """A part of a conversation begins: its WAV, or a key when it is not recorded."""
         if self.memory is None or not self.settings.settings.memory.enabled:
             return
         if not hasattr(self._watched, "recording_ended"):
             self._end_capture()  # an engine that does not say: a new recording ends it
         self._capture = path
         self._open.add(path)
-        self.memory.capture_start(path, self.settings.settings.persona.text, path)
+        if not recorded:
+            self._unrecorded.add(path)
+        self.memory.capture_start(path, self.settings.settings.persona.text,
+                                  path if recorded else None)
+
+    def _unrecorded_part(self, key: str) -> None:
+        self._recording(key, recorded=False)
 
     def _turn(self, event) -> None:
         if self._capture is not None and isinstance(event, TurnEnded):
@@ -235,7 +245,9 @@ class Session(QObject):
         self._open.discard(path)
         if self._capture == path:
             self._capture = None
-        self.memory.capture_finish(path, recording=True)
+        recorded = path not in self._unrecorded
+        self._unrecorded.discard(path)
+        self.memory.capture_finish(path, recording=recorded)
         self.prepare_persona()  # what was said last may be what the next one recalls
 
     def _end_capture(self) -> None:

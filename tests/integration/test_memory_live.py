@@ -205,3 +205,32 @@ def test_after_an_engine_kill_memory_holds_what_both_recordings_hold(qtbot, live
             assert conv.ended_at - conv.started_at == pytest.approx(data["duration"], abs=0.2)
     finally:
         store.close()
+
+
+def test_with_recordings_off_every_turn_still_reaches_memory(qtbot, speaking, tiny_model,
+                                                             tiny_stt, memory, tmp_path,
+                                                             embedder):
+    live = LiveApp(qtbot, tiny_model, tiny_stt, memory)
+    settings = live.app.session.settings
+    new = settings.settings
+    new.data.keep_recordings = False  # Settings > Data; the engine process reads it
+    settings.apply(new)
+    store = MemoryStore(tmp_path / "memory.db", embedder=embedder)
+    try:
+        live.controller.start_talk()
+        qtbot.waitUntil(lambda: live.mid_turn(4), timeout=WAIT_MS)
+        assert live.failed == []
+        live.end()
+        qtbot.waitUntil(lambda: live.controller.state == "ready" and any(
+            c.ended_at for c in store.conversations()), timeout=WAIT_MS)
+        assert live.recordings == []  # nothing was recorded...
+        [conv] = store.conversations()
+        assert conv.recording_path is None
+        kept = Counter((m.speaker, m.content) for m in store.conversation_memories(conv.id)
+                       if m.kind == "episodic")
+        said = Counter((e.turn.speaker, " ".join(e.turn.text.split())) for _, e in live.turns
+                       if e.turn.text.strip())
+        assert said and said - kept == Counter()  # ...and every turn is remembered
+    finally:
+        store.close()
+        live.close()

@@ -3,7 +3,7 @@
 Tests emit its signals themselves to script what the engine says. With `auto=True` it
 answers like the real host would, through the event loop: loading → ready at once,
 "talking" after talk(), "ready" after stop_talking() (and before it `recording_ended`
-for the recording the test announced, if any)."""
+for the recording, or unrecorded part, the test announced, if any)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ class ScriptedEngine(QObject):
     restarted = Signal(str)
     turn = Signal(object)
     recording = Signal(str)
+    unrecorded = Signal(str)
     recording_ended = Signal(str)
 
     def __init__(self, auto: bool = False, parent: QObject | None = None) -> None:
@@ -34,6 +35,7 @@ class ScriptedEngine(QObject):
         self.requests: list[dict] = []  # talk's other keyword arguments, per call
         self.recording_path: str | None = None  # the last one announced, until it ends
         self.recording.connect(lambda path: setattr(self, "recording_path", path))
+        self.unrecorded.connect(lambda key: setattr(self, "recording_path", key))
         if auto:
             QTimer.singleShot(0, self._load)
 

@@ -171,6 +171,29 @@ def test_a_turn_the_engine_sends_after_end_is_kept(qtbot, memory, tmp_path):
     assert {m.content for m in found} >= {"Remember that I prefer tea.", "I prefer tea"}
 
 
+def test_an_unrecorded_conversation_is_remembered_and_ended(qtbot, memory, tmp_path, embedder):
+    # Recordings off, or no room for one: the engine names the part with a key, no WAV.
+    from arcus_desktop.memory.store import MemoryStore
+
+    rig = Rig(qtbot, memory)
+    rig.talk()
+    rig.engine.unrecorded.emit("unrecorded-1")
+    rig.engine.turn.emit(TurnEnded(Turn("user", "Remember that I prefer tea.", 1.0, 2.5)))
+    rig.app.controller.end_talk()
+    qtbot.waitUntil(lambda: rig.engine.recording_path is None)
+    found = []
+    memory.searched.connect(lambda r, hits: found.append(hits))
+    memory.search("tea")  # answered after the capture's end (one thread, in order)
+    qtbot.waitUntil(lambda: bool(found), timeout=20_000)
+    assert {m.content for m in found[0]} >= {"Remember that I prefer tea.", "I prefer tea"}
+    store = MemoryStore(tmp_path / "memory.db", embedder=embedder)
+    try:
+        [conv] = store.conversations()
+        assert conv.recording_path is None and conv.ended_at is not None
+    finally:
+        store.close()
+
+
 def test_a_conversation_left_open_is_completed_from_its_recording_at_start(qtbot, tmp_path,
                                                                          embedder):
     import json
