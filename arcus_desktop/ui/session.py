@@ -36,6 +36,8 @@ FLUSH_WAIT_MS = 30_000  # an engine that never says its recording ended: finish 
 
 
 GET_SPEECH = "Get &speech-to-text…"
+MEMORY_FAILED = "Memory could not keep what was said in this conversation."
+MEMORY_HINT = "Memories live in the data folder: check its disk in Settings > Data."
 SETUP_WORDS = ("model is not installed", "model folder", "cuda gpu", "no gpu",
                "team server is the way")
 # What is set in Settings: the voice, devices, the team server and its token.
@@ -90,6 +92,11 @@ class Session(QObject):
         self._capture: str | None = None  # the recording whose turns go into memory now
         self._open: set[str] = set()  # recordings captured and not completed yet
         self._unrecorded: set[str] = set()  # those of them that are only keys, no WAV
+        self._capture_ids: set[int] = set()  # memory requests for the conversation going on
+        self._memory_told = ""  # the failure already shown for it
+        if memory is not None:
+            memory.failed.connect(self._memory_failed)
+            memory.finished.connect(lambda rid, _result: self._capture_ids.discard(rid))
         self._tokenizer = None
         self._persona_text: str | None = None  # the persona with recalled memories
         self._restart_engine = False
@@ -175,6 +182,8 @@ class Session(QObject):
         if "no speech-to-text model" in message.lower() and \
                 self.settings.settings.engine.mode != modes.SERVER:
             return [(GET_SPEECH, self.speech_to_text_requested.emit)]
+        if message == MEMORY_FAILED:
+            return [("Open Settings", self.settings_requested.emit)]
         return []
 
     def speech_to_text_installed(self) -> None:
@@ -227,15 +236,26 @@ class Session(QObject):
         self._open.add(path)
         if not recorded:
             self._unrecorded.add(path)
-        self.memory.capture_start(path, self.settings.settings.persona.text,
-                                  path if recorded else None)
+        self._memory_told = ""
+        self._capture_ids.add(self.memory.capture_start(
+            path, self.settings.settings.persona.text, path if recorded else None))
 
     def _unrecorded_part(self, key: str) -> None:
         self._recording(key, recorded=False)
 
     def _turn(self, event) -> None:
         if self._capture is not None and isinstance(event, TurnEnded):
-            self.memory.capture_turn(self._capture, event.turn)
+            self._capture_ids.add(self.memory.capture_turn(self._capture, event.turn))
+
+    def _memory_failed(self, rid: int, text: str) -> None:
+        """Memory could not keep what is being said: the window says so (once), while
+        the conversation goes on; the words stay in the recording, if there is one."""
+        if rid not in self._capture_ids:
+            return  # another window's request: it shows its own failures
+        self._capture_ids.discard(rid)
+        if text != self._memory_told:
+            self._memory_told = text
+            self.window.on_notice(MEMORY_FAILED, f"{text} {MEMORY_HINT}")
 
     def _recording_ended(self, path: str) -> None:
         """Its last turns are in: complete it with what the recording holds (again, if
@@ -247,7 +267,7 @@ class Session(QObject):
             self._capture = None
         recorded = path not in self._unrecorded
         self._unrecorded.discard(path)
-        self.memory.capture_finish(path, recording=recorded)
+        self._capture_ids.add(self.memory.capture_finish(path, recording=recorded))
         self.prepare_persona()  # what was said last may be what the next one recalls
 
     def _end_capture(self) -> None:

@@ -5,6 +5,7 @@ scripted stand-in (tests/qt/scripted_engine.py); settings and memory are the rea
 from __future__ import annotations
 
 import pytest
+from PySide6.QtWidgets import QPushButton
 
 from arcus_desktop.bridge.memory_service import MemoryService
 from arcus_desktop.bridge.settings_store import SettingsService
@@ -245,3 +246,27 @@ def test_a_conversation_ended_by_the_hotkey_shows_nobody_still_speaking(qtbot):
     assert [t.display_text for t in window.model.turns] == ["(spoke, no transcript)"]
     qtbot.waitUntil(lambda: window.state == "ready")
     assert [t.display_text for t in window.model.turns] == ["(spoke, no transcript)"]
+
+
+def test_memory_that_cannot_keep_a_conversation_says_so_in_the_window(qtbot, tmp_path, embedder):
+    # A folder no one can create a file in (/proc), so the store never opens, as on a
+    # data disk that is gone or read-only.
+    memory = MemoryService("/proc/arcus-no-such-folder/memory.db", embedder=embedder)
+    failures = []
+    memory.failed.connect(lambda rid, text: failures.append(text))
+    try:
+        rig = Rig(qtbot, memory)
+        rig.talk()
+        rig.engine.recording.emit(str(tmp_path / "conversation.wav"))
+        rig.engine.turn.emit(TurnEnded(Turn("user", "Remember that I prefer tea.", 1.0, 2.5)))
+        rig.engine.turn.emit(TurnEnded(Turn("user", "And that I like rain.", 3.0, 4.5)))
+        message = rig.app.session.window.status.message
+        qtbot.waitUntil(lambda: len(failures) >= 3 and message.isVisible(), timeout=20_000)
+        assert message.kind == "notice" and "Memory could not keep" in message.message.text()
+        assert "Settings > Data" in message.hint.text() and failures[0] in message.hint.text()
+        buttons = [b.text() for b in message.findChildren(QPushButton) if b.isVisible()]
+        assert "Open Settings" in buttons
+        with qtbot.waitSignal(rig.app.session.settings_requested):
+            next(b for b in message.findChildren(QPushButton) if b.text() == "Open Settings").click()
+    finally:
+        memory.shutdown()
