@@ -274,18 +274,40 @@ def _from_journal(journal: Path, wav: Path, audio_s: float) -> dict:
             record = json.loads(line)
         except ValueError:  # the line a crash cut short
             continue
-        kind = record.get("event")
+        # A damaged line of another shape is skipped too: else the journal would stay,
+        # failing again at every start.
+        kind = record.get("event") if isinstance(record, dict) else None
         if kind == "start":
             start = record
-        elif kind == "piece" and record.get("speaker") in words:
+        elif kind == "piece" and record.get("speaker") in words and \
+                isinstance(record.get("piece"), str) and _seconds(record.get("time")):
             add_piece(words[record["speaker"]], record["piece"], record["time"], FRAME_S)
             end = max(end, record["time"] + FRAME_S)
-        elif kind == "turn":
+        elif kind == "turn" and _turn_like(record.get("turn")):
             turns.append(record["turn"])
             end = max(end, record["turn"]["end"])
-    started_at = start.get("started_at", journal.stat().st_mtime - max(audio_s, end))
+    started_at = start.get("started_at")
+    if not _seconds(started_at):
+        started_at = journal.stat().st_mtime - max(audio_s, end)
     return transcript(start.get("persona", ""), started_at, max(audio_s, end), audio_s,
                       wav.name, words, turns, recovered=True)
+
+
+def _seconds(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        0 <= value < 1e12  # NaN and infinity fail too
+
+
+def _turn_like(turn) -> bool:
+    """A turn as Turn writes it (memory reads these fields and its backchannels')."""
+    return _span_like(turn) and isinstance(turn.get("text"), str) and \
+        isinstance(turn.get("backchannels", []), list) and \
+        all(_span_like(b) for b in turn.get("backchannels", []))
+
+
+def _span_like(span) -> bool:
+    return isinstance(span, dict) and span.get("speaker") in (USER, ASSISTANT) and \
+        _seconds(span.get("start")) and _seconds(span.get("end"))
 
 
 def _write_json(path: Path, data: dict) -> None:

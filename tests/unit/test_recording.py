@@ -145,6 +145,31 @@ def test_an_abandoned_recorder_is_recovered_by_the_next_one():
     second.finish()
 
 
+def test_a_damaged_journal_is_recovered_with_what_it_holds_whole(tmp_path):
+    """Lines that are JSON but not what the recorder writes (a disk's damage) are skipped:
+    before, one of them raised out of every start and the journal stayed."""
+    journal = tmp_path / "20240101-000000-abcdef.journal"
+    good_turn = {"speaker": "user", "text": "hi", "start": 0.5, "end": 1.0,
+                 "interrupted": False, "backchannels": []}
+    lines = ['{"event": "start", "started_at": 1700000000, "persona": "P"}', "null", "[1, 2]",
+             '{"event": "piece", "speaker": "user", "piece": "x"}',
+             '{"event": "piece", "speaker": "user", "piece": "x", "time": "1.0"}',
+             '{"event": "piece", "speaker": "user", "piece": 7, "time": 1.0}',
+             '{"event": "piece", "speaker": "user", "piece": "\u2581hi", "time": 0.5}',
+             '{"event": "turn", "turn": []}',
+             '{"event": "turn", "turn": {"speaker": "user", "text": "x", "start": 0, '
+             '"end": Infinity}}',
+             '{"event": "turn", "turn": {"speaker": "user", "text": "x", "start": 0, "end": 1, '
+             '"backchannels": [{"speaker": "assistant"}]}}',
+             json.dumps({"event": "turn", "turn": good_turn})]
+    journal.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert recover(tmp_path, stale_s=0) == [journal.with_suffix(".json")]
+    data = json.loads(journal.with_suffix(".json").read_text(encoding="utf-8"))
+    assert data["turns"] == [good_turn] and data["started_at"] == 1700000000
+    assert [w["text"] for w in data["words"]["user"]] == ["hi"]
+    assert not journal.exists()
+
+
 def test_recovery_leaves_recordings_in_progress_alone():
     live = ConversationRecorder(started_at=1_700_000_000.0)
     live.write(np.zeros(FRAME, np.float32), np.zeros(FRAME, np.float32))
