@@ -10,6 +10,7 @@ keeps living in sync.json (`sync.py`), where the sync thread reads it.
 from __future__ import annotations
 
 import copy
+import math
 import re
 import types
 import typing
@@ -430,12 +431,29 @@ def load(store: SettingsStore) -> AppSettings:
             value = _from_store(store.value(f"{name}/{f.name}"), hints[f.name])
             if value is not _NO:
                 setattr(section, f.name, value)
+    _within_limits(s)
     if s.engine.mode not in ENGINE_MODES:
         s.engine.mode = EngineSettings.mode
     if s.persona.preset != CUSTOM and persona_preset(s.persona.preset) is None:
         s.persona.preset = CUSTOM
     s.sync = sync_settings.load()
     return s
+
+
+def _within_limits(s: AppSettings) -> None:
+    """A hand-edited or damaged file's numbers are brought into the dialog's range (a
+    volume of 100000 would be a 1000x gain): clamped, or the default when not a number."""
+    defaults = AppSettings()
+    for key, (lo, hi) in LIMITS.items():
+        section, name = key.split("/")
+        value = getattr(getattr(s, section), name)
+        if value is None:
+            continue
+        if math.isfinite(value):
+            value = min(hi, max(lo, value))
+        else:
+            value = getattr(getattr(defaults, section), name)
+        setattr(getattr(s, section), name, value)
 
 
 def save(store: SettingsStore, s: AppSettings) -> None:

@@ -55,6 +55,21 @@ def test_text_values_as_an_ini_file_returns_them_are_read_back_typed():
     assert s.engine.mode == "auto"  # unknown: the default
 
 
+def test_numbers_out_of_range_in_the_file_are_brought_into_range():
+    # A hand-edited or damaged file: the dialog's limits hold on load too (a volume of
+    # 100000 was sent to the engine as a 1000x gain).
+    store = DictStore({"audio/volume": "100000", "sampling/audio_temperature": "nan",
+                       "sampling/text_temperature": "inf", "sampling/audio_top_k": "-3",
+                       "persona/token_budget": "-5", "memory/items": "1000000000",
+                       "sampling/seed": "-1", "data/retention_days": "7"})
+    s = a.load(store)
+    assert s.audio.volume == 100 and s.memory.items == 20 and s.persona.token_budget == 20
+    assert s.sampling.audio_temperature == 0.8 and s.sampling.text_temperature == 0.7
+    assert s.sampling.audio_top_k == 1 and s.sampling.seed == 0
+    assert s.data.retention_days == 7  # in range: as saved
+    assert a.check(s) == []
+
+
 def test_checks_name_the_field_and_say_what_to_do(tmp_path):
     s = AppSettings()
     s.voice.use_own = True
