@@ -23,7 +23,10 @@ def is_loopback(host: str) -> bool:
 def cleartext_problem(url: str, what: str = "team server") -> tuple[str, str] | None:
     """(why, what to do) when `url` would send credentials unencrypted beyond this
     computer; None when it is fine (or not a URL at all: other checks say so)."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # "https://[fd00::1", half typed: address_problem says what
+        return None
     if parts.scheme.lower() not in CLEARTEXT_SCHEMES or not parts.hostname:
         return None
     if is_loopback(parts.hostname):
@@ -58,23 +61,27 @@ def address_problem(address: str) -> str:
     if scheme.lower() not in ("http", "https", "ws", "wss"):
         return (f"“{scheme}://” is not a server address: use https:// (or http://, ws://, "
                 "wss://).")
-    if not _hostname(text):
-        return "The address names no host, e.g. https://gpu-box:8998."
-    return ""
-
-
-def _hostname(url: str) -> str | None:
     try:
-        return urlsplit(url).hostname
+        parts = urlsplit(text)
+    except ValueError:  # an unclosed "[" of an IPv6 address
+        return "Close the IPv6 address with “]”, e.g. https://[fd00::1]:8998."
+    if not parts.hostname:
+        return "The address names no host, e.g. https://gpu-box:8998."
+    try:
+        port = parts.port
     except ValueError:
-        return None
+        port = 0
+    if port == 0 and parts.netloc.rpartition("]")[2].count(":"):
+        typed = parts.netloc.rpartition(":")[2]
+        return f"The port must be a number from 1 to 65535, not “{typed}”, e.g. https://gpu-box:8998."
+    return ""
 
 
 def where(server_url: str) -> str:
     """host:port, for messages."""
-    parts = urlsplit(server_url.strip())
     try:
+        parts = urlsplit(server_url.strip())
         port = parts.port
     except ValueError:
-        port = None
+        return server_url.strip()
     return (parts.hostname or server_url.strip()) + (f":{port}" if port else "")

@@ -339,7 +339,8 @@ def server_url_ok(url: str) -> bool:
     url = url.strip()
     scheme = next((s for s in SERVER_SCHEMES if url.lower().startswith(s)), None)
     host = url[len(scheme):].split("/")[0] if scheme is not None else ""
-    return bool(host.strip()) and not any(c.isspace() for c in host)
+    return bool(host.strip()) and not any(c.isspace() for c in host) and \
+        not address_problem(url)
 
 
 MODIFIERS = ("ctrl", "alt", "shift", "meta")

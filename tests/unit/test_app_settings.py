@@ -115,3 +115,19 @@ def test_unencrypted_addresses_are_refused_beyond_this_computer():
     assert "not encrypted" in problems["sync/url"] and "https://" in problems["sync/url"]
     s.engine.server_url, s.sync.url = "ws://192.168.1.20:8998", "https://abcd.supabase.co"
     assert "wss://" in a.check(s)[0].text
+
+
+def test_an_address_half_typed_or_with_a_bad_port_is_a_problem_not_an_exception():
+    # Settings checks each keystroke: "https://[fd00::1" raised ValueError from urlsplit,
+    # and a port of 99999 was saved, to fail at the first conversation.
+    s = AppSettings()
+    s.engine.mode = "server"
+    for url, words in (("https://[fd00::1", "“]”"), ("https://gpu-box:99999", "“99999”"),
+                       ("https://gpu-box:abc", "“abc”"), ("http://[fd00::1", "“]”")):
+        s.engine.server_url = url
+        [problem] = a.check(s)
+        assert problem.key == "engine/server_url" and words in problem.text
+        assert not a.server_url_ok(url)
+    for url in ("https://[fd00::1]:8998", "https://gpu-box", "wss://gpu-box:443/chat"):
+        s.engine.server_url = url
+        assert a.check(s) == [] and a.server_url_ok(url)
