@@ -163,6 +163,11 @@ class Session(QObject):
 
     def _controller_changed(self) -> None:
         c = self.controller
+        if self._restart_engine and not c.talking and c.conversation is None:
+            # Ended before it began (End while loading): no conversation_ended comes to
+            # apply the engine settings changed meanwhile.
+            self._restart_engine = False
+            c.restart_engine()
         self._watch(c.engine)
         self._follow(c.engine)
         if self.window.mute_button.isChecked() != c.muted:

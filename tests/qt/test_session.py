@@ -25,7 +25,8 @@ def no_hotkey(parent=None):
 
 
 class Rig:
-    def __init__(self, qtbot, memory=None) -> None:
+    def __init__(self, qtbot, memory=None, auto: bool = True) -> None:
+        self.auto = auto  # False: the engine says only what the test makes it say
         self.settings = SettingsService(DictStore())
         self.engines: list[ScriptedEngine] = []
         self.configs = []
@@ -38,7 +39,7 @@ class Rig:
 
     def _engine(self) -> ScriptedEngine:
         self.configs.append(self.app.session.host_config())
-        self.engines.append(ScriptedEngine(auto=True))
+        self.engines.append(ScriptedEngine(auto=self.auto))
         return self.engines[-1]
 
     @property
@@ -270,3 +271,15 @@ def test_memory_that_cannot_keep_a_conversation_says_so_in_the_window(qtbot, tmp
             next(b for b in message.findChildren(QPushButton) if b.text() == "Open Settings").click()
     finally:
         memory.shutdown()
+
+
+def test_engine_settings_changed_while_loading_apply_when_talk_is_ended_before_it_began(qtbot):
+    rig = Rig(qtbot, auto=False)
+    rig.app.controller.start_talk()
+    rig.engine.state_changed.emit("loading", "")  # not ready yet: a model takes a while
+    new = rig.settings.settings
+    new.engine.mode = "int4"  # e.g. to fit the GPU
+    rig.settings.apply(new)
+    rig.app.controller.end_talk()  # the tray's End, before the model was ready
+    assert len(rig.engines) == 2 and rig.configs[-1].quant_mode == "int4"
+    assert "shutdown" in rig.engines[0].names()
