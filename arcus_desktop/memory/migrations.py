@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 
 # The turn said just before `new` in its conversation, for spoken turns only.
@@ -120,21 +121,40 @@ INSERT INTO memories_fts (rowid, content, speaker, context)
 
 
 def apply(conn) -> list[str]:
-    """Apply the migrations this database lacks, each in its own transaction."""
+    """Apply the migrations this database lacks, each in its own transaction. Whether one
+    is done is read again inside that transaction: two connections opening a new file at
+    once would otherwise both run it ("table already exists")."""
     conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                  "(name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
     done = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
     applied = []
     for name, sql in MIGRATIONS:
-        if name in done:
+        if name in done:  # (the common case, without taking the write lock)
             continue
-        script = (f"BEGIN IMMEDIATE;\n{sql}\nINSERT INTO schema_migrations VALUES "
-                  f"('{name}', {time.time()});\nCOMMIT;")
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executescript(script)
+            if not conn.execute("SELECT 1 FROM schema_migrations WHERE name = ?",
+                                (name,)).fetchone():
+                for statement in _statements(sql):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (name, time.time()))
+                applied.append(name)
+            conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        applied.append(name)
     return applied
+
+
+def _statements(script: str) -> list[str]:
+    """A script's statements one by one (executescript would commit the transaction first)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():  # a last statement without its semicolon is still run
+        statements.append(current.strip())
+    return statements

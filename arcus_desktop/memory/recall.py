@@ -13,7 +13,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from .store import STOPWORDS, Memory, MemoryStore
+from .store import MAX_QUERY_CHARS, STOPWORDS, Memory, MemoryStore
 
 CANDIDATES = 50  # from each side before fusing
 VECTOR_WEIGHT = 1.0  # of the vector score, next to BM25's 1, when the words match weakly...
@@ -40,7 +40,7 @@ def recall(store: MemoryStore, query: str, k: int = 5, kinds: list[str] | None =
            now: float | None = None, boost: bool = True, distinct: bool = True) -> list[Hit]:
     if method not in METHODS:
         raise ValueError(f"unknown recall method {method!r}")
-    query = query.strip()
+    query = query.strip()[:MAX_QUERY_CHARS]  # (a pasted page: every step costs more per word)
     if not query:
         return []
     keyword = vector = []

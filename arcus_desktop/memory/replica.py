@@ -164,11 +164,11 @@ def _insert(store, conn, ch: Change, vec) -> None:
 
 
 def _put_vector(store, conn, num: int, ch: Change, vec) -> None:
-    if not store.vectors:
-        return
     use = vec if vec is not None else ch.embedding
-    if use is not None:
+    if store.vectors and use is not None:
         store._put_vector(conn, num, ch.kind, use)
+    else:  # no vector for the new text: the old one must not answer for it
+        store._stale_vector(conn, num)
 
 
 def _keep_history(conn, m: Memory, reason: str) -> None:

@@ -30,6 +30,10 @@ COMMON_MIN_ROWS = 200  # ...once that share is this many rows
 # turn said just before (migration 0003). Chosen on the tuning half of
 # tests/data/memory_eval_long.json (docs/PERFORMANCE.md).
 FIELD_WEIGHTS = (1.0, 4.0, 0.3)
+# A search reads this much of its query (a pasted page took seconds on the memory thread),
+# and sends at most this many distinct words of it to FTS5.
+MAX_QUERY_CHARS = 2000
+MAX_QUERY_WORDS = 200
 _RANK = "bm25({})".format(", ".join(map(str, FIELD_WEIGHTS)))
 
 
@@ -144,9 +148,12 @@ class MemoryStore:
             return
         current = dict(self.db.read("SELECT key, value FROM meta"))
         if current.get("vector_model") == embedder.name and self._has_vec_table():
+            if "prune_vectors" in current:
+                self._write(self._prune_vectors)
             return
 
         def switch(conn):
+            conn.execute("DELETE FROM meta WHERE key = 'prune_vectors'")
             conn.execute("DROP TABLE IF EXISTS memory_vec")
             conn.execute(f"CREATE VIRTUAL TABLE memory_vec USING vec0("
                          f"embedding float[{embedder.dim}] distance_metric=cosine, kind text)")
@@ -157,6 +164,29 @@ class MemoryStore:
 
     def _has_vec_table(self) -> bool:
         return bool(self.db.read("SELECT 1 FROM sqlite_master WHERE name = 'memory_vec'"))
+
+    def _drop_vector(self, conn, num: int) -> None:
+        """A deleted or changed memory's vector goes too. Without sqlite-vec the vec0 table
+        cannot be touched ("no such module"): it is pruned when vectors are next on."""
+        if not self._has_vec_table():
+            return
+        if self.db.backend.vectors:
+            conn.execute("DELETE FROM memory_vec WHERE rowid = ?", (num,))
+        else:
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('prune_vectors', '1')")
+
+    def _stale_vector(self, conn, num: int) -> None:
+        """Its text changed and no vector came with it: embed_pending makes a new one."""
+        conn.execute("UPDATE memories SET embedding_model = NULL WHERE num = ?", (num,))
+        self._drop_vector(conn, num)
+        self._index_ops.append(lambda index: index.remove(num))
+
+    def _prune_vectors(self, conn) -> None:
+        """Vectors left by deletes and edits made without sqlite-vec."""
+        conn.execute("DELETE FROM memory_vec WHERE rowid IN (SELECT v.rowid FROM memory_vec v "
+                     "LEFT JOIN memories m ON m.num = v.rowid WHERE m.embedding_model IS NOT ?)",
+                     (self.embedder.name,))
+        conn.execute("DELETE FROM meta WHERE key = 'prune_vectors'")
 
     def pending_embeddings(self) -> int:
         if not self.vectors:
@@ -208,9 +238,11 @@ class MemoryStore:
         version = self._data_version()
         if self._index is None or version != self._index_version:
             index = VectorIndex(self.embedder.dim)
+            # (only rows embedded by this model: one edited without vectors waits for a new one)
             for num, blob, kind, occurred_at, speaker, cid in self.db.read(
                     "SELECT v.rowid, v.embedding, m.kind, m.occurred_at, m.speaker, "
-                    "m.conversation_id FROM memory_vec v JOIN memories m ON m.num = v.rowid"):
+                    "m.conversation_id FROM memory_vec v JOIN memories m ON m.num = v.rowid "
+                    "AND m.embedding_model = ?", (self.embedder.name,)):
                 index.put(num, kind, occurred_at, np.frombuffer(blob, np.float32), speaker, cid)
             self._index, self._index_version = index, version
         return self._index
@@ -284,7 +316,8 @@ class MemoryStore:
         merge = kind != "episodic" if merge is None else merge
 
         def insert(conn):
-            if merge and (twin := self._twin(conn, kind, content, vec)) is not None:
+            twin = self._twin(conn, kind, content, vec) if merge else None
+            if twin is not None:
                 conn.execute(
                     "UPDATE memories SET content = ?, importance = max(importance, ?), "
                     "occurred_at = max(occurred_at, ?), updated_at = ?, version = version + 1, "
@@ -300,6 +333,8 @@ class MemoryStore:
                      source, occurred_at, now, now)).lastrowid
             if vec is not None:
                 self._put_vector(conn, num, kind, vec)
+            elif num == twin:
+                self._stale_vector(conn, num)
             return num
 
         num = self._write(insert)
@@ -361,6 +396,8 @@ class MemoryStore:
                  old.team_id if team_id is None else team_id, time.time(), old.num))
             if vec is not None:
                 self._put_vector(conn, old.num, kind, vec)
+            elif content != old.content or kind != old.kind:
+                self._stale_vector(conn, old.num)
 
         self._write(change)
         return self._by_num(old.num)
@@ -395,8 +432,7 @@ class MemoryStore:
         now = time.time()
         self._speakers = None  # a speaker may be gone
         for m in memories:
-            if self._has_vec_table():
-                conn.execute("DELETE FROM memory_vec WHERE rowid = ?", (m.num,))
+            self._drop_vector(conn, m.num)
             conn.execute("DELETE FROM memories WHERE num = ?", (m.num,))
             self._index_ops.append(lambda index, num=m.num: index.remove(num))
             conn.execute("INSERT OR REPLACE INTO tombstones (id, deleted_at, version) "
@@ -430,6 +466,7 @@ class MemoryStore:
                        until=None, said_only: bool = False) -> list[tuple[int, float]]:
         """(num, bm25) best first; bm25 is lower for better matches. `said_only`: match
         what was said (and the turn before), not who said it."""
+        query = query[:MAX_QUERY_CHARS]
         match = fts_query(query, self._common_words(query))
         if not match:
             return []
@@ -481,8 +518,8 @@ class MemoryStore:
             for (speaker,) in self.db.read("SELECT DISTINCT speaker FROM memories "
                                            "WHERE speaker IS NOT NULL"):
                 self._learn_speaker(speaker)
-        names = self._speakers[1]
-        return {s for w in _WORD.findall(text.lower()) for s in names.get(w, ())}
+        names, words = self._speakers[1], _WORD.findall(text[:MAX_QUERY_CHARS].lower())
+        return {s for w in words for s in names.get(w, ())}
 
     def _learn_speaker(self, speaker: str | None) -> None:
         if self._speakers is None or not speaker:
@@ -536,8 +573,7 @@ class MemoryStore:
                 if row and row[1] >= m.updated_at:
                     continue
                 if row:  # replaced by the newer version, which gets its vector again
-                    if self._has_vec_table():
-                        conn.execute("DELETE FROM memory_vec WHERE rowid = ?", (row[0],))
+                    self._drop_vector(conn, row[0])
                     conn.execute("DELETE FROM memories WHERE num = ?", (row[0],))
                     self._index_ops.append(lambda index, num=row[0]: index.remove(num))
                 conn.execute(
@@ -575,11 +611,11 @@ def _own(path) -> str | None:
 def fts_query(text: str, common: set[str] = frozenset()) -> str:
     """Raw words as an FTS5 query: each quoted (so apostrophes and operators in what the
     user said are not syntax), joined with OR, stop words and `common` words left out
-    (unless nothing else is left)."""
+    (unless nothing else is left), the first MAX_QUERY_WORDS of them."""
     words = list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))
     kept = [w for w in words if w not in STOPWORDS and len(w) > 1]
     rare = [w for w in kept if w not in common]
-    return " OR ".join(f'"{w}"' for w in (rare or kept or words))
+    return " OR ".join(f'"{w}"' for w in (rare or kept or words)[:MAX_QUERY_WORDS])
 
 
 def filters(kinds, since, until, prefix: str) -> tuple[str, list]:

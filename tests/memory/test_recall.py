@@ -8,6 +8,7 @@ import pytest
 
 from arcus_desktop.memory import evaluate
 from arcus_desktop.memory.recall import recall
+from arcus_desktop.memory.store import fts_query
 
 EVAL = Path(__file__).resolve().parents[1] / "data" / "memory_eval.json"
 
@@ -84,3 +85,22 @@ def test_the_person_a_question_names_comes_first(store):
     top = recall(store, question, k=3)
     assert top[0].memory.num == nums[2]
     assert all(h.memory.speaker == "Maya" for h in top)
+
+
+def test_a_pasted_page_is_searched_by_its_start_only(store, monkeypatch):
+    # Audit: recall's cost grew faster than its query: 80k words took 13 s on the memory
+    # thread. A search reads 2,000 characters of its query, 200 distinct words of them.
+    zebra = store.add("semantic", "The zebra crossing is outside the office")
+    store.add("semantic", "The walrus tank needs cleaning")
+    page = "zebra " + " ".join(f"w{i}x" for i in range(80_000)) + " walrus"
+    assert len(fts_query(page).split(" OR ")) == 200
+    assert [n for n, _ in store.keyword_search(page)] == [zebra.num]
+    seen = []
+    for name in ("keyword_search", "embed_query", "speakers_named"):
+        def spy(text, *args, _real=getattr(store, name), **kwargs):
+            seen.append(len(text))
+            return _real(text, *args, **kwargs)
+        monkeypatch.setattr(store, name, spy)
+    assert recall(store, page)
+    assert len(seen) == 3 and max(seen) <= 2000
+    assert [h.memory.id for h in recall(store, page, method="keyword")] == [zebra.id]

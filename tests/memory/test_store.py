@@ -6,8 +6,9 @@ import sqlite3
 
 import pytest
 
-from arcus_desktop.memory import migrations
-from arcus_desktop.memory.db import Database, pick_backend
+from arcus_desktop.memory import migrations, replica
+from arcus_desktop.memory.db import Backend, Database, pick_backend
+from arcus_desktop.memory.recall import recall
 from arcus_desktop.memory.store import MemoryStore
 
 
@@ -26,6 +27,43 @@ def test_migrations_from_an_empty_database_are_recorded_and_idempotent(tmp_path)
     tables = {r[0] for r in db.read("SELECT name FROM sqlite_master")}
     assert {"memories", "conversations", "memories_fts", "tombstones", "schema_migrations"} <= tables
     assert db.read("PRAGMA journal_mode")[0][0] == "wal"
+
+
+class MigratedMeanwhile:
+    """A connection that, just before it starts writing, lets another connection migrate the
+    same file: what a second thread of the app opening a new file at once can do."""
+
+    def __init__(self, conn, other):
+        self._conn, self._other = conn, other
+
+    def _other_goes_first(self):
+        if self._other is not None:
+            other, self._other = self._other, None
+            migrations.apply(other)
+
+    def execute(self, sql, *args):
+        if sql.lstrip().upper().startswith("BEGIN"):
+            self._other_goes_first()
+        return self._conn.execute(sql, *args)
+
+    def executescript(self, script):
+        self._other_goes_first()
+        return self._conn.executescript(script)
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
+
+
+def test_two_connections_migrating_a_new_file_at_once(tmp_path):
+    # Audit: which migrations were done was read outside the transaction, so the second
+    # of two first opens failed with "table conversations already exists".
+    first, second = Database(tmp_path / "m.db"), Database(tmp_path / "m.db")
+    assert migrations.apply(MigratedMeanwhile(first.conn, second.conn)) == []
+    names = [name for name, _ in migrations.MIGRATIONS]
+    assert [r[0] for r in first.read("SELECT name FROM schema_migrations")] == names
+    assert migrations.apply(second.conn) == []
+    first.close()
+    second.close()
 
 
 def test_add_get_list_and_the_three_kinds(store):
@@ -268,3 +306,68 @@ def test_speakers_named_in_a_question(store, embedder):
         if m.speaker == "Leon":
             store.delete(m.id)
     assert store.speakers_named("did leon call?") == set()
+
+
+def _without_vectors(path, embedder) -> MemoryStore:
+    """The store on the fallback path: a Python whose sqlite3 cannot load sqlite-vec and
+    that has no sqlean, so the standard sqlite3 without vectors."""
+    backend = Backend(sqlite3, "sqlite3", False, "no sqlite-vec")
+    return MemoryStore(path, embedder=embedder, database=Database(path, backend=backend))
+
+
+def test_deletes_without_vectors_work_and_leave_no_vector_to_recall(tmp_path, embedder):
+    # Audit: on the fallback path every delete ran DELETE FROM memory_vec, which fails
+    # there ("no such module: vec0"): deleting, forgetting, importing and sync all failed.
+    path = tmp_path / "memory.db"
+    store = MemoryStore(path, embedder=embedder)
+    cid = store.start_conversation("p")
+    sister = store.add("semantic", "My sister Anna lives in Porto", conversation_id=cid)
+    wifi = store.add("semantic", "The office wifi password is tulip42")
+    boat = store.add("semantic", "The sailing boat is moored at pier nine")
+    dentist = store.add("semantic", "The dentist appointment is on Tuesday")
+    exported = tmp_path / "export.json"
+    store.export_json(exported)
+    store.close()
+
+    old = _without_vectors(path, embedder)
+    assert not old.vectors
+    assert old.delete(wifi.id)
+    assert old.forget_conversation(cid) == 1
+    pulled = replica.apply(old, [replica.Change(boat.id, boat.version + 1, deleted=True)])
+    assert pulled.deleted == 1
+    data = json.loads(exported.read_text())
+    newer = next(m for m in data["memories"] if m["id"] == dentist.id)
+    newer.update(content="The dentist appointment moved to Wednesday",
+                 updated_at=newer["updated_at"] + 10)
+    exported.write_text(json.dumps({**data, "conversations": [], "memories": [newer]}))
+    assert old.import_json(exported) == 1
+    lunch = old.add("semantic", "Lunch with Omar is on Friday")  # may reuse a deleted row's key
+    old.close()
+
+    store = MemoryStore(path, embedder=embedder)  # vectors again
+    assert {m.id for m in store.list()} == {dentist.id, lunch.id}
+    assert store.db.read("SELECT count(*) FROM memory_vec")[0][0] == 0  # none left behind
+    for gone in ("office wifi password", "sister Anna in Porto", "sailing boat at the pier"):
+        assert recall(store, gone, method="vector") == []
+    while store.embed_pending():
+        pass
+    assert recall(store, "lunch with Omar", k=1, method="vector")[0].memory.id == lunch.id
+    assert recall(store, "dentist on Wednesday", k=1, method="vector")[0].memory.id == dentist.id
+    assert store.db.read("SELECT count(*) FROM memory_vec")[0][0] == 2
+    store.close()
+
+
+def test_an_edit_without_vectors_is_embedded_again(tmp_path, embedder):
+    path = tmp_path / "memory.db"
+    store = MemoryStore(path, embedder=embedder)
+    m = store.add("semantic", "The parking spot is B17")
+    store.close()
+    old = _without_vectors(path, embedder)
+    old.update(m.id, content="The team offsite is in Lisbon")
+    old.close()
+    store = MemoryStore(path, embedder=embedder)
+    assert recall(store, "where do I park the car", method="vector") == []  # not the old text
+    assert store.pending_embeddings() == 1
+    store.embed_pending()
+    assert recall(store, "offsite in Lisbon", k=1, method="vector")[0].memory.id == m.id
+    store.close()
