@@ -23,7 +23,8 @@ class StandIn:
                  extensions: bool = True, junk: bool = True, user_text: bool = False,
                  full_as_http: bool = False, voices: bool = False,
                  net_jitter_s: float = 0.0, hold_handshake: bool = False,
-                 one_page_reader: bool = False) -> None:
+                 one_page_reader: bool = False, prelude: tuple[bytes, ...] = (),
+                 script: tuple[bytes, ...] = ()) -> None:
         self.token = token
         self.max_sessions = max_sessions
         self.every = every  # frames between text pieces
@@ -37,6 +38,9 @@ class StandIn:
         # Read as NVIDIA's server does with the sphn 0.1.x its fork pins: one Ogg page
         # per message decoded, the rest kept for the next.
         self.one_page_reader = one_page_reader
+        # What a broken or hostile server says: messages sent before the handshake, and
+        # right after it (after the session event), before it answers any audio.
+        self.prelude, self.script = prelude, script
         self.uploads: list[bytes] = []
         self._voices: set[str] = set()  # the uploaded voices' names it still knows
         self.queries: list[dict] = []  # each conversation's query parameters
@@ -168,11 +172,15 @@ class StandIn:
 
         if self.hold_handshake:
             await self._go.wait()
+        for message in self.prelude:
+            await ws.send_bytes(message)
         await ws.send_bytes(b"\x00")
         if arcus:
             await ws.send_bytes(b"\x04" + json.dumps({
                 "type": "session", "protocol": 1, "session": "stand-in", "voice": "NATF2",
                 "notes": [], "user_text": self.user_text}).encode())
+        for message in self.script:
+            await ws.send_bytes(message)
         if self.junk:
             await ws.send_bytes(b"\x09not a kind anyone knows")
             await ws.send_bytes(b"\x04" + json.dumps({"type": "from-the-future"}).encode())

@@ -1,11 +1,13 @@
 """"Test connection" for a team server: one GET of `<address>/healthz` (what `serve`
-answers for orchestrators and clients), told in words a user can act on. With a pinned
+answers for orchestrators and clients), told in words a user can act on; all of it
+within the timeout, no redirect followed (remote/fetch.py). With a pinned
 certificate fingerprint it accepts exactly that certificate, as the remote engine does
 (remote/tls.py); a certificate the user could trust is reported with its fingerprint.
 Blocking: run it through `bridge.tasks`, never on the GUI thread."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import ssl
@@ -17,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..core.addresses import address_problem, cleartext_problem
 from ..remote import tls
+from ..remote.fetch import Redirected, fetch
 
 TIMEOUT_S = 5.0
 
@@ -67,16 +70,23 @@ def check_server(address: str, token: str = "", timeout: float = TIMEOUT_S,
                                   "owner gave it.")
     start = time.monotonic()
     try:
-        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
-            body = response.read(4096)
+        body = fetch(request, timeout, timeout, context, 4096)
     except urllib.error.HTTPError as e:
         return ServerCheck(False, _http_error(e.code, where))
+    except Redirected as e:
+        return ServerCheck(False, f"{where} answered with a redirect (HTTP {e.code} to "
+                                  f"{e.location}), which Arcus does not follow: a team "
+                                  "server never redirects. Check the address: is it the "
+                                  "team server's own?")
     except urllib.error.URLError as e:
         return _unreachable(e.reason, where, url, timeout)
     except (TimeoutError, socket.timeout):
         return ServerCheck(False, f"{where} did not answer within {timeout:g} s.")
     except OSError as e:  # a connection reset halfway, and the like
         return _unreachable(e, where, url, timeout)
+    except http.client.HTTPException:  # a bad status line, endless headers, cut short
+        return ServerCheck(False, f"{where} answered, but not in HTTP as a team server "
+                                  "does. Check the address: is it the team server's own?")
     ms = (time.monotonic() - start) * 1000
     trusted = "; its certificate is the one you trusted" if pinned else ""
     return ServerCheck(True, f"Connected: {where} is ready (answered in {ms:.0f} ms)"
@@ -86,7 +96,7 @@ def check_server(address: str, token: str = "", timeout: float = TIMEOUT_S,
 def _details(body: bytes) -> str:
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to read
         return ""
     if isinstance(data, dict):
         for key in ("free_slots", "free_sessions", "slots_free"):

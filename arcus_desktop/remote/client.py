@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -34,6 +35,11 @@ STT_LAG_S = 0.7  # the server's speech-to-text runs 0.5 s behind, plus the netwo
 SESSION_WAIT_S = 0.3  # after the handshake, for the session event (our server sends it)
 OUTBOX = 25  # microphone frames waiting to be sent (2 s): beyond that they are dropped
 FLUSH_FRAMES = 8  # silence sent at the end for the user's last words (0.64 s)
+AHEAD = 50  # frames of audio the server may send beyond those it was sent (4 s): it
+# answers each frame with one, so more is a broken or hostile server
+KEPT = 256  # text pieces (the assistant's, the user's) waiting to be shown, at most
+NOTES = 5  # of the session event's notes, told to the user
+USER_SLACK_S = 3.0  # how far past the audio sent a user's word may be placed
 
 
 @dataclass
@@ -82,8 +88,9 @@ class RemoteLoop:
         self.session: dict = {}  # the server's session event, if it sends one
         self.server_ms: tuple[float, float] | None = None  # its frame time p50, p99
         self._lock = threading.Lock()
-        self._pieces: collections.deque = collections.deque()  # (seq, piece)
-        self._user: collections.deque = collections.deque()  # (seconds, piece)
+        self._pieces: collections.deque = collections.deque(maxlen=KEPT)  # (seq, piece)
+        self._user: collections.deque = collections.deque(maxlen=KEPT)  # (seconds, piece)
+        self.text_dropped = 0  # pieces left out: more came than can wait to be shown
         self._trips: collections.deque = collections.deque(maxlen=25)  # ms, latest frames
         self._ready = threading.Event()
         self._received = threading.Condition()  # audio frames in, for flush_user
@@ -201,8 +208,9 @@ class RemoteLoop:
         if self._thread is not None:
             self._thread.join(10)
         stats = self.jitter.stats()
-        log.info("remote engine: %d connection(s), jitter buffer %s, latency %s ms",
-                 self.connections, stats, self.latency_ms)
+        log.info("remote engine: %d connection(s), jitter buffer %s, latency %s ms, "
+                 "%d text piece(s) dropped", self.connections, stats, self.latency_ms,
+                 self.text_dropped)
 
     def _due_piece(self) -> str | None:
         """The assistant's next piece, once its audio is playing (lock held): words
@@ -328,9 +336,9 @@ class RemoteLoop:
                 if kind == P.HANDSHAKE:
                     return
                 if kind == P.CLOSING:
-                    said = payload.decode("utf-8", errors="replace")
+                    said = P.said(payload)
                 elif kind == P.EVENT and (event := P.event(payload)) and event["type"] == "error":
-                    error = str(event.get("code") or "")
+                    error = P.short(event.get("code"), 64)
                 # anything else before the handshake is not defined: ignored
 
         try:
@@ -373,7 +381,7 @@ class RemoteLoop:
         self.jitter.reset()
         self.pacer.reset()
         with self._lock:  # the words of the last connection go out with what is left
-            self._pieces = collections.deque((-1, p) for _, p in self._pieces)
+            self._pieces = collections.deque(((-1, p) for _, p in self._pieces), maxlen=KEPT)
         with self._received:
             self._stream = stream = SimpleNamespace(
                 seq=0, sent=0, handed={}, said="", error="", start_s=self.frames * FRAME_S,
@@ -395,9 +403,12 @@ class RemoteLoop:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         for task in done:  # a dropped connection is expected; anything else is a bug
-            if not task.cancelled() and task.exception() is not None \
-                    and not isinstance(task.exception(), ConnectionClosed):
-                raise task.exception()
+            error = None if task.cancelled() else task.exception()
+            if isinstance(error, ArcusError):  # the server broke the protocol: said so
+                await ws.close(1002, "protocol error")
+                return error
+            if error is not None and not isinstance(error, ConnectionClosed):
+                raise error
         if self._closing.is_set():
             await ws.close()
             return None
@@ -415,21 +426,39 @@ class RemoteLoop:
             async for message in ws:
                 kind, payload = P.parse(message)
                 if kind == P.AUDIO:
-                    pcm = reader.append_bytes(payload)
-                    if pcm is not None and pcm.size:
-                        self._audio(np.asarray(pcm, np.float32).reshape(-1), stream)
+                    self._audio(self._decode(reader, payload, stream), stream)
                 elif kind == P.TEXT:
-                    with self._lock:
-                        self._pieces.append((stream.seq, P.piece(payload)))
+                    self._keep(self._pieces, (stream.seq, P.piece(payload)))
                 elif kind == P.EVENT:
                     self._event(P.event(payload), stream)
                 elif kind == P.CLOSING:
-                    stream.said = payload.decode("utf-8", errors="replace")
+                    stream.said = P.said(payload)
                 # other kinds (a second handshake, pings, newer extensions): ignored
         except ConnectionClosed:
             pass
 
+    def _decode(self, reader, payload: bytes, stream) -> np.ndarray:
+        """A message's audio. One message can decode to seconds of it: a server far
+        ahead of what it was sent is cut off before its audio fills the memory."""
+        if stream.seq - stream.sent > AHEAD:
+            raise P.broken(self.server_url, "sent far more audio than it was asked for")
+        try:
+            pcm = reader.append_bytes(payload)
+        except ValueError:  # not Ogg, not Opus, or more than the decoder takes at once
+            raise P.broken(self.server_url, "sent audio this app cannot read") from None
+        if pcm is None:
+            return np.zeros(0, np.float32)
+        return np.asarray(pcm, np.float32).reshape(-1)
+
+    def _keep(self, queue: collections.deque, item) -> None:
+        with self._lock:
+            if len(queue) == queue.maxlen:  # the oldest goes: counted
+                self.text_dropped += 1
+            queue.append(item)
+
     def _audio(self, pcm: np.ndarray, stream) -> None:
+        if not pcm.size:
+            return
         pending = np.concatenate([stream.pending, pcm])
         now = time.monotonic()
         n = pending.size // FRAME
@@ -448,26 +477,28 @@ class RemoteLoop:
             self.session = event
             if event.get("user_text"):
                 self.stt = SimpleNamespace(delay_s=STT_LAG_S)
-            if self.connections == 1:
-                for note in event.get("notes") or []:
-                    self._notice(str(note))
+            notes = event.get("notes")
+            if self.connections == 1 and isinstance(notes, list):
+                for note in notes[:NOTES]:
+                    if P.short(note).strip():
+                        self._notice(P.short(note))
             self._ready.set()
         elif kind == "user_text" and isinstance(event.get("text"), str):
-            try:
-                at = stream.start_s + float(event.get("start", 0.0))
-            except (TypeError, ValueError):
+            start = _number(event.get("start", 0.0))
+            if start is None:
                 return
-            with self._lock:
-                self._user.append((round(at, 3), P.piece(event["text"].encode())))
+            # Within the audio it heard: a time far off would break the transcript.
+            start = min(max(start, 0.0), stream.sent * FRAME_S + USER_SLACK_S)
+            self._keep(self._user, (round(stream.start_s + start, 3),
+                                    P.piece(event["text"].encode())))
         elif kind == "stats":
-            try:
-                self.server_ms = (float(event["frame_ms_p50"]), float(event["frame_ms_p99"]))
-            except (KeyError, TypeError, ValueError):
-                pass
+            p50, p99 = _number(event.get("frame_ms_p50")), _number(event.get("frame_ms_p99"))
+            if p50 is not None and p99 is not None and 0.0 <= p50 <= p99 < 60_000:
+                self.server_ms = (p50, p99)
             self.pacer.update(event)
             self._tell_if_far()
         elif kind == "error":
-            stream.error = str(event.get("code") or "")
+            stream.error = P.short(event.get("code"), 64)
         # other types: ignored, more may come
 
     async def _send(self, ws, writer, stream) -> None:
@@ -574,3 +605,13 @@ class RemoteLoop:
                          "Arcus will answer later than usual; a wired network or a "
                          "closer server helps.")
 
+
+def _number(value) -> float | None:
+    """A finite number the server sent (JSON reads 1e999 as inf, NaN as nan), or None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        value = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        return None
+    return value if math.isfinite(value) else None

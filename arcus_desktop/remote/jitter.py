@@ -11,7 +11,9 @@ the frames' arrival times against their place in the stream. The speaker never w
 - nothing there at all (the server or network stalled): silence, holding the place, until
   `target` frames are in hand again, so nothing the server said is skipped;
 - more in hand than needed for a while (after a burst): one quiet frame is dropped, so
-  the delay shrinks back without cutting a word; far too much, any frame is dropped."""
+  the delay shrinks back without cutting a word; far too much, any frame is dropped;
+- more than `limit` frames held (a server sending faster than anyone plays): the oldest
+  are dropped as they come, so memory stays bounded whatever is sent."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import numpy as np
 
 FRAME = 1920  # 80 ms at 24 kHz
 FRAME_S = 0.08
+SPARE_S = 4.0  # held beyond max_depth at most, for a burst after a stall
 
 
 @dataclass
@@ -44,8 +47,10 @@ class JitterStats:
 
 class JitterBuffer:
     def __init__(self, min_depth: int = 2, max_depth: int = 6, window: int = 100,
-                 trim_after: int = 12, quiet_rms: float = 0.01) -> None:
+                 trim_after: int = 12, quiet_rms: float = 0.01,
+                 limit: int | None = None) -> None:
         self.min_depth, self.max_depth = min_depth, max_depth
+        self.limit = limit or max_depth + round(SPARE_S / FRAME_S)  # frames held, at most
         self.trim_after = trim_after  # pops with too much in hand before trimming
         self.quiet_rms = quiet_rms
         self._lock = threading.Lock()  # put runs on the network thread, pop on the frame's
@@ -86,6 +91,8 @@ class JitterBuffer:
             self._frames[seq] = pcm
             self._offsets.append(now - seq * FRAME_S)
             self._adapt()
+            while len(self._frames) > self.limit:
+                self._drop_oldest()
 
     # -- the speaker's side --------------------------------------------------------------
 
@@ -174,6 +181,13 @@ class JitterBuffer:
             self.dropped += 1
         self._next += 1
         self._deep = 0
+
+    def _drop_oldest(self) -> None:
+        oldest = min(self._frames)
+        del self._frames[oldest]
+        self.dropped += 1
+        if self._next is not None and self._next <= oldest:
+            self._next = oldest + 1  # the stream goes on from what is still held
 
     def _forget_old_holes(self) -> None:
         if len(self._holes) > 200:  # a frame this far behind will never be played anyway

@@ -65,7 +65,7 @@ class SendPacer:
             p50, p99 = float(event["wait_ms_p50"]), float(event["wait_ms_p99"])
             backlog = int(event.get("backlog_frames", 0))
             period = float(event.get("frame_period_ms", FRAME_S * 1e3)) / 1e3
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):  # 1e999 is inf in JSON
             return
         if not 0.0 <= short <= p50 <= p99 < 10_000 or not 0.0 < period <= 1.0:
             return

@@ -23,6 +23,7 @@ DEFAULT_VOICE = "NATF2"
 TRY_LATER = 1013  # full or draining
 GONE = {1000, 1001, 1006, 1011, 1012, 1013, 1014}  # worth a reconnect mid-conversation
 RETRY_CODES = {"full", "draining", "internal", "shutdown", "idle"}
+PIECE_CHARS = 256  # a text piece is a token or a few words: more is no piece
 
 
 class ServerUnavailable(NetworkError):
@@ -89,17 +90,39 @@ def parse(message) -> tuple[int | None, bytes]:
 
 
 def piece(payload: bytes) -> str:
-    """A text piece in the engine's form: the server's leading space back to "▁"."""
-    text = payload.decode("utf-8", errors="replace")
+    """A text piece in the engine's form: the server's leading space back to "▁"; cut
+    to PIECE_CHARS (a message may be a whole MiB)."""
+    text = payload[:4 * PIECE_CHARS].decode("utf-8", errors="replace")[:PIECE_CHARS]
     return SPACE + text[1:] if text.startswith(" ") else text
 
 
 def event(payload: bytes) -> dict | None:
+    """A 0x04 event; None for what is not one (JSON nested too deep included)."""
     try:
         data = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) and isinstance(data.get("type"), str) else None
+
+
+def short(value, limit: int = 300) -> str:
+    """A string the server sent, to show or compare: "" for anything else, cut to
+    `limit` characters."""
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def said(payload: bytes) -> str:
+    """The server's 0x05 sentence, as much of it as a message to the user holds."""
+    return payload[:1200].decode("utf-8", errors="replace")[:300]
+
+
+def broken(server_url: str, what: str) -> ServerRefused:
+    """The server broke the protocol (`what` it did): the conversation ends with this."""
+    return ServerRefused(f"The team server at {where(server_url)} {what}, so the "
+                         "conversation was ended.",
+                         "Try again; if it keeps happening, ask the server's owner to "
+                         "look at its log (the server may be broken, or not an Arcus "
+                         "team server).")
 
 
 # -- what a refusal means ----------------------------------------------------------------

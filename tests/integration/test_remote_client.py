@@ -5,17 +5,23 @@ microphone, and it paces itself on the server's answers, not on a clock."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
+import sphn
 
+from arcus_desktop.audio.ogg import PageSplitter
 from arcus_desktop.core.events import Notice
 from arcus_desktop.remote import protocol as P
-from arcus_desktop.remote.client import FLUSH_FRAMES, ClientSettings, RemoteLoop
+from arcus_desktop.remote import voices
+from arcus_desktop.remote.client import (FLUSH_FRAMES, KEPT, USER_SLACK_S, ClientSettings,
+                                         RemoteLoop)
 
+from ..hostile_http import ENDLESS, answering, ok, redirect
 from ..remote_stand_in import WORDS, StandIn
 from ..supabase_stack import wait_until
 
@@ -295,3 +301,126 @@ def test_the_users_words_from_the_server_come_with_their_time_and_the_last_are_f
     assert said == [("\u2581you", round(t * 0.08, 3)) for t in (4, 14, 24, 34)]
     assert len(flushed) == FLUSH_FRAMES and not any(s.pcm.any() for s in flushed)
     assert server.frames_in == 36 + FLUSH_FRAMES
+
+
+# -- a server that breaks the protocol ---------------------------------------------------
+
+def audio_messages(count: int, frames: int) -> tuple[bytes, ...]:
+    """`count` audio messages of `frames` frames each: one Ogg stream, well formed."""
+    writer, pages = sphn.OpusStreamWriter(P.RATE), PageSplitter()
+    per_frame = [b"".join(pages.pages(writer.append_pcm(TONE))) for _ in range(count * frames)]
+    return tuple(b"\x01" + b"".join(per_frame[i * frames:(i + 1) * frames])
+                 for i in range(count))
+
+
+def test_a_server_sending_far_more_audio_than_it_was_sent_is_cut_off():
+    # It answers each frame with one. Tiny Opus packets decode to seconds each: a server
+    # sending them unasked would fill the memory.
+    with StandIn(script=audio_messages(3, 40), junk=False) as server:
+        loop = RemoteLoop(server.url, None, {}, None, None, Events(), FAST)
+        loop.start()
+        assert not loop.wait_audio(10 ** 6, 20)  # False once the connection failed
+        loop.close()
+    assert isinstance(loop.error, P.ServerRefused), loop.error
+    assert "sent far more audio than it was asked for" in loop.error.message
+    assert "server's owner" in loop.error.hint
+    assert loop.received == 80 and len(server.queries) == 1  # no reconnect to more of it
+
+
+@pytest.mark.parametrize("case", ["notes not a list", "2000 notes", "deep JSON",
+                                  "deep JSON before the handshake", "not Ogg"])
+def test_malformed_server_data_is_ignored_or_ends_with_a_clear_message(case):
+    session = {"type": "session", "notes": ["Long note. " * 40] * 2000}  # under 1 MiB
+    prelude, script = {
+        "notes not a list": ((), (b"\x04" + json.dumps({"type": "session", "notes": 5}).encode(),)),
+        "2000 notes": ((), (b"\x04" + json.dumps(session).encode(),)),
+        "deep JSON": ((), (b"\x04" + b"[" * 100_000, b'\x04{"type": "x", "y": ' + b"[" * 10_000)),
+        "deep JSON before the handshake": ((b"\x04" + b"[" * 100_000,), ()),
+        "not Ogg": ((), (b"\x01" + b"hello, not ogg" * 10,)),
+    }[case]
+    events = Events()
+    with StandIn(prelude=prelude, script=script, junk=False) as server:
+        loop = RemoteLoop(server.url, None, {}, None, None, events, FAST)
+        loop.start()
+        if case == "not Ogg":
+            assert not loop.wait_audio(10 ** 6, 20)
+        else:
+            loop.wait_ready(20)
+            talk(loop, 3)
+        loop.close()
+    if case == "not Ogg":
+        assert isinstance(loop.error, P.ServerRefused), loop.error
+        assert "sent audio this app cannot read" in loop.error.message
+        return
+    assert loop.error is None
+    notices = events.notices()
+    if case == "2000 notes":  # five at most, each short
+        assert len(notices) == 5 and all(len(n) == 300 for n in notices)
+    else:
+        assert notices == []
+
+
+def test_times_and_figures_that_are_no_finite_number_are_dropped_or_kept_in_range():
+    # JSON reads 1e999 as infinity; a word at that time crashed the transcript (int()).
+    words = [(b" inf", b"1e999"), (b" nan", b"NaN"), (b" huge", b"1" + b"0" * 400),
+             (b" early", b"-5"), (b" late", b"1e9"), (b" now", b"0.5")]
+    script = tuple(b'\x04{"type": "user_text", "text": "%s", "start": %s}' % word
+                   for word in words)
+    script += (b'\x04{"type": "stats", "frame_ms_p50": 1e999, "frame_ms_p99": NaN, '
+               b'"backlog_frames": 1e999, "wait_ms_p10": 30, "wait_ms_p50": 35, '
+               b'"wait_ms_p99": 40}',)
+    with StandIn(user_text=True, script=script) as server, RemoteLoop(
+            server.url, None, {}, None, None, Events(), FAST) as loop:
+        steps = talk(loop, 5)
+    said = [(s.user_piece, s.user_time) for s in steps if s.user_piece]
+    assert [piece for piece, _ in said] == ["\u2581early", "\u2581late", "\u2581now"]
+    early, late, now = (t for _, t in said)
+    # No earlier than the conversation, no later than the audio it had heard and a little.
+    assert early == 0.0 and now == 0.5 and USER_SLACK_S <= late <= USER_SLACK_S + 0.08
+    assert loop.server_ms is None and all(np.isfinite(s.compute_ms) for s in steps)
+    assert loop.error is None
+
+
+def test_a_flood_of_text_waits_in_a_bounded_queue_in_short_pieces():
+    script = (b"\x02 " + b"A" * 100_000,) * 300
+    script += (b'\x04{"type": "user_text", "text": " ' + b"B" * 100_000 + b'", "start": 0}',) * 300
+    script += (b'\x04{"type": "session", "flood": "over"}',)
+    with StandIn(user_text=True, script=script) as server:
+        loop = RemoteLoop(server.url, None, {}, None, None, Events(), FAST)
+        loop.start()
+        wait_until(lambda: loop.session.get("flood") == "over", "the flood to arrive")
+        assert len(loop._pieces) == len(loop._user) == KEPT
+        assert loop.text_dropped == 2 * (300 - KEPT)
+        steps = [loop.process(TONE) for _ in range(3)]
+        loop.close()
+    assert [len(s.user_piece) for s in steps] == [P.PIECE_CHARS] * 3
+    assert max(len(piece) for _, piece in loop._pieces) == P.PIECE_CHARS
+    assert len(P.said(b"x" * 2 ** 20)) == 300  # the closing sentence, shown to the user
+
+
+@pytest.mark.parametrize("case", ["redirect", "drip", "deep JSON", "not HTTP"])
+def test_a_voice_upload_is_never_redirected_held_or_broken_by_the_answer(tmp_path, case):
+    recording = tmp_path / "me.wav"
+    recording.write_bytes(b"RIFF....WAVEfmt " + bytes(100))
+    with answering(ok(b'{"voice_prompt": "custom-1"}')) as (elsewhere, seen):
+        answer = {"redirect": redirect(f"{elsewhere}/api/voices"), "drip": ENDLESS,
+                  "deep JSON": ok(b"[" * 60_000), "not HTTP": b"HELLO\r\n\r\n"}[case]
+        with answering(answer, drip_s=0.05 if case == "drip" else 0.0) as (url, _):
+            done = {}
+
+            def upload() -> None:
+                try:
+                    done["name"] = voices.upload(url, str(recording), "s3cret", 0.5)
+                except P.ArcusError as e:
+                    done["error"] = e
+
+            uploading = threading.Thread(target=upload)
+            uploading.start()
+            uploading.join(20)
+            assert not uploading.is_alive(), "the upload is still waiting"
+    assert seen == [] and "name" not in done
+    expected = {"redirect": "with a redirect (HTTP 302 to http://127.0.0.1:",
+                "drip": "did not take your voice recording within 1 s",
+                "deep JSON": "did not name your uploaded voice",
+                "not HTTP": "in a way Arcus cannot read"}[case]
+    assert expected in done["error"].message

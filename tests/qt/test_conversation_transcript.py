@@ -9,7 +9,7 @@ from PySide6.QtGui import QPalette
 from arcus_desktop.ui.conversation import ASSISTANT, USER, TranscriptModel
 from arcus_desktop.ui.conversation.delegate import turn_html
 from arcus_desktop.ui.conversation.model import INTERRUPTED_ROLE, SPEAKER_ROLE
-from arcus_desktop.ui.conversation.turns import SPOKE
+from arcus_desktop.ui.conversation.turns import SPOKE, clock
 
 FRAME_S = 0.08
 
@@ -189,3 +189,13 @@ def test_the_transcript_as_text(qtbot):
     assert model.text([1]) == "You (0:03): (speaking)"
     model.clear()
     assert model.rowCount() == 0 and model.text() == ""
+
+
+def test_a_time_that_is_no_number_does_not_break_the_transcript(qtbot):
+    # A server's word at time 1e999 (JSON's infinity): int() of it raised inside Qt's
+    # sizeHint, which ended the app.
+    assert clock(float("inf")) == clock(float("nan")) == "-:--"
+    assert clock(3725.0) == "1:02:05" and clock(-1.0) == "0:00"
+    model = TranscriptModel()
+    model.add_user_piece("\u2581hello", float("inf"))
+    assert "-:--" in turn_html(model.turns[0], QPalette(), False)

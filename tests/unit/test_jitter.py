@@ -131,3 +131,22 @@ def test_duplicates_and_silence_before_anything_arrived():
     for seq in (0, 0, 1, 1):
         buffer.put(seq, frame(), 0.0)
     assert [buffer.pop()[1] for _ in range(3)] == [0, 1, None]
+
+
+def test_a_server_sending_far_faster_than_the_speaker_plays_cannot_fill_the_memory():
+    # A hostile server's tiny Opus packets decode to seconds each: whatever comes, the
+    # buffer holds a few seconds at most, dropping the oldest.
+    buffer = JitterBuffer()
+    for seq in range(5000):
+        buffer.put(seq, frame(), 0.0)
+    s = buffer.stats()
+    assert s.depth <= 6 + 50 and s.depth == buffer.limit
+    assert s.dropped == 5000 - buffer.limit
+    assert buffer.pop()[1] == 5000 - buffer.limit  # the oldest held plays first
+    # Mid-stream too: the next frame to play is the oldest still held.
+    playing = JitterBuffer()
+    run(playing, steady(10), 12)
+    for seq in range(10, 1000):
+        playing.put(seq, frame(), 1.0)
+    assert playing.stats().depth == playing.limit
+    assert playing.pop()[1] == 1000 - playing.limit

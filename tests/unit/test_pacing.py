@@ -220,3 +220,15 @@ def test_a_client_the_step_keeps_waiting_for_sends_sooner():
     fresh = SendPacer()
     fresh.update({"wait_ms_p10": 0.0, "wait_ms_p50": 0.0, "wait_ms_p99": 3.0})
     assert fresh.hold_s == 0.0  # the last by its own microphone: nothing to give back
+
+
+def test_figures_that_are_no_finite_number_are_ignored():
+    # JSON reads 1e999 as infinity: int() of it raised OverflowError, which ended the
+    # conversation with an internal error.
+    pacer = SendPacer()
+    waits = {"wait_ms_p10": 30.0, "wait_ms_p50": 35.0, "wait_ms_p99": 40.0}
+    for bad in ({"backlog_frames": float("inf")}, {"backlog_frames": float("nan")},
+                {"frame_period_ms": float("inf")}, {"wait_ms_p99": float("inf")},
+                {"wait_ms_p10": float("nan")}):
+        pacer.update({**waits, **bad})
+    assert pacer.hold_s == 0.0 and pacer.moves == 0

@@ -4,6 +4,7 @@ No Qt here: the transcript model shows these, the tests build them directly."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from ...core.turns import ASSISTANT, USER
@@ -99,7 +100,10 @@ def join_pieces(pieces: list[tuple[str, float]]) -> list[tuple[str, float]]:
 
 
 def clock(seconds: float) -> str:
-    """Seconds into the conversation as m:ss (h:mm:ss past an hour)."""
+    """Seconds into the conversation as m:ss (h:mm:ss past an hour); "-:--" for a time
+    that is no number (int() of one raises inside Qt's paint, which ends the app)."""
+    if not math.isfinite(seconds):
+        return "-:--"
     s = max(0, int(seconds))
     h, rest = divmod(s, 3600)
     m, s = divmod(rest, 60)
