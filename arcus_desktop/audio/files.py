@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,12 +126,26 @@ def write_wav(path: str | os.PathLike, pcm: np.ndarray, sample_rate: int) -> Non
     tmp = path.with_name(path.name + ".part")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        sphn.write_wav(str(tmp), np.asarray(pcm, dtype=np.float32)[None], sample_rate)
+        try:
+            sphn.write_wav(str(tmp), np.asarray(pcm, dtype=np.float32)[None], sample_rate)
+        except ValueError as e:  # sphn's own I/O error: '"<path>": <reason> (os error N)'
+            if (code := _os_error(str(e))) is None:
+                raise
+            raise OSError(code, os.strerror(code), str(tmp)) from e
         os.replace(tmp, path)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:  # not a file (a folder of that name): the error below says enough
+            pass
         if e.errno == errno.ENOSPC:
             raise DiskFullError(f"The disk is full: {path.name} could not be written.",
                                 "Free some space and try again.") from e
         raise AudioFileError(f"{path} could not be written ({e.strerror}).",
                              "Choose another output folder.") from e
+
+
+def _os_error(text: str) -> int | None:
+    """The errno in the text of an error that sphn (Rust) raises as a ValueError."""
+    found = re.search(r"\(os error (\d+)\)\s*$", text)
+    return int(found.group(1)) if found else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal
 
 from ..core import previews
+from ..core.errors import plain_hint
 
 ENGINE_DOWN = "Start the engine to hear voices: the model says a short greeting in each."
 BUSY = "Voices can be heard when no conversation is going on."
@@ -92,7 +93,7 @@ class VoiceSamples(QObject):
         if path:
             self.ready.emit(voice, path)
         else:
-            self.failed.emit(voice, f"{message} {hint}".strip())
+            self.failed.emit(voice, f"{message} {plain_hint(hint)}".strip())
         self._engine_changed()  # another voice may be waiting
 
     def _engine_changed(self) -> None:
@@ -107,7 +108,7 @@ class VoiceSamples(QObject):
             voice = self.pending or self.asked
             self.pending = self.asked = None
             message, hint = c.error or ("The engine stopped.", "")
-            self.failed.emit(voice, f"{message} {hint}".strip())
+            self.failed.emit(voice, f"{message} {plain_hint(hint)}".strip())
         elif c.want_talk and self.pending:  # a conversation comes first: not made after it
             voice, self.pending = self.pending, None
             self.failed.emit(voice, BUSY)

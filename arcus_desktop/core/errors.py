@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import re
+
+log = logging.getLogger(__name__)
+
 MODEL_PAGE = "https://huggingface.co/nvidia/personaplex-7b-v1"
 
 
@@ -68,3 +73,23 @@ class PromptTooLongError(ArcusError):
 
 class DeviceError(ArcusError):
     """The requested compute device is missing or out of memory."""
+
+
+HINT_LIMIT = 300  # characters of a hint shown; the rest goes to the log
+_TRACEBACK = re.compile(r"(details:\s*)?Traceback \(most recent call last\)|"
+                        r"(details:\s*)?\n\s*File \"", re.IGNORECASE)
+
+
+def plain_hint(hint: str) -> str:
+    """A hint fit to show the user: without any traceback or source-file lines in it
+    (whoever sent it), and not too long."""
+    match = _TRACEBACK.search(hint or "")
+    text = hint[:match.start()] if match else (hint or "")
+    text = re.sub(r"[;:,]?\s*(details:?)?\s*$", "", text.strip(), flags=re.IGNORECASE)
+    if match:
+        log.info("engine details: %s", hint[match.start():])
+        if text and text[-1] not in ".!?":
+            text += "."
+    if len(text) > HINT_LIMIT:
+        text = text[:HINT_LIMIT - 1].rstrip() + "…"
+    return text

@@ -16,6 +16,7 @@ from ..core.errors import CheckpointShapeError, CorruptFileError, ModelNotFoundE
 from . import constants as C
 
 REDOWNLOAD_HINT = "Download the model again with `arcus-desktop download`."
+APP_REDOWNLOAD_HINT = "Run setup to download the model again."  # the app's way (engine/host.py)
 
 
 @dataclass(frozen=True)

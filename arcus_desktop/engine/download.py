@@ -36,7 +36,7 @@ from ..core.errors import (
 
 from . import constants as C
 from . import stt_checkpoint as stt
-from .checkpoint import file_hash
+from .checkpoint import file_hash, tensor_index
 
 REPO_ID = "nvidia/personaplex-7b-v1"
 MODEL_FILES = (C.LM_FILE, C.MIMI_FILE, C.TOKENIZER_FILE, C.VOICES_FILE, C.CONFIG_FILE)
@@ -56,6 +56,9 @@ NETWORK_HINT = (
     "Or use a folder that already holds the model with --model-dir."
 )
 CORRUPT_HINT = "Run the download again; the damaged file was deleted, so it will be fetched anew."
+# Files already there are hashed again up to this size; larger ones (the weights: hashing
+# 16 GB takes minutes) get the engine's own check of their header.
+RECHECK_HASH_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -200,7 +203,9 @@ def _fetch_metadata(repo_id: str, revision: str | None, token: str | None, endpo
 
 def _have(repo_id: str, commit: str | None, remote: _Remote, local: Path | None,
           cache: Path | None) -> bool:
-    """Whether the file is already complete on disk (then nothing is transferred)."""
+    """Whether the file is already whole on disk (then nothing is transferred). One that
+    is there but damaged (the engine may have said so) is deleted, so that it is fetched
+    anew: huggingface_hub would hand back the copy it has, damaged or not."""
     if local is not None:
         path = local / remote.name
     else:
@@ -210,7 +215,25 @@ def _have(repo_id: str, commit: str | None, remote: _Remote, local: Path | None,
         if not isinstance(found, str):
             return False
         path = Path(found)
-    return path.is_file() and (remote.size is None or path.stat().st_size == remote.size)
+    if not path.is_file():
+        return False
+    small = path.stat().st_size <= RECHECK_HASH_BYTES
+    if _matches(path, remote, full_check=small) and (small or _header_whole(path)):
+        return True
+    _remove(path)
+    return False
+
+
+def _header_whole(path: Path) -> bool:
+    """A large file's cheap check, the one the engine makes before reading weights:
+    a safetensors header that parses and fits the file's length."""
+    if path.suffix != ".safetensors":
+        return True
+    try:
+        tensor_index(path)
+    except CorruptFileError:
+        return False
+    return True
 
 
 def _check_disk_space(target: Path, needed: int) -> None:
@@ -226,14 +249,19 @@ def _check_disk_space(target: Path, needed: int) -> None:
         )
 
 
-def _verify(path: Path, remote: _Remote, full_check: bool) -> None:
+def _matches(path: Path, remote: _Remote, full_check: bool) -> bool:
+    """The file's size, and with `full_check` its hash, are what the hub published."""
     size = path.stat().st_size
     ok = remote.size is None or size == remote.size
     if ok and full_check and remote.sha256:
         ok = file_hash(path, hashlib.sha256()) == remote.sha256.lower()
     elif ok and full_check and remote.git_sha1 and len(remote.git_sha1) == 40:
         ok = file_hash(path, hashlib.sha1(b"blob %d\0" % size)) == remote.git_sha1.lower()
-    if ok:
+    return ok
+
+
+def _verify(path: Path, remote: _Remote, full_check: bool) -> None:
+    if _matches(path, remote, full_check):
         return
     _remove(path)
     raise CorruptFileError(

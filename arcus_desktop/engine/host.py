@@ -10,22 +10,24 @@ VoiceSample event (between conversations only: during one it is refused)."""
 
 from __future__ import annotations
 
+import logging
 import os
-import traceback
 import uuid
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..core.command_loop import Controls, serve_commands
-from ..core.errors import ArcusError
+from ..core.errors import ArcusError, DeviceError
 from ..core.events import (DeviceChanged, EngineFailed, FrameStats, Levels, Loading, Notice,
                            RecordingStarted, RecordingStopped, StateChanged, TextPiece,
                            VoiceSample)
 from ..core.modes import BF16, CPU, LOCAL, SERVER
 from ..core.persona import Persona
+from .checkpoint import APP_REDOWNLOAD_HINT, REDOWNLOAD_HINT
 from .event_sender import EventSender
 
+log = logging.getLogger(__name__)
 STATS_EVERY = 25  # frames (2 s)
 EXIT_TOLD = 3  # ended on an error the user was told about: restarting would not help
 FRAME_S = 0.08
@@ -58,16 +60,37 @@ def run_process(serve, config, commands, connection, name: str) -> None:
     events = EventSender(connection)
     try:
         serve(config, commands, events)
-    except ArcusError as e:  # no model, no device, no address: a way forward, no retry
-        events.send(EngineFailed(e.message, e.hint))
+    except Exception as e:
+        told = e if isinstance(e, ArcusError) else out_of_memory(e)
+        if told is not None:  # no model, no device, no address: a way forward, no retry
+            events.send(EngineFailed(told.message, app_hint(told)))
+            events.close()
+            raise SystemExit(EXIT_TOLD) from None
+        # A bug or a device fault: the process ends and is restarted. The traceback goes
+        # to this process's log, once (not again by multiprocessing): never to the user.
+        log.exception("%s stopped", name)
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        events.send(EngineFailed(f"{name} stopped: {type(e).__name__}: {first}",
+                                 "It is restarting."))
         events.close()
-        raise SystemExit(EXIT_TOLD)
-    except Exception as e:  # a bug or a device fault: told, and the process ends
-        events.send(EngineFailed(f"{name} stopped: {type(e).__name__}: {e}",
-                                 "It is restarting; details: " + traceback.format_exc(limit=3)))
-        events.close()
-        raise
+        raise SystemExit(1) from None
     events.close()
+
+
+def out_of_memory(e: BaseException) -> DeviceError | None:
+    """torch's CUDA out-of-memory error as a way forward (by name: the remote engine's
+    process runs this too, without torch); None for any other error."""
+    if type(e).__name__ != "OutOfMemoryError":
+        return None
+    return DeviceError("The GPU ran out of memory.",
+                       "Choose a lower-memory engine mode or a team server in Settings > "
+                       "Engine, or close other programs that use the GPU, then talk again.")
+
+
+def app_hint(e: ArcusError) -> str:
+    """The error's hint in the app's words: a damaged or incomplete model is fetched
+    again by setup (the command line's way is `arcus-desktop download`)."""
+    return e.hint.replace(REDOWNLOAD_HINT, APP_REDOWNLOAD_HINT)
 
 
 def _serve(config: HostConfig, commands, events: EventSender) -> None:
@@ -152,11 +175,18 @@ def talk_on_devices(open_loop, config, start: dict, controls: Controls, commands
             stop = converse_live(loop, audio, commands, events, float(start.get("offset", 0)),
                                  persona_name=start.get("persona_name", ""),
                                  on_devices=controls.devices)
-    except ArcusError as e:
+    except Exception as e:
+        # The GPU's memory running out mid-conversation ends this conversation only, told:
+        # the same conversation resumed by a new process would run out again.
+        told = e if isinstance(e, ArcusError) else out_of_memory(e)
+        if told is None:
+            raise
         if audio.stuck and on_stuck is not None:
             on_stuck()
-        leave_if_stuck(audio, events, EngineFailed(e.message, e.hint))
-        raise
+        leave_if_stuck(audio, events, EngineFailed(told.message, told.hint))
+        if told is e:
+            raise
+        raise told from e
     controls.muted, controls.volume = audio.muted, audio.volume
     if audio.stuck and on_stuck is not None:
         on_stuck()

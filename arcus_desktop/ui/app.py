@@ -37,7 +37,7 @@ from ..bridge.hotkey import GlobalHotkey, pick_backend
 from ..bridge.sync_service import describe as describe_sync
 from ..bridge.sync_service import start_for_app
 from ..core import modes
-from ..core.errors import ArcusError, ModelNotFoundError
+from ..core.errors import ArcusError, ModelNotFoundError, plain_hint
 from .tray import Tray, describe
 
 log = logging.getLogger(__name__)
@@ -155,7 +155,7 @@ class StatusWindow(QMainWindow):
 
     def show_notice(self, message: str, hint: str, is_error: bool) -> None:
         """Where there is no tray to notify through, the window says it."""
-        self.set_line(self.state_line, f"{message} {hint}".strip())
+        self.set_line(self.state_line, f"{message} {plain_hint(hint)}".strip())
 
     def show_hotkey(self, text: str) -> None:
         self.set_line(self.hotkey_line, text)

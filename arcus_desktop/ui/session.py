@@ -39,7 +39,7 @@ GET_SPEECH = "Get &speech-to-text…"
 MEMORY_FAILED = "Memory could not keep what was said in this conversation."
 MEMORY_HINT = "Memories live in the data folder: check its disk in Settings > Data."
 SETUP_WORDS = ("model is not installed", "model folder", "cuda gpu", "no gpu",
-               "team server is the way")
+               "team server is the way", "run setup")
 # What is set in Settings: the voice, devices, the team server and its token.
 SETTINGS_WORDS = ("settings", "voice", "recording", "audio file", "microphone", "speaker",
                   "device", "team server", "token", "certificate", "address")

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from ..bridge.controller import (ERROR, IDLE, LISTENING, LOADING, MUTED, READY, SPEAKING,
                                  AppController)
+from ..core.errors import plain_hint
 from .tray_icons import state_icon
 
 APP = "Arcus Desktop"
@@ -40,7 +41,7 @@ def describe(controller: AppController) -> str:
         return "Muted: the assistant cannot hear you — click to end"
     if state == ERROR:
         message, hint = controller.error or ("The engine stopped.", "")
-        return f"{message} {hint}".strip()
+        return f"{message} {plain_hint(hint)}".strip()
     if state == READY:
         return "Ready — click to talk"
     return "Click to talk"
@@ -141,4 +142,4 @@ class Tray(QObject):
     def show_notification(self, message: str, hint: str, is_error: bool) -> None:
         kind = (QSystemTrayIcon.MessageIcon.Critical if is_error
                 else QSystemTrayIcon.MessageIcon.Information)
-        self.icon.showMessage(APP, f"{message}\n{hint}".strip(), kind, NOTIFY_MS)
+        self.icon.showMessage(APP, f"{message}\n{plain_hint(hint)}".strip(), kind, NOTIFY_MS)

@@ -23,6 +23,7 @@ from arcus_desktop.core.errors import (
     DiskFullError,
     NetworkError,
 )
+from arcus_desktop.engine import download
 from arcus_desktop.engine.download import (
     MODEL_FILES,
     REPO_ID,
@@ -216,6 +217,23 @@ def test_corrupt_content_is_deleted_and_reported(hub, repo, cache, name):
     # Downloading again once the hub serves the right bytes works.
     hub.corrupt.clear()
     assert same_files(download_model(cache_dir=cache), repo)
+
+
+@pytest.mark.parametrize("check", ["hash", "header"])  # small files, large ones
+def test_a_file_damaged_since_its_download_is_fetched_anew(tiny_model, cache, monkeypatch,
+                                                          check):
+    if check == "header":  # as for the real 16 GB weights: too large to hash again
+        monkeypatch.setattr(download, "RECHECK_HASH_BYTES", 0)
+    with HubStub(tiny_model, REPO_ID) as hub:
+        folder = download_model(cache_dir=cache, endpoint=hub.endpoint)
+        lm = (folder / "model.safetensors").resolve()
+        good = lm.read_bytes()
+        lm.write_bytes(b"\x07" * len(good))  # same size, damaged: the engine cannot load it
+        again = download_model(cache_dir=cache, endpoint=hub.endpoint)
+        assert (again / "model.safetensors").read_bytes() == good
+        assert len(hub.content_gets("model.safetensors")) == 2
+        download_model(cache_dir=cache, endpoint=hub.endpoint)  # whole now: kept
+        assert len(hub.content_gets("model.safetensors")) == 2
 
 
 def test_unreachable_hub_is_a_network_error(cache, monkeypatch):

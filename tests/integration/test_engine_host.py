@@ -4,6 +4,7 @@ real PulseAudio daemon (tests/pulse.py), the app's supervisor on the other end."
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -18,8 +19,9 @@ import pytest
 from arcus_desktop.audio.files import read_mono
 from arcus_desktop.audio.recording import recover
 from arcus_desktop.bridge.engine_supervisor import EngineSupervisor
+from arcus_desktop.core.events import EngineFailed
 from arcus_desktop.core.turns import TurnEnded
-from arcus_desktop.engine.host import FAULT_ENV, HostConfig
+from arcus_desktop.engine.host import FAULT_ENV, HostConfig, run_process
 
 from ..conftest import AUDIO
 from ..pulse import feed, steady_sink
@@ -171,6 +173,66 @@ def test_an_exception_inside_a_step_is_told_and_the_conversation_resumes(
         qtbot.waitUntil(lambda: len(seen.stats) >= 1 and seen.count("talking") == 2,
                         timeout=WAIT_MS)
         assert seen.states[-1] == ("talking", conversation)
+    finally:
+        code = supervisor.shutdown()
+    assert code == 0
+
+
+def test_an_unexpected_error_is_told_without_its_traceback(caplog):
+    def serve(config, commands, events):
+        raise RuntimeError("a bug in the engine\n  at this line of its own report")
+
+    here, there = multiprocessing.Pipe(duplex=False)
+    with pytest.raises(SystemExit) as ended:
+        run_process(serve, None, None, there, "The engine")
+    assert ended.value.code == 1  # restarted, as after any crash
+    failed = here.recv()
+    assert isinstance(failed, EngineFailed)
+    assert failed.message == "The engine stopped: RuntimeError: a bug in the engine"
+    assert failed.hint == "It is restarting."
+    assert "Traceback" in caplog.text and "raise RuntimeError" in caplog.text  # for a bug report
+
+
+def _out_of_memory_at_frame_5(config, commands, connection):
+    """The engine process, with the GPU's memory running out at the conversation's fifth
+    frame: torch's own error, as a GPU with too little room raises it."""
+    import torch
+
+    from arcus_desktop.engine import frame_loop, host
+
+    real, frames = frame_loop.FrameLoop.process, [0]
+
+    def process(self, mic):
+        frames[0] += 1
+        if frames[0] == 5:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 MiB. "
+                                              "GPU 0 has a total capacity of 7.79 GiB")
+        return real(self, mic)
+
+    frame_loop.FrameLoop.process = process
+    host.main(config, commands, connection)
+
+
+class OutOfMemorySupervisor(EngineSupervisor):
+    target = staticmethod(_out_of_memory_at_frame_5)
+
+
+def test_the_gpu_running_out_of_memory_mid_conversation_is_told_once(qtbot, speaking,
+                                                                    tiny_model):
+    supervisor = OutOfMemorySupervisor(HostConfig(model_dir=str(tiny_model), device="cpu"))
+    seen = Watch(supervisor)
+    try:
+        qtbot.waitUntil(lambda: seen.count("ready") == 1, timeout=WAIT_MS)
+        first = supervisor.process.pid
+        supervisor.talk({"text": "You are a calm helper."})
+        qtbot.waitUntil(lambda: bool(seen.failed) and seen.count("ready") == 2, timeout=WAIT_MS)
+        message, hint = seen.failed[0]
+        assert message == "The GPU ran out of memory."
+        assert "lower-memory engine mode" in hint and "Settings > Engine" in hint
+        assert "team server" in hint and "close other programs that use the GPU" in hint
+        # Not restarted and resumed, to run out again: the conversation ended, told.
+        assert seen.restarts == [] and supervisor.conversation is None
+        assert supervisor.process.pid == first and len(seen.failed) == 1
     finally:
         code = supervisor.shutdown()
     assert code == 0

@@ -3,7 +3,11 @@
 import subprocess
 import sys
 
+from arcus_desktop.bridge.controller import AppController
 from arcus_desktop.ui.app import StatusWindow
+
+from .scripted_engine import ScriptedEngine
+from .test_tray import TRACEBACK_HINT
 
 
 def test_status_window_explains_a_missing_model(qtbot):
@@ -50,6 +54,16 @@ def test_status_window_names_an_installed_model(qtbot, tiny_model, monkeypatch):
     window = StatusWindow()
     qtbot.addWidget(window)
     assert str(tiny_model) in window.status.text()
+
+
+def test_status_window_never_shows_a_traceback(qtbot):
+    controller = AppController(ScriptedEngine)
+    window = StatusWindow()
+    qtbot.addWidget(window)
+    window.attach(controller)
+    controller.start_engine()
+    controller.engine.failed.emit("The engine stopped: OSError: I/O error", TRACEBACK_HINT)
+    assert window.state_line.text() == "The engine stopped: OSError: I/O error It is restarting."
 
 
 def test_gui_modules_do_not_import_torch_or_supabase():

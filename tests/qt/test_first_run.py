@@ -335,6 +335,22 @@ def test_run_again_with_the_model_installed_adds_speech_to_text(qtbot, service, 
     assert service.settings.engine.mode == "auto"
 
 
+def test_run_again_with_a_damaged_model_fetches_the_damaged_file_anew(qtbot, service, hub):
+    # The engine said a file is damaged and offered "Run setup": setup downloads it again.
+    hub.required_token = None  # public here: the token is not what this is about
+    folder = download.download_model(endpoint=hub.endpoint)  # an earlier setup
+    lm = (folder / "model.safetensors").resolve()
+    good = lm.read_bytes()
+    lm.write_bytes(b"\x07" * len(good))  # same size, damaged since
+    wizard = open_wizard(qtbot, service, GPU_24, hub.endpoint)
+    wizard.next()
+    assert wizard.model.nextId() == DOWNLOAD
+    wizard.next()
+    wait_state(qtbot, wizard, "done")
+    assert len(hub.content_gets("model.safetensors")) == 2
+    assert (Path(wizard.choices.model_dir) / "model.safetensors").read_bytes() == good
+
+
 class DiskUsage:
     """shutil.disk_usage saying the disk is full while `full` (a disk cannot be filled
     safely here: the one part made up besides nvidia-smi)."""

@@ -17,6 +17,11 @@ from arcus_desktop.ui.tray_icons import SIZES, render, state_icon
 from .scripted_engine import ScriptedEngine
 
 TRIGGER = QSystemTrayIcon.ActivationReason.Trigger
+# A hint as an engine of an earlier version sent it: its traceback must never be shown.
+TRACEBACK_HINT = ('It is restarting; details: Traceback (most recent call last):\n'
+                  '  File "/opt/arcus/engine/host.py", line 59, in run_process\n'
+                  '    serve(config, commands, events)\n'
+                  'OSError: [Errno 5] Input/output error')
 
 
 class Rig:
@@ -118,6 +123,15 @@ def test_an_error_is_notified_with_its_way_forward_and_talk_retries(rig):
 
     rig.click()  # after fixing it, a click tries again with a fresh engine process
     assert len(rig.engines) == 2 and c.state == "loading" and c.error is None
+
+
+def test_a_traceback_in_a_hint_reaches_neither_the_notification_nor_the_tooltip(rig):
+    rig.click()
+    rig.engine.failed.emit("The engine stopped: OSError: I/O error", TRACEBACK_HINT)
+    rig.engine.state_changed.emit("failed", "")
+    assert rig.messages[-1][1] == "The engine stopped: OSError: I/O error\nIt is restarting."
+    assert rig.tray.tooltip() == ("Arcus Desktop: The engine stopped: OSError: I/O error "
+                                  "It is restarting.")
 
 
 def test_notices_are_told_without_changing_the_state(rig):

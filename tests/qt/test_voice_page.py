@@ -5,6 +5,7 @@ shared speech recordings; and what the preset voices' play buttons say without a
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 from pathlib import Path
@@ -19,15 +20,17 @@ from arcus_desktop.bridge.controller import AppController
 from arcus_desktop.bridge.model_info import read_model_info
 from arcus_desktop.bridge.voice_samples import VoiceSamples
 from arcus_desktop.core import paths
-from arcus_desktop.ui.settings import SettingsDialog
+from arcus_desktop.ui.settings import SettingsDialog, voice_recorder
 from arcus_desktop.ui.settings.voice_recorder import RecorderBox
 
 from ..conftest import AUDIO
 from ..pulse import feed, steady_sink
 from .settings_fixtures import ini, service  # noqa: F401 (fixtures)
+from .test_tray import TRACEBACK_HINT
 
 RATE = 24_000
 WAIT_MS = 30_000
+DEV_FULL = Path("/dev/full")  # every write to it fails with ENOSPC, as on a full disk
 
 
 def no_devices(refresh: bool = False):
@@ -185,6 +188,33 @@ def test_recording_stops_by_itself_at_the_limit(qtbot, microphone):
     assert "Recording stops at" in box.message.text()
 
 
+@pytest.mark.skipif(not DEV_FULL.exists(), reason="needs Linux's /dev/full")
+def test_a_take_that_cannot_be_saved_says_why_and_can_be_recorded_again(qtbot, monkeypatch):
+    class Microphone:  # 1.5 s of speech: too short to use, saved only to be played back
+        seconds, level, full, note, device_name = 0.0, 0.1, False, "", "Test microphone"
+
+        def __init__(self, device, max_seconds) -> None:
+            pass
+
+        def start(self) -> None:
+            pass
+
+        def stop(self) -> np.ndarray:
+            return speech(1.5)
+
+    monkeypatch.setattr(voice_recorder, "VoiceRecorder", Microphone)
+    part = voice_recorder.takes_dir() / (voice_recorder.REJECTED + ".part")
+    part.parent.mkdir(parents=True)
+    part.symlink_to(DEV_FULL)  # where the take is written first: the disk has no room
+    box = RecorderBox(lambda: None)
+    qtbot.addWidget(box)
+    box.record.click()
+    box.record.click()  # Stop: the take is checked, then saved
+    assert box.message.kind == "error" and "The disk is full" in box.message.text()
+    assert not box.recording and box.record.text() == "&Record again"
+    assert not box.listen.isEnabled() and not os.path.lexists(part)
+
+
 def test_when_the_sound_server_is_gone_recording_says_so(qtbot, pulse):
     subprocess.run(["pactl", "exit"], check=True)  # PulseAudio quits: no microphone at all
     box = RecorderBox(lambda: "USB Headset")  # and the one chosen is not plugged in
@@ -236,3 +266,19 @@ def test_with_a_team_server_the_presets_say_they_cannot_be_heard_yet(qtbot, serv
     assert "team server" in panel.message.text() and panel.message.kind == "error"
     panel.buttons["NATF2"].click()  # the engine is up now: told at once
     assert "team server" in panel.message.text() and panel.playing == ""
+
+
+def test_a_sample_the_engine_failed_on_says_why_without_a_traceback(qtbot):
+    from .scripted_engine import ScriptedEngine
+
+    class Engine(ScriptedEngine):
+        makes_samples = True  # as the engine process, which has the model
+
+    controller = AppController(Engine)
+    samples = VoiceSamples(controller)
+    told = []
+    samples.failed.connect(lambda voice, text: told.append(text))
+    controller.start_engine()
+    samples.request("NATF2")  # made once the engine is ready: it fails first
+    controller.engine.failed.emit("The engine stopped: OSError: I/O error", TRACEBACK_HINT)
+    assert told == ["The engine stopped: OSError: I/O error It is restarting."]

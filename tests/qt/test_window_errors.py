@@ -7,6 +7,7 @@ at all) or the real remote engine process; the settings are the real ones."""
 
 from __future__ import annotations
 
+import shutil
 import threading
 from dataclasses import replace
 
@@ -96,6 +97,27 @@ def test_no_model_stays_in_the_window_with_run_setup(qtbot):
         assert window.talk_button.isVisible() and talk_reason_is_shown(window)
         qtbot.wait(200)  # ...and it stays: nothing takes it away by itself
         assert problem(window)[0] == message
+        click(window, "Run setup")
+        assert app.setup_wizard is not None and app.setup_wizard.isVisible()
+        app.setup_wizard.reject()
+    finally:
+        app.shutdown()
+
+
+def test_a_damaged_model_offers_setup_to_download_it_again(qtbot, tiny_model, tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model, folder)
+    lm = folder / "model.safetensors"
+    lm.write_bytes(b"\x07" * lm.stat().st_size)  # the size is right, the contents are not
+    app = tiny_engine_app(qtbot, folder, make_settings())
+    window = app.session.window
+    try:
+        app.controller.start_talk()
+        qtbot.waitUntil(lambda: app.controller.state == "error", timeout=WAIT_MS)
+        message, buttons = problem(window)
+        assert "model.safetensors is damaged" in message
+        assert window.status.problem.hint.text() == "Run setup to download the model again."
+        assert buttons == ["Run setup", "Try again"]
         click(window, "Run setup")
         assert app.setup_wizard is not None and app.setup_wizard.isVisible()
         app.setup_wizard.reject()

@@ -1,14 +1,18 @@
 """Reading audio files with bounds (issue 15): a file small on disk but long, or with an
 absurd header, is never decoded beyond what is used."""
 
+import os
+from pathlib import Path
+
 import pytest
 
 from arcus_desktop.audio import files
-from arcus_desktop.core.errors import AudioFileError
+from arcus_desktop.core.errors import AudioFileError, DiskFullError
 
 from ..bombs import PeakMemory, silent_flac, wav_header
 
 MIB = 2**20
+DEV_FULL = Path("/dev/full")  # every write to it fails with ENOSPC, as on a full disk
 
 
 def test_a_long_silent_flac_is_decoded_only_as_far_as_asked(tmp_path):
@@ -76,3 +80,16 @@ def test_a_stretch_from_the_middle_decodes_only_that_stretch(tmp_path):
         late = files.read_clip(bomb, 24_000, max_seconds=30, start_s=25 * 60)
     assert late.pcm.size == 30 * 24_000 and late.seconds == pytest.approx(300)
     assert peak.grew < 64 * MIB
+
+
+@pytest.mark.skipif(not DEV_FULL.exists(), reason="needs Linux's /dev/full")
+def test_a_full_disk_is_told_as_such_and_leaves_no_part_file(tmp_path):
+    import numpy as np
+
+    path = tmp_path / "take.wav"
+    part = tmp_path / "take.wav.part"
+    part.symlink_to(DEV_FULL)  # the WAV is written here first: the disk has no room for it
+    with pytest.raises(DiskFullError) as err:  # sphn says so as a ValueError, not OSError
+        files.write_wav(path, np.zeros(48_000, np.float32), 24_000)
+    assert "disk is full" in err.value.message and err.value.hint
+    assert not os.path.lexists(part) and not path.exists()

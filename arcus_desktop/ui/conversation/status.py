@@ -3,22 +3,17 @@ cancellation, the model's loading progress, and notices and errors with their hi
 A problem the user must act on (`show_problem`) has a bar of its own with buttons to
 the fix; it stays until the app says it is resolved, whatever the engine says meanwhile.
 
-Messages from the engine can carry a traceback in their hint (an unexpected exception
-does); the user never sees one: `plain_hint` cuts it off."""
+A hint is shown through `plain_hint` (core/errors.py): never a traceback, never too long."""
 
 from __future__ import annotations
-
-import logging
-import re
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton,
                                QSizePolicy, QToolButton, QVBoxLayout, QWidget)
 
+from ...core.errors import plain_hint
 from .colors import is_dark, mix
-
-log = logging.getLogger(__name__)
 
 ENGINE_MODES = {
     "local-gpu": "Local GPU",
@@ -33,23 +28,6 @@ STATES = {
     "stopped": "Engine stopped",
     "failed": "Engine failed",
 }
-HINT_LIMIT = 300  # characters of a hint shown; the rest goes to the log
-_TRACEBACK = re.compile(r"(details:\s*)?Traceback \(most recent call last\)|"
-                        r"(details:\s*)?\n\s*File \"", re.IGNORECASE)
-
-
-def plain_hint(hint: str) -> str:
-    """A hint without any traceback or source-file lines in it, and not too long."""
-    match = _TRACEBACK.search(hint or "")
-    text = hint[:match.start()] if match else (hint or "")
-    text = re.sub(r"[;:,]?\s*(details:?)?\s*$", "", text.strip(), flags=re.IGNORECASE)
-    if match:
-        log.info("engine details: %s", hint[match.start():])
-        if text and text[-1] not in ".!?":
-            text += "."
-    if len(text) > HINT_LIMIT:
-        text = text[:HINT_LIMIT - 1].rstrip() + "…"
-    return text
 
 
 def engine_mode_label(mode: str) -> str:

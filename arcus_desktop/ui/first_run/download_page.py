@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QCheckBox, QLabel, QProgressBar, QPushButton, QVB
 
 from ...bridge.model_download import (REPO_ID, STT_REPO_ID, DownloadProgress, ModelDownload,
                                       bytes_on_disk, find_cached_model)
+from ...bridge.model_folder import check_folder
 from ...bridge.model_info import locate
 from ...core.errors import (MODEL_PAGE, ArcusError, AuthError, CorruptFileError,
                             DiskFullError, NetworkError)
@@ -268,7 +269,10 @@ class DownloadPage(QWizardPage):
 
 
 def _installed_model() -> Path | None:
+    """The downloaded model, unless a look inside finds a file damaged: then the download
+    runs, and fetches that file anew (engine/download.py)."""
     try:
-        return locate().root
+        root = locate().root
     except ArcusError:
         return None
+    return root if check_folder(root).ok else None

@@ -4,6 +4,7 @@ level) and saved as a WAV in the data folder; a usable one is offered as the own
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from typing import Callable
@@ -18,6 +19,7 @@ from ...core.errors import ArcusError
 from .common import Message
 from .listen import ListenButton
 
+log = logging.getLogger(__name__)
 RECORD, STOP, AGAIN = "&Record", "S&top", "&Record again"
 REJECTED = "last-unusable-take.wav"  # replaced by the next unusable take
 TICK_MS = 100
@@ -169,8 +171,14 @@ class RecorderBox(QWidget):
             path = takes_dir() / REJECTED
         try:
             write_wav(path, pcm, RATE)
-        except ArcusError as e:
+        except ArcusError as e:  # a full disk, a folder that cannot be written
             self.message.show_text(e.user_text(), "error")
+            return None
+        except (OSError, ValueError):  # one write_wav did not foresee: told all the same
+            log.exception("saving the take %s", path)
+            self.message.show_text("The recording could not be saved in the data folder. "
+                                   "Check that its disk has room, then press Record again.",
+                                   "error")
             return None
         self.take = str(path)
         return str(path)
