@@ -16,6 +16,7 @@ import errno
 import hashlib
 import importlib
 import os
+import re
 import shutil
 import threading
 import time
@@ -59,6 +60,7 @@ CORRUPT_HINT = "Run the download again; the damaged file was deleted, so it will
 # Files already there are hashed again up to this size; larger ones (the weights: hashing
 # 16 GB takes minutes) get the engine's own check of their header.
 RECHECK_HASH_BYTES = 64 << 20
+_HEX = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")  # git sha1 or sha256
 
 
 @dataclass(frozen=True)
@@ -164,17 +166,41 @@ def _download(repo_id: str, revision: str | None, token: str | None, endpoint: s
     roots: list[Path] = []
     for name in files:
         reporter.start_file(name, remote[name].size or 0)
+        if name not in had:
+            _check_names(repo_id, name, revision, token, endpoint)
         with _progress_hook(reporter):
             path = Path(hf_hub_download(
                 repo_id, name, revision=revision, token=token or False, endpoint=endpoint,
                 local_dir=str(local) if local is not None else None,
                 cache_dir=str(cache) if cache is not None else None,
             ))
+        if not path.resolve().is_relative_to((local or cache).resolve()):
+            raise _refused(name)  # it asked again and was answered otherwise: leave it be
         # Files fetched now get a full hash check; ones already there were checked when fetched.
         _verify(path, remote[name], full_check=name not in had)
         reporter.finish_file()
         roots.append(_root_of(path, name))
     return roots[0] if roots else (local or cache)
+
+
+def _check_names(repo_id: str, name: str, revision: str | None, token: str | None,
+                 endpoint: str) -> None:
+    """huggingface_hub names what it writes by the hub's ETag and commit: a hostile hub
+    (or HF_ENDPOINT pointing at one) could lead them out of the cache with "../". The
+    real hub's are hex digests."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+    meta = get_hf_file_metadata(hf_hub_url(repo_id, name, revision=revision, endpoint=endpoint),
+                                token=token or False)
+    if not _HEX.fullmatch(meta.etag or "") or not _HEX.fullmatch(meta.commit_hash or "0" * 40):
+        raise _refused(name)
+
+
+def _refused(name: str) -> ArcusError:
+    return NetworkError(f"The model server sent a file name for {name} that leads outside "
+                        "the download folder; the download stopped there.",
+                        "Check that HF_ENDPOINT, if set, points at Hugging Face or a mirror "
+                        "you trust, then download again.")
 
 
 def _fetch_metadata(repo_id: str, revision: str | None, token: str | None, endpoint: str,
@@ -272,9 +298,15 @@ def _verify(path: Path, remote: _Remote, full_check: bool) -> None:
 
 
 def _remove(path: Path) -> None:
-    """Delete a file and, in the HF cache, the blob its snapshot link points to."""
-    blob = path.resolve()
-    for p in (path, blob):
+    """Delete a file and, in the HF cache, the blob its snapshot link points to: only a
+    blob in that repo's blobs/ (the link's target is named by the hub, see _check_names)."""
+    doomed = [path]
+    snapshots = next((p for p in path.parents if p.name == "snapshots"), None)
+    if path.is_symlink() and snapshots is not None:
+        blob = path.resolve()
+        if blob.parent == (snapshots.parent / "blobs").resolve():
+            doomed.append(blob)
+    for p in doomed:
         try:
             p.unlink()
         except FileNotFoundError:

@@ -219,6 +219,23 @@ def test_corrupt_content_is_deleted_and_reported(hub, repo, cache, name):
     assert same_files(download_model(cache_dir=cache), repo)
 
 
+@pytest.mark.parametrize("local,honest_heads", [(False, 0), (True, 0), (False, 1)])
+def test_a_hub_naming_a_file_outside_the_cache_cannot_delete_it(hub, repo, cache, tmp_path,
+                                                                local, honest_heads):
+    # huggingface_hub names a cached blob by the ETag the hub sends: "../../x" leads out
+    # of the cache, to a file of the user's that the hash check must not delete. One hub
+    # answers our own check honestly and lies to huggingface_hub's request after it.
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious user data")
+    hub.etags["config.json"] = "../" * 8 + str(victim).lstrip("/")
+    hub.honest_heads["config.json"] = honest_heads
+    folder = tmp_path / "model" if local else None
+    with pytest.raises(ArcusError) as err:
+        download_model(cache_dir=cache, local_dir=folder)
+    assert victim.read_text() == "precious user data"
+    assert "outside" in err.value.message or "config.json" in err.value.message
+
+
 @pytest.mark.parametrize("check", ["hash", "header"])  # small files, large ones
 def test_a_file_damaged_since_its_download_is_fetched_anew(tiny_model, cache, monkeypatch,
                                                           check):
