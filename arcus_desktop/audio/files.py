@@ -67,7 +67,9 @@ def read_clip(path: str | os.PathLike, sample_rate: int, max_seconds: float,
                              "Convert it to mono or stereo at 48 kHz, or shorten it.")
     try:
         data = reader.decode(start_s, want)
-    except (ValueError, OSError, RuntimeError) as e:
+    except BaseException as e:  # sphn's Rust panics are BaseExceptions, past `except Exception`
+        if not isinstance(e, (ValueError, OSError, RuntimeError)) and not _panic(e):
+            raise
         raise AudioFileError(f"{path.name} is not an audio file that can be read.", FORMATS_HINT) from e
     data = np.asarray(data, dtype=np.float32)
     if data.ndim == 1:
@@ -81,6 +83,8 @@ def read_clip(path: str | os.PathLike, sample_rate: int, max_seconds: float,
     mono = data if data.shape[0] == 1 else data.mean(axis=0, keepdims=True)
     mono = np.ascontiguousarray(mono)
     del data
+    if not np.isfinite(mono).all():  # before resampling: sphn's resampler panics on NaN
+        raise AudioFileError(f"{path.name} holds damaged samples.", FORMATS_HINT)
     if rate != sample_rate:
         # Not sphn.read(duration_sec=, sample_rate=): it resamples every channel before
         # the mix and returns the resampler's whole last block, so the decoded length (a
@@ -90,7 +94,7 @@ def read_clip(path: str | os.PathLike, sample_rate: int, max_seconds: float,
         mono = sphn.resample(mono, rate, sample_rate)[:, :want_n]
         mono = np.pad(mono, ((0, 0), (0, want_n - mono.shape[-1])))
     mono = mono[0]
-    if not np.isfinite(mono).all():
+    if not np.isfinite(mono).all():  # huge finite samples can still resample to inf
         raise AudioFileError(f"{path.name} holds damaged samples.", FORMATS_HINT)
     return Clip(np.ascontiguousarray(mono, dtype=np.float32), seconds, trimmed)
 
@@ -143,6 +147,11 @@ def write_wav(path: str | os.PathLike, pcm: np.ndarray, sample_rate: int) -> Non
                                 "Free some space and try again.") from e
         raise AudioFileError(f"{path} could not be written ({e.strerror}).",
                              "Choose another output folder.") from e
+
+
+def _panic(e: BaseException) -> bool:
+    """pyo3's PanicException: a Rust library (sphn) gave up on its input."""
+    return type(e).__name__ == "PanicException"
 
 
 def _os_error(text: str) -> int | None:

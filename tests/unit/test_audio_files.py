@@ -93,3 +93,23 @@ def test_a_full_disk_is_told_as_such_and_leaves_no_part_file(tmp_path):
         files.write_wav(path, np.zeros(48_000, np.float32), 24_000)
     assert "disk is full" in err.value.message and err.value.hint
     assert not os.path.lexists(part) and not path.exists()
+
+
+@pytest.mark.parametrize("rate", [24_000, 48_000])  # as it is, and resampled
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_float_file_with_damaged_samples_is_refused_as_damaged(tmp_path, rate, bad):
+    # At 48 kHz sphn's resampler panicked on a NaN (a BaseException, past every
+    # `except Exception`) before the finite check ran.
+    import struct
+
+    import numpy as np
+
+    pcm = (0.2 * np.sin(np.arange(rate * 2) / 7)).astype("<f4")
+    pcm[1000] = bad
+    data = pcm.tobytes()
+    fmt = struct.pack("<HHIIHH", 3, 1, rate, rate * 4, 4, 32)  # IEEE float, mono
+    path = tmp_path / "voice.wav"
+    path.write_bytes(b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " +
+                     struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", len(data)) + data)
+    with pytest.raises(AudioFileError, match="damaged samples"):
+        files.read_clip(path, 24_000, 10.0)
