@@ -15,6 +15,7 @@ from typing import Callable
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
 
+from ..core import app_log
 from ..core.errors import ArcusError
 from ..memory.context import FACTS_INTRO, STYLE_INTRO  # noqa: F401 (the persona page shows them)
 from ..memory.recall import recall
@@ -22,7 +23,7 @@ from ..memory.store import KINDS, MemoryStore
 
 log = logging.getLogger(__name__)
 
-GENERIC_ERROR = "Something went wrong with the memories. The details are in the log."
+GENERIC_ERROR = "Something went wrong with the memories."  # then where its details are
 CLOSED_ERROR = "The memory store is closed."
 _DEFAULT = object()  # "let the store load its default embedder"
 
@@ -56,7 +57,7 @@ class _Worker(QObject):
             self.failed.emit(rid, op, e.user_text())
         except Exception:  # a bug or an unexpected fault: logged in full, told briefly
             log.exception("memory %s failed", op)
-            self.failed.emit(rid, op, GENERIC_ERROR)
+            self.failed.emit(rid, op, f"{GENERIC_ERROR} {app_log.details()}")
         else:
             self.done.emit(rid, op, result)
 

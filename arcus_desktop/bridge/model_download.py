@@ -15,6 +15,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
+from ..core import app_log
 from ..core.errors import ArcusError
 from ..engine.download import REPO_ID, DownloadProgress, download_model
 from ..engine.download import STT_REPO_ID, TOKEN_PAGE, find_cached_model  # noqa: F401 (ui's)
@@ -75,7 +76,7 @@ class ModelDownload(QObject):
             self._end("failed", e)
         except Exception:  # a bug: logged in full, told briefly
             log.exception("downloading %s failed", self.repo_id)
-            self._end("failed", ArcusError(GENERIC_ERROR))
+            self._end("failed", ArcusError(f"{GENERIC_ERROR} {app_log.details()}"))
         else:
             self._end("finished", Path(folder))
 

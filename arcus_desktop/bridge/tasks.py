@@ -9,11 +9,12 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 
+from ..core import app_log
 from ..core.errors import ArcusError
 
 log = logging.getLogger(__name__)
 
-GENERIC_ERROR = "Something went wrong. The details are in the log."
+GENERIC_ERROR = "Something went wrong."  # then where its details are (core/app_log)
 _pool: QThreadPool | None = None
 _running: set[Task] = set()  # kept alive until their result is delivered
 
@@ -65,7 +66,7 @@ class _Runnable(QRunnable):
             self.task._result.emit(False, e.user_text())
         except Exception:  # a bug: logged in full, told briefly
             log.exception("%s failed", what)
-            self.task._result.emit(False, GENERIC_ERROR)
+            self.task._result.emit(False, f"{GENERIC_ERROR} {app_log.details()}")
         else:
             self.task._result.emit(True, result)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core import app_log
 from ..core.command_loop import Controls, serve_commands
 from ..core.errors import ArcusError, DeviceError
 from ..core.events import (DeviceChanged, EngineFailed, FrameStats, Levels, Loading, Notice,
@@ -51,6 +52,7 @@ def main(config: HostConfig, commands, connection) -> None:
     # Audio threads run next to the model here: torch's worker threads spinning on every
     # core starve them (a CPU frame went from 10 ms to over 200 ms). Set before torch loads.
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) - 1)))
+    app_log.start()  # the app's log file: "the details are in the log" means this one
     run_process(_serve, config, commands, connection, "The engine")
 
 

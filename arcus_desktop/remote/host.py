@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 
+from ..core import app_log
 from ..core.command_loop import Controls, serve_commands
 from ..core.errors import ArcusError
 from ..core.events import Loading, StateChanged
@@ -34,6 +35,7 @@ class RemoteConfig:
 
 def main(config: RemoteConfig, commands, connection) -> None:
     """The process's entry point (spawned), as engine.host.main."""
+    app_log.start()
     run_process(_serve, config, commands, connection, "The remote engine")
 
 

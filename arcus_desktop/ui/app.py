@@ -417,10 +417,11 @@ def run(argv: list[str] | None = None, model_dir: str | None = None) -> int:
     from ..bridge.settings_store import SettingsService
 
     from ..bridge.settings_store import QSettingsStore
-    from ..core import paths
+    from ..core import app_log, paths
 
     # The data folder first: the settings' sync part, memories and recordings live there.
     paths.use_data_dir(QSettingsStore().value("data/folder"))
+    app_log.start(rotate=True)  # before the engine process, which appends to it
     settings = SettingsService(parent=app)
     if model_dir is not None:
         _use_model_dir(settings, model_dir)
