@@ -18,6 +18,7 @@ import importlib
 import os
 import re
 import shutil
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -60,6 +61,7 @@ CORRUPT_HINT = "Run the download again; the damaged file was deleted, so it will
 # Files already there are hashed again up to this size; larger ones (the weights: hashing
 # 16 GB takes minutes) get the engine's own check of their header.
 RECHECK_HASH_BYTES = 64 << 20
+_CANNOT_WRITE = (errno.EACCES, errno.EPERM, errno.EROFS)
 _HEX = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")  # git sha1 or sha256
 
 
@@ -160,6 +162,8 @@ def _download(repo_id: str, revision: str | None, token: str | None, endpoint: s
     commit, remote = _fetch_metadata(repo_id, revision, token, endpoint, files)
     had = {name for name in files if _have(repo_id, commit, remote[name], local, cache)}
     needed = sum(remote[n].size or 0 for n in files if n not in had)
+    if needed:
+        _check_writable(local or cache)
     _check_disk_space(local or cache, needed)
 
     reporter = _Reporter(progress, total=sum(r.size or 0 for r in remote.values()))
@@ -260,6 +264,23 @@ def _header_whole(path: Path) -> bool:
     except CorruptFileError:
         return False
     return True
+
+
+def _check_writable(target: Path) -> None:
+    """Before the space check: a read-only or forbidden folder has its own way forward."""
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=target).close()
+    except OSError as e:
+        if e.errno in _CANNOT_WRITE:
+            raise _cannot_write(e.filename or str(target), e.errno) from e
+        raise
+
+
+def _cannot_write(where: str, code: int) -> ArcusError:
+    return ArcusError(f"Arcus cannot write the model to {where}: {os.strerror(code).lower()}.",
+                      "Choose a folder you can write to (Settings > Engine > Model folder, "
+                      "or --model-dir), or free the folder's permissions.")
 
 
 def _check_disk_space(target: Path, needed: int) -> None:
@@ -505,6 +526,8 @@ def _user_error(exc: BaseException, *, token: str | None, repo_id: str,
         where = f" in {exc.filename}" if getattr(exc, "filename", None) else ""
         return DiskFullError(f"The disk filled up while downloading the model{where}.",
                              "Free up space and run the download again: it continues where it stopped.")
+    if isinstance(exc, OSError) and exc.errno in _CANNOT_WRITE and exc.filename:
+        return _cannot_write(exc.filename, exc.errno)  # a file's, not a socket's
     if isinstance(exc, _network_errors()):
         return _network(exc)
     if isinstance(exc, OSError) and "Consistency check failed" in str(exc):

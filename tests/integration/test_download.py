@@ -236,6 +236,15 @@ def test_a_hub_naming_a_file_outside_the_cache_cannot_delete_it(hub, repo, cache
     assert "outside" in err.value.message or "config.json" in err.value.message
 
 
+def test_a_folder_that_cannot_be_written_is_named_with_a_way_forward(hub):
+    # /sys refuses a new folder to anyone, root too (EPERM), as a read-only disk does:
+    # this was "Something went wrong. The details are in the log."
+    with pytest.raises(ArcusError) as err:
+        download_model(local_dir="/sys/arcus-no-model-here")
+    assert err.value.message.startswith("Arcus cannot write the model to /sys/arcus-no-model-here")
+    assert "Model folder" in err.value.hint
+
+
 @pytest.mark.parametrize("check", ["hash", "header"])  # small files, large ones
 def test_a_file_damaged_since_its_download_is_fetched_anew(tiny_model, cache, monkeypatch,
                                                           check):
