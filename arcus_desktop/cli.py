@@ -27,6 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--smoke-test", action="store_true", help=(
         "check headless that this install works (libraries, database, audio, the engine on "
         "a tiny test model, the windows) and print one success line"))
+    # Started from the menu or at login (the desktop entry): a failed start is said in a
+    # window too, not only on a terminal no one sees.
+    p.add_argument("--window-errors", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--model-dir", dest="app_model_dir", metavar="DIR", help=(
         "the folder that holds PersonaPlex's files (checked first): the tray app keeps it as "
         "Settings > Engine > Model folder; before a command, the same as that command's "
@@ -491,6 +494,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e.message}", file=sys.stderr)
         if e.hint:
             print(f"  {e.hint}", file=sys.stderr)
+        _in_window(args, e.message, e.hint)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
@@ -508,4 +512,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: something unexpected went wrong ({type(e).__name__}: {e}).", file=sys.stderr)
         if log:
             print(f"  Details were saved to {log}; please include it in a bug report.", file=sys.stderr)
+        _in_window(args, f"Arcus Desktop could not start: something unexpected went wrong "
+                         f"({type(e).__name__}).",
+                   f"Details were saved to {log}; please include it in a bug report."
+                   if log else "Start it from a terminal to see the details.")
         return 1
+
+
+def _in_window(args, message: str, hint: str) -> None:
+    """The tray app's failed start, also in a window when no terminal shows it."""
+    if args.command is not None or args.toggle:
+        return
+    if not args.window_errors and sys.stderr is not None:
+        return
+    try:
+        from .ui import startup_error
+
+        startup_error.show(message, hint)
+    except Exception:  # no display either: what was printed is all there is
+        pass

@@ -15,9 +15,10 @@ RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
 
 
 def command() -> list[str]:
+    # At login no terminal shows a failed start: --window-errors says it in a window.
     if getattr(sys, "frozen", False):  # the packaged app: its own executable
-        return [sys.executable]
-    return [sys.executable, "-m", "arcus_desktop"]
+        return [sys.executable, "--window-errors"]
+    return [sys.executable, "-m", "arcus_desktop", "--window-errors"]
 
 
 def _xdg_entry() -> Path:

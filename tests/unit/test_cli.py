@@ -94,3 +94,48 @@ def test_doctor_says_when_there_is_no_password_store(capsys, monkeypatch):
     monkeypatch.setattr(keyring, "get_keyring", lambda: fail.Keyring())
     line = doctor_line(capsys, "keyring")
     assert line.startswith("none: ") and "GNOME Keyring or KWallet" in line
+
+
+def test_a_tray_app_started_from_the_menu_says_a_failed_start_in_a_window(tmp_path):
+    # Started from the desktop entry, nothing shows stderr: the message and its way
+    # forward come in a window (closed here by a timer, as a user would). A real Qt
+    # window, offscreen, in a child process.
+    code = """if True:
+        import os, sys
+        from PySide6.QtCore import QTimer
+        from PySide6.QtWidgets import QApplication
+        app = QApplication([])
+        seen = []
+        def close():
+            box = QApplication.activeModalWidget()
+            if box is None:
+                return QTimer.singleShot(20, close)
+            seen.append((box.text(), box.informativeText()))
+            box.accept()
+        QTimer.singleShot(0, close)
+        from arcus_desktop import cli
+        code = cli.main(["--window-errors", "--model-dir", sys.argv[1]])
+        print(code, *seen[0], sep="|")
+    """
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "no-model")],
+                          capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert done.returncode == 0, done.stderr
+    exit_code, message, hint = done.stdout.strip().splitlines()[-1].split("|")
+    assert exit_code == "2" and "no-model" in message and "cannot be used" in message
+    assert hint and hint in done.stderr  # the same words the terminal got
+
+
+def test_without_the_flag_a_failed_start_is_only_printed(capsys, tmp_path):
+    assert cli.main(["--model-dir", str(tmp_path / "no-model")]) == 2  # no window, no wait
+    assert "cannot be used" in capsys.readouterr().err
+
+
+def test_the_desktop_entry_and_login_start_ask_for_errors_in_a_window():
+    from pathlib import Path
+
+    from arcus_desktop.settings import autostart
+
+    entry = Path(__file__).parents[2] / "resources/linux/io.arcus.ArcusDesktop.desktop"
+    assert "Exec=arcus-desktop --window-errors\n" in entry.read_text()
+    assert autostart.command()[-1] == "--window-errors"
