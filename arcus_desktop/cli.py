@@ -508,6 +508,12 @@ def main(argv: list[str] | None = None) -> int:
             print("error: the GPU ran out of memory.", file=sys.stderr)
             print("  Close other programs that use the GPU, or run with --device cpu.", file=sys.stderr)
             return 2
+        if isinstance(e, OSError) and e.filename and e.strerror:  # a path given or made
+            print(f"error: {e.filename}: {e.strerror}.", file=sys.stderr)
+            print("  Check the path, its permissions and its disk's free space.", file=sys.stderr)
+            _in_window(args, f"{e.filename}: {e.strerror}.",
+                       "Check the path, its permissions and its disk's free space.")
+            return 2
         log = _log_crash()
         print(f"error: something unexpected went wrong ({type(e).__name__}: {e}).", file=sys.stderr)
         if log:

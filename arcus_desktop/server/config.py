@@ -78,6 +78,11 @@ def check(config: ServerConfig) -> None:
     """Refuse to listen beyond this computer without a token and TLS."""
     if config.max_sessions < 1:
         raise ArcusError("--max-sessions must be at least 1.")
+    # Checked before the model loads: a port out of range failed only minutes later.
+    for flag, port in (("--port", config.port), ("--agent-port", config.agent_port)):
+        if port is not None and not 0 <= port <= 65535:  # 0: any free port
+            raise ArcusError(f"{flag} {port} is not a port: use a number from 1 to 65535.",
+                             f"The default is {DEFAULT_PORT}." if flag == "--port" else "")
     if config.codec_workers is not None and not 0 <= config.codec_workers <= 64:
         raise ArcusError("--codec-workers must be between 0 and 64.",
                          "0 codes Opus in the server's own process.")

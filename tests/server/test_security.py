@@ -154,3 +154,22 @@ def test_make_cert_writes_a_private_key_only_its_owner_reads(tmp_path, capsys):
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert "localhost" in names.get_values_for_type(x509.DNSName)
     assert {str(ip) for ip in names.get_values_for_type(x509.IPAddress)} >= {"127.0.0.1", "10.0.0.5"}
+
+
+@pytest.mark.parametrize("port", ["70000", "-1"])
+def test_a_port_out_of_range_is_refused_before_the_model_loads(capsys, port):
+    # Before, the whole model loaded and then asyncio raised OverflowError.
+    from arcus_desktop import cli
+
+    assert cli.main(["serve", "--port", port, "--model-dir", "/no/model/needed"]) == 2
+    err = capsys.readouterr().err
+    assert f"--port {port} is not a port" in err and "Traceback" not in err
+
+
+def test_an_unwritable_certificate_folder_is_named_not_a_crash(capsys):
+    from arcus_desktop import cli
+
+    # /sys refuses a new folder to anyone (root too).
+    assert cli.main(["serve", "--make-cert", "/sys/arcus-certs"]) == 2
+    err = capsys.readouterr().err
+    assert "/sys/arcus-certs" in err and "permissions" in err and "unexpected" not in err
