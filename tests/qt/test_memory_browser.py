@@ -13,13 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QDate, QEvent, Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QDate, QEvent, Qt, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from arcus_desktop.bridge.memory_service import GENERIC_ERROR, MemoryService
 from arcus_desktop.memory.embedder import WordLlamaEmbedder
 from arcus_desktop.memory.store import MemoryStore
 from arcus_desktop.ui.memory_browser import SEARCH_DELAY_MS, MemoryBrowser
+from arcus_desktop.ui.memory_browser import window as browser_window
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 DAY = 86400.0
@@ -316,6 +317,89 @@ def test_a_refresh_keeps_what_the_user_is_typing(qtbot, browser, service, seeded
         browser.refresh()
     assert browser.detail.text.toPlainText() == "half-typed correction"
     assert browser.detail.save.isEnabled()
+
+
+def test_an_edit_stays_when_newer_memories_push_its_memory_off_the_list(
+        qtbot, browser, service, seeded, monkeypatch):
+    """A conversation stores turns while the user corrects an old memory: the list
+    refreshes without it, and the correction must still be there to save."""
+    monkeypatch.setattr(browser_window, "LIST_LIMIT", 8)  # the 8 seeded memories fill it
+    select(qtbot, browser, seeded.memo)  # the oldest unpinned one: the first to drop off
+    d = browser.detail
+    d.text.setPlainText("Remind me to water the ferns on Sundays")
+    with qtbot.waitSignal(service.listed, timeout=WAIT_MS):  # as a stored turn refreshes
+        service.add("episodic", "Something said in the conversation going on")
+    assert seeded.memo.content not in shown(browser)
+    assert d.memory.id == seeded.memo.id
+    assert d.text.toPlainText() == "Remind me to water the ferns on Sundays"
+    assert d.dirty and d.save.isEnabled() and browser.save_action.isEnabled()
+    assert "dropped" not in browser.statusBar().currentMessage()
+    assert "no longer in the list" in browser.statusBar().currentMessage()
+
+    with qtbot.waitSignal(service.listed, timeout=WAIT_MS):  # another turn: still kept
+        service.add("episodic", "And something else")
+    assert d.text.toPlainText() == "Remind me to water the ferns on Sundays"
+    with qtbot.waitSignal(service.listed, timeout=WAIT_MS):
+        d.save.click()
+    assert db_row(seeded, seeded.memo.id)[0] == "Remind me to water the ferns on Sundays"
+
+
+def edit_then_close(qtbot, browser, memory, text: str) -> QMessageBox:
+    select(qtbot, browser, memory)
+    browser.detail.text.setPlainText(text)
+    browser.close()
+    box = browser.close_prompt
+    assert box is not None and box.isVisible()
+    assert browser.isVisible()  # nothing closes until the user answers
+    return box
+
+
+def test_closing_with_an_unsaved_edit_asks_cancel_keeps_it_discard_drops_it(
+        qtbot, browser, seeded):
+    box = edit_then_close(qtbot, browser, seeded.fact, "Tom owns the database migration")
+    assert box.defaultButton() is box.button(QMessageBox.StandardButton.Save)
+    box.button(QMessageBox.StandardButton.Cancel).click()
+    assert browser.close_prompt is None
+    assert browser.isVisible() and browser.detail.dirty
+    assert browser.detail.text.toPlainText() == "Tom owns the database migration"
+
+    browser.close()
+    browser.close_prompt.button(QMessageBox.StandardButton.Discard).click()
+    qtbot.waitUntil(lambda: not browser.isVisible())
+    assert not browser.detail.dirty
+    assert db_row(seeded, seeded.fact.id)[0] == seeded.fact.content
+
+
+def test_closing_with_an_unsaved_edit_and_choosing_save_saves_then_closes(
+        qtbot, browser, service, seeded):
+    box = edit_then_close(qtbot, browser, seeded.fact, "Tom owns the database migration")
+    with qtbot.waitSignal(service.finished, timeout=WAIT_MS):
+        box.button(QMessageBox.StandardButton.Save).click()
+    qtbot.waitUntil(lambda: not browser.isVisible())
+    assert db_row(seeded, seeded.fact.id)[0] == "Tom owns the database migration"
+
+
+def test_quitting_with_an_unsaved_edit_keeps_it_without_asking(qtbot, browser, seeded,
+                                                                request):
+    """The real event loop and QApplication.quit(), as the tray's Quit, a logout or
+    SIGTERM run it: no prompt holds the quit up, and the edit is saved."""
+    select(qtbot, browser, seeded.fact)
+    browser.detail.text.setPlainText("Tom owns the database migration")
+    app = QApplication.instance()
+    # As with the tray: closing the last window does not quit (here it would post a
+    # second Quit that lands after exec() returns and stops every later event loop).
+    was = app.quitOnLastWindowClosed()
+    app.setQuitOnLastWindowClosed(False)
+    request.addfinalizer(lambda: app.setQuitOnLastWindowClosed(was))
+    stuck = QTimer(singleShot=True, interval=WAIT_MS)
+    stuck.timeout.connect(lambda: app.exit(1))
+    stuck.start()
+    QTimer.singleShot(0, QApplication.quit)
+    code = app.exec()  # returns once the app quits
+    stuck.stop()
+    assert code == 0 and browser.close_prompt is None and not browser.isVisible()
+    qtbot.waitUntil(lambda: db_row(seeded, seeded.fact.id)[0] ==
+                    "Tom owns the database migration", timeout=WAIT_MS)
 
 
 def test_add_memory(qtbot, browser, service, seeded):
@@ -655,3 +739,4 @@ def test_export_and_import_start_in_the_documents_folder(qtbot, browser, service
     with qtbot.waitSignal(service.imported, timeout=WAIT_MS):
         dialog.accept()
     assert not list(work.iterdir())  # nothing landed where the app was started
+

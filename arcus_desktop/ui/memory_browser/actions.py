@@ -18,11 +18,20 @@ class BrowserActions:
     """The user's actions on MemoryBrowser (a mixin of it). Each asks the service through
     `_ask` and acts on the answer."""
 
-    def save(self) -> None:
+    def save(self, *, then=None) -> None:
+        """Save the edit; `then()` runs once it is saved (not when saving fails)."""
         m, changes = self.detail.memory, self.detail.changes()
         if m is None or not changes:
+            if then is not None:
+                then()
             return
-        self._ask(self.service.update(m.id, **changes), self._saved)
+
+        def saved(memory) -> None:
+            self._saved(memory)
+            if then is not None:
+                then()
+
+        self._ask(self.service.update(m.id, **changes), saved)
         self.statusBar().showMessage("Saving…")
 
     def _saved(self, memory) -> None:

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QWidget
 
 from ...bridge.memory_service import MemoryService
 from .actions import BrowserActions
+from .closing import UnsavedOnClose
 from .conversation import ConversationDialog
 from .detail import AddMemoryDialog
 from .layout import NARROW, BrowserLayout
@@ -20,7 +21,7 @@ LIST_LIMIT = 200
 SEARCH_K = 50
 
 
-class MemoryBrowser(BrowserLayout, BrowserActions, QMainWindow):
+class MemoryBrowser(BrowserLayout, BrowserActions, UnsavedOnClose, QMainWindow):
     """Browse and edit memories through a MemoryService (which this window does not own:
     closing it leaves the service running)."""
 
@@ -40,6 +41,7 @@ class MemoryBrowser(BrowserLayout, BrowserActions, QMainWindow):
         self.setMinimumSize(360, 320)
         self._build()
         self._build_actions()
+        self._build_closing()
         service.searched.connect(self._on_results)
         service.listed.connect(self._on_results)
         service.finished.connect(self._on_finished)
@@ -101,7 +103,19 @@ class MemoryBrowser(BrowserLayout, BrowserActions, QMainWindow):
             row = min(want_row, len(memories) - 1)
         if want_id and self.model.row_of(want_id) < 0 and hidden_note:
             self.statusBar().showMessage(hidden_note, 8000)
+        if row < 0 and self._editing(want_id):
+            # Off the list now (newer memories came, or it no longer matches): the edit
+            # stays in the detail pane, to be saved or reverted.
+            self.table.clearSelection()
+            self._update_actions()
+            self.statusBar().showMessage("The memory you are changing is no longer in the "
+                                         "list. Save or revert your changes.", 8000)
+            return
         self._select_row(row)
+
+    def _editing(self, memory_id: str | None) -> bool:
+        m = self.detail.memory
+        return m is not None and m.id == memory_id and self.detail.dirty
 
     def _select_row(self, row: int) -> None:
         if row < 0:
@@ -197,8 +211,3 @@ class MemoryBrowser(BrowserLayout, BrowserActions, QMainWindow):
     def resizeEvent(self, event) -> None:
         self._arrange(event.size().width() < NARROW)
         super().resizeEvent(event)
-
-    def closeEvent(self, event) -> None:
-        if self.conversation_dialog is not None:
-            self.conversation_dialog.close()
-        super().closeEvent(event)
