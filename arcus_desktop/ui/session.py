@@ -86,7 +86,8 @@ class Session(QObject):
         controller.changed.connect(self._controller_changed)
         controller.conversation_ended.connect(self._conversation_ended)
         settings.changed.connect(self._settings_changed)
-        self._apply_elsewhere(settings.settings)
+        # Once the tray and the status window listen: a failure here must reach them.
+        QTimer.singleShot(0, self, lambda: self._apply_elsewhere(self.settings.settings))
         self._followed = None  # the engine the window and volume follow
         self._watched = None  # the engine whose recording and turns go into memory
         self._capture: str | None = None  # the recording whose turns go into memory now
@@ -301,8 +302,21 @@ class Session(QObject):
             apply_elsewhere(s)
         except OSError as e:
             log.warning("settings not applied: %s", e)
+            where = e.filename or "the data folder"
             self.controller.notify.emit("Some settings could not be saved.",
-                                        f"Check the data folder's disk ({e.strerror}).", True)
+                                        f"{where} could not be written ({e.strerror}): check "
+                                        "that folder's permissions and free space, then "
+                                        "set them again in Settings.", True)
+            self._settings_as_they_are(s)
+
+    def _settings_as_they_are(self, s: AppSettings) -> None:
+        """A start-at-login the system did not take is not shown as on."""
+        from ..settings import autostart
+
+        if autostart.enabled() != s.data.start_at_login:
+            fixed = self.settings.settings
+            fixed.data.start_at_login = autostart.enabled()
+            self.settings.apply(fixed)
 
     def _settings_changed(self, new: AppSettings, old: AppSettings) -> None:
         self._apply_elsewhere(new)

@@ -283,3 +283,18 @@ def test_engine_settings_changed_while_loading_apply_when_talk_is_ended_before_i
     rig.app.controller.end_talk()  # the tray's End, before the model was ready
     assert len(rig.engines) == 2 and rig.configs[-1].quant_mode == "int4"
     assert "shutdown" in rig.engines[0].names()
+
+
+def test_a_start_at_login_the_system_refuses_is_told_and_not_shown_as_on(qtbot, monkeypatch):
+    # /sys refuses a new folder to anyone (root too), as a read-only config folder does.
+    monkeypatch.setenv("XDG_CONFIG_HOME", "/sys/arcus-no-config")
+    rig = Rig(qtbot)
+    told = []
+    rig.app.controller.notify.connect(lambda m, h, error: told.append((m, h, error)))
+    new = rig.settings.settings
+    new.data.start_at_login = True
+    rig.settings.apply(new)
+    [(message, hint, error)] = told
+    assert message == "Some settings could not be saved." and error
+    assert "/sys/arcus-no-config" in hint and "Settings" in hint
+    assert rig.settings.settings.data.start_at_login is False  # as the system has it
