@@ -98,26 +98,29 @@ class SyncEngine:
         return sent
 
     def pull(self) -> replica.Applied:
+        """Rows changed since the cursor, in keyset pages on (updated_at, id). Offset pages
+        lost a row whenever another device edited one already read: the edited row moved
+        to the end and every later row shifted back onto the page just read."""
         cursor = replica.get_state(self.store, "cursor")
-        since = (_ts(cursor) - OVERLAP.total_seconds()) if cursor else 0.0
         total = replica.Applied()
-        start = 0
-        newest = cursor
+        last = None  # (updated_at, id) of the last row read in this pull
         while True:
-            page = (self.client.table("memories").select("*").eq("user_id", self.user_id)
-                    .gte("updated_at", _iso(since)).order("updated_at").order("id")
-                    .range(start, start + PAGE - 1).execute().data)
+            query = self.client.table("memories").select("*").eq("user_id", self.user_id)
+            if last:
+                query = query.or_(_after(*last))
+            elif cursor:
+                query = query.gte("updated_at", _iso(_ts(cursor) - OVERLAP.total_seconds()))
+            page = query.order("updated_at").order("id").limit(PAGE).execute().data
             if page:
                 got = replica.apply(self.store, [from_row(r) for r in page])
                 for name in ("added", "updated", "deleted", "kept_local"):
                     setattr(total, name, getattr(total, name) + getattr(got, name))
                 total.conflicts += got.conflicts
-                newest = page[-1]["updated_at"]
+                last = (page[-1]["updated_at"], page[-1]["id"])
             if len(page) < PAGE:
                 break
-            start += PAGE
-        if newest:
-            replica.set_state(self.store, "cursor", newest)
+        if last:
+            replica.set_state(self.store, "cursor", last[0])
         return total
 
     def search_team(self, text: str, k: int = 5) -> list[dict]:
@@ -151,6 +154,13 @@ class SyncEngine:
             self.status.conflicts = len(applied.conflicts)
         self.status.pending = replica.pending_count(self.store)
         return self.status
+
+
+def _after(updated_at: str, row_id: str) -> str:
+    """A PostgREST filter for rows past (updated_at, id). The server's own timestamp text
+    is sent back unchanged (a float would round it), quoted for its colons and dots."""
+    stamp = '"' + updated_at + '"'
+    return f"updated_at.gt.{stamp},and(updated_at.eq.{stamp},id.gt.{row_id})"
 
 
 def _explain(e: Exception) -> str:

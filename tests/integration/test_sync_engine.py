@@ -13,6 +13,7 @@ from supabase import ClientOptions, create_client
 
 from arcus_desktop.memory import replica
 from arcus_desktop.memory.store import MemoryStore
+from arcus_desktop.sync import engine as sync_engine
 from arcus_desktop.sync.engine import SyncEngine
 from arcus_desktop.sync.schema import schema_sql
 
@@ -172,3 +173,34 @@ def test_the_outbox_survives_a_restart(stack, tmp_path, embedder):
     assert engine.status.pending == 1
     assert engine.sync_once().pending == 0
     assert [r[2] for r in server_rows(stack, user)] == ["Written while offline"]
+
+
+def test_a_pull_of_many_pages_misses_no_row_another_device_edits_meanwhile(
+        stack, tmp_path, monkeypatch):
+    # Audit: pages were read by offset. An edit pushed between two pages moved a row of
+    # page 1 to the end, every later row shifted back one place, and one row was never
+    # pulled (the cursor moved past it).
+    monkeypatch.setattr(sync_engine, "PAGE", 4)
+    user = str(uuid.uuid4())
+    a = device(stack, tmp_path, None, user, "laptop")
+    b = device(stack, tmp_path, None, user, "desktop")
+    for i in range(10):
+        a.store.add("episodic", f"turn {i} of an old conversation", speaker="user")
+    assert a.sync_once().error is None
+
+    real_apply, pages = replica.apply, []
+
+    def apply_then_laptop_edits(store, changes):
+        applied = real_apply(store, changes)
+        pages.append([c.id for c in changes])
+        if len(pages) == 1:  # the laptop edits a row of the page just read
+            a.store.update(changes[0].id, content="turn 0, corrected on the laptop")
+            assert a.sync_once().error is None
+        return applied
+
+    monkeypatch.setattr(replica, "apply", apply_then_laptop_edits)
+    assert b.sync_once().error is None
+    assert len(pages) >= 3
+    assert set(contents(a)) - set(contents(b)) == set()  # no row skipped
+    assert contents(b) == contents(a) and len(contents(b)) == 10
+    assert contents(b)[pages[0][0]] == "turn 0, corrected on the laptop"
