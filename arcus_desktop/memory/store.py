@@ -22,7 +22,7 @@ from .vector_index import VectorIndex
 
 KINDS = ("episodic", "semantic", "procedural")
 ROLE_LABELS = frozenset({"user", "assistant"})  # the speakers of the app's own turns
-MERGE_COSINE = 0.92  # above this two facts say the same thing
+MERGE_COSINE = 0.92  # above this two facts say the same thing (if names and numbers agree)
 MERGE_JACCARD = 0.75  # the same test on words, for when there are no vectors
 COMMON_SHARE = 0.02  # query words in more of the memories than this are left out...
 COMMON_MIN_ROWS = 200  # ...once that share is this many rows
@@ -304,7 +304,8 @@ class MemoryStore:
             occurred_at: float | None = None, merge: bool | None = None,
             memory_id: str | None = None) -> Memory:
         """Store a memory. Facts and preferences that say what one already says are merged
-        into it (newer wording, higher importance) instead of piling up."""
+        into it (newer wording, higher importance) instead of piling up; the wording it
+        replaces is kept in memory_history."""
         if kind not in KINDS:
             raise ValueError(f"unknown memory kind {kind!r}")
         content = " ".join(content.split())
@@ -318,6 +319,7 @@ class MemoryStore:
         def insert(conn):
             twin = self._twin(conn, kind, content, vec) if merge else None
             if twin is not None:
+                _keep_merged(conn, twin, content, now)
                 conn.execute(
                     "UPDATE memories SET content = ?, importance = max(importance, ?), "
                     "occurred_at = max(occurred_at, ?), updated_at = ?, version = version + 1, "
@@ -344,7 +346,11 @@ class MemoryStore:
     def _twin(self, conn, kind: str, content: str, vec) -> int | None:
         if vec is not None and (index := self._index_now()) is not None:
             for num, distance in index.search(vec, 3, kinds=[kind]):
-                if 1.0 - distance >= MERGE_COSINE:
+                if 1.0 - distance < MERGE_COSINE:
+                    continue
+                other = conn.execute("SELECT content FROM memories WHERE num = ?",
+                                     (num,)).fetchone()
+                if other and same_names_and_numbers(content, other[0]):
                     return num
         words = set(w.lower() for w in _WORD.findall(content))
         query = fts_query(content)
@@ -356,7 +362,8 @@ class MemoryStore:
             "WHERE memories_fts MATCH ? AND m.kind = ? ORDER BY rank LIMIT 5", (query, kind)).fetchall()
         for num, other in rows:
             other_words = set(w.lower() for w in _WORD.findall(other))
-            if len(words & other_words) / max(1, len(words | other_words)) >= MERGE_JACCARD:
+            if (len(words & other_words) / max(1, len(words | other_words)) >= MERGE_JACCARD
+                    and same_names_and_numbers(content, other)):
                 return num
         return None
 
@@ -603,6 +610,40 @@ class MemoryStore:
         self.db.close()
 
 
+def _keep_merged(conn, num: int, content: str, now: float) -> None:
+    """The text a merge replaces goes to memory_history, as a lost sync conflict does:
+    a merge of two facts that were not the same must not lose one of them."""
+    old = conn.execute("SELECT id, version, kind, content FROM memories WHERE num = ?",
+                       (num,)).fetchone()
+    if old[3] != content:
+        conn.execute("INSERT INTO memory_history VALUES (?, ?, ?, ?, ?, 'merged')",
+                     (*old, now))
+
+
+def same_names_and_numbers(a: str, b: str) -> bool:
+    """Whether two texts name the same people, places and numbers. Texts that read alike
+    but differ there are different facts ("Anna's birthday is on the third of March",
+    "Emma's ..."), never one to merge."""
+    return _numbers(a) == _numbers(b) and not (_names(a) - _words(b) or _names(b) - _words(a))
+
+
+def _words(text: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(text)}
+
+
+def _names(text: str) -> set[str]:
+    """Capitalised words, also at the start of a sentence ("Emma's birthday ..."): an
+    ordinary word there only counts when the other text lacks it."""
+    return {w.lower() for w in _WORD.findall(text)
+            if w[0].isupper() and w.lower() not in STOPWORDS}
+
+
+def _numbers(text: str) -> set[str]:
+    """Numbers as digits, whether written so ("4th", "2023") or as words ("third")."""
+    found = set(re.findall(r"\d+(?:[.,:]\d+)*", text))
+    return found | {NUMBER_WORDS[w] for w in _words(text) if w in NUMBER_WORDS}
+
+
 def _own(path) -> str | None:
     """An imported recording path, if it names a recording the app made."""
     return path if isinstance(path, str) and paths.is_own_recording(path) else None
@@ -639,3 +680,15 @@ their this that these those what which who whom whose when where why how there h
 yes um uh like just really very can could would should will shall may might must about
 into over than then too also okay ok oh yeah well s t ll re ve d m don didn doesn isn wasn
 """.split())
+
+_CARDINALS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen "
+              "fourteen fifteen sixteen seventeen eighteen nineteen twenty").split()
+_ORDINALS = ("zeroth first second third fourth fifth sixth seventh eighth ninth tenth eleventh "
+             "twelfth thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth "
+             "nineteenth twentieth").split()
+_TENS = "thirty forty fifty sixty seventy eighty ninety".split()
+_TENTHS = "thirtieth fortieth fiftieth sixtieth seventieth eightieth ninetieth".split()
+NUMBER_WORDS = {w: str(i) for words in (_CARDINALS, _ORDINALS) for i, w in enumerate(words)}
+NUMBER_WORDS |= {w: str(30 + 10 * i) for words in (_TENS, _TENTHS) for i, w in enumerate(words)}
+NUMBER_WORDS |= {"hundred": "100", "thousand": "1000", "million": "1000000",
+                 "billion": "1000000000", "dozen": "12", "half": "0.5"}

@@ -104,6 +104,46 @@ def test_near_duplicates_merge_on_words_when_there_are_no_vectors(tmp_path):
     assert a.id == b.id and store.count() == 1
 
 
+
+@pytest.mark.parametrize("vectors", [True, False], ids=["vectors", "words only"])
+@pytest.mark.parametrize("first, second", [
+    ("Anna's birthday is on the third of March", "Emma's birthday is on the third of March"),
+    ("The blue folder has the tax papers for 2023", "The blue folder has the tax papers for 2024"),
+    ("My sister's flight lands at nine on Friday", "My sister's flight lands at ten on Friday"),
+    ("The standup is with Priya on Mondays", "The standup is with Sam on Mondays"),
+], ids=["name at the start", "year", "number word", "name mid-sentence"])
+def test_facts_that_differ_in_a_name_or_a_number_are_never_merged(tmp_path, embedder, vectors,
+                                                                   first, second):
+    # Audit: "Emma's birthday ..." merged into "Anna's birthday ..." and Anna's was gone.
+    store = MemoryStore(tmp_path / "m.db", embedder=embedder if vectors else None)
+    a = store.add("semantic", first)
+    b = store.add("semantic", second)
+    assert a.id != b.id
+    assert sorted(m.content for m in store.list()) == sorted([first, second])
+    store.close()
+
+
+
+@pytest.mark.parametrize("vectors", [True, False], ids=["vectors", "words only"])
+def test_a_number_in_words_or_digits_is_the_same_number(tmp_path, embedder, vectors):
+    store = MemoryStore(tmp_path / "m.db", embedder=embedder if vectors else None)
+    a = store.add("semantic", "My sister's flight lands at nine on Friday")
+    b = store.add("semantic", "my sister's flight lands at 9 on Friday")
+    assert b.id == a.id and store.count() == 1
+    store.close()
+
+@pytest.mark.parametrize("vectors", [True, False], ids=["vectors", "words only"])
+def test_a_merge_keeps_the_wording_it_replaces_in_history(tmp_path, embedder, vectors):
+    store = MemoryStore(tmp_path / "m.db", embedder=embedder if vectors else None)
+    a = store.add("semantic", "The wifi password at the lake house is tulip42")
+    b = store.add("semantic", "The wifi password at the lake house is tulip42 now")
+    assert b.id == a.id and b.content == "The wifi password at the lake house is tulip42 now"
+    assert replica.history(store, a.id) == [
+        (1, "The wifi password at the lake house is tulip42", "merged")]
+    store.add("semantic", "The wifi password at the lake house is tulip42 now")
+    assert len(replica.history(store, a.id)) == 1  # the same words again replace nothing
+    store.close()
+
 def recording(name):
     """A recording where the app keeps them: in its data folder."""
     from arcus_desktop.core import paths
