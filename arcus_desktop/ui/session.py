@@ -171,6 +171,7 @@ class Session(QObject):
             c.restart_engine()
         self._watch(c.engine)
         self._follow(c.engine)
+        self.window.set_waiting(c.talking and c.conversation is None)
         if self.window.mute_button.isChecked() != c.muted:
             self.window.set_muted(c.muted)
         if c.error != self._problem:

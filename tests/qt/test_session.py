@@ -298,3 +298,16 @@ def test_a_start_at_login_the_system_refuses_is_told_and_not_shown_as_on(qtbot, 
     assert message == "Some settings could not be saved." and error
     assert "/sys/arcus-no-config" in hint and "Settings" in hint
     assert rig.settings.settings.data.start_at_login is False  # as the system has it
+
+
+def test_a_conversation_still_loading_can_be_cancelled_from_the_window(qtbot):
+    rig = Rig(qtbot, auto=False)
+    rig.app.controller.start_talk()
+    rig.engine.state_changed.emit("loading", "")  # a model takes minutes on some disks
+    window = rig.app.session.window
+    assert window.end_button.isEnabled() and not window.talk_button.isEnabled()
+    window.end_button.click()
+    assert not rig.app.controller.want_talk and not window.end_button.isEnabled()
+    rig.engine.state_changed.emit("ready", "")
+    assert rig.app.controller.conversation is None  # nothing started after all
+    assert "talk" not in rig.engine.names()

@@ -54,6 +54,7 @@ class ConversationWindow(QWidget):
         self.state = ""
         self.conversation: str | None = None
         self.ending = False  # End was pressed; the engine has not stopped yet
+        self.waiting = False  # a conversation asked for, not started yet (set_waiting)
         # (message, hint) -> [(label, callable)]: the app's ways forward from a notice
         self.notice_actions = None
         self._connections: list[tuple[object, object]] = []
@@ -185,11 +186,20 @@ class ConversationWindow(QWidget):
         self.mute_button.setChecked(muted)
 
     def end(self) -> None:
-        """End the conversation: the supervisor stops talking; `end_requested` is emitted."""
+        """End the conversation (or the one still starting: the model loads): the
+        supervisor stops talking; `end_requested` is emitted."""
         self.wind_down()
-        if self.supervisor is not None and hasattr(self.supervisor, "stop_talking"):
+        if self.talking and self.supervisor is not None and \
+                hasattr(self.supervisor, "stop_talking"):
             self.supervisor.stop_talking()
         self.end_requested.emit()
+
+    def set_waiting(self, waiting: bool) -> None:
+        """A conversation was asked for and has not started (a load can take minutes):
+        End cancels it."""
+        if waiting != self.waiting:
+            self.waiting = waiting
+            self._update_buttons()
 
     def wind_down(self) -> None:
         """The conversation was ended (End, the hotkey, the tray): its turns end now, so
@@ -200,8 +210,9 @@ class ConversationWindow(QWidget):
             self.model.finish()
 
     def end_or_close(self) -> None:
-        """Esc / Ctrl+W: end the conversation going on, or else close the window."""
-        if self.talking:
+        """Esc / Ctrl+W: end the conversation going on (or starting), or else close the
+        window."""
+        if self.talking or self.waiting:
             self.end()
         else:
             self.close()
@@ -217,7 +228,9 @@ class ConversationWindow(QWidget):
         self.mute_toggled.emit(muted)
 
     def _update_buttons(self) -> None:
-        self.end_button.setEnabled(self.talking)
+        self.end_button.setEnabled(self.talking or self.waiting)
+        self.end_button.setToolTip("End the conversation" if self.talking or not self.waiting
+                                   else "Do not start the conversation")
         self.talk_button.setVisible(not self.talking)
         # Only a load going on keeps Talk off, and the status line shows that load; after
         # a failure, or with no engine yet, Talk is how the user tries (again).
