@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import ArcusError, AudioFileError, DiskFullError
-from ..core.transcript import Word, add_piece
+from ..core.transcript import Word, Words, add_piece
 from ..core.turns import ASSISTANT, USER, Turn
 from ..settings import recording as recording_settings
 from . import retention
@@ -54,7 +54,7 @@ class ConversationRecorder:
         self.stem = retention.new_stem(self.started_at)
         self.wav_path: Path | None = None
         self.json_path: Path | None = None
-        self.words: dict[str, list[Word]] = {USER: [], ASSISTANT: []}
+        self.words: dict[str, list[Word]] = {USER: Words(), ASSISTANT: Words()}
         self.turns: list[Turn] = []
         self.frames = 0
         self.error: ArcusError | None = None
@@ -266,7 +266,7 @@ def read(wav: str | os.PathLike) -> dict | None:
 
 def _from_journal(journal: Path, wav: Path, audio_s: float) -> dict:
     start: dict = {}
-    words: dict[str, list[Word]] = {USER: [], ASSISTANT: []}
+    words: dict[str, list[Word]] = {USER: Words(), ASSISTANT: Words()}
     turns: list[dict] = []
     end = 0.0
     for line in journal.read_text(encoding="utf-8", errors="replace").splitlines():

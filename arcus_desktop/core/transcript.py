@@ -14,11 +14,26 @@ class Word:
     end: float
 
 
+class Words(list):
+    """Timed words, and whether the last piece was a lone "▁": sentencepiece sends one
+    before a piece that has no "▁" form of its own ("▁", "14"), so that piece starts a
+    word ("on 14 March", not "on14 March")."""
+
+    spaced = False
+
+
 def add_piece(words: list[Word], piece: str, time: float, frame_seconds: float) -> None:
     """Extend `words` with one text piece heard at `time`: "▁" starts a word, anything
-    else continues the last one."""
+    else continues the last one (after a lone "▁" in `words` of Words: starts one)."""
     end = round(time + frame_seconds, 3)
-    if piece.startswith(SPACE) or not words:
+    if not piece.strip(SPACE):
+        if piece and isinstance(words, Words):
+            words.spaced = True
+        return
+    spaced = getattr(words, "spaced", False)
+    if spaced:
+        words.spaced = False
+    if piece.startswith(SPACE) or not words or spaced:
         text = piece.lstrip(SPACE)
         if text:
             words.append(Word(text, round(time, 3), end))
@@ -32,7 +47,7 @@ def add_piece(words: list[Word], piece: str, time: float, frame_seconds: float) 
 class Transcript:
     frame_seconds: float
     pieces: list[dict] = field(default_factory=list)
-    words: list[Word] = field(default_factory=list)
+    words: list[Word] = field(default_factory=Words)
 
     def add(self, token: int, piece: str, time: float) -> None:
         """A visible text piece that accompanies the audio played at `time` seconds."""

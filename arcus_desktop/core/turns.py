@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .transcript import Word, add_piece
+from .transcript import Word, Words, add_piece
 from .vad import BLOCK, VadConfig, VoiceActivity
 
 FRAME_S = 0.08
@@ -95,7 +95,7 @@ class _Speech:
         self.speaker = speaker
         self.start = start
         self.last = start  # end of its latest sound
-        self.words: list[Word] = []
+        self.words: list[Word] = Words()
         self.is_turn = False
         self.inside = inside  # the other side's turn it began in, while undecided
         self.interrupted = False
@@ -183,7 +183,9 @@ class TurnTracker:
         return now
 
     def _words(self, side: str, piece: str, at: float, out: list) -> None:
-        if not piece.strip(" \u2581"):
+        if not piece.strip(" \u2581"):  # no sound of its own: starts nothing
+            if self.open[side] is not None:  # a lone "▁": the next piece starts a word
+                add_piece(self.open[side].words, piece, at, FRAME_S)
             return
         speech = self._speech(side, at, out)
         add_piece(speech.words, piece, at, FRAME_S)

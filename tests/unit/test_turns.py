@@ -227,3 +227,40 @@ def test_events_cross_the_process_pipe():
     events = [e for _, e in run(mic, track(9, [("question", 1.0)]))]
     assert {type(e).__name__ for e in events} == {"TurnStarted", "Backchannel", "TurnEnded"}
     assert pickle.loads(pickle.dumps(events)) == events
+
+
+def test_a_lone_word_start_piece_keeps_the_next_piece_a_word_of_its_own(tmp_path):
+    # sentencepiece sends "▁" alone before a piece with no "▁" form ("▁", "14"): the
+    # window showed "on 14 March", while the turn, the transcript and the recording (what
+    # memory keeps) glued it: "on14 March2026".
+    from arcus_desktop.audio.recording import ConversationRecorder, read
+    from arcus_desktop.core.transcript import Transcript
+
+    pieces = ["\u2581The", "\u2581meeting", "\u2581is", "\u2581on", "\u2581", "14",
+              "\u2581March", "\u2581", "2026", "."]
+    said = "The meeting is on 14 March 2026."
+    transcript = Transcript(0.08)
+    for i, p in enumerate(pieces):
+        transcript.add(i, p, i * 0.08)
+    assert transcript.text == said
+    assert [w["text"] for w in transcript.to_dict()["words"]][-2:] == ["March", "2026."]
+
+    tracker = TurnTracker()
+    silence = np.zeros(1920, np.float32)
+    loud = (0.3 * np.sin(np.arange(1920) / 3)).astype(np.float32)
+    ended = []
+    for p in pieces:
+        ended += tracker.push(silence, loud, assistant_piece=p)
+    for _ in range(20):
+        ended += tracker.push(silence, silence)
+    ended += tracker.finish()
+    assert [e.turn.text for e in ended if isinstance(e, TurnEnded)] == [said]
+
+    recorder = ConversationRecorder(directory=tmp_path)
+    for p in pieces:
+        recorder.write(silence, silence, p)
+    recorder._sync()
+    journal = read(recorder.wav_path)  # not finished: its journal, as after a crash
+    recorder.finish()
+    for data in (journal, read(recorder.wav_path)):
+        assert " ".join(w["text"] for w in data["words"]["assistant"]) == said
