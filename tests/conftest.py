@@ -33,6 +33,9 @@ def isolated_data(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # autostart, QSettings
     monkeypatch.delenv("HF_TOKEN", raising=False)
+    from arcus_desktop.settings import json_file
+
+    json_file.take_notices()  # another test's damaged files are not this one's to tell
     yield
 
 

@@ -54,3 +54,17 @@ def apply_elsewhere(s: AppSettings) -> None:
         recording.save(wanted)
     if autostart.enabled() != s.data.start_at_login:
         autostart.set_enabled(s.data.start_at_login)
+
+
+def start_at_login() -> bool:
+    """Whether the system's start-at-login entry is there (it may refuse to be written)."""
+    from ..settings import autostart
+
+    return autostart.enabled()
+
+
+def damaged_settings_files() -> list[tuple[str, str]]:
+    """(message, hint) of each settings file found damaged since the last call."""
+    from ..settings import json_file
+
+    return json_file.take_notices()

@@ -20,6 +20,14 @@ log = logging.getLogger(__name__)
 
 MAX_BYTES = 64 * 1024  # a settings file is a few hundred bytes; more is not ours
 T = TypeVar("T")
+_notices: list[tuple[str, str]] = []  # (message, hint) for the user: see take_notices
+
+
+def take_notices() -> list[tuple[str, str]]:
+    """What the user should be told of damaged files found since the last call."""
+    taken = list(_notices)
+    _notices.clear()
+    return taken
 
 
 def load(path: Path, cls: type[T], save_defaults: bool = False) -> T:
@@ -43,9 +51,15 @@ def load(path: Path, cls: type[T], save_defaults: bool = False) -> T:
         if moved is None:  # the original stays where it is: do not write over it
             log.warning("%s is damaged (%s); the readable settings are used this time.",
                         path, "; ".join(problems))
+            _notices.append((f"The settings file {path.name} is damaged: the settings that "
+                             "could be read are used, the others are back to their defaults.",
+                             f"Check them in Settings; the file is {path}."))
             return settings
         log.warning("%s was damaged (%s); it was kept as %s and the settings that could be "
                     "read are used.", path, "; ".join(problems), moved.name)
+        _notices.append((f"The settings file {path.name} was damaged: the settings that could "
+                         "be read are used, the others are back to their defaults.",
+                         f"Check them in Settings; the damaged file was kept as {moved}."))
         _save_quietly(path, settings)
     return settings
 

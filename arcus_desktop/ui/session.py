@@ -25,7 +25,8 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..bridge import tasks
 from ..bridge.controller import AppController
-from ..bridge.engine_config import HostConfig, RemoteConfig, apply_elsewhere, host_config
+from ..bridge.engine_config import (HostConfig, RemoteConfig, apply_elsewhere,
+                                    damaged_settings_files, host_config, start_at_login)
 from ..bridge.settings_store import AppSettings, SettingsService
 from ..core import modes
 from ..core.turns import TurnEnded
@@ -87,7 +88,7 @@ class Session(QObject):
         controller.conversation_ended.connect(self._conversation_ended)
         settings.changed.connect(self._settings_changed)
         # Once the tray and the status window listen: a failure here must reach them.
-        QTimer.singleShot(0, self, lambda: self._apply_elsewhere(self.settings.settings))
+        QTimer.singleShot(0, self, self._started)
         self._followed = None  # the engine the window and volume follow
         self._watched = None  # the engine whose recording and turns go into memory
         self._capture: str | None = None  # the recording whose turns go into memory now
@@ -297,6 +298,11 @@ class Session(QObject):
 
     # -- settings -------------------------------------------------------------------------
 
+    def _started(self) -> None:
+        self._apply_elsewhere(self.settings.settings)
+        for message, hint in damaged_settings_files():  # sync.json, recording.json
+            self.controller.notify.emit(message, hint, False)
+
     def _apply_elsewhere(self, s: AppSettings) -> None:
         """The settings other parts keep in their own files or in the system."""
         try:
@@ -312,11 +318,9 @@ class Session(QObject):
 
     def _settings_as_they_are(self, s: AppSettings) -> None:
         """A start-at-login the system did not take is not shown as on."""
-        from ..settings import autostart
-
-        if autostart.enabled() != s.data.start_at_login:
+        if start_at_login() != s.data.start_at_login:
             fixed = self.settings.settings
-            fixed.data.start_at_login = autostart.enabled()
+            fixed.data.start_at_login = start_at_login()
             self.settings.apply(fixed)
 
     def _settings_changed(self, new: AppSettings, old: AppSettings) -> None:

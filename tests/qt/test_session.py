@@ -311,3 +311,17 @@ def test_a_conversation_still_loading_can_be_cancelled_from_the_window(qtbot):
     rig.engine.state_changed.emit("ready", "")
     assert rig.app.controller.conversation is None  # nothing started after all
     assert "talk" not in rig.engine.names()
+
+
+def test_a_damaged_settings_file_found_at_start_is_told(qtbot, tmp_path):
+    # It was reset to its defaults (team sync off) with only a log line.
+    sync_file = tmp_path / "data" / "sync.json"
+    sync_file.parent.mkdir(parents=True)
+    sync_file.write_text('{"url": "https://mine.supabase.co", "enabled": tr', encoding="utf-8")
+    told = []
+    rig = Rig(qtbot)
+    rig.app.controller.notify.connect(lambda m, h, error: told.append((m, h)))
+    qtbot.waitUntil(lambda: bool(told))
+    [(message, hint)] = told
+    assert "sync.json was damaged" in message and "defaults" in message
+    assert "Settings" in hint and ".corrupt-" in hint
