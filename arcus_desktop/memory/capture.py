@@ -39,6 +39,7 @@ class ConversationCapture:
                                                               self.started_at)
         self.turns: list[Turn] = []
         self._kept: set[tuple] = set()  # the turns stored (see _key)
+        self._cued: set[tuple] = set()  # ...and whose cues ("remember that ...") were too
         self.cues: list[Memory] = []
         self.finished = False
 
@@ -55,25 +56,30 @@ class ConversationCapture:
                             m.audio_offset + (m.audio_duration or 0.0))
                 capture.turns.append(turn)
                 capture._kept.add(_key(turn))
+        capture._cued = set(capture._kept)
         return capture
 
     def add_turn(self, turn: Turn) -> Memory | None:
-        """Store an ended turn; one already stored is not stored again."""
-        text = " ".join(turn.text.split())
-        if not text or _key(turn) in self._kept:
+        """Store an ended turn; one already stored is not stored again. Its cues are
+        tried again if they failed (a busy or full disk) while the turn was stored."""
+        text, key = " ".join(turn.text.split()), _key(turn)
+        if not text or key in self._cued:
             return None
-        memory = self.store.add(
-            "episodic", text, speaker=turn.speaker, conversation_id=self.id,
-            audio_path=self.recording_path, audio_offset=turn.start,
-            audio_duration=max(0.0, turn.end - turn.start), source="conversation",
-            occurred_at=self.started_at + turn.start)
-        self.turns.append(turn)
-        self._kept.add(_key(turn))
-        if turn.speaker == "user":
+        memory = None
+        if key not in self._kept:
+            memory = self.store.add(
+                "episodic", text, speaker=turn.speaker, conversation_id=self.id,
+                audio_path=self.recording_path, audio_offset=turn.start,
+                audio_duration=max(0.0, turn.end - turn.start), source="conversation",
+                occurred_at=self.started_at + turn.start)
+            self.turns.append(turn)
+            self._kept.add(key)
+        if turn.speaker == "user":  # facts and preferences merge: a retry adds no twin
             for cue in cues.find(text):
                 self.cues.append(self.store.add(
                     cue.kind, cue.text, conversation_id=self.id, importance=cue.importance,
                     source=f"cue:{cue.why}", occurred_at=self.started_at + turn.end))
+        self._cued.add(key)
         return memory
 
     def complete(self, recording: dict | None) -> Memory | None:

@@ -157,6 +157,32 @@ def test_completing_from_the_recording_adds_the_turns_that_came_late_once(store)
     assert [m.id for m in store.conversation_memories(cap.id)] == [m.id for m in before]
 
 
+def test_a_cue_that_failed_to_be_stored_is_stored_when_the_recording_completes(store,
+                                                                               monkeypatch):
+    # The turn was stored, then its cue failed (a full or busy disk: injected here, no
+    # real disk can fill on cue). It counted as done and completion skipped it: the
+    # "remember that" fact was never kept.
+    from arcus_desktop.core.errors import DiskFullError
+
+    real, failures = store.add, [1]
+
+    def add(kind, *args, **kwargs):
+        if kind != "episodic" and failures[0]:  # the first cue only
+            failures[0] -= 1
+            raise DiskFullError("The disk is full: the memory could not be saved.")
+        return real(kind, *args, **kwargs)
+
+    monkeypatch.setattr(store, "add", add)
+    cap = ConversationCapture(store, recording_path="/r/c.wav", started_at=3_000_000.0)
+    said = ("user", "Remember that I prefer tea.", 0.5, 2.0)
+    with pytest.raises(DiskFullError):
+        cap.add_turn(Turn(*said))
+    cap.complete(_recording([said], [], 3.0))
+    kept = store.conversation_memories(cap.id)
+    assert [m.content for m in kept if m.source.startswith("cue:")] == ["I prefer tea"]
+    assert [m.content for m in kept if m.kind == "episodic"] == ["Remember that I prefer tea."]
+
+
 def test_a_turn_a_killed_engine_never_ended_comes_from_the_words_it_recorded(store):
     cap = ConversationCapture(store, recording_path="/r/k.wav", started_at=4_000_000.0)
     cap.add_turn(Turn("user", "Book the room", 0.0, 1.2))
