@@ -123,7 +123,6 @@ def test_facts_that_differ_in_a_name_or_a_number_are_never_merged(tmp_path, embe
     store.close()
 
 
-
 @pytest.mark.parametrize("vectors", [True, False], ids=["vectors", "words only"])
 def test_a_number_in_words_or_digits_is_the_same_number(tmp_path, embedder, vectors):
     store = MemoryStore(tmp_path / "m.db", embedder=embedder if vectors else None)
@@ -131,6 +130,7 @@ def test_a_number_in_words_or_digits_is_the_same_number(tmp_path, embedder, vect
     b = store.add("semantic", "my sister's flight lands at 9 on Friday")
     assert b.id == a.id and store.count() == 1
     store.close()
+
 
 @pytest.mark.parametrize("vectors", [True, False], ids=["vectors", "words only"])
 def test_a_merge_keeps_the_wording_it_replaces_in_history(tmp_path, embedder, vectors):
@@ -361,7 +361,7 @@ def test_deletes_without_vectors_work_and_leave_no_vector_to_recall(tmp_path, em
     path = tmp_path / "memory.db"
     store = MemoryStore(path, embedder=embedder)
     cid = store.start_conversation("p")
-    sister = store.add("semantic", "My sister Anna lives in Porto", conversation_id=cid)
+    store.add("semantic", "My sister Anna lives in Porto", conversation_id=cid)  # forgotten below
     wifi = store.add("semantic", "The office wifi password is tulip42")
     boat = store.add("semantic", "The sailing boat is moored at pier nine")
     dentist = store.add("semantic", "The dentist appointment is on Tuesday")
