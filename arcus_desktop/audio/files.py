@@ -33,9 +33,12 @@ class Clip:
 
 
 def read_clip(path: str | os.PathLike, sample_rate: int, max_seconds: float,
-              max_bytes: int = MAX_FILE_BYTES, start_s: float = 0.0) -> Clip:
+              max_bytes: int = MAX_FILE_BYTES, start_s: float = 0.0,
+              max_decode_bytes: int = MAX_DECODE_BYTES) -> Clip:
     """The first `max_seconds` of `path` (from `start_s` on), mixed to mono and resampled
-    to `sample_rate`; only that much is ever decoded. Raises AudioFileError."""
+    to `sample_rate`; only that much is ever decoded, and a file that would decode to
+    more than `max_decode_bytes` (float32, every channel) is refused first. Raises
+    AudioFileError."""
     import sphn
 
     path = Path(path)
@@ -61,7 +64,7 @@ def read_clip(path: str | os.PathLike, sample_rate: int, max_seconds: float,
     # One frame past the cap tells whether there was more; the header's length (when
     # there is one) keeps a short file from reserving the whole cap.
     want = max_seconds + 0.1 if known is None else min(max_seconds + 0.1, known + 1.0)
-    if want * rate * channels * 4 > MAX_DECODE_BYTES:
+    if want * rate * channels * 4 > max_decode_bytes:
         raise AudioFileError(f"{path.name} is too large to read ({channels} channels at "
                              f"{rate} Hz for {want:.0f} s).",
                              "Convert it to mono or stereo at 48 kHz, or shorten it.")

@@ -95,9 +95,11 @@ class Slot:
         self._sink = sink
         self.loop._queue(lambda: self.loop._start_slot(self, persona, sampling))
 
-    def push(self, pcm: np.ndarray) -> int:
-        """Add the user's audio (24 kHz mono float32); returns the frames waiting."""
-        return self.loop._push(self, pcm)
+    def push(self, pcm: np.ndarray, limit: int | None = None) -> int:
+        """Add the user's audio (24 kHz mono float32); returns the frames waiting. Audio
+        that would make more than `limit` frames wait is not kept, and the count it would
+        have made is returned: a flood never grows the slot."""
+        return self.loop._push(self, pcm, limit)
 
     def close(self) -> None:
         self.loop._close_slot(self)
@@ -245,11 +247,13 @@ class BatchLoop:
             self._ops.append(op)
             self._cond.notify_all()
 
-    def _push(self, slot: Slot, pcm: np.ndarray) -> int:
+    def _push(self, slot: Slot, pcm: np.ndarray, limit: int | None = None) -> int:
         pcm = np.asarray(pcm, dtype=np.float32).reshape(-1)
         with self._cond:
             if slot.closed or pcm.size == 0:
                 return slot.backlog
+            if limit is not None and (slot._samples + pcm.size) // C.FRAME_SIZE > limit:
+                return (slot._samples + pcm.size) // C.FRAME_SIZE
             before = slot.backlog
             slot._chunks.append(pcm)
             slot._samples += pcm.size

@@ -7,16 +7,23 @@ no new conversation, the running ones go on), `drain` while draining, `down` whe
 engine has failed. An HTTP GET on the same port is answered 200 when a conversation can
 start and 503 otherwise (a Kubernetes readiness probe: it cannot send the token, and
 this port tells nothing else). No token: what it reveals is the free share only.
+
+Each address may hold PER_ADDRESS connections at once (one more is closed unanswered),
+and a connection that sends nothing is answered after SILENT_S: one address's silent
+connections cannot take the places of the load balancer's checks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+from collections import Counter
 
-READ_S = 1.0  # to send its line (HAProxy's agent-send) or an HTTP request's head
+SILENT_S = 0.25  # to send a first byte; HAProxy without agent-send sends none
+READ_S = 1.0  # then to send its line (HAProxy's agent-send) or an HTTP request's head
 HEAD_BYTES = 4096  # what a request may send before it is answered
 MAX_CONNECTIONS = 32  # at once; one more is closed unanswered
+PER_ADDRESS = 4  # at once from one address; one more is closed unanswered
 
 
 def state(server) -> tuple[str, int, int]:
@@ -57,6 +64,7 @@ class Agent:
         self.host = host
         self.port = port
         self.connections = 0
+        self.per_address: Counter[str] = Counter()
         self._listener: asyncio.base_events.Server | None = None
 
     async def start(self) -> None:
@@ -70,16 +78,25 @@ class Agent:
             await self._listener.wait_closed()
 
     async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.connections >= MAX_CONNECTIONS:
+        peer = writer.get_extra_info("peername")
+        address = str(peer[0]) if peer else ""
+        if self.connections >= MAX_CONNECTIONS or self.per_address[address] >= PER_ADDRESS:
             writer.transport.abort()
             return
         self.connections += 1
+        self.per_address[address] += 1
         try:
-            http = await asyncio.wait_for(self._head(reader), READ_S)
-        except asyncio.TimeoutError:
-            http = False  # HAProxy without agent-send sends nothing: it waits for the line
-        except (OSError, ValueError):  # a line over HEAD_BYTES, a reset
+            await self._serve(reader, writer)
+        finally:
             self.connections -= 1
+            self.per_address[address] -= 1
+            if self.per_address[address] <= 0:
+                del self.per_address[address]
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            http = await self._is_http(reader)
+        except (OSError, ValueError):  # a line over HEAD_BYTES, a reset
             writer.transport.abort()
             return
         try:
@@ -88,14 +105,22 @@ class Agent:
             writer.close()
         except (OSError, asyncio.TimeoutError):
             writer.transport.abort()
-        finally:
-            self.connections -= 1
+
+    async def _is_http(self, reader: asyncio.StreamReader) -> bool:
+        try:
+            first = await asyncio.wait_for(reader.read(1), SILENT_S)
+        except asyncio.TimeoutError:
+            return False  # HAProxy without agent-send sends nothing: it waits for the line
+        try:
+            return bool(first) and await asyncio.wait_for(self._head(reader, first), READ_S)
+        except asyncio.TimeoutError:
+            return False
 
     @staticmethod
-    async def _head(reader: asyncio.StreamReader) -> bool:
+    async def _head(reader: asyncio.StreamReader, first: bytes) -> bool:
         """Whether this is an HTTP request; its whole head is read first (closing with
         unread bytes would reset the connection before the client read the answer)."""
-        line = await reader.readline()
+        line = first if first == b"\n" else first + await reader.readline()
         if not line.startswith((b"GET ", b"HEAD ")):
             return False
         taken = len(line)

@@ -21,6 +21,7 @@ from .session import Session
 log = logging.getLogger(__name__)
 PREPARED_CACHE = 32  # personas kept ready (tokens, voice, prompt plan)
 MAX_URL_BYTES = 64 * 1024  # a 4000-character role, percent-encoded UTF-8, fits
+DECODES_AT_ONCE = 2  # uploads decoded at once: each may take tens of MB while it lasts
 
 
 class Server:
@@ -39,6 +40,8 @@ class Server:
         self.gate = None  # the connection gate, once listening (run.listen)
         self.codecs = CodecPool(config.codec_workers)  # started by run.listen
         self.agent = None  # the load balancer's agent port, when asked for (agent.py)
+        self.uploads = 0  # POST /api/voices being read or decoded
+        self._decodes = asyncio.Semaphore(DECODES_AT_ONCE)
         self._prepared: OrderedDict[tuple, object] = OrderedDict()
         self._lock = threading.Lock()  # the two caches above: prepares run on worker threads
 
@@ -111,18 +114,29 @@ class Server:
 
     @web.middleware
     async def _guard(self, request: web.Request, handler):
+        # Refused before the token check: Connection: close, one answer a connection (what
+        # was pipelined behind it is held unparsed until then, gate.py).
         if len(request.raw_path) > MAX_URL_BYTES:  # aiohttp's own check is per piece read
-            raise web.HTTPRequestURITooLong(
+            refused = web.HTTPRequestURITooLong(
                 text='{"error": "bad_request", "message": "The address is too long."}',
                 content_type="application/json")
+            refused.force_close()
+            raise refused
         if not auth.token_ok(self.config.token, request.headers, request.query):
             if request.path == "/api/chat":  # a refused conversation; not a health probe
                 self.count_refusal("unauthorized")
-            raise web.HTTPUnauthorized(
+            refused = web.HTTPUnauthorized(
                 text='{"error": "unauthorized", "message": "A valid server token is needed."}',
                 content_type="application/json", headers={"WWW-Authenticate": "Bearer"})
+            refused.force_close()
+            raise refused
         if self.gate is not None:
             self.gate.authorised(request.transport)
+        if "Content-Encoding" in request.headers:  # none is used, none is inflated (run.py)
+            raise web.HTTPUnsupportedMediaType(
+                text='{"error": "unsupported_encoding", '
+                     '"message": "The server takes no compressed body."}',
+                content_type="application/json")
         if request.method != "GET" or request.path == "/api/chat":
             if not auth.origin_ok(bool(self.config.token), request.headers):
                 if request.path == "/api/chat":
@@ -173,6 +187,20 @@ class Server:
         return web.json_response({"voices": [f"{n}.pt" for n in presets], "custom": custom})
 
     async def upload_voice(self, request: web.Request) -> web.Response:
+        if self.uploads >= self.config.limits.uploads:
+            # Refused before its body is read: each one in flight holds up to upload_bytes.
+            response = web.json_response(
+                {"error": "busy", "message": "Too many uploads at once. Try again in a few "
+                 "seconds."}, status=503, headers={"Retry-After": "5"})
+            response.force_close()
+            return response
+        self.uploads += 1
+        try:
+            return await self._upload_voice(request)
+        finally:
+            self.uploads -= 1
+
+    async def _upload_voice(self, request: web.Request) -> web.Response:
         from ..engine.voices import MAX_VOICE_SECONDS
 
         try:  # aiohttp answers 413 beyond client_max_size
@@ -185,7 +213,9 @@ class Server:
             known = self.voices.get(name) is not None
         if not known:
             try:
-                pcm, seconds, trimmed = await asyncio.to_thread(voices.decode, body, MAX_VOICE_SECONDS)
+                async with self._decodes:
+                    pcm, seconds, trimmed = await asyncio.to_thread(voices.decode, body,
+                                                                    MAX_VOICE_SECONDS)
             except AudioFileError as e:
                 return web.json_response({"error": "bad_audio", "message": e.message}, status=400)
             codes = await asyncio.wrap_future(self.loop.encode_voice(name, pcm, digest))

@@ -28,6 +28,8 @@ from typing import Callable
 
 import numpy as np
 
+from ..audio.opus_length import RATE as OPUS_RATE
+from ..audio.opus_length import ogg_samples
 from .protocol import ProtocolError
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,10 @@ HEAD = struct.Struct("<BII")
 MAX_PAYLOAD = 1 << 20  # far above a 64 KiB message or a frame's PCM: anything more is a bug
 MAX_QUEUED = 8 << 20  # bytes waiting for a worker that does not read: it is stuck
 READ_BYTES = 1 << 20
+# The most audio one piece of the client's Ogg may hold: a client sends 80 ms a message.
+# Counted before decoding: a few bytes of Opus can stand for seconds (opus_length.py).
+MAX_AUDIO_S = 1.0
+MAX_SAMPLES = int(MAX_AUDIO_S * OPUS_RATE)
 HOLD_S = 0.001  # a worker gathers answers this long at most, to write them at once
 # ops, server to worker
 OPEN, DECODE, ENCODE, CLOSE = 1, 2, 3, 4
@@ -65,8 +71,8 @@ class Codec:
     async def encode(self, pcm: np.ndarray) -> bytes:
         raise NotImplementedError
 
-    def close(self) -> None:
-        pass
+    def close(self, error: ProtocolError | None = None) -> None:
+        """Nothing more is decoded or encoded; `error` (why) is what encodes raise."""
 
 
 class InlineCodec(Codec):
@@ -85,7 +91,7 @@ class InlineCodec(Codec):
         if self._failed:
             return
         try:
-            pcm = self._reader.append_bytes(ogg)
+            pcm = _decode(self._reader, ogg)
         except ValueError:
             self._failed = True
             self._on_error(_bad_audio())
@@ -95,6 +101,9 @@ class InlineCodec(Codec):
 
     async def encode(self, pcm: np.ndarray) -> bytes:
         return self._writer.append_pcm(pcm)
+
+    def close(self, error: ProtocolError | None = None) -> None:
+        self._failed = True  # later pieces are dropped, as a worker drops a closed one's
 
 
 class _PooledCodec(Codec):
@@ -119,10 +128,11 @@ class _PooledCodec(Codec):
         self.worker.send(ENCODE, self.sid, np.ascontiguousarray(pcm, dtype=np.float32).tobytes())
         return await done
 
-    def close(self) -> None:
+    def close(self, error: ProtocolError | None = None) -> None:
         if self.closed:
             return
         self.closed = True
+        self.error = error
         self.worker.forget(self)
         self.worker.send(CLOSE, self.sid, b"")
         self._cancel()
@@ -341,6 +351,14 @@ class CodecPool:
             worker.stop(timeout)
 
 
+def _decode(reader, ogg: bytes) -> np.ndarray:
+    """The PCM of a piece of the client's Ogg. ValueError: not Opus, or over MAX_AUDIO_S
+    (counted before decoding, so never decoded)."""
+    if ogg_samples(ogg) > MAX_SAMPLES:
+        raise ValueError("too much audio in one piece")
+    return reader.append_bytes(ogg)
+
+
 def _bad_audio() -> ProtocolError:
     return ProtocolError("bad_audio", "The audio is not an Ogg/Opus stream.")
 
@@ -396,7 +414,7 @@ def _handle(op: int, sid: int, payload: bytes, readers: dict, writers: dict, sph
         writers.pop(sid, None)
     elif op == DECODE and sid in readers:
         try:
-            pcm = readers[sid].append_bytes(payload)
+            pcm = _decode(readers[sid], payload)
         except ValueError:
             del readers[sid]  # later pieces of this stream are dropped
             return HEAD.pack(BAD_AUDIO, sid, 0)

@@ -20,13 +20,18 @@ class Limits:
     messages_per_s: float = 200.0  # sustained; bursts of `burst_s` seconds' worth pass
     bytes_per_s: float = 256 * 1024
     burst_s: float = 2.0
+    # Websocket frames of any kind, fragments and pings included (frames.py): a message
+    # of endless empty fragments never reaches the message count above.
+    frames_per_s: float = 1000.0
+    message_fragments: int = 64
     backlog_s: float = 10.0  # the client's audio waiting to be stepped
     pending_frames: int = 250  # frames waiting to be sent to the client (20 s)
     unread_s: float = 20.0  # the client has not read what was sent this long ago
     ping_s: float = 2.0  # how often the server pings (to measure what the client has read)
     idle_s: float = 30.0  # no audio from the client
     upload_bytes: int = 8 * 2**20  # POST /api/voices
-    upload_s: float = 60.0  # the whole upload's body
+    upload_s: float = 30.0  # the whole upload's body
+    uploads: int = 4  # being read or decoded at once (each holds its body); 503 beyond
     uploaded_voices: int = 64
     # Connections that have not yet sent a request with the token (or any request, on a
     # server without one): how long they may take, and how many may wait.

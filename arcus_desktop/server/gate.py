@@ -33,6 +33,7 @@ HEAD_BYTES = 2**20  # what a connection may send before its request passes
 RESERVED_FILES = 64  # descriptors kept for authorised connections, logs, threads
 MAX_URL_BYTES = 64 * 1024  # the parser's line limit (a piece at a time; app.py checks the whole)
 MAX_FIELD_BYTES = 8190
+SLICE_BYTES = 4096  # an unauthorised connection's bytes are parsed this much at a time
 
 
 def raise_open_files_limit() -> int:
@@ -61,16 +62,53 @@ def _open_files() -> int:
 
 
 class Handler(RequestHandler):
-    """aiohttp's connection handler, with a guard on websocket frames: a frame that
-    announces more than the message limit is never buffered (aiohttp reads a whole
-    frame before it checks its size). `on_too_big` is set by the conversation."""
+    """aiohttp's connection handler, with two guards. A websocket frame that announces
+    more than the message limit is never buffered (aiohttp reads a whole frame before it
+    checks its size); `on_too_big` is set by the conversation. And until a request has
+    passed the token check, what comes after the first request is held unparsed
+    (`trust` lets it through): aiohttp parses every pipelined request it is given, some
+    14,000 in 256 KiB, before the first is answered."""
 
     message_bytes = 64 * 1024
     on_too_big: Callable[[int], None] | None = None
+    trusted = False
+    guard: FrameGuard | None = None  # the websocket's, once the connection upgrades
+    _held: bytearray | None = None  # what came after the first request, until trusted
+
+    def data_received(self, data: bytes) -> None:
+        if self.trusted:
+            super().data_received(data)
+        elif self._held is not None:
+            self._held += data
+        else:
+            for start in range(0, len(data), SLICE_BYTES):
+                super().data_received(data[start:start + SLICE_BYTES])
+                if self._messages:  # a request (or a bad one) is whole
+                    self._held = bytearray(data[start + SLICE_BYTES:])
+                    return
+
+    def trust(self) -> None:
+        """A request on this connection passed the token check."""
+        self.trusted = True
+        held, self._held = self._held, None
+        if held:
+            super().data_received(bytes(held))
+
+    def connection_lost(self, exc) -> None:
+        task = self._task_handler
+        super().connection_lost(exc)
+        if not self.trusted and task is not None:
+            task.cancel()  # it may wait for a refused request's body, held here: none comes
 
     def set_parser(self, parser, *args, **kwargs) -> None:
         # aiohttp 3.12 added `data_received_cb`: pass on whatever this version gives.
-        super().set_parser(FrameGuard(parser, self.message_bytes, self._too_big), *args, **kwargs)
+        self.guard = FrameGuard(parser, self.message_bytes, self._too_big)
+        super().set_parser(self.guard, *args, **kwargs)
+
+    def watch_frames(self, limits: Limits, flooded: Callable[[str], None]) -> None:
+        """The conversation's frame limits, and where the guard reports a flood."""
+        if self.guard is not None:
+            self.guard.watch(limits, flooded)
 
     def _too_big(self, size: int) -> None:
         if self.on_too_big is not None:
@@ -219,6 +257,8 @@ class _Door(asyncio.Protocol):
             self._waiting = False
             self._cancel_timer()
             self.gate._leave(self)
+            if self.handler is not None:
+                self.handler.trust()
 
     def _expire(self) -> None:
         self._timer = None

@@ -69,8 +69,11 @@ async def listen(server: Server) -> web.AppRunner:
     (gate.py); returns the runner to clean up."""
     config = server.config
     limits = config.limits
+    # auto_decompress off: aiohttp would inflate a compressed body in its parser, before
+    # the token check and with no cap (1 MiB of gzip is 1 GiB); app.py answers 415.
     options = dict(access_log=None, logger=_http_log, keepalive_timeout=limits.keepalive_s,
-                   max_line_size=gate.MAX_URL_BYTES, max_field_size=gate.MAX_FIELD_BYTES)
+                   max_line_size=gate.MAX_URL_BYTES, max_field_size=gate.MAX_FIELD_BYTES,
+                   auto_decompress=False)
     runner = web.AppRunner(server.app(), handle_signals=False, **options)
     await runner.setup()
     ssl_context = tls.context(config.ssl_dir) if config.tls else None

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 import time
 from collections import deque
+from itertools import accumulate
 from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
 
 from ..audio.ogg import PageSplitter
+from ..audio.opus_length import ogg_samples
 from . import protocol as P
+from .codec_pool import MAX_AUDIO_S, MAX_SAMPLES
 from .rate import Bucket
 
 if TYPE_CHECKING:
@@ -28,6 +32,9 @@ SAMPLE_RATE = 24000
 FRAME_SIZE = 1920
 STATS_EVERY = 25  # frames (2 s)
 CLOSE_WAIT_S = 5.0
+# After the watchdog's own error, how long the conversation may take to end before its
+# connection is cut: longer than telling the client (CLOSE_WAIT_S) and closing (as long).
+END_WAIT_S = 2 * CLOSE_WAIT_S + 2
 
 
 class _Bridge:
@@ -70,7 +77,8 @@ class Session:
         self._max_backlog = int(limits.backlog_s * SAMPLE_RATE / FRAME_SIZE)
         self._last_audio: float | None = None  # set at the handshake
         self._ping_sent: float | None = None  # the ping not yet answered
-        self._pings = 0
+        self._ping_payload = b""  # random: a pong that was not asked for clears nothing
+        self._dropped = False
         self._ping_task: asyncio.Future | None = None
         self._receiver: asyncio.Task | None = None
 
@@ -80,6 +88,9 @@ class Session:
         # Opus in a worker process (codec_pool.py): off this event loop's GIL.
         self._codec = self.server.codecs.open(self._on_pcm, self._on_codec_error)
         try:
+            watch = getattr(self.request.protocol, "watch_frames", None)  # gate.Handler's
+            if watch is not None:
+                watch(self.server.config.limits, self._flooded)
             self.extensions = self.request.query.get("arcus", "") == "1"
             chat = P.parse_chat(self.request.query)
             self.slot = self.server.take_slot()
@@ -114,10 +125,10 @@ class Session:
                 await self._send_frame(value)
             elif kind == "ready":
                 self._last_audio = asyncio.get_running_loop().time()
-                await self.ws.send_bytes(bytes([P.HANDSHAKE]))
+                await self._send(bytes([P.HANDSHAKE]))
                 self.server.count_start()
                 if self.extensions:
-                    await self.ws.send_bytes(P.metadata(self._session_event(prepared, value)))
+                    await self._send(P.metadata(self._session_event(prepared, value)))
             elif kind == "failed":
                 log.error("conversation %s failed in the engine: %r", self.id, value)
                 raise P.ProtocolError("internal", _failure_text(value))
@@ -129,18 +140,18 @@ class Session:
     async def _send_frame(self, frame) -> None:
         # One Ogg page per message: sphn 0.1.x clients decode one page per message.
         for page in self._pages.pages(await self._codec.encode(frame.pcm)):
-            await self.ws.send_bytes(P.audio(page))
+            await self._send(P.audio(page))
         if frame.piece is not None:
-            await self.ws.send_bytes(P.text(frame.piece))
+            await self._send(P.text(frame.piece))
         if not self.extensions:
             return
         self._waits.append(frame.wait_ms)
         if frame.user_piece is not None:
-            await self.ws.send_bytes(P.metadata({
+            await self._send(P.metadata({
                 "type": "user_text", "text": frame.user_piece.replace("\u2581", " "),
                 "start": round(frame.user_time, 3)}))
         if (frame.index + 1) % STATS_EVERY == 0:
-            await self.ws.send_bytes(P.metadata(self._stats_event(frame)))
+            await self._send(P.metadata(self._stats_event(frame)))
 
     def _session_event(self, prepared, info) -> dict:
         s = self.sampling
@@ -177,36 +188,67 @@ class Session:
         count). Unread: websocket pings, one at a time; the client's websocket answers
         one only once it has read everything sent before it, so a ping unanswered for
         `unread_s` means the client has not read `unread_s` of replies (the kernels'
-        buffers on both sides would hide that from the send buffer for minutes)."""
+        buffers on both sides would hide that from the send buffer for minutes).
+        It runs until the conversation ends: an error it posts waits behind the sender,
+        which a client that does not read can hold up."""
         limits = self.server.config.limits
         loop = asyncio.get_running_loop()
+        told = None  # when the idle error was posted
         while True:
             now = loop.time()
-            if self._last_audio is not None and now - self._last_audio >= limits.idle_s:
+            idle = self._last_audio is not None and now - self._last_audio >= limits.idle_s
+            if idle and told is None:
                 self.events.put_nowait(("error", P.ProtocolError(
                     "idle", f"No audio came from the client for {limits.idle_s:g} s.")))
+                told = now
+            if told is not None and now - told >= END_WAIT_S:
+                self._drop(f"the conversation has not ended {END_WAIT_S:g} s after its idle error")
                 return
             if self._ping_sent is not None and now - self._ping_sent >= limits.unread_s:
-                # It cannot be told: whatever is sent now would wait behind the rest.
-                log.warning("conversation %s: the client has read nothing for %g s; dropped",
-                            self.id, limits.unread_s)
-                self.server.count_refusal("slow_client")
-                self._abort()
+                self._drop(f"the client has read nothing for {limits.unread_s:g} s")
                 return
             if self._ping_sent is None:
-                self._pings += 1
+                self._ping_payload = os.urandom(8)  # unguessable: only a reader can answer
                 self._ping_sent = now
                 # Not awaited: its send may wait for the client to read.
-                self._ping_task = asyncio.ensure_future(self.ws.ping(self._pings.to_bytes(8, "big")))
+                self._ping_task = asyncio.ensure_future(self.ws.ping(self._ping_payload))
                 self._ping_task.add_done_callback(_quiet)
             wake = [limits.ping_s, self._ping_sent + limits.unread_s - now]
-            if self._last_audio is not None:
+            if told is not None:
+                wake.append(told + END_WAIT_S - now)
+            elif self._last_audio is not None:
                 wake.append(self._last_audio + limits.idle_s - now)
             await asyncio.sleep(max(0.01, min(wake)))
 
     def _on_pong(self, payload: bytes) -> None:
-        if self._ping_sent is not None and payload == self._pings.to_bytes(8, "big"):
+        # Only the answer to the outstanding ping: pongs nobody asked for are ignored.
+        if self._ping_sent is not None and payload == self._ping_payload:
             self._ping_sent = None
+
+    def _drop(self, why: str) -> None:
+        """Cut off a client that does not read: it cannot be told, whatever is sent now
+        would wait behind the rest."""
+        if not self._dropped:
+            self._dropped = True
+            log.warning("conversation %s: %s; dropped", self.id, why)
+            self.server.count_refusal("slow_client")
+        self._abort()
+
+    async def _send(self, data: bytes) -> None:
+        """One message, waited on for at most `unread_s`: a send buffer the client does
+        not empty would otherwise hold the sender, and the slot, for ever."""
+        wait_s = self.server.config.limits.unread_s
+        try:
+            await asyncio.wait_for(self.ws.send_bytes(data), wait_s)
+        except asyncio.TimeoutError:
+            self._drop(f"a reply waited {wait_s:g} s for the client to read")
+            raise ConnectionResetError("the client does not read") from None
+
+    def _flooded(self, why: str) -> None:
+        """From the frame guard: nothing more of this connection is read."""
+        log.warning("conversation %s: %s; closed", self.id, why)
+        self.events.put_nowait(("error", P.ProtocolError(
+            "rate_limited", f"The client sent {why}.")))
 
     def too_big(self, size: int) -> None:
         """From the frame guard (gate.py): a message over the limit is coming; none of
@@ -254,7 +296,14 @@ class Session:
                 pieces = self._heard.pages(data[1:])
             except ValueError:
                 raise P.ProtocolError("bad_audio", "The audio is not an Ogg/Opus stream.") from None
-            for piece in pieces:  # a page at a time: any amount of audio in one message
+            if any(n > MAX_SAMPLES for n in accumulate(map(ogg_samples, pieces))):
+                # Counted before decoding (and no further): a few bytes of Opus can be
+                # seconds of audio.
+                self._on_codec_error(P.ProtocolError(
+                    "rate_limited", f"A message holds more than {MAX_AUDIO_S:g} s of audio: "
+                    "send the audio as it is recorded."))
+                return
+            for piece in pieces:  # a page at a time
                 self._on_audio(piece)
             if self.events.qsize() > self.server.config.limits.pending_frames:
                 # It sends but does not read: nothing can be told to it, cut it off.
@@ -272,13 +321,15 @@ class Session:
         if self._last_audio is not None:  # the idle time runs from the handshake
             self._last_audio = asyncio.get_running_loop().time()
         if self.slot is not None:
-            backlog = self.slot.push(pcm)
+            backlog = self.slot.push(pcm, self._max_backlog)  # not kept beyond the limit
             if backlog > self._max_backlog:
                 self._on_codec_error(P.ProtocolError(
                     "rate_limited", "Audio arrives faster than real time: "
                     f"more than {self._max_backlog} frames are waiting."))
 
     def _on_codec_error(self, error: P.ProtocolError) -> None:
+        # Nothing more is decoded: what the worker still holds would only pile up.
+        self._codec.close(error)
         # Nothing more is read, as when the receiver raised it itself: the close then
         # waits for the client's reply instead of dropping a client still sending.
         if self._receiver is not None:
@@ -289,13 +340,20 @@ class Session:
     async def _close(self, code: str, message: str) -> None:
         if self.ws.closed:
             return
-        try:
-            if self.extensions:
-                await self.ws.send_bytes(P.metadata({"type": "error", "code": code, "message": message}))
-            await self.ws.send_bytes(P.error(message))
+        try:  # bounded: a client that does not read would hold this send for ever
+            await asyncio.wait_for(self._tell(code, message), CLOSE_WAIT_S)
+        except asyncio.TimeoutError:
+            log.warning("conversation %s: the client does not read its error; dropped", self.id)
+            self._abort()
+            return
         except (ConnectionError, RuntimeError):
             pass
         await self._close_ws(P.CLOSE_CODES.get(code, 1011), P.close_reason(code, message))
+
+    async def _tell(self, code: str, message: str) -> None:
+        if self.extensions:
+            await self.ws.send_bytes(P.metadata({"type": "error", "code": code, "message": message}))
+        await self.ws.send_bytes(P.error(message))
 
     async def _close_ws(self, code: int, reason: str) -> None:
         try:

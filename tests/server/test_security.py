@@ -3,7 +3,11 @@ loopback without both. The module's server runs with a token over TLS (a certifi
 from `serve --make-cert`)."""
 
 import asyncio
+import gzip
 import ssl
+import time
+import tracemalloc
+import zlib
 
 import aiohttp
 import pytest
@@ -111,10 +115,84 @@ def test_without_a_token_only_pages_from_this_computer_get_in(running, trust):
     running.wait_idle()
 
 
-async def _post_voice(http_base, trust, headers):
+async def _post_voice(http_base, trust, headers, body=b"RIFF"):
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{http_base}/api/voices", data=b"RIFF", headers=headers, ssl=trust) as r:
+        async with http.post(f"{http_base}/api/voices", data=body, headers=headers, ssl=trust) as r:
             return r.status, await r.text()
+
+
+async def _one_connection(running, trust, data: bytes, enough: int = 2) -> tuple[bytes, bool]:
+    """Send `data` (requests, pipelined) on one connection; what came back and whether
+    the server closed it: read until it does, or until `enough` answers have come (by
+    default two: it did not close after the first)."""
+    host, port = running.http.split("//")[1].rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port), ssl=trust,
+                                                   server_hostname="localhost")
+    writer.write(data)
+    got = b""
+    try:
+        while got.count(b"HTTP/1.1 ") < enough:
+            chunk = await asyncio.wait_for(reader.read(65536), 30)
+            if not chunk:
+                return got, True
+            got += chunk
+        return got, False
+    except (ConnectionResetError, ssl.SSLError):
+        return got, True
+    finally:
+        writer.close()
+
+
+def test_a_connection_without_the_token_gets_one_answer(running, trust):
+    """Pipelined requests without the token: one 401, then the server closes (each
+    would cost a request cycle). Requests with the token keep the connection."""
+    get = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+    got, closed = talk(_one_connection(running, trust, (get + b"\r\n") * 50))
+    assert got.count(b"HTTP/1.1 401 ") == 1 and closed, got[:300]
+    assert b"Connection: close" in got
+    authorised = get + f"Authorization: Bearer {TOKEN}\r\n\r\n".encode()
+    got, closed = talk(_one_connection(running, trust, authorised * 2))
+    assert got.count(b"HTTP/1.1 200 ") == 2 and not closed, got[:300]
+
+
+def test_requests_pipelined_behind_one_without_the_token_are_not_parsed(running, trust):
+    """4 connections, each 1 MiB of pipelined requests without the token: the server
+    answers the first and holds the rest unparsed until it closes (aiohttp parses all it
+    is given, 58,000 requests a MiB, before it answers the first)."""
+    data = b"GET /healthz HTTP/1.1\r\n\r\n" * ((2**20 - 4096) // 25)  # within HEAD_BYTES
+
+    async def attack():
+        return await asyncio.gather(*(_one_connection(running, trust, data) for _ in range(4)))
+
+    start = time.process_time()  # every thread's: the server's and the client's
+    answers = talk(attack())
+    used = time.process_time() - start
+    assert all(got.count(b"HTTP/1.1 401 ") == 1 and closed for got, closed in answers)
+    assert used < 0.25, f"{used:.2f} s of CPU"  # 0.03 s; parsed, 0.9 s
+
+
+def test_a_compressed_body_is_not_inflated_before_the_token_check(running, trust):
+    """aiohttp inflated a gzip body in its parser, before any check and without a cap:
+    64 KiB of gzip from a client without the token took 142 MiB (1 MiB took 1 GiB)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip
+    body = b"".join(packer.compress(bytes(2**20)) for _ in range(64)) + packer.flush()
+    head = (f"POST /api/voices HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    tracemalloc.start()  # the server's thread too
+    try:
+        got, _ = talk(_one_connection(running, trust, head + body, enough=1))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert got.startswith(b"HTTP/1.1 401 "), got[:300]
+    assert peak < 16 * 2**20, f"{peak / 2**20:.0f} MiB"  # 64 MiB inflated
+
+
+def test_a_compressed_body_is_refused_with_the_token_too(running, trust):
+    body = gzip.compress(b"RIFF" + bytes(1000))
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Encoding": "gzip"}
+    status, text = talk(_post_voice(running.http, trust, headers, body))
+    assert status == 415 and "unsupported_encoding" in text, (status, text)
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "gpu-box.example"])
