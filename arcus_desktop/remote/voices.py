@@ -46,6 +46,9 @@ def upload(server_url: str, path: str, token: str | None, timeout: float,
         if e.code == 413:
             raise ArcusError("Your voice recording is too large for the team server "
                              "(8 MiB at most).") from None
+        if e.code == 503:  # its uploads in flight are full (server/app.py)
+            raise ArcusError(f"The team server at {at} is busy taking other voice "
+                             "recordings.", "Start the conversation again in a moment.") from None
         raise ArcusError(f"The team server at {at} did not take your voice recording "
                          f"(HTTP {e.code}).") from None
     except Redirected as e:

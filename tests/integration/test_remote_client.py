@@ -398,13 +398,15 @@ def test_a_flood_of_text_waits_in_a_bounded_queue_in_short_pieces():
     assert len(P.said(b"x" * 2 ** 20)) == 300  # the closing sentence, shown to the user
 
 
-@pytest.mark.parametrize("case", ["redirect", "drip", "deep JSON", "not HTTP"])
+@pytest.mark.parametrize("case", ["redirect", "drip", "deep JSON", "not HTTP", "busy"])
 def test_a_voice_upload_is_never_redirected_held_or_broken_by_the_answer(tmp_path, case):
     recording = tmp_path / "me.wav"
     recording.write_bytes(b"RIFF....WAVEfmt " + bytes(100))
     with answering(ok(b'{"voice_prompt": "custom-1"}')) as (elsewhere, seen):
         answer = {"redirect": redirect(f"{elsewhere}/api/voices"), "drip": ENDLESS,
-                  "deep JSON": ok(b"[" * 60_000), "not HTTP": b"HELLO\r\n\r\n"}[case]
+                  "deep JSON": ok(b"[" * 60_000), "not HTTP": b"HELLO\r\n\r\n",
+                  "busy": b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\n"
+                          b"Content-Length: 0\r\nConnection: close\r\n\r\n"}[case]
         with answering(answer, drip_s=0.05 if case == "drip" else 0.0) as (url, _):
             done = {}
 
@@ -422,5 +424,6 @@ def test_a_voice_upload_is_never_redirected_held_or_broken_by_the_answer(tmp_pat
     expected = {"redirect": "with a redirect (HTTP 302 to http://127.0.0.1:",
                 "drip": "did not take your voice recording within 1 s",
                 "deep JSON": "did not name your uploaded voice",
-                "not HTTP": "in a way Arcus cannot read"}[case]
+                "not HTTP": "in a way Arcus cannot read",
+                "busy": "is busy taking other voice recordings"}[case]
     assert expected in done["error"].message
