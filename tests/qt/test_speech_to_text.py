@@ -97,6 +97,22 @@ def test_a_download_that_fails_says_why_and_can_be_tried_again(qtbot, service, t
         qtbot.waitUntil(lambda: speech.status.kind == "error", timeout=60_000)
     assert speech.button.isVisible() and "Download" in speech.button.text()
     assert find_cached_model(STT_REPO_ID) is None
+    assert "--" not in speech.status.text()  # no command-line options in a window
+
+
+def test_a_network_failure_says_what_to_do_in_this_rows_words(qtbot, service, monkeypatch):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on once this socket is closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dialog = open_dialog(qtbot, service, hub_endpoint=f"http://127.0.0.1:{port}")
+    speech = dialog.engine.speech
+    dialog.show_page(dialog.engine.title)
+    speech.button.click()
+    qtbot.waitUntil(lambda: speech.status.kind == "error", timeout=60_000)
+    assert "internet connection" in speech.status.text() and "--model-dir" not in \
+        speech.status.text()
 
 
 def test_a_downloaded_model_restarts_an_idle_engine_and_a_team_servers_note_has_no_button(

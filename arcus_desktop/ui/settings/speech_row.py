@@ -10,7 +10,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QPushButton, QVBoxLayout, QWidget
 
 from ...bridge.model_download import STT_REPO_ID, DownloadProgress, ModelDownload, find_cached_model
-from ...core.errors import ArcusError
+from ...core.errors import ArcusError, DiskFullError, NetworkError
 from .common import Message, row
 
 SIZE = "about 2.5 GB"
@@ -93,7 +93,7 @@ class SpeechToTextRow(QWidget):
 
     def _failed(self, error: ArcusError) -> None:
         self._again()
-        self.status.show_text(error.user_text(), "error")
+        self.status.show_text(f"{error.message} {_way_forward(error)}".strip(), "error")
 
     def _cancelled(self) -> None:
         self._again()
@@ -103,3 +103,14 @@ class SpeechToTextRow(QWidget):
         self.button.setText(f"&Download speech-to-text ({SIZE})")
         self.button.setAccessibleName("Download speech-to-text")
         self.button.show()
+
+
+def _way_forward(error: ArcusError) -> str:
+    """The error's way forward in this row's terms (its own hint speaks of command-line
+    options such as --model-dir)."""
+    if isinstance(error, NetworkError):
+        return "Check the internet connection, then Download again: it goes on where it stopped."
+    if isinstance(error, DiskFullError):
+        return "Free up space on that drive, then Download again: what came is kept."
+    return "" if "--" in error.hint else error.hint
+
