@@ -352,7 +352,7 @@ class MemoryStore:
                                      (num,)).fetchone()
                 if other and same_names_and_numbers(content, other[0]):
                     return num
-        words = set(w.lower() for w in _WORD.findall(content))
+        words = _words(content)
         query = fts_query(content)
         if not query:
             return None
@@ -361,7 +361,7 @@ class MemoryStore:
             "SELECT m.num, m.content FROM memories_fts JOIN memories m ON m.num = memories_fts.rowid "
             "WHERE memories_fts MATCH ? AND m.kind = ? ORDER BY rank LIMIT 5", (query, kind)).fetchall()
         for num, other in rows:
-            other_words = set(w.lower() for w in _WORD.findall(other))
+            other_words = _words(other)
             if (len(words & other_words) / max(1, len(words | other_words)) >= MERGE_JACCARD
                     and same_names_and_numbers(content, other)):
                 return num
