@@ -318,9 +318,10 @@ class Session(QObject):
 
     def _settings_as_they_are(self, s: AppSettings) -> None:
         """A start-at-login the system did not take is not shown as on."""
-        if start_at_login() != s.data.start_at_login:
+        on = start_at_login()
+        if on != s.data.start_at_login:
             fixed = self.settings.settings
-            fixed.data.start_at_login = start_at_login()
+            fixed.data.start_at_login = on
             self.settings.apply(fixed)
 
     def _settings_changed(self, new: AppSettings, old: AppSettings) -> None:
